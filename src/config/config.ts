@@ -1,0 +1,53 @@
+// The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
+import type { MockProviderConfig, OpenAiProviderConfig } from './schema.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly firstByteMs: number;
+  readonly idleMs: number;
+  /** 0 means no limit. */
+  readonly totalMs: number;
+}
+
+type WithTimeouts<T> = Readonly<Omit<T, 'timeouts'>> & { readonly timeouts: Timeouts; readonly id: string };
+
+export type ResolvedOpenAiProvider = WithTimeouts<OpenAiProviderConfig> & {
+  readonly maxEventBytes: number;
+  readonly maxConnections: number;
+};
+export type ResolvedMockProvider = WithTimeouts<MockProviderConfig> & {
+  readonly chunkCount: number;
+  readonly delayMs: number;
+};
+export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedMockProvider;
+
+export interface ModelRoute {
+  readonly provider: string;
+  readonly model: string;
+  readonly fallbacks: readonly string[];
+}
+
+/** Proxy settings read from HTTPS_PROXY / HTTP_PROXY / NO_PROXY at start. */
+export interface OutboundProxy {
+  readonly httpProxy?: string;
+  readonly httpsProxy?: string;
+  readonly noProxy?: string;
+}
+
+export interface Config {
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+    readonly heartbeatMs: number;
+    readonly maxBufferedBytes: number;
+    readonly drainTimeoutMs: number;
+  };
+  readonly log: { readonly level: LogLevel };
+  readonly providers: Readonly<Record<string, ResolvedProvider>>;
+  readonly models: Readonly<Record<string, ModelRoute>>;
+  readonly defaultModel: string;
+  readonly outboundProxy: OutboundProxy;
+}

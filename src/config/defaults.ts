@@ -1,0 +1,42 @@
+// The one defaults object. Every setting that has a default has it here, and nowhere else.
+import type { Config, LogLevel, Timeouts } from './config.js';
+
+interface Defaults {
+  server: Config['server'];
+  log: { level: LogLevel };
+  timeouts: Timeouts;
+  openai: { maxEventBytes: number; maxConnections: number };
+  mock: { chunkCount: number; delayMs: number };
+}
+export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
+  server: {
+    host: '127.0.0.1',
+    port: 8080,
+    bodyLimitBytes: 1024 * 1024,
+    heartbeatMs: 15_000,
+    maxBufferedBytes: 1024 * 1024,
+    drainTimeoutMs: 10_000,
+  },
+  log: { level: 'info' },
+  timeouts: {
+    connectMs: 10_000,
+    firstByteMs: 60_000,
+    idleMs: 60_000,
+    totalMs: 0,
+  },
+  openai: {
+    maxEventBytes: 16 * 1024 * 1024,
+    maxConnections: 256,
+  },
+  mock: {
+    chunkCount: 24,
+    delayMs: 20,
+  },
+});
+
+/** The configuration used when Sluice starts with no config file: the built-in demo model. */
+export const zeroConfig = {
+  providers: { mock: { type: 'mock' } },
+  models: { 'sluice-demo': { provider: 'mock', model: 'sluice-demo' } },
+  defaultModel: 'sluice-demo',
+} as const;

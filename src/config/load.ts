@@ -1,0 +1,201 @@
+// The only reader of configuration files and process.env. It reports every problem at once, each
+// with its path and how to fix it, and returns a frozen, typed Config.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type ProviderConfig, type RawConfig } from './schema.js';
+import { defaults, zeroConfig } from './defaults.js';
+import type { Config, LogLevel, ModelRoute, ResolvedProvider, Timeouts } from './config.js';
+
+export interface ConfigIssue {
+  /** Dotted path into the YAML document, e.g. `providers.openai.baseUrl`. */
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(source: string, issues: readonly ConfigIssue[]) {
+    super(`${source}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${formatIssues(issues)}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  return issues.map((issue) => `  - ${issue.path || '(top level)'}: ${issue.message}`).join('\n');
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface LoadOptions {
+  /** A YAML file; without one, the zero-config demo gateway. */
+  path?: string | undefined;
+  env?: Env;
+}
+
+/** Reads, interpolates, validates and freezes the configuration. Throws ConfigError. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  if (options.path === undefined) return resolveConfig(zeroConfig, env, 'built-in defaults');
+  let text: string;
+  try {
+    text = readFileSync(options.path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
+    throw new ConfigError(options.path, [{ path: '', message: `cannot read the config file (${reason}); pass an existing file to --config` }]);
+  }
+  return parseConfigText(text, env, options.path);
+}
+
+export function parseConfigText(text: string, env: Env, source = 'config'): Config {
+  const document = parseDocument(text, { prettyErrors: false });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      document.errors.map((error) => ({
+        path: `line ${(error.linePos?.[0]?.line ?? 0).toString()}`,
+        message: `${error.message.split('\n')[0] ?? 'invalid YAML'}; fix the YAML syntax`,
+      })),
+    );
+  }
+  return resolveConfig(document.toJS() ?? {}, env, source);
+}
+
+/** Validates an already-parsed document. Pure apart from reading `env`. */
+export function resolveConfig(input: unknown, env: Env, source = 'config'): Config {
+  const issues: ConfigIssue[] = [];
+  const interpolated = interpolate(input, env, [], issues);
+  const parsed = configSchema.safeParse(interpolated);
+  if (!parsed.success) issues.push(...parsed.error.issues.map(zodIssue));
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);
+
+  const config = applyDefaults(parsed.data, env, issues);
+  if (issues.length > 0) throw new ConfigError(source, issues);
+  return deepFreeze(config);
+}
+
+const envReference = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces `${NAME}` and `${NAME:-default}` in every string; a missing variable is an issue. */
+function interpolate(value: unknown, env: Env, path: readonly (string | number)[], issues: ConfigIssue[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(envReference, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined && found !== '') return found;
+      if (fallback !== undefined) return fallback;
+      issues.push({ path: path.join('.'), message: `environment variable ${name} is not set; export it or write \${${name}:-default}` });
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, env, [...path, index], issues));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolate(item, env, [...path, key], issues)]));
+  }
+  return value;
+}
+
+function zodIssue(issue: z.core.$ZodIssue): ConfigIssue {
+  const path = issue.path.map(String).join('.');
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return { path, message: `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}; check the spelling against docs/configuration.md` };
+    case 'invalid_type':
+      return { path, message: issue.input === undefined ? `required (${issue.expected})` : `expected ${issue.expected}, got ${describe(issue.input)}` };
+    default:
+      return { path, message: issue.message };
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config {
+  const baseTimeouts: Timeouts = withDefaults(defaults.timeouts, raw.timeouts);
+  const rawProviders: Readonly<Record<string, ProviderConfig>> = raw.providers ?? zeroConfig.providers;
+  const providers: Record<string, ResolvedProvider> = {};
+  for (const [id, provider] of Object.entries(rawProviders)) {
+    const timeouts = withDefaults(baseTimeouts, provider.timeouts);
+    providers[id] =
+      provider.type === 'openai'
+        ? { ...provider, ...withDefaults(defaults.openai, provider), id, timeouts }
+        : { ...provider, ...withDefaults(defaults.mock, provider), id, timeouts };
+  }
+
+  const models: Record<string, ModelRoute> = {};
+  for (const [alias, route] of Object.entries(raw.models ?? {})) {
+    if (!Object.hasOwn(providers, route.provider)) {
+      issues.push({ path: `models.${alias}.provider`, message: `no provider "${route.provider}"; define it under providers or use one of: ${Object.keys(providers).join(', ')}` });
+    }
+    models[alias] = { provider: route.provider, model: route.model ?? alias, fallbacks: route.fallbacks ?? [] };
+  }
+  const resolvable = (name: string): boolean => {
+    if (Object.hasOwn(models, name)) return true;
+    const slash = name.indexOf('/');
+    return slash > 0 && Object.hasOwn(providers, name.slice(0, slash));
+  };
+  for (const [alias, route] of Object.entries(models)) {
+    route.fallbacks.forEach((fallback, index) => {
+      if (!resolvable(fallback)) issues.push({ path: `models.${alias}.fallbacks.${index.toString()}`, message: `"${fallback}" is neither a model alias nor provider/model with a configured provider` });
+    });
+  }
+
+  const defaultModel = raw.defaultModel ?? Object.keys(models)[0] ?? firstProviderModel(providers);
+  if (defaultModel !== undefined && !resolvable(defaultModel)) {
+    issues.push({ path: 'defaultModel', message: `"${defaultModel}" is neither a model alias nor provider/model with a configured provider` });
+  }
+
+  const server: { -readonly [K in keyof Config['server']]: Config['server'][K] } = withDefaults(defaults.server, raw.server);
+  const host = env['SLUICE_HOST'];
+  if (host) server.host = host;
+  const port = env['SLUICE_PORT'] ?? env['PORT'];
+  if (port) {
+    const parsed = Number(port);
+    if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) issues.push({ path: 'env SLUICE_PORT', message: `"${port}" is not a port number (0-65535)` });
+    else server.port = parsed;
+  }
+  let level: LogLevel = raw.log?.level ?? defaults.log.level;
+  const envLevel = env['SLUICE_LOG_LEVEL'];
+  if (envLevel) {
+    if (isLogLevel(envLevel)) level = envLevel;
+    else issues.push({ path: 'env SLUICE_LOG_LEVEL', message: `"${envLevel}" is not a level; use fatal, error, warn, info, debug, trace or silent` });
+  }
+
+  const outboundProxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string } = {};
+  const httpsProxy = env['HTTPS_PROXY'] ?? env['https_proxy'];
+  const httpProxy = env['HTTP_PROXY'] ?? env['http_proxy'];
+  const noProxy = env['NO_PROXY'] ?? env['no_proxy'];
+  if (httpsProxy) outboundProxy.httpsProxy = httpsProxy;
+  if (httpProxy) outboundProxy.httpProxy = httpProxy;
+  if (noProxy) outboundProxy.noProxy = noProxy;
+
+  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy };
+}
+
+/** Overlays the set values of `overrides` on `base` (zod leaves absent optional keys undefined). */
+function withDefaults<T extends object>(base: T, overrides: { [K in keyof T]?: T[K] | undefined } | undefined): { -readonly [K in keyof T]: T[K] } {
+  const result = { ...base };
+  for (const [key, value] of Object.entries(overrides ?? {})) if (value !== undefined) (result as Record<string, unknown>)[key] = value;
+  return result;
+}
+
+function firstProviderModel(providers: Record<string, ResolvedProvider>): string | undefined {
+  const first = Object.values(providers)[0];
+  const model = first?.models?.[0];
+  return first && model ? `${first.id}/${model}` : undefined;
+}
+
+function isLogLevel(value: string): value is LogLevel {
+  return ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}

@@ -1,0 +1,89 @@
+// The shape of sluice.yaml, as zod schemas. Defaults live in defaults.ts; this file only says
+// what is allowed, so that every problem can be reported at once with its path.
+import { z } from 'zod';
+
+const milliseconds = z.number().int().nonnegative();
+const positiveInt = z.number().int().positive();
+
+export const timeoutsSchema = z.strictObject({
+  /** TCP + TLS connect to the provider. */
+  connectMs: positiveInt.optional(),
+  /** From sending the request until the first event of the answer. */
+  firstByteMs: positiveInt.optional(),
+  /** Longest gap between two events of the answer. */
+  idleMs: positiveInt.optional(),
+  /** The whole answer; 0 or absent means no limit. */
+  totalMs: milliseconds.optional(),
+});
+
+const providerCommon = {
+  /** Model names advertised in GET /v1/models for this provider. */
+  models: z.array(z.string().min(1)).optional(),
+  timeouts: timeoutsSchema.optional(),
+};
+
+export const openAiProviderSchema = z.strictObject({
+  type: z.literal('openai'),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.openai.com/v1' }),
+  apiKey: z.string().min(1).optional(),
+  /** Extra headers sent on every upstream request (for example an organisation id). */
+  headers: z.record(z.string(), z.string()).optional(),
+  /** Outbound HTTP proxy for this provider only, e.g. http://proxy.internal:3128. */
+  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
+  /** Largest single upstream SSE event accepted, in bytes. */
+  maxEventBytes: positiveInt.optional(),
+  /** Keep-alive connections per upstream origin. */
+  maxConnections: positiveInt.optional(),
+  ...providerCommon,
+});
+
+export const mockProviderSchema = z.strictObject({
+  type: z.literal('mock'),
+  /** How many text deltas the demo answer is cut into. */
+  chunkCount: positiveInt.optional(),
+  /** Delay before each delta. */
+  delayMs: milliseconds.optional(),
+  ...providerCommon,
+});
+
+export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, mockProviderSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'type must be one of: openai, mock' : undefined,
+});
+
+export const modelRouteSchema = z.strictObject({
+  provider: z.string().min(1),
+  /** The provider's own name for the model; defaults to the alias. */
+  model: z.string().min(1).optional(),
+  /** Tried in order, only before anything has reached the client: aliases or `provider/model`. */
+  fallbacks: z.array(z.string().min(1)).optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(0).max(65535).optional(),
+      /** Largest accepted request body. */
+      bodyLimitBytes: positiveInt.optional(),
+      /** Interval between `: ping` comment lines on idle streams. */
+      heartbeatMs: positiveInt.optional(),
+      /** Bytes a slow client may leave unread before its stream is ended with `client_too_slow`. */
+      maxBufferedBytes: positiveInt.optional(),
+      /** How long SIGTERM waits for running streams before ending them. */
+      drainTimeoutMs: milliseconds.optional(),
+    })
+    .optional(),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional() }).optional(),
+  /** Defaults for every provider's timeouts. */
+  timeouts: timeoutsSchema.optional(),
+  providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider ids use a-z, 0-9, - and _'), providerSchema).optional(),
+  models: z.record(z.string().min(1), modelRouteSchema).optional(),
+  /** The model used when a request names none (native API); an alias or `provider/model`. */
+  defaultModel: z.string().min(1).optional(),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type OpenAiProviderConfig = z.infer<typeof openAiProviderSchema>;
+export type MockProviderConfig = z.infer<typeof mockProviderSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;

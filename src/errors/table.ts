@@ -1,0 +1,59 @@
+// Every error Sluice can report, in one table: code → HTTP status, OpenAI error type, default
+// message, and whether retrying the same request may succeed. Routes, encoders and logs read this
+// table; nothing else decides a status. docs/errors.md is generated from it (npm run docs:errors).
+
+/** The `type` field of an OpenAI-style error body. */
+export type OpenAiErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'api_error'
+  | 'timeout_error'
+  | 'server_error';
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly type: OpenAiErrorType;
+  readonly message: string;
+  readonly retryable: boolean;
+}
+
+export const errorTable = {
+  // The caller's request.
+  invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.', retryable: false },
+  invalid_request: { status: 400, type: 'invalid_request_error', message: 'The request is invalid.', retryable: false },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send the request body as application/json.', retryable: false },
+  body_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the configured limit.', retryable: false },
+  model_not_found: { status: 404, type: 'not_found_error', message: 'The model does not exist or is not configured on this gateway.', retryable: false },
+  not_found: { status: 404, type: 'not_found_error', message: 'No such route.', retryable: false },
+  method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'This route does not accept that method.', retryable: false },
+  // The gateway itself.
+  shutting_down: { status: 503, type: 'server_error', message: 'The gateway is shutting down; retry on another instance.', retryable: true },
+  client_too_slow: { status: 500, type: 'server_error', message: 'The client read the stream too slowly; the gateway stopped buffering it.', retryable: true },
+  cancelled: { status: 499, type: 'api_error', message: 'The generation was cancelled.', retryable: false },
+  internal_error: { status: 500, type: 'server_error', message: 'The gateway failed unexpectedly.', retryable: true },
+  // The upstream provider.
+  upstream_auth_failed: { status: 502, type: 'api_error', message: 'The provider rejected the gateway\'s credentials; check the provider key in the gateway config.', retryable: false },
+  upstream_bad_request: { status: 400, type: 'invalid_request_error', message: 'The provider rejected the request.', retryable: false },
+  upstream_model_not_found: { status: 404, type: 'not_found_error', message: 'The provider does not know this model.', retryable: false },
+  upstream_rate_limited: { status: 429, type: 'rate_limit_error', message: 'The provider is rate limiting requests.', retryable: true },
+  upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', message: 'The provider account has run out of quota.', retryable: false },
+  upstream_unavailable: { status: 503, type: 'api_error', message: 'The provider is unavailable.', retryable: true },
+  upstream_error: { status: 502, type: 'api_error', message: 'The provider failed.', retryable: true },
+  upstream_connect_failed: { status: 502, type: 'api_error', message: 'Could not connect to the provider.', retryable: true },
+  upstream_connect_timeout: { status: 504, type: 'timeout_error', message: 'Connecting to the provider timed out.', retryable: true },
+  upstream_first_byte_timeout: { status: 504, type: 'timeout_error', message: 'The provider sent nothing before the first-byte timeout.', retryable: true },
+  upstream_idle_timeout: { status: 504, type: 'timeout_error', message: 'The provider stopped sending in the middle of the answer (idle timeout).', retryable: true },
+  upstream_total_timeout: { status: 504, type: 'timeout_error', message: 'The answer took longer than the total timeout.', retryable: true },
+  upstream_protocol_error: { status: 502, type: 'api_error', message: 'The provider sent a response the gateway could not read.', retryable: true },
+  upstream_event_too_large: { status: 502, type: 'api_error', message: 'The provider sent an event larger than the configured limit.', retryable: false },
+  upstream_stream_interrupted: { status: 502, type: 'api_error', message: 'The provider\'s stream ended before the answer was complete.', retryable: true },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorTable;
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorTable, value);
+}

@@ -1,0 +1,55 @@
+// A small method + path router. Patterns are literal segments and `:name` parameters.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestContext } from './request-context.js';
+
+export type RouteHandler = (context: RequestContext, request: IncomingMessage, response: ServerResponse, params: Readonly<Record<string, string>>) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  segments: string[];
+  name: string;
+  handler: RouteHandler;
+}
+
+export type RouteMatch =
+  | { kind: 'found'; route: Route; params: Record<string, string> }
+  | { kind: 'method-not-allowed'; allowed: string[] }
+  | { kind: 'not-found' };
+
+export class Router {
+  readonly #routes: Route[] = [];
+
+  /** `name` labels metrics and logs; it defaults to the pattern. */
+  add(method: string, pattern: string, handler: RouteHandler, name = pattern): this {
+    this.#routes.push({ method, segments: pattern.split('/').filter(Boolean), name, handler });
+    return this;
+  }
+
+  match(method: string, path: string): RouteMatch {
+    const parts = path.split('/').filter(Boolean);
+    const allowed: string[] = [];
+    for (const route of this.#routes) {
+      const params = matchSegments(route.segments, parts);
+      if (!params) continue;
+      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { kind: 'found', route, params };
+      allowed.push(route.method);
+    }
+    return allowed.length > 0 ? { kind: 'method-not-allowed', allowed } : { kind: 'not-found' };
+  }
+}
+
+function matchSegments(pattern: string[], parts: string[]): Record<string, string> | undefined {
+  if (pattern.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [index, segment] of pattern.entries()) {
+    const part = parts[index] ?? '';
+    if (segment.startsWith(':')) {
+      try {
+        params[segment.slice(1)] = decodeURIComponent(part);
+      } catch {
+        return undefined;
+      }
+    } else if (segment !== part) return undefined;
+  }
+  return params;
+}

@@ -1,0 +1,92 @@
+// POST /v1/chat/completions: the OpenAI-compatible route, streamed or not.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../../config/config.js';
+import type { GenerationService } from '../../relay/generation-service.js';
+import type { Generation } from '../../relay/generation.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { createOpenAiChunkEncoder } from '../../relay/encoders/openai-chunks.js';
+import { aggregateCompletion } from '../../relay/encoders/openai-completion.js';
+import type { ChatMessage } from '../../providers/types.js';
+import { readJsonBody } from '../request-body.js';
+import { sendError, sendJson } from '../respond.js';
+import type { RequestContext } from '../request-context.js';
+import { SseStream } from '../sse/sse-writer.js';
+import { relayGeneration } from '../sse/relay-generation.js';
+import { parseChatCompletionRequest } from './chat-completions-schema.js';
+
+interface Dependencies {
+  config: Config;
+  generations: GenerationService;
+  metrics: Metrics;
+  now: () => number;
+}
+
+/** Fields that belong to the route, not to the provider's sampling parameters. */
+const routeFields = new Set(['model', 'messages', 'stream', 'stream_options']);
+
+export function createChatCompletionsRoute(dependencies: Dependencies) {
+  const { config, generations, metrics } = dependencies;
+
+  return async function chatCompletions(context: RequestContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const body = parseChatCompletionRequest(await readJsonBody(request, config.server.bodyLimitBytes));
+    const stream = body.stream === true;
+    context.model = body.model;
+    context.stream = stream;
+    const params: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body)) if (!routeFields.has(key) && value !== undefined) params[key] = value;
+
+    const generation = generations.start({
+      model: body.model,
+      request: { messages: body.messages as ChatMessage[], params },
+      mode: stream ? 'stream' : 'complete',
+      requestId: context.requestId,
+    });
+    const identity = { id: `chatcmpl-${generation.id}`, created: Math.floor(dependencies.now() / 1000), model: body.model };
+    void generation.done.then((summary) => {
+      context.provider = summary.provider;
+      context.usage = summary.usage;
+      context.outcome = summary.outcome;
+      if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;
+      if (summary.errorCode !== undefined) context.errorCode = summary.errorCode;
+    });
+
+    if (!stream) {
+      await respondWhenDone(generation, response, (events) => aggregateCompletion(events, identity));
+      return;
+    }
+
+    const sse = new SseStream(response, { heartbeatMs: config.server.heartbeatMs, headers: { 'x-request-id': context.requestId } });
+    metrics.activeStreams.inc();
+    try {
+      await relayGeneration({
+        generation,
+        sse,
+        encode: createOpenAiChunkEncoder({ ...identity, includeUsage: body.stream_options?.include_usage === true }),
+        maxBufferedBytes: config.server.maxBufferedBytes,
+        onErrorBeforeOpen: (error) => sendError(response, error),
+      });
+    } finally {
+      metrics.activeStreams.dec();
+    }
+  };
+}
+
+/** Waits for the terminal event, then answers once with JSON (or the error's status). */
+function respondWhenDone(generation: Generation, response: ServerResponse, toBody: (events: Generation['events']) => unknown): Promise<void> {
+  return new Promise((resolve) => {
+    const onClose = () => {
+      unsubscribe();
+      resolve();
+    };
+    const unsubscribe = generation.subscribe(() => {
+      const last = generation.events[generation.events.length - 1];
+      if (!last || (last.type !== 'end' && last.type !== 'error')) return;
+      response.off('close', onClose);
+      unsubscribe();
+      if (last.type === 'error') sendError(response, last.error);
+      else sendJson(response, 200, toBody(generation.events));
+      resolve();
+    });
+    response.once('close', onClose);
+  });
+}

@@ -1,0 +1,71 @@
+// The `openai` provider: any OpenAI-compatible chat completions API (OpenAI, DeepSeek, Qwen
+// compatible mode, Zhipu, Moonshot, vLLM, Ollama, Qianfan v2, Spark HTTP, …).
+import type { Dispatcher } from 'undici';
+import type { OutboundProxy, ResolvedOpenAiProvider } from '../../config/config.js';
+import type { StreamEvent } from '../../relay/stream-event.js';
+import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import { createPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
+import { readSseEvents } from '../shared/sse-reader.js';
+import { buildRequest } from './request.js';
+import { parseErrorDetail, statusError } from './errors.js';
+import { decodeChunkStream, decodeCompletion } from './stream.js';
+import { SluiceError } from '../../errors/sluice-error.js';
+
+export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
+  const ownsPool = dependencies.dispatcher === undefined;
+  const pool: Dispatcher =
+    dependencies.dispatcher ??
+    createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
+  const provider = config.id;
+
+  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<StreamEvent> {
+    const built = buildRequest(config, request, context);
+    const response = await sendUpstream({ ...built, signal: context.signal, dispatcher: pool, provider });
+    try {
+      if (response.statusCode !== 200) {
+        const text = await readBodyText(response.body);
+        throw statusError({
+          status: response.statusCode,
+          detail: parseErrorDetail(text),
+          provider,
+          retryAfterSeconds: retryAfterSeconds(response.headers['retry-after'], dependencies.now()),
+          secrets,
+        });
+      }
+      yield { type: 'start', upstreamModel: request.model };
+      const contentType = String(response.headers['content-type'] ?? '');
+      if (context.mode === 'stream' && !contentType.includes('application/json')) {
+        const events = readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider });
+        yield* decodeChunkStream(events, { provider, secrets });
+      } else {
+        // Asked for a stream but answered with JSON (some servers ignore `stream`): still fine.
+        const text = await readBodyText(response.body, config.maxEventBytes);
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          throw new SluiceError('upstream_protocol_error', { provider, message: `Provider "${provider}" answered 200 with a body that is not JSON.` });
+        }
+        if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
+        yield* decodeCompletion(json, { provider, secrets });
+      }
+    } catch (error) {
+      throw transportError(error, context.signal, provider);
+    } finally {
+      // Ends the upstream request (and frees the pooled socket) on every exit path, early ones
+      // included: a consumer that stops iterating lands here through return().
+      if (!response.body.destroyed) response.body.destroy();
+    }
+  }
+
+  return {
+    id: provider,
+    type: 'openai',
+    models: config.models ?? [],
+    stream,
+    close: async () => {
+      if (ownsPool) await pool.close();
+    },
+  };
+}

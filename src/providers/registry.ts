@@ -1,0 +1,22 @@
+// Creates one adapter per configured provider.
+import type { Config } from '../config/config.js';
+import { createMockAdapter } from './mock/index.js';
+import { createOpenAiAdapter } from './openai/index.js';
+import type { ProviderAdapter, ProviderDependencies } from './types.js';
+
+export type ProviderRegistry = ReadonlyMap<string, ProviderAdapter>;
+
+export function createProviderRegistry(config: Config, dependencies: ProviderDependencies): ProviderRegistry {
+  const registry = new Map<string, ProviderAdapter>();
+  for (const provider of Object.values(config.providers)) {
+    switch (provider.type) {
+      case 'openai':
+        registry.set(provider.id, createOpenAiAdapter(provider, config.outboundProxy, dependencies));
+        break;
+      case 'mock':
+        registry.set(provider.id, createMockAdapter(provider));
+        break;
+    }
+  }
+  return registry;
+}

@@ -1,0 +1,104 @@
+// One keep-alive connection pool per provider (undici), optionally through an HTTP proxy, and the
+// mapping of transport failures to Sluice error codes. Adapters call `sendUpstream` and never see
+// undici's error classes.
+import { Agent, EnvHttpProxyAgent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { SluiceError } from '../../errors/sluice-error.js';
+import type { OutboundProxy } from '../../config/config.js';
+
+export interface PoolOptions {
+  connectTimeoutMs: number;
+  maxConnections: number;
+  /** Per-provider proxy URL; wins over the environment's. */
+  proxy?: string | undefined;
+  outboundProxy: OutboundProxy;
+}
+
+/**
+ * Creates the dispatcher a provider keeps for its lifetime. Body and header timeouts are off here:
+ * the relay enforces first-byte, idle and total timeouts itself, with their own error codes.
+ */
+export function createPool(options: PoolOptions): Dispatcher {
+  const agentOptions = {
+    connect: { timeout: options.connectTimeoutMs },
+    connections: options.maxConnections,
+    keepAliveTimeout: 30_000,
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  };
+  if (options.proxy) return new ProxyAgent({ ...agentOptions, uri: options.proxy });
+  const { httpProxy, httpsProxy, noProxy } = options.outboundProxy;
+  if (httpProxy || httpsProxy) {
+    return new EnvHttpProxyAgent({
+      ...agentOptions,
+      ...(httpProxy ? { httpProxy } : {}),
+      ...(httpsProxy ? { httpsProxy } : {}),
+      ...(noProxy ? { noProxy } : {}),
+    });
+  }
+  return new Agent(agentOptions);
+}
+
+export interface UpstreamRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  signal: AbortSignal;
+  dispatcher: Dispatcher;
+  provider: string;
+}
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+/** Sends one request. Connection failures become SluiceErrors; an abort rethrows the signal's reason. */
+export async function sendUpstream(upstream: UpstreamRequest): Promise<UpstreamResponse> {
+  try {
+    return await request(upstream.url, {
+      method: 'POST',
+      headers: upstream.headers,
+      body: upstream.body,
+      signal: upstream.signal,
+      dispatcher: upstream.dispatcher,
+    });
+  } catch (error) {
+    throw transportError(error, upstream.signal, upstream.provider);
+  }
+}
+
+/** Maps an error thrown by undici (while connecting or reading the body) to a SluiceError. */
+export function transportError(error: unknown, signal: AbortSignal, provider: string): unknown {
+  if (signal.aborted) return signal.reason;
+  if (error instanceof SluiceError) return error;
+  const code = (error as { code?: string } | null)?.code ?? '';
+  const detail = error instanceof Error ? error.message : String(error);
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new SluiceError('upstream_connect_timeout', { provider, cause: error, message: `Connecting to provider "${provider}" timed out.` });
+  }
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT', 'ECONNRESET_BEFORE_RESPONSE'].includes(code) || (error instanceof Error && error.name === 'ConnectTimeoutError')) {
+    return new SluiceError('upstream_connect_failed', { provider, cause: error, message: `Could not connect to provider "${provider}" (${code || detail}).` });
+  }
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
+    return new SluiceError('upstream_stream_interrupted', { provider, cause: error, message: `The connection to provider "${provider}" was closed before the answer was complete.` });
+  }
+  return new SluiceError('upstream_error', { provider, cause: error, message: `Request to provider "${provider}" failed (${code || detail}).` });
+}
+
+/** Reads at most `maxBytes` of a (typically error) body as text and discards the rest. */
+export async function readBodyText(body: AsyncIterable<Uint8Array>, maxBytes = 64 * 1024): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  for await (const chunk of body) {
+    if (bytes < maxBytes) text += decoder.decode(chunk.subarray(0, maxBytes - bytes), { stream: true });
+    bytes += chunk.byteLength;
+  }
+  return text + decoder.decode();
+}
+
+/** Parses `Retry-After` (seconds or an HTTP date) into whole seconds. */
+export function retryAfterSeconds(header: string | string[] | undefined, now: number): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.ceil(Number(value));
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}

@@ -1,0 +1,56 @@
+// The contract between the relay and a provider. An adapter builds and signs one upstream request,
+// reads the response, and yields StreamEvents; it never writes a wire format for the client.
+import type { Dispatcher } from 'undici';
+import type { StreamEvent } from '../relay/stream-event.js';
+
+export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+
+/** A message as the OpenAI chat format defines it; content parts are passed through untouched. */
+export interface ChatMessage {
+  role: ChatRole;
+  content: string | ReadonlyArray<Record<string, unknown>> | null;
+  name?: string;
+  tool_call_id?: string;
+  tool_calls?: ReadonlyArray<Record<string, unknown>>;
+}
+
+/** The provider-neutral request an adapter receives. */
+export interface ChatRequest {
+  /** The provider's own model name (after alias resolution). */
+  model: string;
+  messages: readonly ChatMessage[];
+  /** Sampling and tool fields in OpenAI's names (`temperature`, `max_tokens`, `tools`, …). */
+  params: Readonly<Record<string, unknown>>;
+  /** The end user the request is made for, when known. */
+  userId?: string;
+}
+
+export interface CallContext {
+  /** Aborted when the generation is cancelled; adapters must stop all upstream I/O on it. */
+  signal: AbortSignal;
+  /** `stream` asks the upstream for a stream; `complete` for one response (fewer events). */
+  mode: 'stream' | 'complete';
+  requestId: string;
+}
+
+export interface ProviderAdapter {
+  /** The configured provider id (`openai`, `backup`, …), used in logs, metrics and errors. */
+  readonly id: string;
+  readonly type: string;
+  /**
+   * Runs one upstream call. Yields `start` once the upstream accepted the request, then content,
+   * then at most one `usage`, then `end`. Failures are thrown as SluiceError, never yielded.
+   */
+  stream(request: ChatRequest, context: CallContext): AsyncIterable<StreamEvent>;
+  /** Model names this provider advertises in `GET /v1/models`. */
+  readonly models: readonly string[];
+  /** Releases pooled connections. */
+  close(): Promise<void>;
+}
+
+/** What every adapter factory receives besides its own config. */
+export interface ProviderDependencies {
+  /** A dispatcher for tests and proxies; adapters create their own pool when absent. */
+  dispatcher?: Dispatcher;
+  now: () => number;
+}

@@ -1,0 +1,66 @@
+// Encodes StreamEvents as OpenAI chat.completion.chunk SSE: `data:` lines only (no event, id or
+// retry lines, which the official SDKs mishandle), the role in the first chunk, the finish chunk,
+// the usage chunk only when the client asked for it, then `data: [DONE]`.
+import { formatSseEvent } from '../../http/sse/sse-writer.js';
+import { openAiErrorBody } from '../../errors/openai-body.js';
+import type { StreamEvent, Usage } from '../stream-event.js';
+
+export interface ChunkEncoderOptions {
+  id: string;
+  created: number;
+  /** The model name the client asked for (an alias stays an alias). */
+  model: string;
+  includeUsage: boolean;
+}
+
+export type EventEncoder = (event: StreamEvent) => string;
+
+export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEncoder {
+  // Everything before the choices is the same in every chunk: build it once.
+  const head = `{"id":${JSON.stringify(options.id)},"object":"chat.completion.chunk","created":${options.created.toString()},"model":${JSON.stringify(options.model)},"system_fingerprint":null,"choices":[`;
+  const tail = options.includeUsage ? '],"usage":null}' : ']}';
+  let roleSent = false;
+  let usage: Usage | undefined;
+
+  const chunk = (delta: string, finishReason: string | null = null): string =>
+    `data: ${head}{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finishReason === null ? 'null' : JSON.stringify(finishReason)}}${tail}\n\n`;
+  const role = (): string => {
+    if (roleSent) return '';
+    roleSent = true;
+    return chunk('{"role":"assistant","content":""}');
+  };
+
+  return (event) => {
+    switch (event.type) {
+      case 'start':
+        return role();
+      case 'text-delta':
+        return role() + chunk(`{"content":${JSON.stringify(event.text)}}`);
+      case 'tool-call-delta': {
+        const call: Record<string, unknown> = { index: event.index };
+        if (event.id !== undefined) {
+          call['id'] = event.id;
+          call['type'] = 'function';
+        }
+        const fn: Record<string, string> = {};
+        if (event.name !== undefined) fn['name'] = event.name;
+        fn['arguments'] = event.argumentsDelta ?? '';
+        call['function'] = fn;
+        return role() + chunk(JSON.stringify({ tool_calls: [call] }));
+      }
+      case 'usage':
+        usage = event.usage;
+        return '';
+      case 'end': {
+        let text = role() + chunk('{}', event.finishReason);
+        if (options.includeUsage && usage) {
+          const usageJson = JSON.stringify({ prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens });
+          text += `data: ${head}],"usage":${usageJson}}\n\n`;
+        }
+        return `${text}data: [DONE]\n\n`;
+      }
+      case 'error':
+        return formatSseEvent({ data: JSON.stringify(openAiErrorBody(event.error)) });
+    }
+  };
+}

@@ -1,0 +1,238 @@
+// One upstream call owned by Sluice, not by the client connection: it tries the candidates in
+// order (falling back only while nothing of the answer exists yet), appends every event to a
+// seq-numbered log, and tells its subscribers when the log grew. It has one AbortController; when
+// its last subscriber leaves, it is cancelled.
+import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
+import type { ErrorCode } from '../errors/table.js';
+import type { Candidate } from '../routing/model-router.js';
+import type { CallContext, ChatRequest } from '../providers/types.js';
+import { errorPayload, isTerminal, type StreamEvent, type Usage } from './stream-event.js';
+import { withTimeouts } from './timeouts.js';
+import { estimatePromptTokens, estimateTokens } from './usage-estimate.js';
+
+export type Outcome = 'completed' | 'cancelled' | 'error';
+
+export interface GenerationSummary {
+  id: string;
+  provider: string;
+  upstreamModel: string;
+  outcome: Outcome;
+  errorCode?: ErrorCode;
+  usage: Usage;
+  /** From the start of the generation to its first content event; absent if there was none. */
+  timeToFirstTokenMs?: number;
+  durationMs: number;
+  /** Providers that failed before this one answered, in order. */
+  fallbacks: { provider: string; code: ErrorCode }[];
+}
+
+export interface GenerationOptions {
+  id: string;
+  /** The request without a model: each candidate supplies its own. */
+  request: Omit<ChatRequest, 'model'>;
+  candidates: readonly Candidate[];
+  mode: CallContext['mode'];
+  requestId: string;
+  now: () => number;
+}
+
+/** Errors after which the next candidate is tried, if nothing of the answer exists yet. */
+const fallbackCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'upstream_connect_failed',
+  'upstream_connect_timeout',
+  'upstream_first_byte_timeout',
+  'upstream_rate_limited',
+  'upstream_quota_exceeded',
+  'upstream_unavailable',
+  'upstream_error',
+  'upstream_stream_interrupted',
+]);
+
+export type GenerationListener = () => void;
+
+export class Generation {
+  readonly id: string;
+  /** The log. `events[seq]` is the event with that sequence number. */
+  readonly events: StreamEvent[] = [];
+  /** Settles when the generation has its terminal event; never rejects. */
+  readonly done: Promise<GenerationSummary>;
+
+  #committed = false;
+  #finished = false;
+  /** Approximate payload bytes of events[0..i), for slow-client accounting. */
+  readonly #bytesBefore: number[] = [0];
+  readonly #listeners = new Set<GenerationListener>();
+  readonly #controller = new AbortController();
+  readonly #options: GenerationOptions;
+  readonly #startedAt: number;
+  #firstTokenAt: number | undefined;
+  #sawStart = false;
+  #usage: Usage | undefined;
+  #provider = '';
+  #upstreamModel = '';
+  #notifyScheduled = false;
+  #resolveDone!: (summary: GenerationSummary) => void;
+  readonly #fallbacks: { provider: string; code: ErrorCode }[] = [];
+
+  constructor(options: GenerationOptions) {
+    this.id = options.id;
+    this.#options = options;
+    this.#startedAt = options.now();
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    void this.#run();
+  }
+
+  /** True once an answer event exists: from then on no fallback is possible. */
+  get committed(): boolean {
+    return this.#committed;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  get provider(): string {
+    return this.#provider;
+  }
+
+  /** Approximate payload bytes of the events from `seq` to the end of the log. */
+  bytesFrom(seq: number): number {
+    return (this.#bytesBefore[this.events.length] ?? 0) - (this.#bytesBefore[seq] ?? 0);
+  }
+
+  /**
+   * Adds a listener called (batched, once per turn of the event loop) when the log grows.
+   * The returned function removes it; removing the last one cancels an unfinished generation.
+   */
+  subscribe(listener: GenerationListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      if (!this.#listeners.delete(listener)) return;
+      if (this.#listeners.size === 0 && !this.#finished) this.cancel(new SluiceError('cancelled', { message: 'The client went away; the generation was cancelled.' }));
+    };
+  }
+
+  /** Aborts the upstream call; the log ends with an `error` event carrying `reason`. */
+  cancel(reason: SluiceError = new SluiceError('cancelled')): void {
+    if (!this.#finished && !this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  async #run(): Promise<void> {
+    const { candidates } = this.#options;
+    for (const [index, candidate] of candidates.entries()) {
+      this.#provider = candidate.adapter.id;
+      this.#upstreamModel = candidate.model;
+      const attempt = new AbortController();
+      const cancelAttempt = () => attempt.abort(this.#controller.signal.reason);
+      this.#controller.signal.addEventListener('abort', cancelAttempt, { once: true });
+      try {
+        if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+        const upstream = candidate.adapter.stream(
+          { ...this.#options.request, model: candidate.model },
+          { signal: attempt.signal, mode: this.#options.mode, requestId: this.#options.requestId },
+        );
+        for await (const event of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id)) {
+          this.#accept(event);
+          if (event.type === 'end') break;
+        }
+        if (!this.#finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
+        return;
+      } catch (thrown) {
+        const cancelled = this.#controller.signal.aborted;
+        const error = toSluiceError(cancelled ? this.#controller.signal.reason : thrown);
+        if (!cancelled && !this.#committed && index < candidates.length - 1 && fallbackCodes.has(error.code)) {
+          this.#fallbacks.push({ provider: this.#provider, code: error.code });
+          continue;
+        }
+        this.#fail(error, cancelled ? 'cancelled' : 'error');
+        return;
+      } finally {
+        this.#controller.signal.removeEventListener('abort', cancelAttempt);
+      }
+    }
+  }
+
+  #accept(event: StreamEvent): void {
+    switch (event.type) {
+      case 'start':
+        if (this.#sawStart) return;
+        this.#sawStart = true;
+        break;
+      case 'usage':
+        if (this.#usage) return;
+        this.#usage = event.usage;
+        break;
+      case 'end':
+        if (!this.#usage) this.#append({ type: 'usage', usage: this.#estimateUsage() });
+        this.#append(event);
+        this.#settle('completed');
+        return;
+      case 'error':
+        // Adapters throw; an error event from one is treated the same way.
+        throw new SluiceError(event.error.code, { message: event.error.message });
+      default:
+        if (!this.#committed) {
+          this.#committed = true;
+          this.#firstTokenAt = this.#options.now();
+        }
+    }
+    this.#append(event);
+  }
+
+  #fail(error: SluiceError, outcome: Outcome): void {
+    if (this.#finished) return;
+    if (!this.#usage) this.#append({ type: 'usage', usage: this.#estimateUsage() });
+    this.#append({ type: 'error', error: errorPayload(error) });
+    this.#settle(outcome, error.code);
+  }
+
+  #append(event: StreamEvent): void {
+    this.events.push(event);
+    const size = event.type === 'text-delta' ? event.text.length : event.type === 'tool-call-delta' ? (event.argumentsDelta?.length ?? 0) + 32 : 32;
+    this.#bytesBefore.push((this.#bytesBefore[this.#bytesBefore.length - 1] ?? 0) + size);
+    if (event.type === 'usage') this.#usage = event.usage;
+    // Listeners run once per turn of the event loop, so all events decoded from one network read
+    // reach the client in one write.
+    if (!this.#notifyScheduled) {
+      this.#notifyScheduled = true;
+      setImmediate(this.#notify);
+    }
+  }
+
+  readonly #notify = (): void => {
+    this.#notifyScheduled = false;
+    for (const listener of [...this.#listeners]) listener();
+  };
+
+  #settle(outcome: Outcome, errorCode?: ErrorCode): void {
+    this.#finished = true;
+    const summary: GenerationSummary = {
+      id: this.id,
+      provider: this.#provider,
+      upstreamModel: this.#upstreamModel,
+      outcome,
+      usage: this.#usage ?? this.#estimateUsage(),
+      durationMs: this.#options.now() - this.#startedAt,
+      fallbacks: this.#fallbacks,
+    };
+    if (errorCode !== undefined) summary.errorCode = errorCode;
+    if (this.#firstTokenAt !== undefined) summary.timeToFirstTokenMs = this.#firstTokenAt - this.#startedAt;
+    this.#resolveDone(summary);
+  }
+
+  #estimateUsage(): Usage {
+    let completionTokens = 0;
+    for (const event of this.events) {
+      if (event.type === 'text-delta') completionTokens += estimateTokens(event.text);
+      else if (event.type === 'tool-call-delta' && event.argumentsDelta) completionTokens += estimateTokens(event.argumentsDelta);
+    }
+    const promptTokens = estimatePromptTokens(this.#options.request.messages);
+    return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: true };
+  }
+}
+
+export function lastEvent(generation: Generation): StreamEvent | undefined {
+  return generation.events[generation.events.length - 1];
+}
+
+export { isTerminal };

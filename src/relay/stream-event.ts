@@ -1,0 +1,47 @@
+// The only internal currency of Sluice: every provider adapter turns its upstream's bytes into
+// these events, and only encoders turn them into SSE, WebSocket frames or JSON.
+import type { ErrorCode } from '../errors/table.js';
+import { SluiceError } from '../errors/sluice-error.js';
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** True when Sluice counted the tokens itself because the provider gave no figures. */
+  estimated: boolean;
+}
+
+/** A serialisable error, as carried by an `error` event (it may cross a process boundary). */
+export interface ErrorPayload {
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+  param?: string;
+}
+
+export type StreamEvent =
+  /** The provider accepted the request; nothing has been generated yet. */
+  | { type: 'start'; upstreamModel: string }
+  | { type: 'text-delta'; text: string }
+  /** A piece of one tool call; `argumentsDelta` pieces concatenate per `index`. */
+  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; argumentsDelta?: string }
+  /** At most once, before `end`. */
+  | { type: 'usage'; usage: Usage }
+  /** The answer is complete. Always the last event of a successful generation. */
+  | { type: 'end'; finishReason: FinishReason }
+  /** The generation failed. Always the last event of a failed or cancelled generation. */
+  | { type: 'error'; error: ErrorPayload };
+
+export type StreamEventType = StreamEvent['type'];
+
+export function isTerminal(event: StreamEvent): boolean {
+  return event.type === 'end' || event.type === 'error';
+}
+
+export function errorPayload(error: SluiceError): ErrorPayload {
+  const payload: ErrorPayload = { code: error.code, message: error.message, retryable: error.retryable };
+  if (error.param !== undefined) payload.param = error.param;
+  return payload;
+}
