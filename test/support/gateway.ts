@@ -1,0 +1,54 @@
+// Starts a real Sluice (createApp + listen on 127.0.0.1:0) from a config object, with its log lines
+// captured, for end-to-end tests.
+import { Writable } from 'node:stream';
+import { createApp, type App } from '../../src/app.js';
+import { resolveConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+export interface TestGateway {
+  app: App;
+  /** e.g. http://127.0.0.1:40123 */
+  url: string;
+  /** Every log line written so far, as text. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** `config` is the YAML document as an object; server.port defaults to 0 and host to 127.0.0.1. */
+export async function startGateway(config: Record<string, unknown>, env: Record<string, string> = {}): Promise<TestGateway> {
+  const server = { port: 0, host: '127.0.0.1', ...(config['server'] as Record<string, unknown> | undefined) };
+  const resolved = resolveConfig({ ...config, server }, env, 'test config');
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  const app = createApp({ config: resolved, logger: createLogger('info', destination) });
+  const address = await app.listen();
+  return {
+    app,
+    url: `http://127.0.0.1:${address.port.toString()}`,
+    logs,
+    close: () => app.shutdown(200),
+  };
+}
+
+/** A config with one `openai` provider named `upstream` pointed at a mock, and alias `gpt-test`. */
+export function openAiConfig(baseUrl: string, apiKey: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    providers: { upstream: { type: 'openai', baseUrl, apiKey } },
+    models: { 'gpt-test': { provider: 'upstream', model: 'gpt-4o-mini' } },
+    ...extra,
+  };
+}
+
+/** Reads an SSE response body and returns the `data:` payloads, in order. */
+export async function readDataLines(response: Response): Promise<string[]> {
+  const text = await response.text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('data: '))
+    .map((line) => line.slice('data: '.length));
+}
