@@ -24,7 +24,6 @@ export const errorTable = {
   // The caller's request.
   invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.', retryable: false },
   invalid_request: { status: 400, type: 'invalid_request_error', message: 'The request is invalid.', retryable: false },
-  unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send the request body as application/json.', retryable: false },
   body_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the configured limit.', retryable: false },
   model_not_found: { status: 404, type: 'not_found_error', message: 'The model does not exist or is not configured on this gateway.', retryable: false },
   not_found: { status: 404, type: 'not_found_error', message: 'No such route.', retryable: false },
