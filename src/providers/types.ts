@@ -40,8 +40,12 @@ export interface ProviderAdapter {
   /**
    * Runs one upstream call. Yields `start` once the upstream accepted the request, then content,
    * then at most one `usage`, then `end`. Failures are thrown as SluiceError, never yielded.
+   *
+   * Events come in batches: everything decoded from one upstream read together. Async iteration
+   * is then paid once per network read instead of once per token, and the relay writes a batch
+   * with one syscall (decision 0004 has the figures).
    */
-  stream(request: ChatRequest, context: CallContext): AsyncIterable<StreamEvent>;
+  stream(request: ChatRequest, context: CallContext): AsyncIterable<readonly StreamEvent[]>;
   /** Model names this provider advertises in `GET /v1/models`. */
   readonly models: readonly string[];
   /** Releases pooled connections. */

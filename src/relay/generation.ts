@@ -131,9 +131,9 @@ export class Generation {
           { ...this.#options.request, model: candidate.model },
           { signal: attempt.signal, mode: this.#options.mode, requestId: this.#options.requestId },
         );
-        for await (const event of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id)) {
-          this.#accept(event);
-          if (event.type === 'end') break;
+        for await (const batch of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id)) {
+          for (const event of batch) this.#accept(event);
+          if (this.#finished) break;
         }
         if (!this.#finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
         return;

@@ -10,11 +10,11 @@ import type { StreamEvent } from './stream-event.js';
  * `start` is not an answer event: the first-byte timer runs until the first content event.
  */
 export async function* withTimeouts(
-  source: AsyncIterable<StreamEvent>,
+  source: AsyncIterable<readonly StreamEvent[]>,
   timeouts: Timeouts,
   abort: (reason: SluiceError) => void,
   provider: string,
-): AsyncGenerator<StreamEvent> {
+): AsyncGenerator<readonly StreamEvent[]> {
   let fired: SluiceError | undefined;
   const fire = (code: 'upstream_first_byte_timeout' | 'upstream_idle_timeout' | 'upstream_total_timeout', ms: number) => {
     if (fired) return;
@@ -28,9 +28,9 @@ export async function* withTimeouts(
   let idleTimer: NodeJS.Timeout | undefined;
   const totalTimer = timeouts.totalMs > 0 ? setTimeout(() => fire('upstream_total_timeout', timeouts.totalMs), timeouts.totalMs) : undefined;
   try {
-    for await (const event of source) {
+    for await (const batch of source) {
       if (fired) throw fired;
-      if (event.type !== 'start') {
+      if (batch.some((event) => event.type !== 'start')) {
         if (!receivedContent) {
           receivedContent = true;
           clearTimeout(firstByteTimer);
@@ -39,7 +39,7 @@ export async function* withTimeouts(
           idleTimer?.refresh();
         }
       }
-      yield event;
+      yield batch;
     }
     if (fired) throw fired;
   } catch (error) {

@@ -8,19 +8,21 @@ import type { CallContext, ChatMessage, ChatRequest, ProviderAdapter } from '../
 import { splitIntoChunks, demoAnswer } from './answer.js';
 
 export function createMockAdapter(config: ResolvedMockProvider): ProviderAdapter {
-  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<StreamEvent> {
-    yield { type: 'start', upstreamModel: request.model };
+  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
+    yield [{ type: 'start', upstreamModel: request.model }];
     const text = demoAnswer(lastUserText(request.messages));
     const pieces = context.mode === 'stream' ? splitIntoChunks(text, config.chunkCount) : [text];
     for (const piece of pieces) {
       if (context.mode === 'stream' && config.delayMs > 0) await sleep(config.delayMs, undefined, { signal: context.signal });
       context.signal.throwIfAborted();
-      yield { type: 'text-delta', text: piece };
+      yield [{ type: 'text-delta', text: piece }];
     }
     const promptTokens = estimatePromptTokens(request.messages);
     const completionTokens = estimateTokens(text);
-    yield { type: 'usage', usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: false } };
-    yield { type: 'end', finishReason: 'stop' };
+    yield [
+      { type: 'usage', usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: false } },
+      { type: 'end', finishReason: 'stop' },
+    ];
   }
   return { id: config.id, type: 'mock', models: config.models ?? ['sluice-demo'], stream, close: async () => {} };
 }

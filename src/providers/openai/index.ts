@@ -19,7 +19,7 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProx
   const secrets = [config.apiKey, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
   const provider = config.id;
 
-  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<StreamEvent> {
+  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
     const built = buildRequest(config, request, context);
     const response = await sendUpstream({ ...built, signal: context.signal, dispatcher: pool, provider });
     try {
@@ -33,7 +33,7 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProx
           secrets,
         });
       }
-      yield { type: 'start', upstreamModel: request.model };
+      yield [{ type: 'start', upstreamModel: request.model }];
       const contentType = String(response.headers['content-type'] ?? '');
       if (context.mode === 'stream' && !contentType.includes('application/json')) {
         const events = readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider });
@@ -48,7 +48,7 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProx
           throw new SluiceError('upstream_protocol_error', { provider, message: `Provider "${provider}" answered 200 with a body that is not JSON.` });
         }
         if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
-        yield* decodeCompletion(json, { provider, secrets });
+        yield decodeCompletion(json, { provider, secrets });
       }
     } catch (error) {
       throw transportError(error, context.signal, provider);

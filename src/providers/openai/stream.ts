@@ -3,8 +3,9 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { FinishReason, StreamEvent, Usage } from '../../relay/stream-event.js';
-import { chunkSchema, completionSchema, type OpenAiUsage } from './schema.js';
+import { completionSchema, readChunk, type ChunkUsage } from './schema.js';
 import { errorDetailOf, streamError } from './errors.js';
+import { createTextChunkReader } from './fast-chunk.js';
 
 export interface DecodeOptions {
   provider: string;
@@ -12,48 +13,47 @@ export interface DecodeOptions {
 }
 
 /**
- * Decodes chunk events. Compatible servers differ: some add `event:` lines or comments, some omit
- * `data: [DONE]` and just close. A stream counts as complete after `[DONE]` or a `finish_reason`;
- * one that closes with neither is reported as interrupted, never as an empty success.
+ * Decodes batches of chunk events into batches of StreamEvents. Compatible servers differ: some
+ * add `event:` lines or comments, some omit `data: [DONE]` and just close. A stream counts as
+ * complete after `[DONE]` or a `finish_reason`; one that closes with neither is reported as
+ * interrupted, never as an empty success.
  */
-export async function* decodeChunkStream(events: AsyncIterable<EventSourceMessage>, options: DecodeOptions): AsyncGenerator<StreamEvent> {
+export async function* decodeChunkStream(batches: AsyncIterable<EventSourceMessage[]>, options: DecodeOptions): AsyncGenerator<StreamEvent[]> {
   let finishReason: FinishReason | undefined;
   let usage: Usage | undefined;
   let done = false;
-  for await (const event of events) {
-    const data = event.data;
-    if (data === '[DONE]') {
-      done = true;
-      break;
+  const textChunks = createTextChunkReader();
+  for await (const batch of batches) {
+    const events: StreamEvent[] = [];
+    for (const message of batch) {
+      const data = message.data;
+      if (data === '[DONE]') {
+        done = true;
+        break;
+      }
+      if (data === '') continue;
+      const fast = message.event === undefined ? textChunks.read(data) : undefined;
+      if (fast) {
+        if (fast.content) events.push({ type: 'text-delta', text: fast.content });
+        continue;
+      }
+      const json = parseJson(data, options.provider);
+      const chunk = readChunk(json);
+      if (message.event === undefined) textChunks.learn(data, chunk);
+      if (chunk.kind === 'error' || message.event === 'error') throw streamError(errorDetailOf(json), options.provider, options.secrets);
+      if (chunk.kind === 'invalid') {
+        throw new SluiceError('upstream_protocol_error', {
+          provider: options.provider,
+          message: `Provider "${options.provider}" sent a chunk of an unexpected shape (${chunk.problem}).`,
+        });
+      }
+      if (chunk.usage) usage = toUsage(chunk.usage);
+      if (chunk.content) events.push({ type: 'text-delta', text: chunk.content });
+      for (const call of chunk.toolCalls) events.push(toolCallDelta(call.index, call.id, call.name, call.arguments));
+      if (chunk.finishReason) finishReason = toFinishReason(chunk.finishReason);
     }
-    if (data === '') continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(data);
-    } catch {
-      throw new SluiceError('upstream_protocol_error', {
-        provider: options.provider,
-        message: `Provider "${options.provider}" sent an event that is not JSON: ${JSON.stringify(data.slice(0, 120))}`,
-      });
-    }
-    if (event.event === 'error' || (typeof json === 'object' && json !== null && 'error' in json)) {
-      throw streamError(errorDetailOf(json), options.provider, options.secrets);
-    }
-    const parsed = chunkSchema.safeParse(json);
-    if (!parsed.success) {
-      throw new SluiceError('upstream_protocol_error', {
-        provider: options.provider,
-        message: `Provider "${options.provider}" sent a chunk of an unexpected shape (${parsed.error.issues[0]?.path.join('.') ?? '?'}).`,
-      });
-    }
-    const chunk = parsed.data;
-    if (chunk.usage) usage = toUsage(chunk.usage);
-    const choice = chunk.choices?.[0];
-    if (!choice) continue;
-    const content = choice.delta?.content;
-    if (content) yield { type: 'text-delta', text: content };
-    for (const call of choice.delta?.tool_calls ?? []) yield toolCallDelta(call.index ?? 0, call.id, call.function?.name, call.function?.arguments);
-    if (choice.finish_reason) finishReason = toFinishReason(choice.finish_reason);
+    if (events.length > 0) yield events;
+    if (done) break;
   }
   if (!done && finishReason === undefined) {
     throw new SluiceError('upstream_stream_interrupted', {
@@ -61,8 +61,18 @@ export async function* decodeChunkStream(events: AsyncIterable<EventSourceMessag
       message: `Provider "${options.provider}" closed the stream before the answer was complete.`,
     });
   }
-  if (usage) yield { type: 'usage', usage };
-  yield { type: 'end', finishReason: finishReason ?? 'stop' };
+  yield usage ? [{ type: 'usage', usage }, { type: 'end', finishReason: finishReason ?? 'stop' }] : [{ type: 'end', finishReason: finishReason ?? 'stop' }];
+}
+
+function parseJson(data: string, provider: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    throw new SluiceError('upstream_protocol_error', {
+      provider,
+      message: `Provider "${provider}" sent an event that is not JSON: ${JSON.stringify(data.slice(0, 120))}`,
+    });
+  }
 }
 
 /** Decodes a non-streamed chat.completion into the same events a stream would give. */
@@ -92,7 +102,7 @@ function toolCallDelta(index: number, id: string | null | undefined, name: strin
   return event;
 }
 
-function toUsage(usage: NonNullable<OpenAiUsage>): Usage {
+function toUsage(usage: ChunkUsage): Usage {
   return {
     promptTokens: usage.prompt_tokens,
     completionTokens: usage.completion_tokens,

@@ -11,13 +11,13 @@ export interface SseReadOptions {
 }
 
 /**
- * Yields each complete event of an SSE body.
+ * Yields the complete events of an SSE body, one array per network read that completed any.
  *
  * Decision: an event left without its closing blank line when the upstream closes the stream is
  * still dispatched. Browsers discard it (WHATWG), but several OpenAI-compatible servers end their
  * last event with a single newline, and an upstream reader should lose nothing it was sent.
  */
-export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: SseReadOptions): AsyncGenerator<EventSourceMessage> {
+export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: SseReadOptions): AsyncGenerator<EventSourceMessage[]> {
   const decoder = new TextDecoder('utf-8');
   let ready: EventSourceMessage[] = [];
   let failure: SluiceError | undefined;
@@ -40,10 +40,10 @@ export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: S
     if (ready.length > 0) {
       const batch = ready;
       ready = [];
-      yield* batch;
+      yield batch;
     }
   }
   parser.feed(decoder.decode() + '\n\n');
   if (failure) throw failure;
-  yield* ready;
+  if (ready.length > 0) yield ready;
 }

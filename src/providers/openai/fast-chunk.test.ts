@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { createTextChunkReader } from './fast-chunk.js';
+import { readChunk } from './schema.js';
+
+/** A small seeded PRNG, so a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+const alphabet = ['a', ' ', '"', '\\', '\n', '\u0000', 'é', '你', '🙂', '"delta":{"content":"', '"}', '"finish_reason":null', '\u2028', '/'];
+
+function randomText(next: () => number): string {
+  let text = '';
+  const length = Math.floor(next() * 12);
+  for (let index = 0; index < length; index++) text += alphabet[Math.floor(next() * alphabet.length)] ?? '';
+  return text;
+}
+
+function chunkOf(delta: Record<string, unknown>, finishReason: string | null, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], usage: null, ...extra });
+}
+
+describe('fast text-chunk reader', () => {
+  it('agrees with the full parse on generated streams, hostile text included', () => {
+    const next = random(42);
+    let taken = 0;
+    for (let stream = 0; stream < 200; stream++) {
+      const reader = createTextChunkReader();
+      for (let round = 0; round < 40; round++) {
+        const text = randomText(next);
+        const variant = Math.floor(next() * 8);
+        const data =
+          variant <= 2 ? chunkOf({ content: text }, null)
+          : variant === 3 ? chunkOf({ role: 'assistant', content: text }, null)
+          : variant === 4 ? chunkOf({ content: text }, 'stop')
+          : variant === 5 ? chunkOf({ content: text }, null, { usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })
+          : variant === 6 ? chunkOf({ content: text }, null, { model: 'other' })
+          : chunkOf({ content: text, tool_calls: [{ index: 0, function: { arguments: text } }] }, null);
+        const full = readChunk(JSON.parse(data));
+        const fast = reader.read(data);
+        if (fast) {
+          taken++;
+          expect(fast).toEqual(full);
+        } else {
+          reader.learn(data, full);
+        }
+      }
+    }
+    expect(taken).toBeGreaterThan(2000);
+  });
+
+  it('reads nothing until it has learned a frame, then reads text chunks of that frame exactly', () => {
+    const reader = createTextChunkReader();
+    const first = chunkOf({ content: 'a' }, null);
+    expect(reader.read(first)).toBeUndefined();
+    reader.learn(first, readChunk(JSON.parse(first)));
+    expect(reader.read(chunkOf({ content: 'say "hi"\\n 你好🙂' }, null))?.content).toBe('say "hi"\\n 你好🙂');
+  });
+
+  it('leaves finish, usage, tool-call, role, error and malformed chunks to the full parse', () => {
+    const reader = createTextChunkReader();
+    const first = chunkOf({ content: 'a' }, null);
+    reader.learn(first, readChunk(JSON.parse(first)));
+    expect(reader.read(chunkOf({ content: 'x' }, 'stop'))).toBeUndefined();
+    expect(reader.read(chunkOf({ content: 'x' }, null, { usage: { prompt_tokens: 1, completion_tokens: 1 } }))).toBeUndefined();
+    expect(reader.read(chunkOf({ content: 'x', tool_calls: [] }, null))).toBeUndefined();
+    expect(reader.read(chunkOf({ role: 'assistant', content: '' }, null))).toBeUndefined();
+    // An unescaped quote inside the "text" makes the chunk invalid JSON: not read as text.
+    expect(reader.read(first.replace('"a"', '"a"b"'))).toBeUndefined();
+    expect(reader.read(first.replace('"a"', '"a\nb"'))).toBeUndefined();
+  });
+});
