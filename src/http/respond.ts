@@ -20,6 +20,6 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
 export function sendError(response: ServerResponse, error: SluiceError | ErrorPayload): void {
   const status = error instanceof SluiceError ? error.status : errorTable[error.code].status;
   const headers: Record<string, string> = {};
-  if (error instanceof SluiceError && error.retryAfterSeconds !== undefined) headers['retry-after'] = error.retryAfterSeconds.toString();
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = error.retryAfterSeconds.toString();
   sendJson(response, status, openAiErrorBody(error), headers);
 }

@@ -169,7 +169,7 @@ export class Generation {
         return;
       case 'error':
         // Adapters throw; an error event from one is treated the same way.
-        throw new SluiceError(event.error.code, { message: event.error.message });
+        throw new SluiceError(event.error.code, { ...event.error });
       default:
         if (!this.#committed) {
           this.#committed = true;

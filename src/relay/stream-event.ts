@@ -19,6 +19,8 @@ export interface ErrorPayload {
   message: string;
   retryable: boolean;
   param?: string;
+  /** Seconds before a retry may succeed (sent as `Retry-After` when the error is a status). */
+  retryAfterSeconds?: number;
 }
 
 export type StreamEvent =
@@ -43,5 +45,6 @@ export function isTerminal(event: StreamEvent): boolean {
 export function errorPayload(error: SluiceError): ErrorPayload {
   const payload: ErrorPayload = { code: error.code, message: error.message, retryable: error.retryable };
   if (error.param !== undefined) payload.param = error.param;
+  if (error.retryAfterSeconds !== undefined) payload.retryAfterSeconds = error.retryAfterSeconds;
   return payload;
 }
