@@ -66,8 +66,12 @@ export function parseConfigText(text: string, env: Env, source = 'config'): Conf
 export function resolveConfig(input: unknown, env: Env, source = 'config'): Config {
   const issues: ConfigIssue[] = [];
   const interpolated = interpolate(input, env, [], issues);
-  const parsed = configSchema.safeParse(interpolated);
-  if (!parsed.success) issues.push(...parsed.error.issues.map(zodIssue));
+  const parsed = configSchema.safeParse(interpolated, { reportInput: true });
+  if (!parsed.success) {
+    // A missing variable was already reported at its path; the empty string it left is not news.
+    const reported = new Set(issues.map((issue) => issue.path));
+    issues.push(...parsed.error.issues.map(zodIssue).filter((issue) => !reported.has(issue.path)));
+  }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);
 
   const config = applyDefaults(parsed.data, env, issues);

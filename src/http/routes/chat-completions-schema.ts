@@ -12,7 +12,7 @@ const message = z
     tool_call_id: z.string().optional(),
     tool_calls: z.array(z.looseObject({})).optional(),
   })
-  .refine((value) => value.content !== undefined || value.role === 'assistant', { message: 'content is required', path: ['content'] });
+  .refine((value) => value.content !== undefined || value.role === 'assistant', { message: 'is required', path: ['content'] });
 
 export const chatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1),
@@ -40,7 +40,7 @@ export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new SluiceError('invalid_request', { message: 'The request body must be a JSON object.' });
   }
-  const result = chatCompletionRequestSchema.safeParse(body);
+  const result = chatCompletionRequestSchema.safeParse(body, { reportInput: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const param = formatPath(issue?.path ?? []);

@@ -25,34 +25,41 @@ export async function* decodeChunkStream(batches: AsyncIterable<EventSourceMessa
   const textChunks = createTextChunkReader();
   for await (const batch of batches) {
     const events: StreamEvent[] = [];
-    for (const message of batch) {
-      const data = message.data;
-      if (data === '[DONE]') {
-        done = true;
-        break;
+    let failure: Error | undefined;
+    try {
+      for (const message of batch) {
+        const data = message.data;
+        if (data === '[DONE]') {
+          done = true;
+          break;
+        }
+        if (data === '') continue;
+        const fast = message.event === undefined ? textChunks.read(data) : undefined;
+        if (fast) {
+          if (fast.content) events.push({ type: 'text-delta', text: fast.content });
+          continue;
+        }
+        const json = parseJson(data, options.provider);
+        const chunk = readChunk(json);
+        if (message.event === undefined) textChunks.learn(data, chunk);
+        if (chunk.kind === 'error' || message.event === 'error') throw streamError(errorDetailOf(json), options.provider, options.secrets);
+        if (chunk.kind === 'invalid') {
+          throw new SluiceError('upstream_protocol_error', {
+            provider: options.provider,
+            message: `Provider "${options.provider}" sent a chunk of an unexpected shape (${chunk.problem}).`,
+          });
+        }
+        if (chunk.usage) usage = toUsage(chunk.usage);
+        if (chunk.content) events.push({ type: 'text-delta', text: chunk.content });
+        for (const call of chunk.toolCalls) events.push(toolCallDelta(call.index, call.id, call.name, call.arguments));
+        if (chunk.finishReason) finishReason = toFinishReason(chunk.finishReason);
       }
-      if (data === '') continue;
-      const fast = message.event === undefined ? textChunks.read(data) : undefined;
-      if (fast) {
-        if (fast.content) events.push({ type: 'text-delta', text: fast.content });
-        continue;
-      }
-      const json = parseJson(data, options.provider);
-      const chunk = readChunk(json);
-      if (message.event === undefined) textChunks.learn(data, chunk);
-      if (chunk.kind === 'error' || message.event === 'error') throw streamError(errorDetailOf(json), options.provider, options.secrets);
-      if (chunk.kind === 'invalid') {
-        throw new SluiceError('upstream_protocol_error', {
-          provider: options.provider,
-          message: `Provider "${options.provider}" sent a chunk of an unexpected shape (${chunk.problem}).`,
-        });
-      }
-      if (chunk.usage) usage = toUsage(chunk.usage);
-      if (chunk.content) events.push({ type: 'text-delta', text: chunk.content });
-      for (const call of chunk.toolCalls) events.push(toolCallDelta(call.index, call.id, call.name, call.arguments));
-      if (chunk.finishReason) finishReason = toFinishReason(chunk.finishReason);
+    } catch (error) {
+      failure = error instanceof Error ? error : new SluiceError('internal_error', { cause: error });
     }
+    // What arrived before a failure in the same read still reaches the client.
     if (events.length > 0) yield events;
+    if (failure !== undefined) throw failure;
     if (done) break;
   }
   if (!done && finishReason === undefined) {

@@ -21,16 +21,21 @@ export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: S
   const decoder = new TextDecoder('utf-8');
   let ready: EventSourceMessage[] = [];
   let failure: SluiceError | undefined;
+  const tooLarge = () =>
+    new SluiceError('upstream_event_too_large', {
+      provider: options.provider,
+      message: `Provider "${options.provider}" sent an event larger than ${options.maxEventBytes.toString()} bytes (maxEventBytes); raise the limit in the provider's config if this is expected.`,
+    });
   const parser = createParser({
+    // Bounds what the parser holds between reads; an event that arrives whole in one read is
+    // checked in onEvent instead.
     maxBufferSize: options.maxEventBytes,
-    onEvent: (event) => ready.push(event),
+    onEvent: (event) => {
+      if (event.data.length > options.maxEventBytes) failure ??= tooLarge();
+      else ready.push(event);
+    },
     onError: (error) => {
-      if (error.type === 'max-buffer-size-exceeded') {
-        failure = new SluiceError('upstream_event_too_large', {
-          provider: options.provider,
-          message: `Provider "${options.provider}" sent an event larger than ${options.maxEventBytes.toString()} bytes (maxEventBytes); raise the limit in the provider's config if this is expected.`,
-        });
-      }
+      if (error.type === 'max-buffer-size-exceeded') failure ??= tooLarge();
       // Unknown fields and bogus `retry` values are ignored, as the SSE spec says.
     },
   });

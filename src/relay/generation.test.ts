@@ -1,0 +1,175 @@
+// The generation: ordered log, fallback only before content, estimated usage, cancellation when
+// the last subscriber leaves, and timeouts with their own codes.
+import { describe, expect, it } from 'vitest';
+import { SluiceError } from '../errors/sluice-error.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../providers/types.js';
+import type { Candidate } from '../routing/model-router.js';
+import { Generation } from './generation.js';
+import type { StreamEvent } from './stream-event.js';
+
+type Script = (request: ChatRequest, context: CallContext) => AsyncGenerator<readonly StreamEvent[]>;
+
+const timeouts = { connectMs: 1000, firstByteMs: 1000, idleMs: 1000, totalMs: 0 };
+
+function adapter(id: string, script: Script): ProviderAdapter & { calls: CallContext[] } {
+  const calls: CallContext[] = [];
+  return {
+    id,
+    type: 'fake',
+    models: [],
+    calls,
+    stream: (request, context) => {
+      calls.push(context);
+      return script(request, context);
+    },
+    close: async () => {},
+  };
+}
+
+const candidate = (provider: ProviderAdapter, overrides: Partial<Candidate['timeouts']> = {}): Candidate => ({ adapter: provider, model: 'm', timeouts: { ...timeouts, ...overrides } });
+
+function start(candidates: Candidate[]): Generation {
+  const generation = new Generation({ id: 'g1', request: { messages: [{ role: 'user', content: 'hello there' }], params: {} }, candidates, mode: 'stream', requestId: 'r1', now: Date.now });
+  // A subscriber keeps it alive, as a client connection would.
+  generation.subscribe(() => {});
+  return generation;
+}
+
+const text = (value: string): StreamEvent => ({ type: 'text-delta', text: value });
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    });
+  });
+
+describe('Generation', () => {
+  it('logs events in order, with provider usage and end last', async () => {
+    const generation = start([
+      candidate(
+        adapter('a', async function* () {
+          yield [{ type: 'start', upstreamModel: 'm' }];
+          yield [text('he'), text('llo')];
+          yield [{ type: 'usage', usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3, estimated: false } }, { type: 'end', finishReason: 'stop' }];
+        }),
+      ),
+    ]);
+    const summary = await generation.done;
+    expect(generation.events.map((event) => event.type)).toEqual(['start', 'text-delta', 'text-delta', 'usage', 'end']);
+    expect(summary).toMatchObject({ outcome: 'completed', provider: 'a', usage: { totalTokens: 3, estimated: false } });
+    expect(summary.timeToFirstTokenMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('estimates usage when the provider gives none, and marks it estimated', async () => {
+    const generation = start([
+      candidate(
+        adapter('a', async function* () {
+          yield [text('你好 world'), { type: 'end', finishReason: 'stop' }];
+        }),
+      ),
+    ]);
+    const summary = await generation.done;
+    expect(generation.events.map((event) => event.type)).toEqual(['text-delta', 'usage', 'end']);
+    expect(summary.usage).toMatchObject({ estimated: true, completionTokens: 4 });
+    expect(summary.usage.promptTokens).toBeGreaterThan(0);
+  });
+
+  it('falls back to the next candidate on a retryable failure before any content', async () => {
+    const first = adapter('first', async function* () {
+      yield [{ type: 'start', upstreamModel: 'm' }];
+      throw new SluiceError('upstream_rate_limited');
+    });
+    const second = adapter('second', async function* () {
+      yield [text('ok'), { type: 'end', finishReason: 'stop' }];
+    });
+    const generation = start([candidate(first), candidate(second)]);
+    const summary = await generation.done;
+    expect(summary).toMatchObject({ outcome: 'completed', provider: 'second', fallbacks: [{ provider: 'first', code: 'upstream_rate_limited' }] });
+    expect(second.calls).toHaveLength(1);
+  });
+
+  it('does not fall back after content, nor on a request error', async () => {
+    const second = adapter('second', async function* () {
+      yield [text('never'), { type: 'end', finishReason: 'stop' }];
+    });
+    const afterContent = start([
+      candidate(
+        adapter('first', async function* () {
+          yield [text('partial')];
+          throw new SluiceError('upstream_error');
+        }),
+      ),
+      candidate(second),
+    ]);
+    expect(await afterContent.done).toMatchObject({ outcome: 'error', errorCode: 'upstream_error', provider: 'first' });
+    expect(afterContent.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'upstream_error' } });
+    const badRequest = start([
+      candidate(
+        adapter('first', async function* () {
+          yield* [];
+          throw new SluiceError('upstream_bad_request');
+        }),
+      ),
+      candidate(second),
+    ]);
+    expect(await badRequest.done).toMatchObject({ errorCode: 'upstream_bad_request' });
+    expect(second.calls).toHaveLength(0);
+  });
+
+  it('cancels the upstream when the last subscriber leaves', async () => {
+    const slow = adapter('slow', async function* (_request, context) {
+      yield [text('a')];
+      await sleep(10_000, context.signal);
+      yield [{ type: 'end', finishReason: 'stop' }];
+    });
+    const generation = new Generation({ id: 'g', request: { messages: [], params: {} }, candidates: [candidate(slow)], mode: 'stream', requestId: 'r', now: Date.now });
+    const leave = generation.subscribe(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    leave();
+    const summary = await generation.done;
+    expect(slow.calls[0]?.signal.aborted).toBe(true);
+    expect(summary).toMatchObject({ outcome: 'cancelled', errorCode: 'cancelled', usage: { estimated: true } });
+    expect(generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'cancelled' } });
+  });
+
+  it.each([
+    ['first byte', { firstByteMs: 30 }, 'upstream_first_byte_timeout', false],
+    ['idle', { idleMs: 30 }, 'upstream_idle_timeout', true],
+    ['total', { totalMs: 30 }, 'upstream_total_timeout', true],
+  ] as const)('times out on %s with its own code and aborts the upstream', async (_name, limits, code, sendsContent) => {
+    const stuck = adapter('stuck', async function* (_request, context) {
+      yield [{ type: 'start', upstreamModel: 'm' }];
+      if (sendsContent) yield [text('a')];
+      await sleep(10_000, context.signal);
+    });
+    const generation = start([candidate(stuck, limits)]);
+    expect(await generation.done).toMatchObject({ outcome: 'error', errorCode: code });
+    expect(stuck.calls[0]?.signal.aborted).toBe(true);
+  });
+
+  it('notifies subscribers once per turn of the event loop, not once per event', async () => {
+    let notifications = 0;
+    const generation = new Generation({
+      id: 'g',
+      request: { messages: [], params: {} },
+      candidates: [
+        candidate(
+          adapter('a', async function* () {
+            yield [text('1'), text('2'), text('3')];
+            yield [text('4'), { type: 'end', finishReason: 'stop' }];
+          }),
+        ),
+      ],
+      mode: 'stream',
+      requestId: 'r',
+      now: Date.now,
+    });
+    generation.subscribe(() => notifications++);
+    await generation.done;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(generation.events).toHaveLength(6);
+    expect(notifications).toBe(1);
+  });
+});
