@@ -2,7 +2,7 @@
 // the HTTP server, and does no I/O until listen() is called.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config/config.js';
 import { SluiceError, toSluiceError } from './errors/sluice-error.js';
@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createProviderRegistry } from './providers/registry.js';
 import { createModelRouter } from './routing/model-router.js';
 import { createGenerationService, type GenerationService } from './relay/generation-service.js';
+import { createGenerationIdFactory } from './relay/generation-id.js';
 import { Router } from './http/router.js';
 import { chooseRequestId, type RequestContext } from './http/request-context.js';
 import { sendError } from './http/respond.js';
@@ -46,7 +47,7 @@ export interface App {
 export function createApp(dependencies: AppDependencies): App {
   const { config } = dependencies;
   const now = dependencies.now ?? Date.now;
-  const createId = dependencies.createId ?? (() => randomBytes(12).toString('base64url'));
+  const createId = dependencies.createId ?? createGenerationIdFactory();
   const logger = dependencies.logger ?? createLogger(config.log.level);
   const metrics = dependencies.metrics ?? createMetrics();
   const providers = createProviderRegistry(config, { now, ...(dependencies.dispatcher ? { dispatcher: dependencies.dispatcher } : {}) });

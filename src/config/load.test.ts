@@ -1,5 +1,6 @@
 // Config: every problem reported at once with its path, env interpolation, overrides, defaults.
 import { describe, expect, it } from 'vitest';
+import { defaults, zeroConfig } from './defaults.js';
 import { ConfigError, loadConfig, parseConfigText, resolveConfig } from './load.js';
 
 function problems(run: () => unknown): string[] {
@@ -27,7 +28,18 @@ describe('loadConfig', () => {
   it('interpolates ${VAR} and ${VAR:-default}, and names a missing variable with its path', () => {
     const text = 'providers:\n  a: { type: openai, baseUrl: "${BASE:-https://example.com/v1}", apiKey: "${KEY}" }\n';
     expect(parseConfigText(text, { KEY: 'sk-1' }).providers['a']).toMatchObject({ baseUrl: 'https://example.com/v1', apiKey: 'sk-1' });
+    expect(parseConfigText(text, { KEY: 'sk-1', BASE: 'http://10.0.0.1:8000/v1' }).providers['a']).toMatchObject({ baseUrl: 'http://10.0.0.1:8000/v1' });
     expect(problems(() => parseConfigText(text, {}))).toEqual(['providers.a.apiKey: environment variable KEY is not set; export it or write ${KEY:-default}']);
+    // An empty variable counts as missing (docs/configuration.md).
+    expect(problems(() => parseConfigText(text, { KEY: '' }))).toEqual(['providers.a.apiKey: environment variable KEY is not set; export it or write ${KEY:-default}']);
+  });
+
+  it('interpolates inside a longer string, in lists, and leaves other text alone', () => {
+    const config = resolveConfig(
+      { providers: { a: { type: 'openai', baseUrl: 'https://${HOST}/v1', headers: { 'x-org': 'org-${ORG}', 'x-literal': '$HOME {x}' }, models: ['${MODEL}', 'b'] } } },
+      { HOST: 'api.example.com', ORG: '42', MODEL: 'gpt-x' },
+    );
+    expect(config.providers['a']).toMatchObject({ baseUrl: 'https://api.example.com/v1', headers: { 'x-org': 'org-42', 'x-literal': '$HOME {x}' }, models: ['gpt-x', 'b'] });
   });
 
   it('reports every problem at once, each with its path', () => {
@@ -35,17 +47,44 @@ describe('loadConfig', () => {
       resolveConfig(
         {
           server: { port: 'eighty', extra: true },
-          providers: { a: { type: 'openai', baseUrl: 'ftp://x' }, b: { type: 'gemini' } },
-          models: { chat: { provider: 'a' } },
+          providers: { openai: { type: 'openai', baseUrl: 'ftp://x' }, b: { type: 'gemini' } },
+          models: { x: { provider: 'nope' }, chat: { provider: 'openai' } },
         },
         {},
       ),
     );
-    expect(found.some((line) => line.startsWith('server.port: expected number'))).toBe(true);
-    expect(found.some((line) => line.startsWith('server: unknown setting extra'))).toBe(true);
-    expect(found.some((line) => line.startsWith('providers.a.baseUrl: must be an http(s) URL'))).toBe(true);
-    expect(found.some((line) => line.startsWith('providers.b.type: type must be one of: openai, mock'))).toBe(true);
-    expect(found.length).toBeGreaterThanOrEqual(4);
+    expect(found).toEqual([
+      'server.port: expected number, got string "eighty"',
+      'server: unknown setting extra; check the spelling against docs/configuration.md',
+      'providers.openai.baseUrl: must be an http(s) URL such as https://api.openai.com/v1',
+      'providers.b.type: type must be one of: openai, mock',
+      // A cross-reference the schema cannot see, reported in the same run.
+      'models.x.provider: no provider "nope"; define it under providers or use one of: openai, b',
+    ]);
+  });
+
+  it('reports missing variables together with the other problems', () => {
+    const text = ['bogus: 1', 'providers:', '  openai: { type: openai, baseUrl: "${BASE}", apiKey: "${OPENAI_KEY}" }', 'models:', '  x: { provider: other }', ''].join('\n');
+    const error = (() => {
+      try {
+        parseConfigText(text, {}, 'sluice.yaml');
+      } catch (thrown) {
+        return thrown;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((issue) => issue.path)).toEqual(['providers.openai.baseUrl', 'providers.openai.apiKey', '', 'models.x.provider']);
+    expect((error as ConfigError).issues[1]?.message).toContain('OPENAI_KEY');
+    expect((error as ConfigError).message).toMatch(/^sluice\.yaml: 4 problems\n/);
+    expect((error as ConfigError).message).toContain('  - (top level): unknown setting bogus');
+  });
+
+  it('names an unknown key wherever it is', () => {
+    expect(problems(() => resolveConfig({ providers: { a: { type: 'openai', baseUrl: 'https://x', apikey: 'k' } } }, {}))).toEqual([
+      'providers.a: unknown setting apikey; check the spelling against docs/configuration.md',
+    ]);
+    expect(problems(() => resolveConfig({ timeouts: { idleMS: 1 } }, {}))).toEqual(['timeouts: unknown setting idleMS; check the spelling against docs/configuration.md']);
   });
 
   it('checks that models and fallbacks point at configured providers', () => {
@@ -59,11 +98,23 @@ describe('loadConfig', () => {
   });
 
   it('applies environment overrides and checks them', () => {
-    const config = resolveConfig({}, { SLUICE_HOST: '0.0.0.0', SLUICE_PORT: '9090', SLUICE_LOG_LEVEL: 'debug' });
+    const config = resolveConfig({ server: { host: 'localhost', port: 1 }, log: { level: 'warn' } }, { SLUICE_HOST: '0.0.0.0', SLUICE_PORT: '9090', SLUICE_LOG_LEVEL: 'debug' });
     expect(config.server.host).toBe('0.0.0.0');
     expect(config.server.port).toBe(9090);
     expect(config.log.level).toBe('debug');
-    expect(problems(() => resolveConfig({}, { SLUICE_PORT: 'http' }))).toEqual(['env SLUICE_PORT: "http" is not a port number (0-65535)']);
+    expect(resolveConfig({}, { PORT: '3000' }).server.port).toBe(3000);
+    expect(resolveConfig({}, { SLUICE_PORT: '0' }).server.port).toBe(0);
+  });
+
+  it.each(['http', '-1', '65536', '80.5', '0x50', '1e3', ' 80'])('refuses SLUICE_PORT=%j', (port) => {
+    expect(problems(() => resolveConfig({}, { SLUICE_PORT: port }))).toEqual([`env SLUICE_PORT: ${JSON.stringify(port)} is not a port number (0-65535)`]);
+  });
+
+  it('refuses an unknown SLUICE_LOG_LEVEL, together with a bad port', () => {
+    expect(problems(() => resolveConfig({}, { SLUICE_LOG_LEVEL: 'verbose', SLUICE_PORT: 'x' }))).toEqual([
+      'env SLUICE_PORT: "x" is not a port number (0-65535)',
+      'env SLUICE_LOG_LEVEL: "verbose" is not a level; use fatal, error, warn, info, debug, trace or silent',
+    ]);
   });
 
   it('merges timeouts: defaults, then the top level, then the provider', () => {
@@ -72,9 +123,24 @@ describe('loadConfig', () => {
   });
 
   it('returns a deeply frozen object', () => {
-    const config = resolveConfig({}, {});
-    expect(Object.isFrozen(config)).toBe(true);
-    expect(Object.isFrozen(config.server)).toBe(true);
-    expect(Object.isFrozen(config.providers['mock']?.timeouts)).toBe(true);
+    const config = resolveConfig({ providers: { a: { type: 'openai', baseUrl: 'https://x', headers: { h: 'v' }, models: ['m'] } }, models: { chat: { provider: 'a', fallbacks: ['a/n'] } } }, {});
+    const provider = config.providers['a'];
+    for (const value of [config, config.server, config.log, config.providers, config.models, config.models['chat'], config.models['chat']?.fallbacks, provider, provider?.timeouts, provider?.models, config.outboundProxy]) {
+      expect(Object.isFrozen(value)).toBe(true);
+    }
+    expect(() => {
+      (config.server as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(() => (config.models['chat']?.fallbacks as string[]).push('x')).toThrow(TypeError);
+  });
+
+  it('with no config gives the mock provider and the model sluice-demo', () => {
+    const config = resolveConfig(zeroConfig, {});
+    expect(Object.keys(config.providers)).toEqual(['mock']);
+    expect(config.models).toEqual({ 'sluice-demo': { provider: 'mock', model: 'sluice-demo', fallbacks: [] } });
+    expect(config.defaultModel).toBe('sluice-demo');
+    // Resolving must not freeze or change the shared defaults it started from.
+    expect(Object.isFrozen(zeroConfig.providers)).toBe(false);
+    expect(defaults.server.port).toBe(8080);
   });
 });

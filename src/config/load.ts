@@ -71,6 +71,9 @@ export function resolveConfig(input: unknown, env: Env, source = 'config'): Conf
     // A missing variable was already reported at its path; the empty string it left is not news.
     const reported = new Set(issues.map((issue) => issue.path));
     issues.push(...parsed.error.issues.map(zodIssue).filter((issue) => !reported.has(issue.path)));
+    // Checked on the unvalidated document too, so a route to a missing provider is reported with
+    // the schema's problems instead of on the next run.
+    issues.push(...unknownProviderIssues(interpolated));
   }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);
 
@@ -130,10 +133,8 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   }
 
   const models: Record<string, ModelRoute> = {};
+  issues.push(...unknownProviderIssues(raw));
   for (const [alias, route] of Object.entries(raw.models ?? {})) {
-    if (!Object.hasOwn(providers, route.provider)) {
-      issues.push({ path: `models.${alias}.provider`, message: `no provider "${route.provider}"; define it under providers or use one of: ${Object.keys(providers).join(', ')}` });
-    }
     models[alias] = { provider: route.provider, model: route.model ?? alias, fallbacks: route.fallbacks ?? [] };
   }
   const resolvable = (name: string): boolean => {
@@ -157,7 +158,8 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   if (host) server.host = host;
   const port = env['SLUICE_PORT'] ?? env['PORT'];
   if (port) {
-    const parsed = Number(port);
+    // Digits only: Number() would also take "0x50", "1e3" and " 80".
+    const parsed = /^\d{1,5}$/.test(port) ? Number(port) : Number.NaN;
     if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) issues.push({ path: 'env SLUICE_PORT', message: `"${port}" is not a port number (0-65535)` });
     else server.port = parsed;
   }
@@ -177,6 +179,25 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   if (noProxy) outboundProxy.noProxy = noProxy;
 
   return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy };
+}
+
+/** Model routes naming a provider that is not configured. Reads the document loosely: it may be invalid elsewhere. */
+function unknownProviderIssues(document: unknown): ConfigIssue[] {
+  if (!isRecord(document) || !isRecord(document['models'])) return [];
+  const providers = document['providers'] ?? zeroConfig.providers;
+  const providerIds = isRecord(providers) ? Object.keys(providers) : [];
+  const issues: ConfigIssue[] = [];
+  for (const [alias, route] of Object.entries(document['models'])) {
+    const provider = isRecord(route) ? route['provider'] : undefined;
+    if (typeof provider === 'string' && provider !== '' && !providerIds.includes(provider)) {
+      issues.push({ path: `models.${alias}.provider`, message: `no provider "${provider}"; define it under providers or use one of: ${providerIds.join(', ')}` });
+    }
+  }
+  return issues;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Overlays the set values of `overrides` on `base` (zod leaves absent optional keys undefined). */

@@ -134,6 +134,166 @@ describe('Generation', () => {
     expect(generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'cancelled' } });
   });
 
+  it('tries the candidates in order, records every fallback, and logs one start', async () => {
+    const limited = adapter('limited', async function* () {
+      yield [{ type: 'start', upstreamModel: 'm' }];
+      throw new SluiceError('upstream_rate_limited');
+    });
+    const down = adapter('down', async function* () {
+      yield* [];
+      throw new SluiceError('upstream_unavailable');
+    });
+    const last = adapter('last', async function* () {
+      yield [{ type: 'start', upstreamModel: 'm' }];
+      yield [text('ok'), { type: 'end', finishReason: 'stop' }];
+    });
+    const generation = start([candidate(limited), candidate(down), candidate(last)]);
+    const summary = await generation.done;
+    expect(summary.fallbacks).toEqual([
+      { provider: 'limited', code: 'upstream_rate_limited' },
+      { provider: 'down', code: 'upstream_unavailable' },
+    ]);
+    expect(summary.provider).toBe('last');
+    expect(generation.events.map((event) => event.type)).toEqual(['start', 'text-delta', 'usage', 'end']);
+  });
+
+  it('falls back when a provider ends before its answer began, and not after a tool-call delta', async () => {
+    const silent = adapter('silent', async function* () {
+      yield [{ type: 'start', upstreamModel: 'm' }];
+    });
+    const backup = adapter('backup', async function* () {
+      yield [text('ok'), { type: 'end', finishReason: 'stop' }];
+    });
+    expect(await start([candidate(silent), candidate(backup)]).done).toMatchObject({ outcome: 'completed', fallbacks: [{ provider: 'silent', code: 'upstream_stream_interrupted' }] });
+
+    const toolThenFail = adapter('tool', async function* () {
+      yield [{ type: 'tool-call-delta', index: 0, id: 'call_1', name: 'f' }];
+      throw new SluiceError('upstream_rate_limited');
+    });
+    const unused = adapter('unused', async function* () {
+      yield [text('never'), { type: 'end', finishReason: 'stop' }];
+    });
+    const generation = start([candidate(toolThenFail), candidate(unused)]);
+    expect(await generation.done).toMatchObject({ outcome: 'error', errorCode: 'upstream_rate_limited', fallbacks: [] });
+    expect(unused.calls).toHaveLength(0);
+    expect(generation.committed).toBe(true);
+  });
+
+  it('reports the last candidate\'s failure when every candidate fails', async () => {
+    const limited = (id: string) =>
+      adapter(id, async function* () {
+        yield* [];
+        throw new SluiceError('upstream_rate_limited', { message: `${id} is busy` });
+      });
+    const generation = start([candidate(limited('a')), candidate(limited('b'))]);
+    expect(await generation.done).toMatchObject({ outcome: 'error', errorCode: 'upstream_rate_limited', provider: 'b', fallbacks: [{ provider: 'a', code: 'upstream_rate_limited' }] });
+    expect(generation.events.map((event) => event.type)).toEqual(['usage', 'error']);
+    expect(generation.events.at(-1)).toEqual({ type: 'error', error: { code: 'upstream_rate_limited', message: 'b is busy', retryable: true } });
+  });
+
+  it('turns an error event from an adapter into the terminal error, after the content before it', async () => {
+    const generation = start([
+      candidate(
+        adapter('a', async function* () {
+          yield [text('partial'), { type: 'error', error: { code: 'upstream_protocol_error', message: 'bad chunk', retryable: true } }];
+        }),
+      ),
+    ]);
+    expect(await generation.done).toMatchObject({ outcome: 'error', errorCode: 'upstream_protocol_error' });
+    expect(generation.events).toEqual([text('partial'), { type: 'usage', usage: expect.objectContaining({ estimated: true }) as unknown }, { type: 'error', error: { code: 'upstream_protocol_error', message: 'bad chunk', retryable: true } }]);
+  });
+
+  it('keeps end last: what an adapter yields after end is not logged', async () => {
+    const generation = start([
+      candidate(
+        adapter('a', async function* () {
+          yield [text('a'), { type: 'end', finishReason: 'stop' }, text('late')];
+          yield [text('later')];
+        }),
+      ),
+    ]);
+    await generation.done;
+    expect(generation.events.map((event) => event.type)).toEqual(['text-delta', 'usage', 'end']);
+  });
+
+  it('keeps the provider\'s first usage and does not add an estimate', async () => {
+    const reported = { promptTokens: 7, completionTokens: 1, totalTokens: 8, estimated: false };
+    const generation = start([
+      candidate(
+        adapter('a', async function* () {
+          yield [text('a'), { type: 'usage', usage: reported }, { type: 'usage', usage: { ...reported, totalTokens: 99 } }, { type: 'end', finishReason: 'length' }];
+        }),
+      ),
+    ]);
+    expect((await generation.done).usage).toEqual(reported);
+    expect(generation.events).toEqual([text('a'), { type: 'usage', usage: reported }, { type: 'end', finishReason: 'length' }]);
+  });
+
+  it('resolves done with a summary timed by the injected clock', async () => {
+    let clock = 1000;
+    const generation = new Generation({
+      id: 'g-time',
+      request: { messages: [{ role: 'user', content: 'hi' }], params: {} },
+      candidates: [
+        candidate(
+          adapter('a', async function* () {
+            clock = 1100;
+            yield [{ type: 'start', upstreamModel: 'm' }];
+            clock = 1250;
+            yield [text('a')];
+            clock = 1600;
+            yield [{ type: 'end', finishReason: 'stop' }];
+          }),
+        ),
+      ],
+      mode: 'stream',
+      requestId: 'r',
+      now: () => clock,
+    });
+    generation.subscribe(() => {});
+    expect(await generation.done).toEqual({
+      id: 'g-time',
+      provider: 'a',
+      upstreamModel: 'm',
+      outcome: 'completed',
+      usage: { promptTokens: 5, completionTokens: 1, totalTokens: 6, estimated: true },
+      timeToFirstTokenMs: 250,
+      durationMs: 600,
+      fallbacks: [],
+    });
+    expect(generation.finished).toBe(true);
+  });
+
+  it('keeps running while any subscriber remains, and cancel() after the end changes nothing', async () => {
+    const slow = adapter('slow', async function* (_request, context) {
+      yield [text('a')];
+      await sleep(30, context.signal);
+      yield [{ type: 'end', finishReason: 'stop' }];
+    });
+    const generation = new Generation({ id: 'g', request: { messages: [], params: {} }, candidates: [candidate(slow)], mode: 'stream', requestId: 'r', now: Date.now });
+    const leaveFirst = generation.subscribe(() => {});
+    generation.subscribe(() => {});
+    leaveFirst();
+    leaveFirst();
+    expect(await generation.done).toMatchObject({ outcome: 'completed' });
+    expect(slow.calls[0]?.signal.aborted).toBe(false);
+    const logged = [...generation.events];
+    generation.cancel();
+    expect(generation.events).toEqual(logged);
+  });
+
+  it('cancel() stops the upstream and ends the log with the reason', async () => {
+    const slow = adapter('slow', async function* (_request, context) {
+      await sleep(10_000, context.signal);
+      yield [text('never')];
+    });
+    const generation = start([candidate(slow), candidate(adapter('unused', async function* () {}))]);
+    generation.cancel(new SluiceError('shutting_down'));
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled', errorCode: 'shutting_down', fallbacks: [] });
+    expect(slow.calls[0]?.signal.aborted).toBe(true);
+    expect(generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'shutting_down' } });
+  });
+
   it.each([
     ['first byte', { firstByteMs: 30 }, 'upstream_first_byte_timeout', false],
     ['idle', { idleMs: 30 }, 'upstream_idle_timeout', true],

@@ -132,7 +132,11 @@ export class Generation {
           { signal: attempt.signal, mode: this.#options.mode, requestId: this.#options.requestId },
         );
         for await (const batch of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id)) {
-          for (const event of batch) this.#accept(event);
+          // Nothing follows the terminal event, even from an adapter that yields more in its batch.
+          for (const event of batch) {
+            this.#accept(event);
+            if (this.#finished) break;
+          }
           if (this.#finished) break;
         }
         if (!this.#finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });

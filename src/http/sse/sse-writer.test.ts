@@ -1,9 +1,28 @@
 // What the writer puts on the wire must parse the same in every common client (PROTOCOLS.md,
-// "What Sluice writes"): split multi-line data, no CR/LF in event or id, a lone-line heartbeat.
-import { createServer } from 'node:http';
+// "What Sluice writes"): split multi-line data, no CR/LF in event or id, a lone-line heartbeat,
+// and streaming headers that keep proxies from buffering or compressing.
+import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
 import { formatSseEvent, heartbeat, SseStream } from './sse-writer.js';
+
+/** Parses written SSE text the way eventsource-parser (and so the Vercel AI SDK) does. */
+function parse(text: string): EventSourceMessage[] {
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  parser.feed(text);
+  return events;
+}
+
+/** A small seeded PRNG, so a failing case can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
 
 describe('formatSseEvent', () => {
   it('writes one data line for single-line data', () => {
@@ -12,41 +31,146 @@ describe('formatSseEvent', () => {
 
   it('splits data on LF, CRLF and CR into several data lines', () => {
     expect(formatSseEvent({ data: 'a\nb\r\nc\rd' })).toBe('data: a\ndata: b\ndata: c\ndata: d\n\n');
+    expect(formatSseEvent({ data: 'a\rb' })).toBe('data: a\ndata: b\n\n');
+    expect(formatSseEvent({ data: 'a\r\nb' })).toBe('data: a\ndata: b\n\n');
   });
 
-  it('writes event, id and retry lines in that order', () => {
+  it('keeps empty lines of data, including a trailing one, as empty data lines', () => {
+    expect(formatSseEvent({ data: '' })).toBe('data: \n\n');
+    expect(formatSseEvent({ data: 'a\n' })).toBe('data: a\ndata: \n\n');
+    expect(formatSseEvent({ data: '\n\nb' })).toBe('data: \ndata: \ndata: b\n\n');
+  });
+
+  it('writes event, id and retry lines in that order, before the data', () => {
     expect(formatSseEvent({ event: 'delta', id: 'gen:1', retry: 3000, data: 'x' })).toBe('event: delta\nid: gen:1\nretry: 3000\ndata: x\n\n');
   });
 
-  it('refuses CR or LF in event and id, NUL in id, and a bad retry', () => {
-    expect(() => formatSseEvent({ event: 'a\nb', data: '' })).toThrow(/event must not contain CR or LF/);
-    expect(() => formatSseEvent({ id: 'a\rb', data: '' })).toThrow(/id must not contain CR or LF/);
-    expect(() => formatSseEvent({ id: 'a\0b', data: '' })).toThrow(/NUL/);
-    expect(() => formatSseEvent({ retry: 1.5, data: '' })).toThrow(/retry/);
+  it('refuses CR or LF in event and id', () => {
+    for (const bad of ['a\nb', 'a\rb', 'a\r\nb', '\n']) {
+      expect(() => formatSseEvent({ event: bad, data: '' })).toThrow(/event must not contain CR or LF/);
+      expect(() => formatSseEvent({ id: bad, data: '' })).toThrow(/id must not contain CR or LF/);
+    }
   });
 
-  it('heartbeat is a comment line with no blank line after it', () => {
-    expect(heartbeat).toBe(': ping\n');
+  it('refuses NUL in id, which every client would ignore', () => {
+    expect(() => formatSseEvent({ id: 'a\0b', data: '' })).toThrow(/NUL/);
+  });
+
+  it('accepts only a retry that clients will honour: plain non-negative integer digits', () => {
+    expect(formatSseEvent({ retry: 0, data: 'x' })).toBe('retry: 0\ndata: x\n\n');
+    for (const bad of [1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, 1e21]) {
+      expect(() => formatSseEvent({ retry: bad, data: '' }), String(bad)).toThrow(/retry must be a non-negative integer/);
+    }
+  });
+
+  it('round-trips through an SSE parser: any data comes back with its line breaks as LF', () => {
+    const pieces = ['a', ' ', '  lead', ':', 'data: x', 'id: 1', '\n', '\r', '\r\n', '\n\n', '你好', '🙂', '\0', '\uFEFF'];
+    const next = random(11);
+    for (let round = 0; round < 500; round++) {
+      let data = '';
+      const length = Math.floor(next() * 8);
+      for (let index = 0; index < length; index++) data += pieces[Math.floor(next() * pieces.length)] ?? '';
+      const events = parse(formatSseEvent({ data, event: 'delta', id: `g:${round.toString()}` }));
+      expect(events, JSON.stringify(data)).toEqual([{ data: data.replace(/\r\n|\r/g, '\n'), event: 'delta', id: `g:${round.toString()}` }]);
+    }
   });
 });
 
+describe('heartbeat', () => {
+  it('is exactly a comment line with no blank line after it', () => {
+    expect(heartbeat).toBe(': ping\n');
+  });
+
+  it('produces no event of its own, even between two events', () => {
+    const text = formatSseEvent({ data: 'a' }) + heartbeat + heartbeat + formatSseEvent({ data: 'b' });
+    expect(parse(text).map((event) => event.data)).toEqual(['a', 'b']);
+  });
+});
+
+/** Runs `handler` on a real server on 127.0.0.1, port 0, for the duration of `use`. */
+async function withServer<T>(handler: RequestListener, use: (url: string) => Promise<T>): Promise<T> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port.toString()}/`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
 describe('SseStream', () => {
-  it('sends streaming headers, heartbeats on an idle stream, and never compresses', async () => {
-    const server = createServer((_request, response) => {
-      const stream = new SseStream(response, { heartbeatMs: 30 });
-      setTimeout(() => stream.end(formatSseEvent({ data: 'bye' })), 100);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port.toString()}/`, { headers: { 'accept-encoding': 'gzip' } });
-      expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
-      expect(response.headers.get('cache-control')).toContain('no-cache');
-      expect(response.headers.get('x-accel-buffering')).toBe('no');
-      expect(response.headers.get('content-encoding')).toBeNull();
-      const text = await response.text();
-      expect(text).toMatch(/^(: ping\n)+data: bye\n\n$/);
-    } finally {
-      server.close();
-    }
+  it('sends streaming headers and no compression, even to a client that accepts gzip', async () => {
+    await withServer(
+      (_request, response) => new SseStream(response, { heartbeatMs: 0 }).end(formatSseEvent({ data: 'bye' })),
+      async (url) => {
+        const response = await fetch(url, { headers: { 'accept-encoding': 'gzip, br' } });
+        expect(response.status).toBe(200);
+        expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+        expect(response.headers.get('cache-control')).toContain('no-cache');
+        expect(response.headers.get('x-accel-buffering')).toBe('no');
+        expect(response.headers.get('content-encoding')).toBeNull();
+        expect(await response.text()).toBe('data: bye\n\n');
+      },
+    );
+  });
+
+  it('sends heartbeats on an idle stream, each a lone comment line, and is closed after end', async () => {
+    let opens = 0;
+    let stream: SseStream | undefined;
+    await withServer(
+      (_request, response) => {
+        stream = new SseStream(response, { heartbeatMs: 20, onOpen: () => opens++ });
+        setTimeout(() => stream?.end(formatSseEvent({ data: 'bye' })), 110);
+      },
+      async (url) => {
+        const text = await (await fetch(url)).text();
+        expect(text).toMatch(/^(: ping\n){2,}data: bye\n\n$/);
+      },
+    );
+    // The first heartbeat opened the response; the later ones found it open.
+    expect(opens).toBe(1);
+    expect(stream?.closed).toBe(true);
+  });
+
+  it('writes nothing before the first write, so a disposed stream can still answer with an error status', async () => {
+    await withServer(
+      (_request, response) => {
+        const stream = new SseStream(response, { heartbeatMs: 5 });
+        expect(stream.opened).toBe(false);
+        stream.dispose();
+        // Long enough for several heartbeats, had dispose() not stopped them.
+        setTimeout(() => response.writeHead(429, { 'content-type': 'application/json' }).end('{"error":{}}'), 40);
+      },
+      async (url) => {
+        const response = await fetch(url);
+        expect(response.status).toBe(429);
+        expect(response.headers.get('content-type')).toBe('application/json');
+        expect(await response.text()).toBe('{"error":{}}');
+      },
+    );
+  });
+
+  it('stops writing once the client has gone', async () => {
+    let resolveClosed!: (stream: SseStream) => void;
+    const closed = new Promise<SseStream>((resolve) => (resolveClosed = resolve));
+    await withServer(
+      (_request, response) => {
+        const stream = new SseStream(response, { heartbeatMs: 10 });
+        stream.write(formatSseEvent({ data: 'first' }));
+        response.once('close', () => resolveClosed(stream));
+      },
+      async (url) => {
+        const controller = new AbortController();
+        const response = await fetch(url, { signal: controller.signal });
+        const reader = response.body?.getReader();
+        await reader?.read();
+        controller.abort();
+        const stream = await closed;
+        expect(stream.closed).toBe(true);
+        expect(stream.write(formatSseEvent({ data: 'late' }))).toBe(false);
+        expect(() => stream.end()).not.toThrow();
+      },
+    );
   });
 });

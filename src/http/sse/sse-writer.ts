@@ -33,7 +33,9 @@ export function formatSseEvent(message: SseMessage): string {
     text += `id: ${message.id}\n`;
   }
   if (message.retry !== undefined) {
-    if (!Number.isInteger(message.retry) || message.retry < 0) throw new TypeError('SSE retry must be a non-negative integer');
+    // A safe integer, so that toString() gives plain digits (1e21 would print as "1e+21", which
+    // clients must ignore: `retry` is only honoured when it is all ASCII digits).
+    if (!Number.isSafeInteger(message.retry) || message.retry < 0) throw new TypeError('SSE retry must be a non-negative integer');
     text += `retry: ${message.retry.toString()}\n`;
   }
   const data = message.data;

@@ -1,134 +1,282 @@
-// Recorded OpenAI-compatible streams, replayed read by read, decode into the right StreamEvents;
-// upstream error statuses map to the right codes without leaking keys.
+// Recorded OpenAI-compatible streams, replayed read by read, decode into the right StreamEvents,
+// whatever the reads' boundaries; upstream error statuses map to the right codes without leaking
+// keys.
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { SluiceError } from '../../errors/sluice-error.js';
+import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../relay/stream-event.js';
 import { readSseEvents } from '../shared/sse-reader.js';
+import { parseErrorDetail, statusError } from './errors.js';
 import { decodeChunkStream, decodeCompletion } from './stream.js';
-import { statusError } from './errors.js';
 
 const fixtures = new URL('./__fixtures__/', import.meta.url);
+const decodeOptions = { provider: 'p', secrets: ['sk-proj-SECRET123456'] };
 
-async function* reads(name: string): AsyncGenerator<Uint8Array> {
-  const lines = readFileSync(new URL(`openai-${name}.chunks.txt`, fixtures), 'utf8').split('\n').filter(Boolean);
-  for (const line of lines) {
+/** The recorded reads of a fixture (format: __fixtures__/README.md). */
+function recordedReads(scenario: string): Uint8Array[] {
+  const lines = readFileSync(new URL(`openai-${scenario}.chunks.txt`, fixtures), 'utf8').split('\n').filter(Boolean);
+  return lines.map((line, index) => {
+    const text = JSON.parse(line) as string;
+    if (/[^\u0000-\u00ff]/.test(text)) throw new Error(`openai-${scenario}.chunks.txt line ${(index + 1).toString()}: a character above U+00FF is not a byte`);
+    return Buffer.from(text, 'latin1');
+  });
+}
+
+async function* asyncReads(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const part of parts) {
     await Promise.resolve();
-    yield Buffer.from(JSON.parse(line) as string, 'latin1');
+    yield part;
   }
 }
 
-async function replay(name: string): Promise<{ events: StreamEvent[]; error?: SluiceError }> {
+interface Replay {
+  events: StreamEvent[];
+  error?: { code: string; message: string };
+}
+
+/** Runs reads through the SSE reader and the chunk decoder, as the adapter does. */
+async function replay(parts: readonly Uint8Array[]): Promise<Replay> {
   const events: StreamEvent[] = [];
   try {
-    const messages = readSseEvents(reads(name), { maxEventBytes: 1 << 20, provider: 'p' });
-    for await (const batch of decodeChunkStream(messages, { provider: 'p', secrets: [] })) events.push(...batch);
+    const messages = readSseEvents(asyncReads(parts), { maxEventBytes: 1 << 20, provider: 'p' });
+    for await (const batch of decodeChunkStream(messages, decodeOptions)) events.push(...batch);
     return { events };
   } catch (error) {
-    return { events, error: error as SluiceError };
+    if (!(error instanceof SluiceError)) throw error;
+    return { events, error: { code: error.code, message: error.message } };
   }
 }
 
-const textOf = (events: StreamEvent[]) => events.map((event) => (event.type === 'text-delta' ? event.text : '')).join('');
+const text = (value: string): StreamEvent => ({ type: 'text-delta', text: value });
+const end = (finishReason: Extract<StreamEvent, { type: 'end' }>['finishReason']): StreamEvent => ({ type: 'end', finishReason });
+const usage = (promptTokens: number, completionTokens: number, totalTokens: number): StreamEvent => ({
+  type: 'usage',
+  usage: { promptTokens, completionTokens, totalTokens, estimated: false },
+});
+
+const expectations: Record<string, Replay> = {
+  text: { events: [text('你好'), text('，世界'), text(' 🙂'), text(' Hello\n"quoted"'), end('stop')] },
+  usage: { events: [text('Hi'), text(' there'), text('!'), usage(9, 3, 12), end('stop')] },
+  'tool-calls': {
+    events: [
+      { type: 'tool-call-delta', index: 0, id: 'call_Q1w2E3', name: 'get_weather' },
+      { type: 'tool-call-delta', index: 0, argumentsDelta: '{"' },
+      { type: 'tool-call-delta', index: 0, argumentsDelta: 'city' },
+      { type: 'tool-call-delta', index: 0, argumentsDelta: '":"北京' },
+      { type: 'tool-call-delta', index: 0, argumentsDelta: '"}' },
+      { type: 'tool-call-delta', index: 1, id: 'call_R4t5Y6', name: 'get_time' },
+      { type: 'tool-call-delta', index: 1, argumentsDelta: '{"tz":' },
+      { type: 'tool-call-delta', index: 1, argumentsDelta: '"Asia/Shanghai"}' },
+      usage(80, 31, 111),
+      end('tool_calls'),
+    ],
+  },
+  'error-mid-stream': {
+    events: [text('partial')],
+    error: { code: 'upstream_error', message: 'Provider "p" failed mid-stream: The server had an error while processing your request. Sorry about that!' },
+  },
+  refusal: { events: [text('I can'), end('content_filter')] },
+  'no-done': { events: [text('no done'), end('stop')] },
+  truncated: { events: [text('cut')], error: { code: 'upstream_stream_interrupted', message: 'Provider "p" closed the stream before the answer was complete.' } },
+  malformed: {
+    events: [text('ok')],
+    error: { code: 'upstream_protocol_error', message: 'Provider "p" sent an event that is not JSON: "<html><body>502 Bad Gateway</body></html>"' },
+  },
+  'crlf-and-comments': { events: [text('a'), text('好'), text('b'), end('stop')] },
+};
+
+/** A small seeded PRNG (LCG), so a failing chunking can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
 
 describe('recorded OpenAI streams', () => {
-  it('has a test for every fixture', () => {
-    const names = readdirSync(fixtures).filter((file) => file.endsWith('.chunks.txt'));
-    expect(names.sort()).toEqual(
-      ['crlf-and-comments', 'error-mid-stream', 'malformed', 'no-done', 'refusal', 'text', 'tool-calls', 'truncated', 'usage'].map((name) => `openai-${name}.chunks.txt`),
-    );
+  it('has an expectation for every fixture, and a fixture for every expectation', () => {
+    const scenarios = readdirSync(fixtures)
+      .filter((file) => file.endsWith('.chunks.txt'))
+      .map((file) => file.replace(/^openai-|\.chunks\.txt$/g, ''));
+    expect(scenarios.sort()).toEqual(Object.keys(expectations).sort());
   });
 
-  it('text: characters split across reads arrive whole', async () => {
-    const { events, error } = await replay('text');
-    expect(error).toBeUndefined();
-    expect(textOf(events)).toBe('你好，世界 🙂');
-    expect(events.at(-1)).toEqual({ type: 'end', finishReason: 'stop' });
+  it.each(Object.entries(expectations))('%s', async (scenario, expected) => {
+    const reads = recordedReads(scenario);
+    expect(reads.length).toBeGreaterThan(1);
+    expect(await replay(reads)).toEqual(expected);
   });
 
-  it('usage: the provider figures, before end', async () => {
-    const { events } = await replay('usage');
-    expect(events.slice(-2)).toEqual([
-      { type: 'usage', usage: { promptTokens: 9, completionTokens: 1, totalTokens: 10, estimated: false } },
-      { type: 'end', finishReason: 'stop' },
-    ]);
+  it.each(['text', 'tool-calls', 'crlf-and-comments'])('%s: the recording cuts a character inside its bytes, and none is damaged', async (scenario) => {
+    const reads = recordedReads(scenario);
+    const strict = new TextDecoder('utf-8', { fatal: true });
+    const isWholeUtf8 = (read: Uint8Array) => {
+      try {
+        strict.decode(read);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // Some read, decoded alone, is not valid UTF-8: it starts or ends inside a character.
+    expect(reads.every(isWholeUtf8)).toBe(false);
+    expect(JSON.stringify((await replay(reads)).events)).not.toContain('\uFFFD');
   });
 
-  it('tool-calls: deltas by index, arguments in pieces', async () => {
-    const { events } = await replay('tool-calls');
-    expect(events.filter((event) => event.type === 'tool-call-delta')).toEqual([
-      { type: 'tool-call-delta', index: 0, id: 'call_a', name: 'lookup' },
-      { type: 'tool-call-delta', index: 0, argumentsDelta: '{"q":"北' },
-      { type: 'tool-call-delta', index: 0, argumentsDelta: '京"}' },
-      { type: 'tool-call-delta', index: 1, id: 'call_b', name: 'now', argumentsDelta: '{}' },
-    ]);
-    expect(events.at(-1)).toEqual({ type: 'end', finishReason: 'tool_calls' });
+  it.each(Object.keys(expectations))('%s: the same events however the bytes are cut into reads', async (scenario) => {
+    const body = Buffer.concat(recordedReads(scenario));
+    const expected = expectations[scenario];
+    expect(await replay([body])).toEqual(expected);
+    expect(await replay(Array.from(body, (byte) => Uint8Array.of(byte)))).toEqual(expected);
+    const next = random(scenario.length);
+    for (let round = 0; round < 1000; round++) {
+      const cuts = Array.from({ length: 1 + Math.floor(next() * 20) }, () => Math.floor(next() * body.length)).sort((a, b) => a - b);
+      const parts = [0, ...cuts].map((start, index) => body.subarray(start, cuts[index] ?? body.length));
+      const result = await replay(parts);
+      if (JSON.stringify(result) !== JSON.stringify(expected)) expect(result, `cuts ${cuts.join(',')}`).toEqual(expected);
+    }
+  });
+});
+
+describe('decodeChunkStream', () => {
+  const decodeText = async (body: string) => replay([Buffer.from(body, 'utf8')]);
+
+  it('maps an in-stream error code and scrubs secrets from its message', async () => {
+    const result = await decodeText('data: {"error":{"message":"Rate limit reached for key sk-proj-SECRET123456","code":"rate_limit_exceeded"}}\n\n');
+    expect(result.error).toEqual({ code: 'upstream_rate_limited', message: 'Provider "p" failed mid-stream: Rate limit reached for key [redacted]' });
+    const quota = await decodeText('data: {"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}\n\n');
+    expect(quota.error?.code).toBe('upstream_quota_exceeded');
   });
 
-  it('refusal: content_filter is kept as the finish reason', async () => {
-    expect((await replay('refusal')).events.at(-1)).toEqual({ type: 'end', finishReason: 'content_filter' });
+  it('treats an `event: error` as an error even when its data has no error object', async () => {
+    expect((await decodeText('event: error\ndata: {"detail":"overloaded"}\n\n')).error).toEqual({ code: 'upstream_error', message: 'Provider "p" failed mid-stream: no message' });
   });
 
-  it('no-done: a finish_reason without [DONE] still completes', async () => {
-    const { events, error } = await replay('no-done');
-    expect(error).toBeUndefined();
-    expect(textOf(events)).toBe('no done');
+  it('refuses a chunk of the wrong shape with upstream_protocol_error', async () => {
+    expect((await decodeText('data: {"choices":[{"delta":{"content":42}}]}\n\n')).error).toMatchObject({ code: 'upstream_protocol_error', message: expect.stringContaining('choices[0].delta.content') as string });
+    expect((await decodeText('data: [1,2]\n\n')).error?.code).toBe('upstream_protocol_error');
   });
 
-  it.each([
-    ['error-mid-stream', 'upstream_error', 'partial'],
-    ['truncated', 'upstream_stream_interrupted', 'cut'],
-    ['malformed', 'upstream_protocol_error', 'ok'],
-  ])('%s fails with %s after the text before it', async (name, code, before) => {
-    const { events, error } = await replay(name);
-    expect(error?.code).toBe(code);
-    expect(textOf(events)).toBe(before);
+  it('ignores what follows [DONE]', async () => {
+    const chunk = (content: string) => `data: {"choices":[{"index":0,"delta":{"content":"${content}"},"finish_reason":null}]}\n\n`;
+    expect(await decodeText(`${chunk('a')}data: [DONE]\n\n${chunk('b')}data: {not json\n\n`)).toEqual({ events: [text('a'), end('stop')] });
   });
 
-  it('crlf-and-comments: CRLF, comments, event lines and data without a space are accepted', async () => {
-    const { events, error } = await replay('crlf-and-comments');
-    expect(error).toBeUndefined();
-    expect(textOf(events)).toBe('ab');
+  it('keeps the last usage figures and maps function_call to tool_calls', async () => {
+    const body = [
+      'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":1}}',
+      'data: {"choices":[{"index":0,"delta":{},"finish_reason":"function_call"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}',
+    ].join('\n\n');
+    expect(await decodeText(`${body}\n\n`)).toEqual({ events: [text('x'), usage(5, 2, 7), end('tool_calls')] });
+  });
+
+  it('reports an empty 200 stream as interrupted, never as an empty success', async () => {
+    expect((await decodeText('')).error?.code).toBe('upstream_stream_interrupted');
+    expect((await decodeText(': keep-alive\n\n')).error?.code).toBe('upstream_stream_interrupted');
   });
 });
 
 describe('decodeCompletion', () => {
-  it('turns a chat.completion with tool calls into events', () => {
+  it('turns a chat.completion with two tool calls into the events a stream would give', () => {
     const events = decodeCompletion(
       {
-        choices: [{ message: { content: null, tool_calls: [{ id: 'c1', function: { name: 'f', arguments: '{}' } }] }, finish_reason: 'tool_calls' }],
-        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        model: 'gpt-4o-mini-2024-07-18',
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content: null,
+              refusal: null,
+              tool_calls: [
+                { id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"北京"}' } },
+                { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } },
+              ],
+            },
+            logprobs: null,
+            finish_reason: 'tool_calls',
+          },
+        ],
+        usage: { prompt_tokens: 80, completion_tokens: 31, total_tokens: 111 },
       },
-      { provider: 'p', secrets: [] },
+      decodeOptions,
     );
     expect(events).toEqual([
-      { type: 'tool-call-delta', index: 0, id: 'c1', name: 'f', argumentsDelta: '{}' },
-      { type: 'usage', usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2, estimated: false } },
-      { type: 'end', finishReason: 'tool_calls' },
+      { type: 'tool-call-delta', index: 0, id: 'call_a', name: 'get_weather', argumentsDelta: '{"city":"北京"}' },
+      { type: 'tool-call-delta', index: 1, id: 'call_b', name: 'get_time', argumentsDelta: '{}' },
+      usage(80, 31, 111),
+      end('tool_calls'),
     ]);
+  });
+
+  it('gives text, then end, when there is no usage', () => {
+    expect(decodeCompletion({ choices: [{ message: { content: 'hi' }, finish_reason: 'length' }] }, decodeOptions)).toEqual([text('hi'), end('length')]);
+  });
+
+  it('refuses a body of another shape with upstream_protocol_error', () => {
+    for (const body of [{}, { choices: [] }, { choices: [{ message: 'hi' }] }, 'text']) {
+      expect(() => decodeCompletion(body, decodeOptions)).toThrow(expect.objectContaining({ code: 'upstream_protocol_error' }) as Error);
+    }
   });
 });
 
 describe('statusError', () => {
-  const secrets = ['sk-secret-1234567890'];
-  const map = (status: number, message: string, code?: string, retryAfterSeconds?: number) =>
-    statusError({ status, detail: { message, ...(code ? { code } : {}) }, provider: 'p', retryAfterSeconds, secrets });
+  const secret = 'sk-proj-SECRET123456';
+  const map = (status: number, detail: { message?: string; code?: string; type?: string }, retryAfterSeconds?: number) =>
+    statusError({ status, detail, provider: 'p', retryAfterSeconds, secrets: [secret] });
 
-  it('401/403 → upstream_auth_failed without the upstream text', () => {
-    for (const status of [401, 403]) {
-      const error = map(status, 'Incorrect API key provided: sk-secret-1234567890');
-      expect(error.code).toBe('upstream_auth_failed');
-      expect(error.message).not.toContain('sk-secret');
-      expect(error.message).not.toContain('Incorrect API key');
-    }
+  it.each([401, 403])('%i → upstream_auth_failed, without the upstream text (it can quote the key)', (status) => {
+    const error = map(status, { message: `Incorrect API key provided: ${secret}. You can find your API key at https://platform.openai.com/account/api-keys.`, code: 'invalid_api_key' });
+    expect(error.code).toBe('upstream_auth_failed');
+    expect(error.status).toBe(502);
+    expect(error.upstreamStatus).toBe(status);
+    expect(error.message).not.toContain('SECRET');
+    expect(error.message).not.toContain('Incorrect API key');
+    expect(error.message).toBe(`Provider "p" answered ${status.toString()}. The provider rejected the gateway's credentials; check the provider key in the gateway config.`);
   });
 
-  it('maps 404, 429, insufficient_quota, 500, 503 and 400', () => {
-    expect(map(404, 'no model').code).toBe('upstream_model_not_found');
-    expect(map(429, 'slow down', 'rate_limit_exceeded', 7)).toMatchObject({ code: 'upstream_rate_limited', retryAfterSeconds: 7 });
-    expect(map(429, 'quota', 'insufficient_quota').code).toBe('upstream_quota_exceeded');
-    expect(map(500, 'boom').code).toBe('upstream_error');
-    expect(map(503, 'busy').code).toBe('upstream_unavailable');
-    expect(map(400, 'bad max_tokens for key sk-secret-1234567890').message).toBe('Provider "p" answered 400: bad max_tokens for key [redacted]');
+  it('429 with insufficient_quota (as code or type) → upstream_quota_exceeded', () => {
+    expect(map(429, { message: 'You exceeded your current quota', code: 'insufficient_quota' }).code).toBe('upstream_quota_exceeded');
+    expect(map(429, { message: 'You exceeded your current quota', type: 'insufficient_quota' }).code).toBe('upstream_quota_exceeded');
+  });
+
+  it('429 → upstream_rate_limited, with retryAfterSeconds', () => {
+    const error = map(429, { message: 'Rate limit reached', code: 'rate_limit_exceeded' }, 7);
+    expect(error).toMatchObject({ code: 'upstream_rate_limited', retryAfterSeconds: 7, upstreamStatus: 429, status: 429 });
+    expect(map(429, {}).retryAfterSeconds).toBeUndefined();
+  });
+
+  it.each([
+    [500, 'upstream_error'],
+    [502, 'upstream_error'],
+    [503, 'upstream_unavailable'],
+    [404, 'upstream_model_not_found'],
+    [422, 'upstream_bad_request'],
+  ])('%i → %s', (status, code) => {
+    expect(map(status, { message: 'boom' }).code).toBe(code);
+  });
+
+  it('400 passes the upstream message on, with secrets scrubbed', () => {
+    const error = map(400, { message: `max_tokens is too large: 999999 (key ${secret})` });
+    expect(error).toMatchObject({ code: 'upstream_bad_request', status: 400 });
+    expect(error.message).toBe('Provider "p" answered 400: max_tokens is too large: 999999 (key [redacted])');
+  });
+
+  it('without an upstream message, says what the code means', () => {
+    expect(map(500, {}).message).toBe('Provider "p" answered 500. The provider failed.');
+  });
+});
+
+describe('parseErrorDetail', () => {
+  it('reads an OpenAI error body, a string error, and plain text', () => {
+    expect(parseErrorDetail('{"error":{"message":"m","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}')).toEqual({ message: 'm', type: 'invalid_request_error', code: 'invalid_api_key' });
+    expect(parseErrorDetail('{"error":{"message":"m","code":1214}}')).toEqual({ message: 'm', code: '1214' });
+    expect(parseErrorDetail('{"error":"quota exhausted"}')).toEqual({ message: 'quota exhausted' });
+    expect(parseErrorDetail('  <html>Bad Gateway</html>\n')).toEqual({ message: '<html>Bad Gateway</html>' });
+    expect(parseErrorDetail('{"detail":"x"}')).toEqual({});
+    expect(parseErrorDetail('')).toEqual({});
   });
 });

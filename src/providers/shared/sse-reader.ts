@@ -4,6 +4,9 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
 
+/** `data: ` plus a CR held back until the next read shows whether an LF follows it. */
+const unfinishedLineOverhead = 'data: '.length + 1;
+
 export interface SseReadOptions {
   /** Largest event accepted, in UTF-16 code units of decoded text (≈ bytes for ASCII). */
   maxEventBytes: number;
@@ -27,11 +30,15 @@ export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: S
       message: `Provider "${options.provider}" sent an event larger than ${options.maxEventBytes.toString()} bytes (maxEventBytes); raise the limit in the provider's config if this is expected.`,
     });
   const parser = createParser({
-    // Bounds what the parser holds between reads; an event that arrives whole in one read is
-    // checked in onEvent instead.
-    maxBufferSize: options.maxEventBytes,
+    // The parser bounds what it holds between reads: the data of the event so far plus the
+    // unfinished line, whose `data: ` prefix and a held CR also count. That slack keeps it from
+    // refusing an event that fits when the event arrives in pieces; onEvent then checks the exact
+    // size, so an event is judged the same however the body is split. (A comment or `event:`
+    // line longer than the limit is refused too, but only when it is split across reads.)
+    maxBufferSize: options.maxEventBytes + unfinishedLineOverhead,
     onEvent: (event) => {
-      if (event.data.length > options.maxEventBytes) failure ??= tooLarge();
+      if (failure) return;
+      if (event.data.length > options.maxEventBytes) failure = tooLarge();
       else ready.push(event);
     },
     onError: (error) => {
@@ -41,14 +48,16 @@ export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: S
   });
   for await (const chunk of body) {
     parser.feed(decoder.decode(chunk, { stream: true }));
-    if (failure) throw failure;
+    // Events completed before a failure in the same read are still delivered, as they would be
+    // had the failing event arrived in a later read.
     if (ready.length > 0) {
       const batch = ready;
       ready = [];
       yield batch;
     }
+    if (failure) throw failure;
   }
   parser.feed(decoder.decode() + '\n\n');
-  if (failure) throw failure;
   if (ready.length > 0) yield ready;
+  if (failure) throw failure;
 }
