@@ -1,0 +1,277 @@
+// npm run bench: one run starts a mock upstream, Sluice and a hand-written relay (each its own
+// process, so CPU and memory are measured per process) and drives the same load through each
+// and straight to the upstream. It reports ratios against the hand relay; absolute times on a
+// shared machine are noisy. BENCH_QUICK=1 makes a short run. Results go to stdout and
+// docs/benchmarks.md.
+import { fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+
+const root = new URL('..', import.meta.url).pathname;
+const quick = process.env.BENCH_QUICK === '1';
+const plan = {
+  latencyRequests: quick ? 60 : 300,
+  cpuStreams: quick ? 500 : 2000,
+  concurrency: 64,
+  openStreams: quick ? 300 : 2000,
+  nonStreamRequests: quick ? 1000 : 4000,
+  rounds: quick ? 1 : 3,
+};
+const clockTicks = 100; // getconf CLK_TCK on Linux
+const key = 'sk-bench';
+const children = [];
+
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function startScript(script, env) {
+  const child = fork(join(root, 'bench', script), [], { execArgv: ['--expose-gc'], env: { ...process.env, BENCH_KEY: key, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('message', ({ port }) => resolve({ child, url: `http://127.0.0.1:${port}` }));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+async function startSluice(upstreamUrl) {
+  const directory = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const config = join(directory, 'sluice.yaml');
+  writeFileSync(
+    config,
+    [
+      'server: { port: 0, heartbeatMs: 15000 }',
+      // warn: one log line per request at info would measure pino, not the relay.
+      'log: { level: warn }',
+      'providers:',
+      `  up: { type: openai, baseUrl: "${upstreamUrl}/v1", apiKey: ${key}, maxConnections: 4096 }`,
+      'models:',
+      '  bench-model: { provider: up }',
+      '  slow: { provider: up }',
+    ].join('\n'),
+  );
+  return startScript('sluice-server.mjs', { SLUICE_CONFIG: config });
+}
+
+/** Asks a relay process for its memory after a forced GC. */
+function memoryOf(child) {
+  return new Promise((resolve) => {
+    const onMessage = (message) => {
+      if (!message.memory) return;
+      child.off('message', onMessage);
+      resolve(message.memory);
+    };
+    child.on('message', onMessage);
+    child.send('memory');
+  });
+}
+
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime + stime
+}
+
+const agent = new Agent({ connections: 4096, keepAliveTimeout: 60_000, pipelining: 1 });
+const chatBody = (model, stream) => JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'Benchmark me.' }] });
+
+/** One request; checks the answer is complete so a broken relay cannot look fast. */
+async function chat(baseUrl, { stream = true, model = 'bench-model' } = {}) {
+  const started = performance.now();
+  const response = await request(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: chatBody(model, stream),
+  });
+  let firstByteAt;
+  let text = '';
+  for await (const chunk of response.body) {
+    firstByteAt ??= performance.now();
+    text += chunk.toString();
+  }
+  const endedAt = performance.now();
+  if (response.statusCode !== 200) throw new Error(`${baseUrl}: status ${response.statusCode}: ${text.slice(0, 200)}`);
+  if (stream ? !text.includes('data: [DONE]') || !text.includes('token199 ') : !text.includes('token199 ')) throw new Error(`${baseUrl}: incomplete answer`);
+  return { firstByteMs: firstByteAt - started, totalMs: endedAt - started };
+}
+
+function percentile(values, fraction) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
+}
+
+async function latency(baseUrl) {
+  for (let index = 0; index < 30; index++) await chat(baseUrl);
+  const totals = [];
+  const firsts = [];
+  for (let index = 0; index < plan.latencyRequests; index++) {
+    const { firstByteMs, totalMs } = await chat(baseUrl);
+    totals.push(totalMs);
+    firsts.push(firstByteMs);
+  }
+  return { p50: percentile(totals, 0.5), p99: percentile(totals, 0.99), firstP50: percentile(firsts, 0.5) };
+}
+
+async function load(baseUrl, total, options) {
+  let started = 0;
+  const worker = async () => {
+    while (started < total) {
+      started++;
+      await chat(baseUrl, options);
+    }
+  };
+  await Promise.all(Array.from({ length: plan.concurrency }, worker));
+}
+
+async function cpuPer1000(baseUrl, pid, total, options) {
+  await load(baseUrl, Math.min(500, total), options); // warm up the JIT
+  const before = cpuSeconds(pid);
+  await load(baseUrl, total, options);
+  return ((cpuSeconds(pid) - before) / total) * 1000;
+}
+
+/**
+ * CPU per 1000 for both relays, measured in alternating rounds (relay first, then Sluice first)
+ * and reduced to the median, so a burst of load from elsewhere on a shared machine skews one
+ * round of one side rather than the whole comparison.
+ */
+async function alternating(relay, sluice, total, options) {
+  const samples = { relay: [], sluice: [] };
+  for (let round = 0; round < plan.rounds; round++) {
+    const order = round % 2 === 0 ? [['relay', relay], ['sluice', sluice]] : [['sluice', sluice], ['relay', relay]];
+    for (const [name, target] of order) samples[name].push(await cpuPer1000(target.url, target.child.pid, total, options));
+  }
+  return { relay: percentile(samples.relay, 0.5), sluice: percentile(samples.sluice, 0.5) };
+}
+
+/** Opens `count` slow streams, waits until each has its first content, measures RSS growth. */
+async function memoryPerStream(baseUrl, child) {
+  await sleep(500);
+  const before = await memoryOf(child);
+  const controllers = [];
+  const opened = [];
+  for (let index = 0; index < plan.openStreams; index++) {
+    const controller = new AbortController();
+    controllers.push(controller);
+    opened.push(
+      new Promise((resolve, reject) => {
+        request(`${baseUrl}/v1/chat/completions`, {
+          method: 'POST',
+          dispatcher: agent,
+          signal: controller.signal,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: chatBody('slow', true),
+        }).then(({ body }) => {
+          let seen = '';
+          body.on('data', (chunk) => {
+            seen += chunk;
+            if (seen.includes('first ')) resolve();
+          });
+          body.on('error', () => {});
+        }, reject);
+      }),
+    );
+    if (index % 200 === 199) await sleep(20);
+  }
+  await Promise.all(opened);
+  await sleep(1500);
+  const after = await memoryOf(child);
+  const perStream = { rss: (after.rss - before.rss) / plan.openStreams, heap: (after.heap - before.heap) / plan.openStreams };
+  for (const controller of controllers) controller.abort();
+  await sleep(1500);
+  return perStream;
+}
+
+const format = (value, digits = 2) => (value === undefined ? '–' : value.toFixed(digits));
+const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
+
+async function main() {
+  const upstream = await startScript('mock-upstream.mjs', {});
+  const relay = await startScript('hand-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` });
+  const sluice = await startSluice(upstream.url);
+  const targets = { direct: upstream.url, relay: relay.url, sluice: sluice.url };
+  console.log(`upstream ${upstream.url}, hand relay ${relay.url}, sluice ${sluice.url}${quick ? ' (quick run)' : ''}`);
+
+  // Memory first, on fresh processes after a short warm-up, so earlier load phases do not leave
+  // heap and RSS behind that a forced GC then returns and makes the difference meaningless.
+  await load(relay.url, 200, {});
+  await load(sluice.url, 200, {});
+  const memory = { relay: await memoryPerStream(relay.url, relay.child), sluice: await memoryPerStream(sluice.url, sluice.child) };
+  console.log('memory done');
+  const latencies = {};
+  for (const [name, url] of Object.entries(targets)) latencies[name] = await latency(url);
+  console.log('latency done');
+  const streamCpu = await alternating(relay, sluice, plan.cpuStreams, {});
+  console.log('stream CPU done');
+  const nonStreamCpu = await alternating(relay, sluice, plan.nonStreamRequests, { stream: false });
+  console.log('non-stream CPU done');
+
+  const added = { relay: latencies.relay.p50 - latencies.direct.p50, sluice: latencies.sluice.p50 - latencies.direct.p50 };
+  const added99 = { relay: latencies.relay.p99 - latencies.direct.p99, sluice: latencies.sluice.p99 - latencies.direct.p99 };
+  const rows = [
+    ['time to last byte p50 / p99 (ms), 200-chunk stream', `${format(latencies.direct.p50)} / ${format(latencies.direct.p99)}`, `${format(latencies.relay.p50)} / ${format(latencies.relay.p99)}`, `${format(latencies.sluice.p50)} / ${format(latencies.sluice.p99)}`, ''],
+    ['added latency p50 / p99 (ms)', '–', `${format(added.relay)} / ${format(added99.relay)}`, `${format(added.sluice)} / ${format(added99.sluice)}`, `p50 ≤ 0.5 ms: ${verdict(added.sluice <= 0.5)}`],
+    ['time to first byte p50 (ms)', format(latencies.direct.firstP50), format(latencies.relay.firstP50), format(latencies.sluice.firstP50), ''],
+    ['CPU s per 1000 streams (64 clients)', '–', format(streamCpu.relay, 3), format(streamCpu.sluice, 3), `ratio ${format(streamCpu.sluice / streamCpu.relay)} ≤ 1: ${verdict(streamCpu.sluice <= streamCpu.relay)}`],
+    [`memory per open stream: JS heap + buffers after GC (kB, ${plan.openStreams} open)`, '–', format(memory.relay.heap / 1024, 1), format(memory.sluice.heap / 1024, 1), `ratio ${format(memory.sluice.heap / memory.relay.heap)} ≤ 0.5: ${verdict(memory.sluice.heap <= memory.relay.heap / 2)}`],
+    ['… the same as RSS growth (kB)', '–', format(memory.relay.rss / 1024, 1), format(memory.sluice.rss / 1024, 1), `ratio ${format(memory.sluice.rss / memory.relay.rss)}`],
+    ['CPU s per 1000 non-streamed requests', '–', format(nonStreamCpu.relay, 3), format(nonStreamCpu.sluice, 3), `ratio ${format(nonStreamCpu.sluice / nonStreamCpu.relay)} ≤ 0.5: ${verdict(nonStreamCpu.sluice <= nonStreamCpu.relay / 2)}`],
+  ];
+  const table = ['| measure | direct | hand relay | Sluice | target |', '|---|---|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  console.log(`\n${machine}\n\n${table}\n`);
+
+  const page = `# Benchmarks
+
+\`npm run bench\` (\`BENCH_QUICK=1\` for a short run). Last run: ${machine}${quick ? ', quick run' : ''}.
+
+${table}
+
+## Method
+
+One run starts three processes: a mock OpenAI-compatible upstream (\`bench/mock-upstream.mjs\`,
+200 \`chat.completion.chunk\` events per stream written as fast as the socket takes them), Sluice
+from \`dist/\` (\`log.level: warn\`, so the per-request log line is not what is measured), and the
+hand-written relay (\`bench/hand-relay.mjs\`: node:http plus global \`fetch\`, each upstream chunk
+written straight through, no parsing or accounting). "Direct" is the client talking to the
+upstream itself. The client (undici, in the driver process) reads and checks every answer.
+
+- **Latency**: one client, ${plan.latencyRequests} sequential streams after 30 of warm-up; time to last byte.
+  Added latency is relay minus direct at the same percentile.
+- **CPU per 1000 streams**: ${plan.cpuStreams} streams from 64 concurrent clients after 500 of warm-up; user +
+  system CPU of the relay process from \`/proc/<pid>/stat\`; ${plan.rounds} rounds alternating which relay goes
+  first, median reported.
+- **Memory per open stream**: ${plan.openStreams} streams held open at once (the upstream sends one chunk a
+  second). Both relays run with \`--expose-gc\`; over IPC the driver has each collect garbage
+  and report its memory before the streams open and once every stream has its first content. The
+  difference divided by the count, as RSS and as JS heap + external buffers.
+- **Non-streamed CPU**: ${plan.nonStreamRequests} \`stream: false\` requests, 64 concurrent, rounds as above.
+
+Sluice does more per request than the hand relay: it validates the body, resolves the model,
+parses every upstream event, rewrites \`model\`, counts usage, enforces four timeouts, records
+metrics, and holds the stream's events for slow-client handling. The machine is shared and noisy:
+read the ratios from one run, not the absolute times.
+`;
+  writeFileSync(join(root, 'docs/benchmarks.md'), page);
+  await agent.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
