@@ -249,7 +249,8 @@ written straight through, no parsing or accounting). "Direct" is the client talk
 upstream itself. The client (undici, in the driver process) reads and checks every answer.
 
 - **Latency**: one client, ${plan.latencyRequests} sequential streams after 30 of warm-up; time to last byte.
-  Added latency is relay minus direct at the same percentile.
+  Added latency is relay minus direct at the same percentile; at p99 that is the difference of two
+  tails measured in separate series, noise on a shared machine, and can come out negative.
 - **CPU per 1000 streams**: ${plan.cpuStreams} streams from 64 concurrent clients after 500 of warm-up; user +
   system CPU of the relay process from \`/proc/<pid>/stat\`; ${plan.rounds} rounds alternating which relay goes
   first, median reported.

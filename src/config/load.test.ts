@@ -144,3 +144,12 @@ describe('loadConfig', () => {
     expect(defaults.server.port).toBe(8080);
   });
 });
+
+describe('a file without providers', () => {
+  it('gets the whole demo gateway, model alias and default included', () => {
+    const config = parseConfigText('server: { port: 9000 }\n', {});
+    expect(config.server.port).toBe(9000);
+    expect(config.models['sluice-demo']).toEqual({ provider: 'mock', model: 'sluice-demo', fallbacks: [] });
+    expect(config.defaultModel).toBe('sluice-demo');
+  });
+});

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type ProviderConfig, type RawConfig } from './schema.js';
+import { configSchema, type ModelRouteConfig, type ProviderConfig, type RawConfig } from './schema.js';
 import { defaults, zeroConfig } from './defaults.js';
 import type { Config, LogLevel, ModelRoute, ResolvedProvider, Timeouts } from './config.js';
 
@@ -134,7 +134,9 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
 
   const models: Record<string, ModelRoute> = {};
   issues.push(...unknownProviderIssues(raw));
-  for (const [alias, route] of Object.entries(raw.models ?? {})) {
+  // A file that configures no providers gets the whole demo gateway, its model alias included.
+  const rawModels: Readonly<Record<string, ModelRouteConfig>> = raw.models ?? (raw.providers === undefined ? zeroConfig.models : {});
+  for (const [alias, route] of Object.entries(rawModels)) {
     models[alias] = { provider: route.provider, model: route.model ?? alias, fallbacks: route.fallbacks ?? [] };
   }
   const resolvable = (name: string): boolean => {

@@ -87,3 +87,4 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type OpenAiProviderConfig = z.infer<typeof openAiProviderSchema>;
 export type MockProviderConfig = z.infer<typeof mockProviderSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
+export type ModelRouteConfig = z.infer<typeof modelRouteSchema>;

@@ -198,3 +198,24 @@ describe('withTimeouts', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('withTimeouts and an adapter that ignores its abort signal', () => {
+  it('still ends the attempt when the timeout fires', async () => {
+    async function* deaf(): AsyncGenerator<readonly StreamEvent[]> {
+      yield [{ type: 'text-delta', text: 'a' }];
+      // Never settles and never looks at any signal.
+      await new Promise(() => {});
+    }
+    let aborted: SluiceError | undefined;
+    const consume = (async () => {
+      for await (const batch of withTimeouts(deaf(), { connectMs: 1000, firstByteMs: 1000, idleMs: 40, totalMs: 0 }, (reason) => (aborted = reason), 'deaf')) void batch;
+    })();
+    const outcome = consume.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await outcome).toMatchObject({ code: 'upstream_idle_timeout' });
+    expect(aborted?.code).toBe('upstream_idle_timeout');
+  }, 5000);
+});
