@@ -1,5 +1,5 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
-import type { MockProviderConfig, OpenAiProviderConfig } from './schema.js';
+import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig } from './schema.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -17,11 +17,18 @@ export type ResolvedOpenAiProvider = WithTimeouts<OpenAiProviderConfig> & {
   readonly maxEventBytes: number;
   readonly maxConnections: number;
 };
+export type ResolvedAnthropicProvider = WithTimeouts<AnthropicProviderConfig> & {
+  readonly baseUrl: string;
+  readonly version: string;
+  readonly maxTokens: number;
+  readonly maxEventBytes: number;
+  readonly maxConnections: number;
+};
 export type ResolvedMockProvider = WithTimeouts<MockProviderConfig> & {
   readonly chunkCount: number;
   readonly delayMs: number;
 };
-export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedMockProvider;
+export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedMockProvider;
 
 export interface ModelRoute {
   readonly provider: string;

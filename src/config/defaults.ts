@@ -6,6 +6,7 @@ interface Defaults {
   log: { level: LogLevel };
   timeouts: Timeouts;
   openai: { maxEventBytes: number; maxConnections: number };
+  anthropic: { baseUrl: string; version: string; maxTokens: number; maxEventBytes: number; maxConnections: number };
   mock: { chunkCount: number; delayMs: number };
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
@@ -25,6 +26,13 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
     totalMs: 0,
   },
   openai: {
+    maxEventBytes: 16 * 1024 * 1024,
+    maxConnections: 256,
+  },
+  anthropic: {
+    baseUrl: 'https://api.anthropic.com',
+    version: '2023-06-01',
+    maxTokens: 4096,
     maxEventBytes: 16 * 1024 * 1024,
     maxConnections: 256,
   },

@@ -126,10 +126,17 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const providers: Record<string, ResolvedProvider> = {};
   for (const [id, provider] of Object.entries(rawProviders)) {
     const timeouts = withDefaults(baseTimeouts, provider.timeouts);
-    providers[id] =
-      provider.type === 'openai'
-        ? { ...provider, ...withDefaults(defaults.openai, provider), id, timeouts }
-        : { ...provider, ...withDefaults(defaults.mock, provider), id, timeouts };
+    switch (provider.type) {
+      case 'openai':
+        providers[id] = { ...provider, ...withDefaults(defaults.openai, provider), id, timeouts };
+        break;
+      case 'anthropic':
+        providers[id] = { ...provider, ...withDefaults(defaults.anthropic, provider), id, timeouts };
+        break;
+      case 'mock':
+        providers[id] = { ...provider, ...withDefaults(defaults.mock, provider), id, timeouts };
+        break;
+    }
   }
 
   const models: Record<string, ModelRoute> = {};

@@ -37,6 +37,22 @@ export const openAiProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
+export const anthropicProviderSchema = z.strictObject({
+  type: z.literal('anthropic'),
+  /** Without the /v1 suffix. */
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.anthropic.com' }).optional(),
+  apiKey: z.string().min(1),
+  /** The `anthropic-version` header. */
+  version: z.string().min(1).optional(),
+  /** `max_tokens` when the request gives none (the Messages API requires it). */
+  maxTokens: positiveInt.optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
+  maxEventBytes: positiveInt.optional(),
+  maxConnections: positiveInt.optional(),
+  ...providerCommon,
+});
+
 export const mockProviderSchema = z.strictObject({
   type: z.literal('mock'),
   /** How many text deltas the demo answer is cut into. */
@@ -46,9 +62,9 @@ export const mockProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
-export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, mockProviderSchema], {
+export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, mockProviderSchema], {
   error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be one of: openai, mock' : undefined,
+    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, mock' : undefined,
 });
 
 export const modelRouteSchema = z.strictObject({
@@ -86,5 +102,6 @@ export const configSchema = z.strictObject({
 export type RawConfig = z.infer<typeof configSchema>;
 export type OpenAiProviderConfig = z.infer<typeof openAiProviderSchema>;
 export type MockProviderConfig = z.infer<typeof mockProviderSchema>;
+export type AnthropicProviderConfig = z.infer<typeof anthropicProviderSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelRouteConfig = z.infer<typeof modelRouteSchema>;

@@ -1,5 +1,6 @@
 // Creates one adapter per configured provider.
 import type { Config } from '../config/config.js';
+import { createAnthropicAdapter } from './anthropic/index.js';
 import { createMockAdapter } from './mock/index.js';
 import { createOpenAiAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderDependencies } from './types.js';
@@ -12,6 +13,9 @@ export function createProviderRegistry(config: Config, dependencies: ProviderDep
     switch (provider.type) {
       case 'openai':
         registry.set(provider.id, createOpenAiAdapter(provider, config.outboundProxy, dependencies));
+        break;
+      case 'anthropic':
+        registry.set(provider.id, createAnthropicAdapter(provider, config.outboundProxy, dependencies));
         break;
       case 'mock':
         registry.set(provider.id, createMockAdapter(provider));

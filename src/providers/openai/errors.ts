@@ -4,6 +4,7 @@
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { ErrorCode } from '../../errors/table.js';
 import { errorBodySchema } from './schema.js';
+import { scrub } from '../shared/secrets.js';
 
 interface UpstreamErrorDetail {
   message?: string;
@@ -76,10 +77,4 @@ function codeForStatus(status: number, detail: UpstreamErrorDetail): ErrorCode {
   if (status >= 500) return 'upstream_error';
   if (status >= 400) return 'upstream_bad_request';
   return 'upstream_protocol_error';
-}
-
-export function scrub(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) if (secret.length >= 4) result = result.split(secret).join('[redacted]');
-  return result;
 }

@@ -1,0 +1,64 @@
+// The `anthropic` provider: the Messages API, streamed and not, with tools.
+import type { Dispatcher } from 'undici';
+import type { OutboundProxy, ResolvedAnthropicProvider } from '../../config/config.js';
+import { SluiceError } from '../../errors/sluice-error.js';
+import type { StreamEvent } from '../../relay/stream-event.js';
+import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import { createPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
+import { readSseEvents } from '../shared/sse-reader.js';
+import { buildRequest } from './request.js';
+import { anthropicError, parseErrorDetail } from './errors.js';
+import { decodeMessage, decodeMessageStream } from './stream.js';
+
+export function createAnthropicAdapter(config: ResolvedAnthropicProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
+  const ownsPool = dependencies.dispatcher === undefined;
+  const pool: Dispatcher =
+    dependencies.dispatcher ??
+    createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})];
+  const provider = config.id;
+
+  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
+    const built = buildRequest(config, request, context);
+    const response = await sendUpstream({ ...built, signal: context.signal, dispatcher: pool, provider });
+    try {
+      if (response.statusCode !== 200) {
+        const text = await readBodyText(response.body);
+        throw anthropicError({
+          status: response.statusCode,
+          detail: parseErrorDetail(text),
+          provider,
+          secrets,
+          retryAfterSeconds: retryAfterSeconds(response.headers['retry-after'], dependencies.now()),
+        });
+      }
+      yield [{ type: 'start', upstreamModel: request.model }];
+      if (context.mode === 'stream') {
+        yield* decodeMessageStream(readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider }), { provider, secrets });
+      } else {
+        const text = await readBodyText(response.body, config.maxEventBytes);
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          throw new SluiceError('upstream_protocol_error', { provider, message: `Provider "${provider}" answered 200 with a body that is not JSON.` });
+        }
+        yield decodeMessage(json, { provider, secrets });
+      }
+    } catch (error) {
+      throw transportError(error, context.signal, provider);
+    } finally {
+      if (!response.body.destroyed) response.body.destroy();
+    }
+  }
+
+  return {
+    id: provider,
+    type: 'anthropic',
+    models: config.models ?? [],
+    stream,
+    close: async () => {
+      if (ownsPool) await pool.close();
+    },
+  };
+}
