@@ -1,5 +1,5 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
-import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig } from './schema.js';
+import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, SparkProviderConfig } from './schema.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -24,11 +24,12 @@ export type ResolvedAnthropicProvider = WithTimeouts<AnthropicProviderConfig> & 
   readonly maxEventBytes: number;
   readonly maxConnections: number;
 };
+export type ResolvedSparkProvider = WithTimeouts<SparkProviderConfig> & { readonly baseUrl: string };
 export type ResolvedMockProvider = WithTimeouts<MockProviderConfig> & {
   readonly chunkCount: number;
   readonly delayMs: number;
 };
-export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedMockProvider;
+export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedSparkProvider | ResolvedMockProvider;
 
 export interface ModelRoute {
   readonly provider: string;

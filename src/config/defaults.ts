@@ -7,6 +7,7 @@ interface Defaults {
   timeouts: Timeouts;
   openai: { maxEventBytes: number; maxConnections: number };
   anthropic: { baseUrl: string; version: string; maxTokens: number; maxEventBytes: number; maxConnections: number };
+  spark: { baseUrl: string };
   mock: { chunkCount: number; delayMs: number };
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
@@ -35,6 +36,9 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
     maxTokens: 4096,
     maxEventBytes: 16 * 1024 * 1024,
     maxConnections: 256,
+  },
+  spark: {
+    baseUrl: 'wss://spark-api.xf-yun.com',
   },
   mock: {
     chunkCount: 24,

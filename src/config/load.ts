@@ -133,6 +133,9 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
       case 'anthropic':
         providers[id] = { ...provider, ...withDefaults(defaults.anthropic, provider), id, timeouts };
         break;
+      case 'spark':
+        providers[id] = { ...provider, ...withDefaults(defaults.spark, provider), id, timeouts };
+        break;
       case 'mock':
         providers[id] = { ...provider, ...withDefaults(defaults.mock, provider), id, timeouts };
         break;

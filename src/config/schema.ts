@@ -53,6 +53,18 @@ export const anthropicProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
+export const sparkProviderSchema = z.strictObject({
+  type: z.literal('spark'),
+  /** wss://spark-api.xf-yun.com by default; the version path is added per model. */
+  baseUrl: z.url({ protocol: /^wss?$/, error: 'must be a ws(s) URL such as wss://spark-api.xf-yun.com' }).optional(),
+  appId: z.string().min(1),
+  apiKey: z.string().min(1),
+  apiSecret: z.string().min(1),
+  /** Model name → WebSocket path and `domain`; merged over the known versions. */
+  versions: z.record(z.string().min(1), z.strictObject({ path: z.string().startsWith('/'), domain: z.string().min(1) })).optional(),
+  ...providerCommon,
+});
+
 export const mockProviderSchema = z.strictObject({
   type: z.literal('mock'),
   /** How many text deltas the demo answer is cut into. */
@@ -62,9 +74,9 @@ export const mockProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
-export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, mockProviderSchema], {
+export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, sparkProviderSchema, mockProviderSchema], {
   error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, mock' : undefined,
+    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, spark, mock' : undefined,
 });
 
 export const modelRouteSchema = z.strictObject({
@@ -103,5 +115,6 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type OpenAiProviderConfig = z.infer<typeof openAiProviderSchema>;
 export type MockProviderConfig = z.infer<typeof mockProviderSchema>;
 export type AnthropicProviderConfig = z.infer<typeof anthropicProviderSchema>;
+export type SparkProviderConfig = z.infer<typeof sparkProviderSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelRouteConfig = z.infer<typeof modelRouteSchema>;

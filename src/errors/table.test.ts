@@ -33,6 +33,7 @@ describe('error table', () => {
       cancelled: [499, 'api_error', false],
       internal_error: [500, 'server_error', true],
       upstream_auth_failed: [502, 'api_error', false],
+      upstream_content_filtered: [400, 'invalid_request_error', false],
       upstream_bad_request: [400, 'invalid_request_error', false],
       upstream_model_not_found: [404, 'not_found_error', false],
       upstream_rate_limited: [429, 'rate_limit_error', true],

@@ -35,6 +35,7 @@ export const errorTable = {
   internal_error: { status: 500, type: 'server_error', message: 'The gateway failed unexpectedly.', retryable: true },
   // The upstream provider.
   upstream_auth_failed: { status: 502, type: 'api_error', message: 'The provider rejected the gateway\'s credentials; check the provider key in the gateway config.', retryable: false },
+  upstream_content_filtered: { status: 400, type: 'invalid_request_error', message: 'The provider\'s content review refused the request or the answer.', retryable: false },
   upstream_bad_request: { status: 400, type: 'invalid_request_error', message: 'The provider rejected the request.', retryable: false },
   upstream_model_not_found: { status: 404, type: 'not_found_error', message: 'The provider does not know this model.', retryable: false },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', message: 'The provider is rate limiting requests.', retryable: true },

@@ -2,6 +2,7 @@
 import type { Config } from '../config/config.js';
 import { createAnthropicAdapter } from './anthropic/index.js';
 import { createMockAdapter } from './mock/index.js';
+import { createSparkAdapter } from './spark/index.js';
 import { createOpenAiAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderDependencies } from './types.js';
 
@@ -16,6 +17,9 @@ export function createProviderRegistry(config: Config, dependencies: ProviderDep
         break;
       case 'anthropic':
         registry.set(provider.id, createAnthropicAdapter(provider, config.outboundProxy, dependencies));
+        break;
+      case 'spark':
+        registry.set(provider.id, createSparkAdapter(provider, dependencies));
         break;
       case 'mock':
         registry.set(provider.id, createMockAdapter(provider));

@@ -4,7 +4,7 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { FinishReason, StreamEvent } from '../../relay/stream-event.js';
 import { anthropicError, errorDetailOf } from './errors.js';
-import { isObject, numberAt, objectAt, stringAt } from './schema.js';
+import { isObject, numberAt, objectAt, stringAt } from '../shared/json.js';
 
 export interface DecodeOptions {
   provider: string;

@@ -1,5 +1,5 @@
-// Reading Anthropic's JSON leniently: only the fields Sluice uses, by hand, since stream events
-// are read once per token (decision 0004).
+// Lenient reading of provider JSON: only the fields Sluice uses, by hand, since stream events are
+// read once per token (decision 0004). Shared by the providers whose events are plain JSON objects.
 
 export type JsonObject = Record<string, unknown>;
 
