@@ -1,5 +1,5 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
-import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, SparkProviderConfig } from './schema.js';
+import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, QianfanProviderConfig, SparkProviderConfig } from './schema.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -25,11 +25,16 @@ export type ResolvedAnthropicProvider = WithTimeouts<AnthropicProviderConfig> & 
   readonly maxConnections: number;
 };
 export type ResolvedSparkProvider = WithTimeouts<SparkProviderConfig> & { readonly baseUrl: string };
+export type ResolvedQianfanProvider = WithTimeouts<QianfanProviderConfig> & {
+  readonly baseUrl: string;
+  readonly maxEventBytes: number;
+  readonly maxConnections: number;
+};
 export type ResolvedMockProvider = WithTimeouts<MockProviderConfig> & {
   readonly chunkCount: number;
   readonly delayMs: number;
 };
-export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedSparkProvider | ResolvedMockProvider;
+export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedSparkProvider | ResolvedQianfanProvider | ResolvedMockProvider;
 
 export interface ModelRoute {
   readonly provider: string;

@@ -8,6 +8,7 @@ interface Defaults {
   openai: { maxEventBytes: number; maxConnections: number };
   anthropic: { baseUrl: string; version: string; maxTokens: number; maxEventBytes: number; maxConnections: number };
   spark: { baseUrl: string };
+  qianfan: { baseUrl: string; maxEventBytes: number; maxConnections: number };
   mock: { chunkCount: number; delayMs: number };
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
@@ -39,6 +40,11 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   },
   spark: {
     baseUrl: 'wss://spark-api.xf-yun.com',
+  },
+  qianfan: {
+    baseUrl: 'https://aip.baidubce.com',
+    maxEventBytes: 16 * 1024 * 1024,
+    maxConnections: 256,
   },
   mock: {
     chunkCount: 24,

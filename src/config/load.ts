@@ -136,6 +136,9 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
       case 'spark':
         providers[id] = { ...provider, ...withDefaults(defaults.spark, provider), id, timeouts };
         break;
+      case 'qianfan':
+        providers[id] = { ...provider, ...withDefaults(defaults.qianfan, provider), id, timeouts };
+        break;
       case 'mock':
         providers[id] = { ...provider, ...withDefaults(defaults.mock, provider), id, timeouts };
         break;

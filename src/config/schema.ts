@@ -65,6 +65,20 @@ export const sparkProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
+export const qianfanProviderSchema = z.strictObject({
+  type: z.literal('qianfan'),
+  /** https://aip.baidubce.com by default; the token and chat paths are added to it. */
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://aip.baidubce.com' }).optional(),
+  apiKey: z.string().min(1),
+  secretKey: z.string().min(1),
+  /** Model name → chat endpoint (`completions_pro`, `ernie-speed-128k`, …); merged over the known ones. */
+  endpoints: z.record(z.string().min(1), z.string().min(1)).optional(),
+  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
+  maxEventBytes: positiveInt.optional(),
+  maxConnections: positiveInt.optional(),
+  ...providerCommon,
+});
+
 export const mockProviderSchema = z.strictObject({
   type: z.literal('mock'),
   /** How many text deltas the demo answer is cut into. */
@@ -74,9 +88,9 @@ export const mockProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
-export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, sparkProviderSchema, mockProviderSchema], {
+export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, sparkProviderSchema, qianfanProviderSchema, mockProviderSchema], {
   error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, spark, mock' : undefined,
+    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, spark, qianfan, mock' : undefined,
 });
 
 export const modelRouteSchema = z.strictObject({
@@ -116,5 +130,6 @@ export type OpenAiProviderConfig = z.infer<typeof openAiProviderSchema>;
 export type MockProviderConfig = z.infer<typeof mockProviderSchema>;
 export type AnthropicProviderConfig = z.infer<typeof anthropicProviderSchema>;
 export type SparkProviderConfig = z.infer<typeof sparkProviderSchema>;
+export type QianfanProviderConfig = z.infer<typeof qianfanProviderSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelRouteConfig = z.infer<typeof modelRouteSchema>;

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import { createAnthropicAdapter } from './anthropic/index.js';
 import { createMockAdapter } from './mock/index.js';
 import { createSparkAdapter } from './spark/index.js';
+import { createQianfanAdapter } from './qianfan/index.js';
 import { createOpenAiAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderDependencies } from './types.js';
 
@@ -20,6 +21,9 @@ export function createProviderRegistry(config: Config, dependencies: ProviderDep
         break;
       case 'spark':
         registry.set(provider.id, createSparkAdapter(provider, dependencies));
+        break;
+      case 'qianfan':
+        registry.set(provider.id, createQianfanAdapter(provider, config.outboundProxy, dependencies));
         break;
       case 'mock':
         registry.set(provider.id, createMockAdapter(provider));
