@@ -1,5 +1,5 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
-import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, QianfanProviderConfig, SparkProviderConfig } from './schema.js';
+import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, QianfanProviderConfig, SignedHttpProviderConfig, SparkProviderConfig } from './schema.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -30,11 +30,16 @@ export type ResolvedQianfanProvider = WithTimeouts<QianfanProviderConfig> & {
   readonly maxEventBytes: number;
   readonly maxConnections: number;
 };
+export type ResolvedSignedHttpProvider = WithTimeouts<SignedHttpProviderConfig> & {
+  readonly userIdField: string;
+  readonly maxEventBytes: number;
+  readonly maxConnections: number;
+};
 export type ResolvedMockProvider = WithTimeouts<MockProviderConfig> & {
   readonly chunkCount: number;
   readonly delayMs: number;
 };
-export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedSparkProvider | ResolvedQianfanProvider | ResolvedMockProvider;
+export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedSparkProvider | ResolvedQianfanProvider | ResolvedSignedHttpProvider | ResolvedMockProvider;
 
 export interface ModelRoute {
   readonly provider: string;

@@ -9,6 +9,7 @@ interface Defaults {
   anthropic: { baseUrl: string; version: string; maxTokens: number; maxEventBytes: number; maxConnections: number };
   spark: { baseUrl: string };
   qianfan: { baseUrl: string; maxEventBytes: number; maxConnections: number };
+  signedHttp: { userIdField: string; maxEventBytes: number; maxConnections: number };
   mock: { chunkCount: number; delayMs: number };
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
@@ -40,6 +41,11 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   },
   spark: {
     baseUrl: 'wss://spark-api.xf-yun.com',
+  },
+  signedHttp: {
+    userIdField: 'userId',
+    maxEventBytes: 16 * 1024 * 1024,
+    maxConnections: 256,
   },
   qianfan: {
     baseUrl: 'https://aip.baidubce.com',

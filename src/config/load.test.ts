@@ -57,7 +57,7 @@ describe('loadConfig', () => {
       'server.port: expected number, got string "eighty"',
       'server: unknown setting extra; check the spelling against docs/configuration.md',
       'providers.openai.baseUrl: must be an http(s) URL such as https://api.openai.com/v1',
-      'providers.b.type: type must be one of: openai, anthropic, spark, qianfan, mock',
+      'providers.b.type: type must be one of: openai, anthropic, spark, qianfan, signed-http, mock',
       // A cross-reference the schema cannot see, reported in the same run.
       'models.x.provider: no provider "nope"; define it under providers or use one of: openai, b',
     ]);

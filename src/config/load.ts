@@ -139,6 +139,9 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
       case 'qianfan':
         providers[id] = { ...provider, ...withDefaults(defaults.qianfan, provider), id, timeouts };
         break;
+      case 'signed-http':
+        providers[id] = { ...provider, ...withDefaults(defaults.signedHttp, provider), id, timeouts };
+        break;
       case 'mock':
         providers[id] = { ...provider, ...withDefaults(defaults.mock, provider), id, timeouts };
         break;

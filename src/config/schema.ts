@@ -79,6 +79,33 @@ export const qianfanProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
+const fieldPath = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'a dotted field path such as data.content or choices.0.delta.content');
+
+export const signedHttpProviderSchema = z.strictObject({
+  type: z.literal('signed-http'),
+  /** The streaming endpoint, POSTed with the request body. */
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  auth: z.discriminatedUnion('scheme', [
+    z.strictObject({ scheme: z.literal('none') }),
+    z.strictObject({ scheme: z.literal('bearer'), key: z.string().min(1) }),
+    z.strictObject({ scheme: z.literal('header'), name: z.string().min(1), key: z.string().min(1) }),
+    z.strictObject({ scheme: z.literal('ak-sk-sha256'), ak: z.string().min(1), sk: z.string().min(1) }),
+  ]),
+  /** Add the caller's user id to the request body and to every JSON event, under this name. */
+  userIdField: z.string().min(1).optional(),
+  /** Where the answer's text is in each JSON event; a non-JSON event is text as a whole. */
+  textPath: fieldPath.optional(),
+  /** The event that ends the answer: `path` equal to `equals`; without it, the end of the stream. */
+  endWhen: z.strictObject({ path: fieldPath, equals: z.union([z.string(), z.number(), z.boolean()]) }).optional(),
+  /** Upstream response headers copied to the client's response (e.g. x-trace-id). */
+  passHeaders: z.array(z.string().min(1)).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
+  maxEventBytes: positiveInt.optional(),
+  maxConnections: positiveInt.optional(),
+  ...providerCommon,
+});
+
 export const mockProviderSchema = z.strictObject({
   type: z.literal('mock'),
   /** How many text deltas the demo answer is cut into. */
@@ -88,9 +115,9 @@ export const mockProviderSchema = z.strictObject({
   ...providerCommon,
 });
 
-export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, sparkProviderSchema, qianfanProviderSchema, mockProviderSchema], {
+export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, sparkProviderSchema, qianfanProviderSchema, signedHttpProviderSchema, mockProviderSchema], {
   error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, spark, qianfan, mock' : undefined,
+    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, spark, qianfan, signed-http, mock' : undefined,
 });
 
 export const modelRouteSchema = z.strictObject({
@@ -131,5 +158,6 @@ export type MockProviderConfig = z.infer<typeof mockProviderSchema>;
 export type AnthropicProviderConfig = z.infer<typeof anthropicProviderSchema>;
 export type SparkProviderConfig = z.infer<typeof sparkProviderSchema>;
 export type QianfanProviderConfig = z.infer<typeof qianfanProviderSchema>;
+export type SignedHttpProviderConfig = z.infer<typeof signedHttpProviderSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelRouteConfig = z.infer<typeof modelRouteSchema>;

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { openAiErrorBody } from '../errors/openai-body.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { errorTable } from '../errors/table.js';
-import type { ErrorPayload } from '../relay/stream-event.js';
+import type { ErrorPayload, StreamEvent } from '../relay/stream-event.js';
 
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (response.headersSent || response.destroyed) return;
@@ -14,6 +14,17 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
     'content-length': Buffer.byteLength(text).toString(),
   });
   response.end(text);
+}
+
+/**
+ * Copies the headers a provider asked to pass through (its `start` event's responseHeaders, e.g.
+ * x-trace-id) onto the response, while the head is still unwritten.
+ */
+export function applyUpstreamHeaders(response: ServerResponse, events: readonly StreamEvent[]): void {
+  if (response.headersSent) return;
+  const start = events.find((event) => event.type === 'start');
+  if (start?.type !== 'start' || !start.responseHeaders) return;
+  for (const [name, value] of Object.entries(start.responseHeaders)) response.setHeader(name, value);
 }
 
 /** Answers with the error's status and an OpenAI-shaped body (and Retry-After when known). */

@@ -4,6 +4,7 @@ import { createAnthropicAdapter } from './anthropic/index.js';
 import { createMockAdapter } from './mock/index.js';
 import { createSparkAdapter } from './spark/index.js';
 import { createQianfanAdapter } from './qianfan/index.js';
+import { createSignedHttpAdapter } from './signed-http/index.js';
 import { createOpenAiAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderDependencies } from './types.js';
 
@@ -24,6 +25,9 @@ export function createProviderRegistry(config: Config, dependencies: ProviderDep
         break;
       case 'qianfan':
         registry.set(provider.id, createQianfanAdapter(provider, config.outboundProxy, dependencies));
+        break;
+      case 'signed-http':
+        registry.set(provider.id, createSignedHttpAdapter(provider, config.outboundProxy, dependencies));
         break;
       case 'mock':
         registry.set(provider.id, createMockAdapter(provider));

@@ -25,7 +25,7 @@ export interface ErrorPayload {
 
 export type StreamEvent =
   /** The provider accepted the request; nothing has been generated yet. */
-  | { type: 'start'; upstreamModel: string }
+  | { type: 'start'; upstreamModel: string; responseHeaders?: Readonly<Record<string, string>> }
   | { type: 'text-delta'; text: string }
   /** A piece of one tool call; `argumentsDelta` pieces concatenate per `index`. */
   | { type: 'tool-call-delta'; index: number; id?: string; name?: string; argumentsDelta?: string }

@@ -8,7 +8,7 @@ import { createOpenAiChunkEncoder } from '../../relay/encoders/openai-chunks.js'
 import { aggregateCompletion } from '../../relay/encoders/openai-completion.js';
 import type { ChatMessage } from '../../providers/types.js';
 import { readJsonBody } from '../request-body.js';
-import { sendError, sendJson } from '../respond.js';
+import { applyUpstreamHeaders, sendError, sendJson } from '../respond.js';
 import type { RequestContext } from '../request-context.js';
 import { SseStream } from '../sse/sse-writer.js';
 import { relayGeneration } from '../sse/relay-generation.js';
@@ -83,6 +83,7 @@ function respondWhenDone(generation: Generation, response: ServerResponse, toBod
       if (!last || (last.type !== 'end' && last.type !== 'error')) return;
       response.off('close', onClose);
       unsubscribe();
+      applyUpstreamHeaders(response, generation.events);
       if (last.type === 'error') sendError(response, last.error);
       else sendJson(response, 200, toBody(generation.events));
       resolve();

@@ -7,6 +7,7 @@ import type { Generation } from '../../relay/generation.js';
 import type { EventEncoder } from '../../relay/encoders/openai-chunks.js';
 import { errorPayload, type ErrorPayload } from '../../relay/stream-event.js';
 import type { SseStream } from './sse-writer.js';
+import { applyUpstreamHeaders } from '../respond.js';
 
 export interface RelayOptions {
   generation: Generation;
@@ -43,6 +44,7 @@ export function relayGeneration(options: RelayOptions): Promise<RelayEnd> {
       const events = generation.events;
       if (!sse.opened) {
         const last = events[events.length - 1];
+        applyUpstreamHeaders(response, events);
         if (!generation.committed && last?.type === 'error') {
           // Nothing was sent yet: the failure can still be an HTTP status.
           finish('error-before-open');

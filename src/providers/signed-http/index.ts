@@ -1,0 +1,50 @@
+// The `signed-http` provider: a company's or vendor's own streaming endpoint, signed with one of
+// the configured schemes, its events relayed as they come.
+import type { Dispatcher } from 'undici';
+import type { OutboundProxy, ResolvedSignedHttpProvider } from '../../config/config.js';
+import type { StreamEvent } from '../../relay/stream-event.js';
+import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import { createPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
+import { readSseEvents } from '../shared/sse-reader.js';
+import { buildRequest, secretsOf } from './request.js';
+import { decodeEvents } from './stream.js';
+import { statusError } from './errors.js';
+
+export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
+  const ownsPool = dependencies.dispatcher === undefined;
+  const pool: Dispatcher =
+    dependencies.dispatcher ??
+    createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  const provider = config.id;
+  const secrets = secretsOf(config);
+  const passHeaders = (config.passHeaders ?? []).map((name) => name.toLowerCase());
+
+  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
+    const built = buildRequest(config, request, dependencies.now());
+    const response = await sendUpstream({ ...built, signal: context.signal, dispatcher: pool, provider });
+    try {
+      if (response.statusCode !== 200) throw statusError(response.statusCode, await readBodyText(response.body), provider, secrets);
+      const responseHeaders: Record<string, string> = {};
+      for (const name of passHeaders) {
+        const value = response.headers[name];
+        if (typeof value === 'string') responseHeaders[name] = value;
+      }
+      yield [{ type: 'start', upstreamModel: request.model, responseHeaders }];
+      yield* decodeEvents(readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider }), config);
+    } catch (error) {
+      throw transportError(error, context.signal, provider);
+    } finally {
+      if (!response.body.destroyed) response.body.destroy();
+    }
+  }
+
+  return {
+    id: provider,
+    type: 'signed-http',
+    models: config.models ?? ['default'],
+    stream,
+    close: async () => {
+      if (ownsPool) await pool.close();
+    },
+  };
+}
