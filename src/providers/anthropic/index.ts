@@ -1,20 +1,16 @@
 // The `anthropic` provider: the Messages API, streamed and not, with tools.
-import type { Dispatcher } from 'undici';
 import type { OutboundProxy, ResolvedAnthropicProvider } from '../../config/config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../relay/stream-event.js';
 import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
-import { createPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
+import { providerPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest } from './request.js';
 import { anthropicError, parseErrorDetail } from './errors.js';
 import { decodeMessage, decodeMessageStream } from './stream.js';
 
 export function createAnthropicAdapter(config: ResolvedAnthropicProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const ownsPool = dependencies.dispatcher === undefined;
-  const pool: Dispatcher =
-    dependencies.dispatcher ??
-    createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
   const secrets = [config.apiKey, ...Object.values(config.headers ?? {})];
   const provider = config.id;
 
@@ -57,8 +53,6 @@ export function createAnthropicAdapter(config: ResolvedAnthropicProvider, outbou
     type: 'anthropic',
     models: config.models ?? [],
     stream,
-    close: async () => {
-      if (ownsPool) await pool.close();
-    },
+    close,
   };
 }

@@ -1,10 +1,9 @@
 // The `openai` provider: any OpenAI-compatible chat completions API (OpenAI, DeepSeek, Qwen
 // compatible mode, Zhipu, Moonshot, vLLM, Ollama, Qianfan v2, Spark HTTP, …).
-import type { Dispatcher } from 'undici';
 import type { OutboundProxy, ResolvedOpenAiProvider } from '../../config/config.js';
 import type { StreamEvent } from '../../relay/stream-event.js';
 import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
-import { createPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
+import { providerPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest } from './request.js';
 import { parseErrorDetail, statusError } from './errors.js';
@@ -12,10 +11,7 @@ import { decodeChunkStream, decodeCompletion } from './stream.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 
 export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const ownsPool = dependencies.dispatcher === undefined;
-  const pool: Dispatcher =
-    dependencies.dispatcher ??
-    createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
   const secrets = [config.apiKey, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
   const provider = config.id;
 
@@ -64,8 +60,6 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProx
     type: 'openai',
     models: config.models ?? [],
     stream,
-    close: async () => {
-      if (ownsPool) await pool.close();
-    },
+    close,
   };
 }

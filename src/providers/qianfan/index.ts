@@ -1,9 +1,8 @@
 // The `qianfan` provider: Baidu ERNIE chat (wenxinworkshop), with its OAuth access token.
-import type { Dispatcher } from 'undici';
 import type { OutboundProxy, ResolvedQianfanProvider } from '../../config/config.js';
 import type { StreamEvent } from '../../relay/stream-event.js';
 import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
-import { createPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
+import { providerPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { chatUrl, knownEndpoints, requestBody } from './request.js';
@@ -12,10 +11,7 @@ import { decodeResult, decodeResultStream } from './stream.js';
 import { createTokenSource } from './token.js';
 
 export function createQianfanAdapter(config: ResolvedQianfanProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const ownsPool = dependencies.dispatcher === undefined;
-  const pool: Dispatcher =
-    dependencies.dispatcher ??
-    createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
   const provider = config.id;
   const secrets = [config.apiKey, config.secretKey];
   const tokens = createTokenSource({ baseUrl: config.baseUrl, apiKey: config.apiKey, secretKey: config.secretKey, provider, dispatcher: pool, now: dependencies.now });
@@ -66,8 +62,6 @@ export function createQianfanAdapter(config: ResolvedQianfanProvider, outboundPr
     type: 'qianfan',
     models: config.models ?? Object.keys({ ...knownEndpoints, ...config.endpoints }),
     stream,
-    close: async () => {
-      if (ownsPool) await pool.close();
-    },
+    close,
   };
 }

@@ -38,6 +38,23 @@ export function createPool(options: PoolOptions): Dispatcher {
   return new Agent(agentOptions);
 }
 
+export interface ProviderPool {
+  dispatcher: Dispatcher;
+  /** Closes the pool, unless it was injected (tests), in which case its owner closes it. */
+  close: () => Promise<void>;
+}
+
+/** The dispatcher an HTTP provider uses: the injected one, or a pool of its own from its config. */
+export function providerPool(
+  config: { timeouts: { connectMs: number }; maxConnections: number; proxy?: string | undefined },
+  outboundProxy: OutboundProxy,
+  injected: Dispatcher | undefined,
+): ProviderPool {
+  if (injected) return { dispatcher: injected, close: async () => {} };
+  const dispatcher = createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  return { dispatcher, close: () => dispatcher.close() };
+}
+
 export interface UpstreamRequest {
   url: string;
   headers: Record<string, string>;

@@ -1,20 +1,16 @@
 // The `signed-http` provider: a company's or vendor's own streaming endpoint, signed with one of
 // the configured schemes, its events relayed as they come.
-import type { Dispatcher } from 'undici';
 import type { OutboundProxy, ResolvedSignedHttpProvider } from '../../config/config.js';
 import type { StreamEvent } from '../../relay/stream-event.js';
 import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
-import { createPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
+import { providerPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest, secretsOf } from './request.js';
 import { decodeEvents } from './stream.js';
 import { statusError } from './errors.js';
 
 export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const ownsPool = dependencies.dispatcher === undefined;
-  const pool: Dispatcher =
-    dependencies.dispatcher ??
-    createPool({ connectTimeoutMs: config.timeouts.connectMs, maxConnections: config.maxConnections, proxy: config.proxy, outboundProxy });
+  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
   const provider = config.id;
   const secrets = secretsOf(config);
   const passHeaders = (config.passHeaders ?? []).map((name) => name.toLowerCase());
@@ -43,8 +39,6 @@ export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, outb
     type: 'signed-http',
     models: config.models ?? ['default'],
     stream,
-    close: async () => {
-      if (ownsPool) await pool.close();
-    },
+    close,
   };
 }
