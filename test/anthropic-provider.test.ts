@@ -3,7 +3,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockAnthropic, type MockAnthropic } from './support/mock-anthropic.js';
-import { startGateway, type TestGateway } from './support/gateway.js';
+import { abortStreamAfterFirstRead, startGateway, type TestGateway } from './support/gateway.js';
 
 let upstream: MockAnthropic;
 let gateway: TestGateway;
@@ -134,17 +134,7 @@ describe('anthropic provider', () => {
 
   it('closes the upstream request within 100 ms of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 50 }, (_, index) => `w${index.toString()} `), delayMs: 40 };
-    const controller = new AbortController();
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'sonnet', stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
-      signal: controller.signal,
-    });
-    const reader = response.body!.getReader();
-    await reader.read();
-    const abortedAt = performance.now();
-    controller.abort();
+    const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'sonnet', stream: true, messages: [{ role: 'user', content: 'Hi' }] });
     expect((await upstream.requests[0]!.closed) - abortedAt).toBeLessThan(100);
   });
 });

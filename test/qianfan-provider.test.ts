@@ -4,7 +4,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockQianfan, type MockQianfan } from './support/mock-qianfan.js';
-import { startGateway, type TestGateway } from './support/gateway.js';
+import { abortStreamAfterFirstRead, startGateway, type TestGateway } from './support/gateway.js';
 
 let upstream: MockQianfan;
 let gateway: TestGateway;
@@ -124,16 +124,7 @@ describe('qianfan provider', () => {
 
   it('closes the upstream request within 100 ms of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 40 }, (_, index) => `p${index.toString()}`), delayMs: 40 };
-    const controller = new AbortController();
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: 'POST',
-      body: JSON.stringify({ model: 'ernie4', stream: true, messages: [{ role: 'user', content: 'q' }] }),
-      signal: controller.signal,
-    });
-    const reader = response.body!.getReader();
-    await reader.read();
-    const abortedAt = performance.now();
-    controller.abort();
+    const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'ernie4', stream: true, messages: [{ role: 'user', content: 'q' }] });
     expect((await upstream.chats[0]!.closed) - abortedAt).toBeLessThan(100);
   });
 });

@@ -8,7 +8,7 @@ import { resolveConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
 import { signAkSk } from '../src/providers/signed-http/request.js';
 import { startMockSignedHttp, type MockSignedHttp } from './support/mock-signed-http.js';
-import { startGateway, type TestGateway } from './support/gateway.js';
+import { abortStreamAfterFirstRead, startGateway, type TestGateway } from './support/gateway.js';
 
 let upstream: MockSignedHttp;
 let gateway: TestGateway;
@@ -118,16 +118,7 @@ describe('signed-http provider', () => {
 
   it('closes the upstream request within 100 ms of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 40 }, (_, index) => `p${index.toString()}`), delayMs: 40 };
-    const controller = new AbortController();
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: 'POST',
-      body: JSON.stringify({ model: 'agent/default', stream: true, messages: [{ role: 'user', content: 'q' }] }),
-      signal: controller.signal,
-    });
-    const reader = response.body!.getReader();
-    await reader.read();
-    const abortedAt = performance.now();
-    controller.abort();
+    const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'agent/default', stream: true, messages: [{ role: 'user', content: 'q' }] });
     expect((await upstream.requests[0]!.closed) - abortedAt).toBeLessThan(100);
   });
 });

@@ -7,7 +7,7 @@ import { createApp, type App } from '../src/app.js';
 import { resolveConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
 import { startMockSpark, sparkCredentials, type MockSpark } from './support/mock-spark.js';
-import { startGateway, type TestGateway } from './support/gateway.js';
+import { abortStreamAfterFirstRead, startGateway, type TestGateway } from './support/gateway.js';
 
 let upstream: MockSpark;
 let gateway: TestGateway;
@@ -136,16 +136,7 @@ describe('spark provider', () => {
 
   it('closes the upstream socket within 100 ms of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 40 }, (_, index) => `p${index.toString()} `), delayMs: 40 };
-    const controller = new AbortController();
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: 'POST',
-      body: JSON.stringify({ model: 'max', stream: true, messages: [{ role: 'user', content: 'q' }] }),
-      signal: controller.signal,
-    });
-    const reader = response.body!.getReader();
-    await reader.read();
-    const abortedAt = performance.now();
-    controller.abort();
+    const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'max', stream: true, messages: [{ role: 'user', content: 'q' }] });
     expect((await upstream.closes[0]!) - abortedAt).toBeLessThan(100);
   });
 

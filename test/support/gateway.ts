@@ -52,3 +52,23 @@ export async function readDataLines(response: Response): Promise<string[]> {
     .filter((line) => line.startsWith('data: '))
     .map((line) => line.slice('data: '.length));
 }
+
+/**
+ * Starts a streaming chat, reads its first chunk, then drops the connection as a leaving user
+ * would. Resolves with the time of the abort (performance.now()), to compare with the moment the
+ * upstream saw its connection close.
+ */
+export async function abortStreamAfterFirstRead(baseUrl: string, body: Record<string, unknown>): Promise<number> {
+  const controller = new AbortController();
+  const response = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ stream: true, ...body }),
+    signal: controller.signal,
+  });
+  const reader = response.body!.getReader();
+  await reader.read();
+  const abortedAt = performance.now();
+  controller.abort();
+  return abortedAt;
+}

@@ -1,9 +1,8 @@
 // The `anthropic` provider: the Messages API, streamed and not, with tools.
 import type { OutboundProxy, ResolvedAnthropicProvider } from '../../config/config.js';
-import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../relay/stream-event.js';
 import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
-import { providerPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
+import { providerPool, readBodyText, readJsonResponse, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest } from './request.js';
 import { anthropicError, parseErrorDetail } from './errors.js';
@@ -32,13 +31,7 @@ export function createAnthropicAdapter(config: ResolvedAnthropicProvider, outbou
       if (context.mode === 'stream') {
         yield* decodeMessageStream(readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider }), { provider, secrets });
       } else {
-        const text = await readBodyText(response.body, config.maxEventBytes);
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          throw new SluiceError('upstream_protocol_error', { provider, message: `Provider "${provider}" answered 200 with a body that is not JSON.` });
-        }
+        const { json } = await readJsonResponse(response.body, config.maxEventBytes, provider);
         yield decodeMessage(json, { provider, secrets });
       }
     } catch (error) {

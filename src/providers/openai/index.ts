@@ -3,12 +3,11 @@
 import type { OutboundProxy, ResolvedOpenAiProvider } from '../../config/config.js';
 import type { StreamEvent } from '../../relay/stream-event.js';
 import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
-import { providerPool, readBodyText, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
+import { providerPool, readBodyText, readJsonResponse, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest } from './request.js';
 import { parseErrorDetail, statusError } from './errors.js';
 import { decodeChunkStream, decodeCompletion } from './stream.js';
-import { SluiceError } from '../../errors/sluice-error.js';
 
 export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
   const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
@@ -36,13 +35,7 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProx
         yield* decodeChunkStream(events, { provider, secrets });
       } else {
         // Asked for a stream but answered with JSON (some servers ignore `stream`): still fine.
-        const text = await readBodyText(response.body, config.maxEventBytes);
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          throw new SluiceError('upstream_protocol_error', { provider, message: `Provider "${provider}" answered 200 with a body that is not JSON.` });
-        }
+        const { json, text } = await readJsonResponse(response.body, config.maxEventBytes, provider);
         if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
         yield decodeCompletion(json, { provider, secrets });
       }

@@ -111,6 +111,16 @@ export async function readBodyText(body: AsyncIterable<Uint8Array>, maxBytes = 6
   return text + decoder.decode();
 }
 
+/** Reads a whole 200 response as JSON; a body that is not JSON is `upstream_protocol_error`. */
+export async function readJsonResponse(body: AsyncIterable<Uint8Array>, maxBytes: number, provider: string): Promise<{ json: unknown; text: string }> {
+  const text = await readBodyText(body, maxBytes);
+  try {
+    return { json: JSON.parse(text), text };
+  } catch {
+    throw new SluiceError('upstream_protocol_error', { provider, message: `Provider "${provider}" answered 200 with a body that is not JSON.` });
+  }
+}
+
 /** Parses `Retry-After` (seconds or an HTTP date) into whole seconds. */
 export function retryAfterSeconds(header: string | string[] | undefined, now: number): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
