@@ -21,13 +21,28 @@ export interface TextChunkReader {
   learn(data: string, chunk: ReadChunk): void;
 }
 
+/**
+ * OpenAI adds `"obfuscation":"<random padding>"` as the last field of every chunk (it hides token
+ * lengths on the wire). Its value differs per chunk, so the frame's suffix is learned without it
+ * and the field is checked by shape instead.
+ */
+const obfuscationKey = ',"obfuscation":"';
+const obfuscationTail = /^,"obfuscation":"[^"\\]*"\}$/;
+
 export function createTextChunkReader(): TextChunkReader {
   let prefix: string | undefined;
   let suffix = '';
+  let obfuscated = false;
   return {
     read(data) {
-      if (prefix === undefined || !data.startsWith(prefix) || !data.endsWith(suffix)) return undefined;
-      const body = data.slice(prefix.length, data.length - suffix.length);
+      if (prefix === undefined || !data.startsWith(prefix)) return undefined;
+      let end = data.length;
+      if (obfuscated) {
+        end = data.lastIndexOf(obfuscationKey);
+        if (end < 0 || !obfuscationTail.test(data.slice(end))) return undefined;
+      }
+      if (data.slice(end - suffix.length, end) !== suffix) return undefined;
+      const body = data.slice(prefix.length, end - suffix.length);
       // The body is the string's contents plus the closing `"}` of the delta.
       if (body.length < 2 || body.charCodeAt(body.length - 1) !== 125 || body.charCodeAt(body.length - 2) !== 34) return undefined;
       let content = body.slice(0, -2);
@@ -49,8 +64,12 @@ export function createTextChunkReader(): TextChunkReader {
       if (keyAt < 0) return;
       const start = keyAt + deltaKey.length;
       if (data.slice(start, start + encoded.length) !== encoded || data.slice(start + encoded.length, start + encoded.length + 2) !== '"}') return;
+      let rest = data.slice(start + encoded.length + 2);
+      const obfuscationAt = rest.lastIndexOf(obfuscationKey);
+      obfuscated = obfuscationAt >= 0 && obfuscationTail.test(rest.slice(obfuscationAt));
+      if (obfuscated) rest = rest.slice(0, obfuscationAt);
       prefix = data.slice(0, start);
-      suffix = data.slice(start + encoded.length + 2);
+      suffix = rest;
     },
   };
 }
