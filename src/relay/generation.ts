@@ -50,6 +50,13 @@ const fallbackCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 
 export type GenerationListener = () => void;
 
+/**
+ * Roughly what an encoder writes around one event (an OpenAI chunk's frame is about 220 bytes).
+ * Counted with every event, so that a client left behind on token-sized deltas reaches
+ * `maxBufferedBytes` at about the bytes it really left unread, not at 200 times as many.
+ */
+const eventFramingBytes = 200;
+
 export class Generation {
   readonly id: string;
   /** The log. `events[seq]` is the event with that sequence number. */
@@ -59,7 +66,7 @@ export class Generation {
 
   #committed = false;
   #finished = false;
-  /** Approximate payload bytes of events[0..i), for slow-client accounting. */
+  /** Approximate encoded bytes of events[0..i), for slow-client accounting. */
   readonly #bytesBefore: number[] = [0];
   readonly #listeners = new Set<GenerationListener>();
   readonly #controller = new AbortController();
@@ -95,7 +102,7 @@ export class Generation {
     return this.#provider;
   }
 
-  /** Approximate payload bytes of the events from `seq` to the end of the log. */
+  /** Approximate encoded bytes (text plus framing) of the events from `seq` to the end of the log. */
   bytesFrom(seq: number): number {
     return (this.#bytesBefore[this.events.length] ?? 0) - (this.#bytesBefore[seq] ?? 0);
   }
@@ -192,7 +199,7 @@ export class Generation {
 
   #append(event: StreamEvent): void {
     this.events.push(event);
-    const size = event.type === 'text-delta' ? event.text.length : event.type === 'tool-call-delta' ? (event.argumentsDelta?.length ?? 0) + 32 : 32;
+    const size = eventFramingBytes + (event.type === 'text-delta' ? event.text.length : event.type === 'tool-call-delta' ? (event.argumentsDelta?.length ?? 0) : 0);
     this.#bytesBefore.push((this.#bytesBefore[this.#bytesBefore.length - 1] ?? 0) + size);
     if (event.type === 'usage') this.#usage = event.usage;
     // Listeners run once per turn of the event loop, so all events decoded from one network read
