@@ -1,29 +1,42 @@
-// The sluice command as a user runs it: help, check-config, and serve with a graceful SIGTERM.
+// The `sluice` command as an operator runs it, from the build: --help, check-config (every problem
+// with its path, exit 1; a good file, exit 0), and serve with a graceful SIGTERM (running streams
+// finish, new connections are refused, exit 0; streams still running at drainTimeoutMs end with
+// an in-band shutting_down error).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoAnswer } from '../src/providers/mock/answer.js';
+import { postChat, readStream, type ParsedStream } from './support/chat-client.js';
+import { unusedPort } from './support/tcp.js';
+import { within } from './support/wait.js';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'dist/cli/main.js');
 const directory = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
-const children: ChildProcess[] = [];
+const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   // The CLI runs from the build; build it so the test never exercises stale output.
-  await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')]);
+  await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root });
 }, 120_000);
 afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(directory, { recursive: true, force: true });
 });
 
-async function sluice(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function sluice(args: string[], env: Record<string, string> = {}): Promise<Ran> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, ...env } });
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, timeout: 15_000 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -37,113 +50,136 @@ function file(name: string, text: string): string {
   return path;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-describe('sluice --help and check-config', () => {
-  it('--help lists the commands', async () => {
+describe('sluice --help', () => {
+  it('exits 0 and lists the commands', async () => {
     const result = await sluice(['--help']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('sluice serve');
-    expect(result.stdout).toContain('sluice check-config');
+    expect(result.stdout).toMatch(/^ {2}sluice serve\b/m);
+    expect(result.stdout).toMatch(/^ {2}sluice check-config\b/m);
   });
+});
 
-  it('check-config reports every problem with its path and exits 1', async () => {
+describe('sluice check-config', () => {
+  it('reports every problem of a file at once, each with its path, and exits 1', async () => {
     const path = file(
       'bad.yaml',
       [
+        'server:',
+        '  port: 8080',
+        '  colour: blue',
         'providers:',
         '  openai:',
         '    type: openai',
         '    baseUrl: not-a-url',
         '    apiKey: ${SLUICE_TEST_MISSING_KEY}',
-        '    colour: blue',
         'models:',
-        '  chat: { provider: nowhere }',
+        '  chat: { provider: nowhere, model: gpt-4o }',
       ].join('\n'),
     );
     const result = await sluice(['check-config', path]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('providers.openai.apiKey: environment variable SLUICE_TEST_MISSING_KEY is not set');
-    expect(result.stderr).toContain('providers.openai.baseUrl');
-    expect(result.stderr).toContain('providers.openai: unknown setting colour');
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(`${path}: 4 problems`);
+    expect(result.stderr).toMatch(/^ {2}- providers\.openai\.baseUrl: must be an http\(s\) URL/m);
+    expect(result.stderr).toMatch(/^ {2}- server: unknown setting colour\b/m);
+    expect(result.stderr).toMatch(/^ {2}- models\.chat\.provider: no provider "nowhere"/m);
+    expect(result.stderr).toMatch(/^ {2}- providers\.openai\.apiKey: environment variable SLUICE_TEST_MISSING_KEY is not set/m);
   });
 
-  it('check-config names a model that points at a missing provider', async () => {
-    const result = await sluice(['check-config', file('models.yaml', 'models:\n  chat: { provider: nowhere }\n')]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('models.chat.provider: no provider "nowhere"');
-  });
-
-  it('check-config accepts a good file', async () => {
-    const path = file('good.yaml', 'providers:\n  openai: { type: openai, baseUrl: "https://api.openai.com/v1", apiKey: "${SLUICE_TEST_KEY}" }\nmodels:\n  chat: { provider: openai, model: gpt-4o-mini }\n');
+  it('prints OK for a valid file and exits 0', async () => {
+    const path = file(
+      'good.yaml',
+      'providers:\n  openai: { type: openai, baseUrl: "https://api.openai.com/v1", apiKey: "${SLUICE_TEST_KEY}" }\nmodels:\n  chat: { provider: openai, model: gpt-4o-mini, fallbacks: ["openai/gpt-4o"] }\n',
+    );
     const result = await sluice(['check-config', path], { SLUICE_TEST_KEY: 'sk-x' });
+    expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('OK');
+    expect(result.stdout).toContain(`${path}: OK`);
   });
 });
 
 describe('sluice serve and SIGTERM', () => {
-  async function start(drainTimeoutMs: number, delayMs: number): Promise<{ child: ChildProcess; url: string }> {
-    const port = await freePort();
+  interface Served {
+    child: ChildProcess;
+    url: string;
+    exited: Promise<number | null>;
+    stderr: () => string;
+  }
+
+  /** Starts `sluice serve` on a free port with the demo model answering in 20 deltas `delayMs` apart. */
+  async function serve(drainTimeoutMs: number, delayMs: number): Promise<Served> {
+    const port = await unusedPort();
     const path = file(
       `serve-${port.toString()}.yaml`,
-      `server: { port: ${port.toString()}, drainTimeoutMs: ${drainTimeoutMs.toString()} }\nlog: { level: warn }\nproviders:\n  demo: { type: mock, chunkCount: 20, delayMs: ${delayMs.toString()} }\nmodels:\n  demo: { provider: demo }\n`,
+      [
+        `server: { host: 127.0.0.1, port: ${port.toString()}, drainTimeoutMs: ${drainTimeoutMs.toString()} }`,
+        'log: { level: warn }',
+        'providers:',
+        `  demo: { type: mock, chunkCount: 20, delayMs: ${delayMs.toString()} }`,
+        'models:',
+        '  demo: { provider: demo }',
+      ].join('\n'),
     );
-    const child = spawn(process.execPath, [cli, 'serve', '--config', path], { stdio: 'ignore' });
-    children.push(child);
+    const child = spawn(process.execPath, [cli, 'serve', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.add(child);
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const url = `http://127.0.0.1:${port.toString()}`;
-    for (let attempt = 0; attempt < 100; attempt++) {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`sluice serve exited with ${String(child.exitCode)}: ${stderr}`);
       try {
-        if ((await fetch(`${url}/healthz`)).ok) return { child, url };
+        if ((await fetch(`${url}/healthz`)).ok) return { child, url, exited, stderr: () => stderr };
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Not listening yet.
       }
+      if (performance.now() > deadline) throw new Error(`sluice serve did not start: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new Error('sluice serve did not start');
   }
 
-  const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  /** Resolves once the stream has started; `body` resolves when it ends. */
-  async function startStream(url: string): Promise<{ body: Promise<string> }> {
-    const response = await fetch(`${url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'demo', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
-    });
-    return { body: response.text() };
+  /** Resolves once the stream's head arrived (the first delta exists); `answer` settles when it ends. */
+  async function startStream(url: string): Promise<{ answer: Promise<ParsedStream> }> {
+    const response = await postChat(url, { model: 'demo', content: 'hi' });
+    expect(response.status).toBe(200);
+    return { answer: readStream(response) };
   }
 
-  it('lets a running stream finish, refuses new connections, exits 0', async () => {
-    const { child, url } = await start(10_000, 50); // about 1 s per answer
-    const { body } = await startStream(url);
-    const exit = exited(child);
+  it('lets a running stream finish, refuses new connections, and exits 0', async () => {
+    const served = await serve(10_000, 50); // about 1 s per answer
+    const { answer } = await startStream(served.url);
     const signalledAt = performance.now();
-    child.kill('SIGTERM');
+    served.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
-    expect(await body).toContain('data: [DONE]');
+    await expect(fetch(`${served.url}/healthz`)).rejects.toThrow();
+
+    const finished = await within(answer, 5000, 'the running stream to finish');
+    const finishedAt = performance.now();
+    expect(finished.content).toBe(demoAnswer('hi'));
+    expect(finished.done).toBe(true);
+    expect(finished.errorCode).toBeUndefined();
     // The answer needed most of its second after the signal: the drain really waited for it.
-    expect(performance.now() - signalledAt).toBeGreaterThan(500);
-    expect(await exit).toBe(0);
+    expect(finishedAt - signalledAt).toBeGreaterThan(500);
+    expect(await within(served.exited, 5000, 'sluice to exit')).toBe(0);
+    expect(performance.now() - finishedAt).toBeLessThan(2000);
+    expect(served.stderr()).toBe('');
   });
 
-  it('ends streams still running after the drain timeout with shutting_down, exits 0', async () => {
-    const { child, url } = await start(200, 500); // about 10 s per answer
-    const { body } = await startStream(url);
-    const exit = exited(child);
+  it('ends a stream still running at drainTimeoutMs with an in-band shutting_down error, and exits 0', async () => {
+    const served = await serve(200, 500); // about 10 s per answer
+    const { answer } = await startStream(served.url);
     const signalledAt = performance.now();
-    child.kill('SIGTERM');
-    const text = await body;
+    served.child.kill('SIGTERM');
+
+    const ended = await within(answer, 5000, 'the stream to end');
+    expect(performance.now() - signalledAt).toBeGreaterThanOrEqual(200);
     expect(performance.now() - signalledAt).toBeLessThan(2000);
-    expect(text).toContain('"code":"shutting_down"');
-    expect(text).not.toContain('[DONE]');
-    expect(await exit).toBe(0);
+    expect(ended.content.length).toBeGreaterThan(0);
+    expect(demoAnswer('hi').startsWith(ended.content)).toBe(true);
+    expect(ended.errorCode).toBe('shutting_down');
+    expect(ended.payloads.at(-1)).toContain('"shutting_down"');
+    expect(ended.done).toBe(false);
+    expect(await within(served.exited, 5000, 'sluice to exit')).toBe(0);
   });
 });

@@ -1,61 +1,88 @@
-// 500 simultaneous streams through one gateway: each client gets exactly its own answer.
+// 500 streams at the same time through one gateway: each client gets exactly its own answer and
+// nothing of anyone else's. The upstream holds every answer until all 500 requests are in flight,
+// so the streams really overlap, then interleaves their chunks; every chunk carries the asker's
+// token, so crosstalk, loss or duplication would show in the text.
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAi, sleep, type MockOpenAi } from './support/mock-openai.js';
-import { startGateway, openAiConfig, type TestGateway } from './support/gateway.js';
+import { startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
+import { startGateway, type TestGateway } from './support/gateway.js';
+import { chatRequestOptions, parseOpenAiStream } from './support/chat-client.js';
+import { contentEvent, finishEvents, openStream, roleEvent } from './support/upstream-chunks.js';
+
+const streamCount = 500;
+const chunksPerAnswer = 10;
 
 let upstream: MockOpenAi;
 let gateway: TestGateway;
-const agent = new Agent({ connections: 600 });
+const agent = new Agent({ connections: streamCount + 50 });
+let inFlight = 0;
+let peakInFlight = 0;
+
+function expectedAnswer(token: string): string {
+  return Array.from({ length: chunksPerAnswer }, (_, index) => `${token}:${index.toString()};`).join('');
+}
 
 beforeAll(async () => {
   upstream = await startMockOpenAi();
-  // Every chunk of an answer carries the asker's token, so crosstalk would show.
+  let releaseAll!: () => void;
+  const allArrived = new Promise<void>((resolve) => (releaseAll = resolve));
+  // Should the 500 never all arrive, answer anyway after a while: the test then fails on the peak.
+  const giveUp = setTimeout(releaseAll, 8000);
   upstream.handlers.push(async (_request, response, body) => {
-    const messages = body['messages'] as { content: string }[];
-    const token = messages[0]?.content ?? '';
-    response.writeHead(200, { 'content-type': 'text/event-stream' });
-    for (let index = 0; index < 10; index++) {
-      response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: `${token}:${index.toString()};` }, finish_reason: null }] })}\n\n`);
-      await sleep(5);
+    const token = (body['messages'] as { content: string }[])[0]?.content ?? '';
+    inFlight++;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    if (upstream.requests.length >= streamCount) {
+      clearTimeout(giveUp);
+      releaseAll();
     }
-    response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`);
-    response.end('data: [DONE]\n\n');
+    await allArrived;
+    openStream(response);
+    response.write(roleEvent);
+    for (let index = 0; index < chunksPerAnswer && !response.destroyed; index++) {
+      // Each answer has its own chunk id too, as a real upstream's would.
+      response.write(contentEvent(`${token}:${index.toString()};`, `chatcmpl-${token}`));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    response.end(finishEvents);
+    inFlight--;
     return true;
   });
-  gateway = await startGateway(openAiConfig(upstream.baseUrl, upstream.apiKey, { providers: { upstream: { type: 'openai', baseUrl: upstream.baseUrl, apiKey: upstream.apiKey, maxConnections: 600 } } }));
+  gateway = await startGateway({
+    providers: { upstream: { type: 'openai', baseUrl: upstream.baseUrl, apiKey: upstream.apiKey, maxConnections: streamCount + 50 } },
+    models: { 'gpt-test': { provider: 'upstream', model: 'gpt-4o-mini' } },
+  });
 });
 afterAll(async () => {
-  await gateway.close();
-  await upstream.close();
+  await gateway?.close();
+  await upstream?.close();
   await agent.close();
 });
 
-describe('concurrency', () => {
-  it('500 concurrent streams, no crosstalk', async () => {
-    const count = 500;
-    const results = await Promise.all(
-      Array.from({ length: count }, async (_, index) => {
+describe('concurrent streams', () => {
+  it(`${streamCount.toString()} simultaneous streams: each client gets exactly its own text`, async () => {
+    const answers = await Promise.all(
+      Array.from({ length: streamCount }, async (_, index) => {
         const token = `user-${index.toString()}-标记`;
-        const response = await request(`${gateway.url}/v1/chat/completions`, {
-          method: 'POST',
-          dispatcher: agent,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'gpt-test', stream: true, messages: [{ role: 'user', content: token }] }),
-        });
-        const text = await response.body.text();
-        const content = text
-          .split('\n')
-          .filter((line) => line.startsWith('data: {'))
-          .map((line) => (JSON.parse(line.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '')
-          .join('');
-        return { token, content, done: text.includes('data: [DONE]') };
+        const response = await request(`${gateway.url}/v1/chat/completions`, chatRequestOptions({ model: 'gpt-test', content: token }, agent));
+        return { token, status: response.statusCode, answer: parseOpenAiStream(await response.body.text()) };
       }),
     );
-    for (const { token, content, done } of results) {
-      expect(done).toBe(true);
-      expect(content).toBe(Array.from({ length: 10 }, (_, index) => `${token}:${index.toString()};`).join(''));
+
+    expect(peakInFlight).toBe(streamCount);
+    expect(upstream.requests).toHaveLength(streamCount);
+    const chunkIds = new Set<string>();
+    for (const { token, status, answer } of answers) {
+      expect(status).toBe(200);
+      expect(answer.content).toBe(expectedAnswer(token));
+      expect(answer.done).toBe(true);
+      expect(answer.errorCode).toBeUndefined();
+      expect(answer.afterEnd).toBe(0);
+      // One id per answer, used by no other answer.
+      expect(answer.ids.size).toBe(1);
+      for (const id of answer.ids) chunkIds.add(id);
     }
-    expect(upstream.requests).toHaveLength(count);
+    expect(chunkIds.size).toBe(streamCount);
+    expect(gateway.app.generations.active.size).toBe(0);
   });
 });

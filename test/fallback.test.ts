@@ -1,118 +1,175 @@
-// Fallbacks are tried in order, only before anything of the answer exists.
+// Fallbacks are tried in order, and only while nothing of the answer exists: a 429, a 5xx, a
+// refused connection, a first-byte timeout or a drop before the first token moves on to the next
+// candidate, and the client sees one clean answer from it. Once content was relayed, a failure is
+// an in-band error and no other provider is asked. A client error (400) is never retried
+// elsewhere. `provider/model` names route without an alias.
+import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { startMockOpenAi, sendError, defaultAnswer, type MockOpenAi } from './support/mock-openai.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
+import { postChat, readCompletionText, readErrorAnswer, readStream } from './support/chat-client.js';
+import { contentEvent, openStream, roleEvent } from './support/upstream-chunks.js';
+import { unusedPort } from './support/tcp.js';
+import { within } from './support/wait.js';
+
+const primaryFirstByteMs = 200;
 
 let primary: MockOpenAi;
 let backup: MockOpenAi;
 let gateway: TestGateway;
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
   primary = await startMockOpenAi({ apiKey: 'sk-primary' });
   backup = await startMockOpenAi({ apiKey: 'sk-backup' });
-  const deadPort = await closedPort();
+  const refusingPort = await unusedPort();
   gateway = await startGateway({
     providers: {
-      primary: { type: 'openai', baseUrl: primary.baseUrl, apiKey: 'sk-primary', timeouts: { firstByteMs: 200 } },
+      primary: { type: 'openai', baseUrl: primary.baseUrl, apiKey: 'sk-primary', timeouts: { firstByteMs: primaryFirstByteMs } },
       backup: { type: 'openai', baseUrl: backup.baseUrl, apiKey: 'sk-backup' },
-      dead: { type: 'openai', baseUrl: `http://127.0.0.1:${deadPort.toString()}/v1`, apiKey: 'k' },
+      refusing: { type: 'openai', baseUrl: `http://127.0.0.1:${refusingPort.toString()}/v1`, apiKey: 'sk-unused' },
     },
     models: {
       smart: { provider: 'primary', model: 'gpt-4o', fallbacks: ['backup/gpt-4o-mini'] },
-      unreachable: { provider: 'dead', model: 'x', fallbacks: ['backup/gpt-4o-mini'] },
+      unreachable: { provider: 'refusing', model: 'gpt-4o', fallbacks: ['backup/gpt-4o-mini'] },
+      // The primary, then a provider that refuses connections, then an alias.
+      chain: { provider: 'primary', model: 'gpt-4o', fallbacks: ['refusing/gpt-4o', 'spare'] },
+      spare: { provider: 'backup', model: 'gpt-4o-spare' },
     },
   });
 });
 afterAll(async () => {
-  await gateway.close();
-  await primary.close();
-  await backup.close();
+  await gateway?.close();
+  await primary?.close();
+  await backup?.close();
 });
 beforeEach(() => {
   primary.reset();
   backup.reset();
 });
 
-async function chat(model: string, stream = true): Promise<{ status: number; text: string }> {
-  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  return { status: response.status, text: await response.text() };
-}
-
-function contents(text: string): string {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('data: {'))
-    .map((line) => (JSON.parse(line.slice(6)) as { choices?: { delta: { content?: string } }[] }).choices?.[0]?.delta.content ?? '')
-    .join('');
-}
-
-function failPrimary(status: number) {
-  primary.handlers.push((_request, response) => {
-    sendError(response, status, 'nope', 'server_error', null);
+function failWith(mock: MockOpenAi, status: number): void {
+  mock.handlers.push((_request, response) => {
+    sendError(response, status, `failing with ${status.toString()} on purpose`, status === 400 ? 'invalid_request_error' : 'server_error', null);
     return true;
   });
 }
 
-describe('fallbacks', () => {
-  it.each([429, 500, 503])('a %i from the primary falls back', async (status) => {
-    failPrimary(status);
-    const result = await chat('smart');
-    expect(result.status).toBe(200);
-    expect(contents(result.text)).toBe(defaultAnswer);
+/** The primary sends `events`, then drops the connection. */
+function primaryDropsAfter(events: string): void {
+  primary.handlers.push(async (_request, response: ServerResponse) => {
+    openStream(response);
+    response.write(events);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    response.socket?.destroy();
+    return true;
+  });
+}
+
+function expectServedByBackup(model = 'gpt-4o-mini'): void {
+  expect(backup.requests).toHaveLength(1);
+  expect(backup.requests[0]!.body['model']).toBe(model);
+}
+
+describe('falls back before the first token', () => {
+  it.each([429, 500, 503])('primary answers %i: status 200, the backup\'s exact answer', async (status) => {
+    failWith(primary, status);
+    const response = await postChat(gateway.url, { model: 'smart' });
+    expect(response.status).toBe(200);
+    const answer = await readStream(response);
+    expect(answer.content).toBe(defaultAnswer);
+    expect(answer.done).toBe(true);
+    expect(answer.errorCode).toBeUndefined();
+    // The client sees the name it asked for, whoever answered.
+    expect([...answer.models]).toEqual(['smart']);
     expect(primary.requests).toHaveLength(1);
-    expect(backup.requests[0]?.body['model']).toBe('gpt-4o-mini');
+    expectServedByBackup();
   });
 
-  it('a refused connection falls back (non-streamed too)', async () => {
-    const result = await chat('unreachable', false);
-    expect(result.status).toBe(200);
-    expect((JSON.parse(result.text) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe(defaultAnswer);
+  it.each([true, false])('stream %s: a refused connection falls back', async (stream) => {
+    const response = await postChat(gateway.url, { model: 'unreachable', stream });
+    expect(response.status).toBe(200);
+    if (stream) {
+      const answer = await readStream(response);
+      expect(answer.content).toBe(defaultAnswer);
+      expect(answer.done).toBe(true);
+    } else {
+      expect(await readCompletionText(response)).toBe(defaultAnswer);
+    }
+    expectServedByBackup();
   });
 
-  it('a first-byte timeout falls back', async () => {
-    primary.plan = { headDelayMs: 1000 };
-    const result = await chat('smart');
-    expect(result.status).toBe(200);
-    expect(contents(result.text)).toBe(defaultAnswer);
-  });
-
-  it('a 400 does not fall back', async () => {
-    failPrimary(400);
-    const result = await chat('smart');
-    expect(result.status).toBe(400);
-    expect(backup.requests).toHaveLength(0);
-  });
-
-  it('never falls back once content was produced', async () => {
+  it('a first-byte timeout falls back, and the primary\'s request is closed', async () => {
     primary.handlers.push((_request, response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'partial' }, finish_reason: null }] })}\n\n`);
-      setTimeout(() => response.socket?.destroy(), 20);
-      return true;
+      openStream(response);
+      response.write(roleEvent);
+      return true; // then nothing
     });
-    const result = await chat('smart');
-    expect(result.status).toBe(200);
-    expect(contents(result.text)).toBe('partial');
-    expect(result.text).toContain('upstream_stream_interrupted');
+    const started = performance.now();
+    const response = await postChat(gateway.url, { model: 'smart' });
+    expect(response.status).toBe(200);
+    const answer = await readStream(response);
+    expect(answer.content).toBe(defaultAnswer);
+    expect(answer.done).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(primaryFirstByteMs);
+    expectServedByBackup();
+    await within(primary.requests[0]!.closed, 1000, 'the primary request to close');
+  });
+
+  it('a drop after the role chunk, before any content, falls back', async () => {
+    primaryDropsAfter(roleEvent);
+    const answer = await readStream(await postChat(gateway.url, { model: 'smart' }));
+    expect(answer.content).toBe(defaultAnswer);
+    expect(answer.done).toBe(true);
+    expectServedByBackup();
+  });
+
+  it('tries the fallbacks in order, aliases included', async () => {
+    failWith(primary, 503);
+    const answer = await readStream(await postChat(gateway.url, { model: 'chain' }));
+    expect(answer.content).toBe(defaultAnswer);
+    expect(answer.done).toBe(true);
+    expect(primary.requests).toHaveLength(1);
+    expectServedByBackup('gpt-4o-spare');
+  });
+
+  it('when every candidate fails, the client gets the last failure as a status', async () => {
+    failWith(primary, 429);
+    failWith(backup, 503);
+    const answer = await readErrorAnswer(await postChat(gateway.url, { model: 'smart' }));
+    expect(answer).toMatchObject({ status: 503, code: 'upstream_unavailable' });
+    expect(primary.requests).toHaveLength(1);
+    expect(backup.requests).toHaveLength(1);
+  });
+});
+
+describe('never falls back', () => {
+  it('after content was relayed: the partial answer, then an in-band error; the backup is never asked', async () => {
+    primaryDropsAfter(roleEvent + contentEvent('partial '));
+    const response = await postChat(gateway.url, { model: 'smart' });
+    expect(response.status).toBe(200);
+    const answer = await readStream(response);
+    expect(answer.content).toBe('partial ');
+    expect(answer.errorCode).toBe('upstream_stream_interrupted');
+    expect(answer.done).toBe(false);
+    expect(answer.afterEnd).toBe(0);
     expect(backup.requests).toHaveLength(0);
   });
 
-  it('routes provider/model without an alias', async () => {
-    const result = await chat('backup/some-model');
-    expect(result.status).toBe(200);
-    expect(backup.requests[0]?.body['model']).toBe('some-model');
+  it('on a 400 from the primary: the client gets the 400', async () => {
+    failWith(primary, 400);
+    const answer = await readErrorAnswer(await postChat(gateway.url, { model: 'smart' }));
+    expect(answer).toMatchObject({ status: 400, code: 'upstream_bad_request', type: 'invalid_request_error' });
+    expect(backup.requests).toHaveLength(0);
+  });
+});
+
+describe('provider/model names', () => {
+  it.each([true, false])('stream %s: "backup/some-model" routes to that provider and model without an alias', async (stream) => {
+    const response = await postChat(gateway.url, { model: 'backup/some-model', stream });
+    expect(response.status).toBe(200);
+    if (stream) expect((await readStream(response)).content).toBe(defaultAnswer);
+    else expect(await readCompletionText(response)).toBe(defaultAnswer);
+    expect(primary.requests).toHaveLength(0);
+    expectServedByBackup('some-model');
   });
 });

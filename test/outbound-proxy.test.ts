@@ -1,98 +1,167 @@
-// Providers reach their upstream through an HTTP proxy: per provider, or from HTTPS_PROXY/HTTP_PROXY.
+// Providers reach their upstream through an outbound HTTP proxy when told to: a provider's own
+// `proxy:` (which wins over the environment), or HTTP_PROXY / HTTPS_PROXY by the target's scheme,
+// minus NO_PROXY. Answers through the proxy are exact, streamed or not; without a proxy setting
+// nothing goes through one.
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockOpenAi, defaultAnswer, type MockOpenAi } from './support/mock-openai.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
+import { postChat, readCompletionText, readErrorAnswer, readStream } from './support/chat-client.js';
 
-/** A minimal forward proxy: CONNECT tunnels and absolute-URI requests, recording the targets. */
-async function startProxy(): Promise<{ url: string; seen: string[]; close: () => Promise<void> }> {
+interface TestProxy {
+  url: string;
+  /** What it was asked for: `CONNECT host:port`, or `<METHOD> host:port` for absolute-URI requests. */
+  seen: string[];
+  close(): Promise<void>;
+}
+
+/** A minimal forward proxy on 127.0.0.1: CONNECT tunnels and absolute-URI forwarding. */
+async function startProxy(): Promise<TestProxy> {
   const seen: string[] = [];
   const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  };
   const server: Server = createServer((request, response) => {
     const target = new URL(request.url ?? '');
     seen.push(`${request.method ?? ''} ${target.host}`);
-    const upstream = httpRequest({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    request.pipe(upstream);
+    const forwarded = httpRequest(
+      { host: target.hostname, port: target.port, path: target.pathname + target.search, method: request.method, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    forwarded.on('error', () => response.destroy());
+    request.pipe(forwarded);
   });
-  server.on('connect', (request, client: Socket, head) => {
-    seen.push(`CONNECT ${request.url ?? ''}`);
-    const [host, port] = (request.url ?? '').split(':');
-    const upstream = connect(Number(port), host ?? '127.0.0.1', () => {
+  server.on('connection', track);
+  server.on('connect', (request, client: Socket, head: Buffer) => {
+    const target = request.url ?? '';
+    seen.push(`CONNECT ${target}`);
+    const colon = target.lastIndexOf(':');
+    const upstream = connect(Number(target.slice(colon + 1)), target.slice(0, colon), () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       upstream.write(head);
       upstream.pipe(client);
       client.pipe(upstream);
     });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => socket.destroy());
-      socket.on('close', () => sockets.delete(socket));
-    }
+    track(upstream);
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
   return {
-    url: `http://127.0.0.1:${port.toString()}`,
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port.toString()}`,
     seen,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
-        server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
 }
 
+// The gateway must take proxy settings from the env it is given, never from this process's.
+const proxyVariables = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+const savedVariables = new Map<string, string>();
+
 let upstream: MockOpenAi;
-let proxy: Awaited<ReturnType<typeof startProxy>>;
+let proxy: TestProxy;
+let otherProxy: TestProxy;
 const gateways: TestGateway[] = [];
 
 beforeAll(async () => {
+  for (const name of proxyVariables) {
+    const value = process.env[name];
+    if (value !== undefined) savedVariables.set(name, value);
+    delete process.env[name];
+  }
   upstream = await startMockOpenAi();
   proxy = await startProxy();
+  otherProxy = await startProxy();
 });
 afterAll(async () => {
   for (const gateway of gateways) await gateway.close();
-  await upstream.close();
-  await proxy.close();
+  await upstream?.close();
+  await proxy?.close();
+  await otherProxy?.close();
+  for (const [name, value] of savedVariables) process.env[name] = value;
+});
+beforeEach(() => {
+  upstream.reset();
+  proxy.seen.length = 0;
+  otherProxy.seen.length = 0;
 });
 
-async function chat(gateway: TestGateway): Promise<string> {
-  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'upstream/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content ?? '';
+async function gatewayWith(provider: Record<string, unknown>, env: Record<string, string> = {}): Promise<TestGateway> {
+  const gateway = await startGateway({ providers: { upstream: { type: 'openai', apiKey: upstream.apiKey, baseUrl: upstream.baseUrl, ...provider } } }, env);
+  gateways.push(gateway);
+  return gateway;
+}
+
+const upstreamHost = () => `127.0.0.1:${upstream.port.toString()}`;
+
+async function expectExactAnswers(gateway: TestGateway): Promise<void> {
+  const streamed = await postChat(gateway.url, { model: 'upstream/gpt-4o-mini' });
+  expect(streamed.status).toBe(200);
+  const answer = await readStream(streamed);
+  expect(answer.content).toBe(defaultAnswer);
+  expect(answer.done).toBe(true);
+  const whole = await postChat(gateway.url, { model: 'upstream/gpt-4o-mini', stream: false });
+  expect(whole.status).toBe(200);
+  expect(await readCompletionText(whole)).toBe(defaultAnswer);
+  expect(upstream.requests).toHaveLength(2);
 }
 
 describe('outbound proxy', () => {
-  it('a provider with proxy: goes through it', async () => {
-    const gateway = await startGateway({ providers: { upstream: { type: 'openai', baseUrl: upstream.baseUrl, apiKey: upstream.apiKey, proxy: proxy.url } } });
-    gateways.push(gateway);
-    proxy.seen.length = 0;
-    expect(await chat(gateway)).toBe(defaultAnswer);
-    expect(proxy.seen.some((line) => line.includes(`127.0.0.1:${upstream.port.toString()}`))).toBe(true);
+  it('a provider with proxy: sends its requests through it', async () => {
+    const gateway = await gatewayWith({ proxy: proxy.url });
+    await expectExactAnswers(gateway);
+    expect(proxy.seen.length).toBeGreaterThan(0);
+    expect(proxy.seen.every((line) => line.endsWith(` ${upstreamHost()}`))).toBe(true);
   });
 
-  it('HTTP_PROXY from the environment is used by providers without their own', async () => {
-    const gateway = await startGateway({ providers: { upstream: { type: 'openai', baseUrl: upstream.baseUrl, apiKey: upstream.apiKey } } }, { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url });
-    gateways.push(gateway);
-    proxy.seen.length = 0;
-    expect(await chat(gateway)).toBe(defaultAnswer);
-    expect(proxy.seen.some((line) => line.includes(`127.0.0.1:${upstream.port.toString()}`))).toBe(true);
+  it('HTTP_PROXY from the environment carries http:// upstreams', async () => {
+    const gateway = await gatewayWith({}, { HTTP_PROXY: proxy.url });
+    await expectExactAnswers(gateway);
+    expect(proxy.seen.length).toBeGreaterThan(0);
+    expect(proxy.seen.every((line) => line.endsWith(` ${upstreamHost()}`))).toBe(true);
   });
 
-  it('without a proxy, nothing goes through one', async () => {
-    const gateway = await startGateway({ providers: { upstream: { type: 'openai', baseUrl: upstream.baseUrl, apiKey: upstream.apiKey } } });
-    gateways.push(gateway);
+  it('HTTPS_PROXY from the environment carries https:// upstreams (and not http:// ones)', async () => {
+    // The mock speaks plain HTTP, so TLS through the tunnel fails; what matters is where it went.
+    const tlsGateway = await gatewayWith({ baseUrl: `https://${upstreamHost()}/v1` }, { HTTPS_PROXY: proxy.url });
+    const failed = await readErrorAnswer(await postChat(tlsGateway.url, { model: 'upstream/gpt-4o-mini' }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(proxy.seen).toContain(`CONNECT ${upstreamHost()}`);
+
     proxy.seen.length = 0;
-    expect(await chat(gateway)).toBe(defaultAnswer);
+    const plainGateway = await gatewayWith({}, { HTTPS_PROXY: proxy.url });
+    await expectExactAnswers(plainGateway);
     expect(proxy.seen).toEqual([]);
+  });
+
+  it('NO_PROXY exempts matching hosts', async () => {
+    const gateway = await gatewayWith({}, { HTTP_PROXY: proxy.url, NO_PROXY: 'localhost,127.0.0.1' });
+    await expectExactAnswers(gateway);
+    expect(proxy.seen).toEqual([]);
+  });
+
+  it("a provider's own proxy wins over the environment's", async () => {
+    const gateway = await gatewayWith({ proxy: proxy.url }, { HTTP_PROXY: otherProxy.url });
+    await expectExactAnswers(gateway);
+    expect(proxy.seen.length).toBeGreaterThan(0);
+    expect(otherProxy.seen).toEqual([]);
+  });
+
+  it('without any proxy setting, nothing goes through a proxy', async () => {
+    const gateway = await gatewayWith({});
+    await expectExactAnswers(gateway);
+    expect(proxy.seen).toEqual([]);
+    expect(otherProxy.seen).toEqual([]);
   });
 });

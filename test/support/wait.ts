@@ -1,0 +1,24 @@
+// Bounded waiting for end-to-end tests: a property that never comes true fails the test with a
+// message naming it, instead of hanging until the runner's timeout.
+
+/** Polls `condition` every 5 ms; rejects after `timeoutMs` with an error naming `what`. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs.toString()} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Settles like `promise`, or rejects after `timeoutMs` with an error naming `what`. */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs.toString()} ms waiting for: ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
