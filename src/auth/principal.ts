@@ -1,0 +1,45 @@
+// Who is calling: what every credential (API key, JWT, ticket, or none) resolves to before a route
+// runs. Routes, limits and usage read only this, never the credential itself.
+
+export type Role = 'user' | 'service' | 'admin';
+
+export const roles: readonly Role[] = ['user', 'service', 'admin'];
+
+/**
+ * Limits for one key or one user. An absent field means no limit of that kind.
+ * Token limits count prompt plus completion tokens, charged when a generation ends.
+ */
+export interface Limits {
+  readonly requestsPerMinute?: number;
+  readonly tokensPerMinute?: number;
+  readonly concurrentStreams?: number;
+  /** Tokens per UTC calendar day. */
+  readonly dailyTokens?: number;
+  /** Tokens per UTC calendar month. */
+  readonly monthlyTokens?: number;
+}
+
+export const limitNames = ['requestsPerMinute', 'tokensPerMinute', 'concurrentStreams', 'dailyTokens', 'monthlyTokens'] as const satisfies readonly (keyof Limits)[];
+export type LimitName = (typeof limitNames)[number];
+
+export interface Principal {
+  /** The end user the request is for (after a service credential named one). */
+  readonly userId: string;
+  readonly role: Role;
+  /** How the caller proved who it is. */
+  readonly via: 'key' | 'jwt' | 'ticket' | 'anonymous';
+  /** The API key's id, when the credential was (or the ticket came from) an API key. */
+  readonly keyId?: string;
+  /** The key's own limits; empty for JWT and anonymous callers. */
+  readonly keyLimits: Limits;
+  /** When a service credential acts for an end user: the service's own user id. */
+  readonly actingAs?: string;
+}
+
+/**
+ * The user id to hand to providers (Spark's uid, signed-http's userId field): the end user's,
+ * except for an anonymous caller (auth mode none) that named nobody.
+ */
+export function upstreamUserId(principal: Principal): string | undefined {
+  return principal.via === 'anonymous' && principal.actingAs === undefined ? undefined : principal.userId;
+}

@@ -1,0 +1,125 @@
+// Opens the store a URL names: a SQLite file (the default, embedded) or a PostgreSQL database
+// (several nodes sharing one). Sets up the connection, brings the schema to the latest migration,
+// and returns the one kysely-backed Store; nothing else in Sluice knows which database it is.
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './database.js';
+import { migrateToLatest } from './migrations.js';
+import { createSqlStore } from './sql-store.js';
+import { parseStoreUrl, type StoreLocation } from './store-url.js';
+import type { Store } from './store.js';
+
+/** Options for createStore. */
+export interface CreateStoreOptions {
+  /**
+   * Clock, in milliseconds since the epoch; default `Date.now`. Accepted so callers inject one
+   * clock everywhere; no current Store method reads it, since every write is given its time.
+   */
+  readonly now?: () => number;
+}
+
+// How long a SQLite writer waits for another connection's lock (another process on the same file,
+// the CLI beside a running server) before SQLITE_BUSY.
+const sqliteBusyTimeoutMs = 5_000;
+// How long opening a PostgreSQL connection may take before createStore gives up; pg's default is
+// to wait forever, which would hang startup on a firewalled host.
+const postgresConnectTimeoutMs = 10_000;
+const postgresInt8Oid = 20;
+
+/**
+ * Opens the store at `url`, migrates it to the latest schema (a no-op when it is current), and
+ * returns it. Accepted forms: `sqlite:<path>` (the parent directory is created if missing),
+ * `sqlite::memory:`, and `postgres://…` / `postgresql://…` with an optional `?schema=<name>` (the
+ * schema is created if missing and becomes the connection's search path).
+ *
+ * @throws Error naming the accepted forms for an unknown scheme; naming the host when PostgreSQL
+ *   cannot be reached; naming the migration when one fails.
+ */
+export async function createStore(url: string, _options: CreateStoreOptions = {}): Promise<Store> {
+  const location = parseStoreUrl(url);
+  const { db, schema } = location.kind === 'sqlite' ? { db: await openSqlite(location.path) } : await openPostgres(location);
+  try {
+    await migrateToLatest(db, location.kind, schema);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return createSqlStore(db, location.kind);
+}
+
+async function openSqlite(path: string): Promise<Kysely<Database>> {
+  if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
+  const database = new Sqlite(path);
+  try {
+    // WAL lets readers (the CLI, /readyz) run while the server writes.
+    database.pragma('journal_mode = WAL');
+    database.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
+    // Off by default in SQLite; conversation_messages relies on ON DELETE CASCADE.
+    database.pragma('foreign_keys = ON');
+  } catch (error) {
+    database.close();
+    throw error;
+  }
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+}
+
+/** The pool behind kysely, and the schema its tables live in (the first one on the search path). */
+async function openPostgres(
+  location: Extract<StoreLocation, { kind: 'postgres' }>,
+): Promise<{ db: Kysely<Database>; schema: string }> {
+  const pool = new pg.Pool({
+    connectionString: location.connectionString,
+    connectionTimeoutMillis: postgresConnectTimeoutMs,
+    ...(location.schema !== undefined ? { options: `-c search_path=${location.schema}` } : {}),
+    // The one place PostgreSQL's bigint (times, count(*), sums) becomes a number: pg returns int8
+    // as a string because it may exceed 2^53. Milliseconds and token counts never do; a value that
+    // did would be an error, not a silently rounded number. Per pool, so other pg users keep pg's
+    // defaults.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown => {
+        if (oid === postgresInt8Oid) return parseInt8;
+        const builtIn: unknown = pg.types.getTypeParser(oid, format);
+        return builtIn;
+      }) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client that loses its connection emits on the pool; unhandled, that would crash the
+  // process. pg drops that client, and the next query surfaces the problem to its caller.
+  pool.on('error', () => {});
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    await pool.end();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot connect to PostgreSQL at ${location.displayName}: ${reason}`, { cause: error });
+  }
+  let schema: string | null;
+  try {
+    if (location.schema !== undefined) await client.query(`create schema if not exists "${location.schema}"`);
+    const result = await client.query<{ schema: string | null }>('select current_schema() as schema');
+    schema = result.rows[0]?.schema ?? null;
+  } catch (error) {
+    // Released before end(): end() waits for every checked-out client.
+    client.release();
+    await pool.end();
+    throw error;
+  }
+  client.release();
+  if (schema === null) {
+    await pool.end();
+    throw new Error(
+      `PostgreSQL at ${location.displayName} has no schema on the search path to create tables in; add ?schema=<name> to the store URL`,
+    );
+  }
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), schema };
+}
+
+function parseInt8(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new Error(`PostgreSQL bigint ${text} is beyond the safe integer range`);
+  return value;
+}

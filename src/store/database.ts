@@ -1,0 +1,65 @@
+// The tables as kysely sees them: one row type per table, shared by the SQLite and PostgreSQL
+// dialects. Times are integer milliseconds since the epoch in both (bigint in PostgreSQL, read
+// back as numbers by the pool's type parser in create-store.ts). Booleans are 0/1 integers in both
+// so one query works unchanged: better-sqlite3 cannot bind a JavaScript boolean.
+import type { Generated } from 'kysely';
+
+/** One API key; `limits` is the JSON text of a `Limits` object. */
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  role: string;
+  name: string | null;
+  secret_hash: string;
+  limits: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+/** One row per generation (or refused request). */
+export interface UsageTable {
+  id: Generated<number>;
+  at: number;
+  user_id: string;
+  key_id: string | null;
+  generation_id: string | null;
+  provider: string;
+  model: string;
+  upstream_model: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** 1 when the token counts were estimated, else 0. */
+  estimated: number;
+  time_to_first_token_ms: number | null;
+  duration_ms: number;
+  outcome: string;
+  error_code: string | null;
+}
+
+export interface ConversationsTable {
+  id: string;
+  user_id: string;
+  title: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConversationMessagesTable {
+  conversation_id: string;
+  seq: number;
+  role: string;
+  content: string;
+  status: string;
+  created_at: number;
+  generation_id: string | null;
+}
+
+/** The whole schema, for `Kysely<Database>`. */
+export interface Database {
+  api_keys: ApiKeysTable;
+  usage: UsageTable;
+  conversations: ConversationsTable;
+  conversation_messages: ConversationMessagesTable;
+}

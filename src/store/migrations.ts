@@ -1,0 +1,113 @@
+// Versioned schema changes, applied in name order by kysely's Migrator when a store opens. A
+// migration, once released, is never edited: a change to the schema is a new entry.
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/** The dialects a store runs on; migrations differ only where SQL itself does. */
+export type StoreKind = 'sqlite' | 'postgres';
+
+/**
+ * The migrations for one dialect, keyed by name (`NNNN-<slug>`). The Migrator sorts by name, so
+ * the four-digit prefix fixes the order.
+ */
+export function createMigrations(kind: StoreKind): Record<string, Migration> {
+  return {
+    '0001-keys-usage-conversations': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('api_keys')
+          .addColumn('id', 'text', (column) => column.primaryKey())
+          .addColumn('user_id', 'text', (column) => column.notNull())
+          .addColumn('role', 'text', (column) => column.notNull())
+          .addColumn('name', 'text')
+          .addColumn('secret_hash', 'text', (column) => column.notNull())
+          .addColumn('limits', 'text', (column) => column.notNull())
+          .addColumn('created_at', 'bigint', (column) => column.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('api_keys_user_id').on('api_keys').columns(['user_id', 'created_at']).execute();
+
+        // The one dialect difference: SQLite's rowid alias versus a PostgreSQL identity column.
+        const usage =
+          kind === 'sqlite'
+            ? db.schema.createTable('usage').addColumn('id', 'integer', (column) => column.primaryKey().autoIncrement())
+            : db.schema.createTable('usage').addColumn('id', 'bigint', (column) => column.primaryKey().generatedAlwaysAsIdentity());
+        await usage
+          .addColumn('at', 'bigint', (column) => column.notNull())
+          .addColumn('user_id', 'text', (column) => column.notNull())
+          .addColumn('key_id', 'text')
+          .addColumn('generation_id', 'text')
+          .addColumn('provider', 'text', (column) => column.notNull())
+          .addColumn('model', 'text', (column) => column.notNull())
+          .addColumn('upstream_model', 'text')
+          .addColumn('prompt_tokens', 'integer', (column) => column.notNull())
+          .addColumn('completion_tokens', 'integer', (column) => column.notNull())
+          .addColumn('total_tokens', 'integer', (column) => column.notNull())
+          .addColumn('estimated', 'integer', (column) => column.notNull())
+          .addColumn('time_to_first_token_ms', 'integer')
+          .addColumn('duration_ms', 'integer', (column) => column.notNull())
+          .addColumn('outcome', 'text', (column) => column.notNull())
+          .addColumn('error_code', 'text')
+          .execute();
+        await db.schema.createIndex('usage_user_id_at').on('usage').columns(['user_id', 'at']).execute();
+        await db.schema.createIndex('usage_key_id_at').on('usage').columns(['key_id', 'at']).execute();
+        await db.schema.createIndex('usage_at').on('usage').column('at').execute();
+
+        await db.schema
+          .createTable('conversations')
+          .addColumn('id', 'text', (column) => column.primaryKey())
+          .addColumn('user_id', 'text', (column) => column.notNull())
+          .addColumn('title', 'text')
+          .addColumn('created_at', 'bigint', (column) => column.notNull())
+          .addColumn('updated_at', 'bigint', (column) => column.notNull())
+          .execute();
+        await db.schema
+          .createIndex('conversations_user_id_updated_at')
+          .on('conversations')
+          .columns(['user_id', 'updated_at'])
+          .execute();
+
+        await db.schema
+          .createTable('conversation_messages')
+          .addColumn('conversation_id', 'text', (column) =>
+            column.notNull().references('conversations.id').onDelete('cascade'),
+          )
+          .addColumn('seq', 'integer', (column) => column.notNull())
+          .addColumn('role', 'text', (column) => column.notNull())
+          .addColumn('content', 'text', (column) => column.notNull())
+          .addColumn('status', 'text', (column) => column.notNull())
+          .addColumn('created_at', 'bigint', (column) => column.notNull())
+          .addColumn('generation_id', 'text')
+          .addPrimaryKeyConstraint('conversation_messages_pk', ['conversation_id', 'seq'])
+          .execute();
+      },
+    },
+  };
+}
+
+/** The names of every migration, in the order they apply. */
+export const migrationNames: readonly string[] = Object.keys(createMigrations('sqlite')).sort();
+
+/**
+ * Brings the database up to the latest migration; a no-op when it is already there. Kysely keeps
+ * its own `kysely_migration` and `kysely_migration_lock` tables, and the lock makes two nodes
+ * starting together against one PostgreSQL database safe.
+ *
+ * `schema` (PostgreSQL only) is the schema the store's tables live in, where the bookkeeping tables
+ * go too. It must be given there: without it kysely looks for `kysely_migration` in every schema
+ * of the database, so another store's schema (a test run, another app) would count as ours.
+ *
+ * @throws Error naming the failed migration, with the database's error as `cause`.
+ */
+export async function migrateToLatest<Schema>(db: Kysely<Schema>, kind: StoreKind, schema?: string): Promise<void> {
+  const migrations = createMigrations(kind);
+  const provider: MigrationProvider = { getMigrations: async () => migrations };
+  const migrator = new Migrator({ db, provider, ...(schema !== undefined ? { migrationTableSchema: schema } : {}) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? '(before any migration ran)';
+    throw new Error(`store migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, {
+      cause: error,
+    });
+  }
+}

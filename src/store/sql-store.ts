@@ -1,0 +1,378 @@
+// The one Store implementation, written once in kysely's query builder and run on SQLite or
+// PostgreSQL. Everything that differs between the two lives in create-store.ts (the connection)
+// and migrations.ts (one column type); the queries here are portable SQL.
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { limitNames, roles, type Limits, type Role } from '../auth/principal.js';
+import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database } from './database.js';
+import type { StoreKind } from './migrations.js';
+import type {
+  ApiKeyRecord,
+  ConversationMessage,
+  ConversationRecord,
+  ConversationStore,
+  KeyStore,
+  MessageStatus,
+  Store,
+  UsageAggregate,
+  UsageGroup,
+  UsageOutcome,
+  UsageQuery,
+  UsageStore,
+} from './store.js';
+
+const dayMs = 86_400_000;
+const messageRoles: readonly ConversationMessage['role'][] = ['system', 'user', 'assistant'];
+const messageStatuses: readonly MessageStatus[] = ['complete', 'cancelled', 'error'];
+
+/**
+ * Wraps an open, migrated kysely instance as a Store. `close` destroys the kysely instance (and so
+ * the SQLite handle or the pg pool); calling it again does nothing.
+ */
+export function createSqlStore(db: Kysely<Database>, kind: StoreKind): Store {
+  let closing: Promise<void> | undefined;
+  return {
+    kind,
+    keys: createKeyStore(db),
+    usage: createUsageStore(db),
+    conversations: createConversationStore(db),
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close() {
+      closing ??= db.destroy();
+      return closing;
+    },
+  };
+}
+
+function createKeyStore(db: Kysely<Database>): KeyStore {
+  return {
+    async create(record) {
+      await db
+        .insertInto('api_keys')
+        .values({
+          id: record.id,
+          user_id: record.userId,
+          role: record.role,
+          name: record.name ?? null,
+          secret_hash: record.secretHash,
+          limits: JSON.stringify(record.limits),
+          created_at: record.createdAt,
+          expires_at: record.expiresAt ?? null,
+          revoked_at: record.revokedAt ?? null,
+        })
+        .execute();
+    },
+    async get(id) {
+      const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : toApiKeyRecord(row);
+    },
+    async list(filter) {
+      let query = db.selectFrom('api_keys').selectAll();
+      if (filter?.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+      // id breaks ties so keys made in the same millisecond list in a stable order.
+      const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+      return rows.map(toApiKeyRecord);
+    },
+    async revoke(id, at) {
+      // One conditional update, so two concurrent revokes cannot both report success.
+      const result = await db
+        .updateTable('api_keys')
+        .set({ revoked_at: at })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+    async count() {
+      const row = await db
+        .selectFrom('api_keys')
+        .select((expression) => expression.fn.countAll<number>().as('count'))
+        .executeTakeFirstOrThrow();
+      return row.count;
+    },
+  };
+}
+
+function createUsageStore(db: Kysely<Database>): UsageStore {
+  return {
+    async record(row) {
+      await db
+        .insertInto('usage')
+        .values({
+          at: row.at,
+          user_id: row.userId,
+          key_id: row.keyId ?? null,
+          generation_id: row.generationId ?? null,
+          provider: row.provider,
+          model: row.model,
+          upstream_model: row.upstreamModel ?? null,
+          prompt_tokens: row.promptTokens,
+          completion_tokens: row.completionTokens,
+          total_tokens: row.totalTokens,
+          estimated: row.estimated ? 1 : 0,
+          time_to_first_token_ms: row.timeToFirstTokenMs ?? null,
+          duration_ms: row.durationMs,
+          outcome: row.outcome,
+          error_code: row.errorCode ?? null,
+        })
+        .execute();
+    },
+    aggregate: (query) => aggregateUsage(db, query),
+    async tokensSince(subject, since) {
+      const [column, value] = 'keyId' in subject ? (['key_id', subject.keyId] as const) : (['user_id', subject.userId] as const);
+      const row = await db
+        .selectFrom('usage')
+        .select(sumOf(sql`total_tokens`).as('tokens'))
+        .where(column, '=', value)
+        .where('at', '>=', since)
+        .executeTakeFirstOrThrow();
+      return row.tokens;
+    },
+  };
+}
+
+/**
+ * `sum` as a number in both dialects: PostgreSQL's sum of integers is `bigint` or `numeric`, so it
+ * is cast to `bigint` (which the pool parses to a number); an empty set sums to 0, not NULL.
+ */
+function sumOf(expression: RawBuilder<unknown>): RawBuilder<number> {
+  return sql<number>`cast(coalesce(sum(${expression}), 0) as bigint)`;
+}
+
+function countWhereOutcome(outcome: UsageOutcome): RawBuilder<number> {
+  return sumOf(sql`case when outcome = ${sql.lit(outcome)} then 1 else 0 end`);
+}
+
+// Each group's SQL expression. The day is grouped as a whole-day number (`at` integer-divided by
+// the milliseconds in a day), which is the same SQL and the same answer in both dialects, and
+// formatted as `YYYY-MM-DD` in JavaScript; the literal divisor is inlined, not a bind parameter, so
+// PostgreSQL sees the select and group-by expressions as identical. Times before 1970 would
+// truncate toward zero; Sluice never records any.
+const groupExpressions = {
+  user: sql<string>`user_id`,
+  key: sql<string | null>`key_id`,
+  model: sql<string>`model`,
+  day: sql<number>`at / ${sql.lit(dayMs)}`,
+} as const satisfies Record<UsageGroup, unknown>;
+
+async function aggregateUsage(db: Kysely<Database>, query: UsageQuery): Promise<UsageAggregate[]> {
+  const groups = new Set(query.groupBy);
+  const grouped = [...groups].map((group) => groupExpressions[group]);
+  // Columns not grouped on are selected as NULL so the row shape is the same for every query.
+  const column = <T>(group: UsageGroup, expression: RawBuilder<T>): RawBuilder<T | null> =>
+    groups.has(group) ? expression : sql<null>`null`;
+  const rows = await db
+    .selectFrom('usage')
+    .select([
+      column('user', groupExpressions.user).as('user_id'),
+      column('key', groupExpressions.key).as('key_id'),
+      column('model', groupExpressions.model).as('model'),
+      column('day', groupExpressions.day).as('day_number'),
+      sql<number>`count(*)`.as('requests'),
+      sumOf(sql`prompt_tokens`).as('prompt_tokens'),
+      sumOf(sql`completion_tokens`).as('completion_tokens'),
+      sumOf(sql`total_tokens`).as('total_tokens'),
+      sumOf(sql`estimated`).as('estimated_requests'),
+      countWhereOutcome('completed').as('completed'),
+      countWhereOutcome('cancelled').as('cancelled'),
+      countWhereOutcome('error').as('errors'),
+      countWhereOutcome('refused').as('refused'),
+    ])
+    .where('at', '>=', query.from)
+    .where('at', '<', query.to)
+    .where((expression) => {
+      const filters = [];
+      if (query.userId !== undefined) filters.push(expression('user_id', '=', query.userId));
+      if (query.keyId !== undefined) filters.push(expression('key_id', '=', query.keyId));
+      if (query.model !== undefined) filters.push(expression('model', '=', query.model));
+      return expression.and(filters);
+    })
+    // kysely would print an empty GROUP BY for an empty list; no grouping gives one total row.
+    .$if(grouped.length > 0, (builder) => builder.groupBy(grouped))
+    .execute();
+
+  const aggregates = rows.map((row): UsageAggregate => ({
+    ...(row.user_id !== null ? { userId: row.user_id } : {}),
+    ...(row.key_id !== null ? { keyId: row.key_id } : {}),
+    ...(row.model !== null ? { model: row.model } : {}),
+    ...(row.day_number !== null ? { day: new Date(row.day_number * dayMs).toISOString().slice(0, 10) } : {}),
+    requests: row.requests,
+    promptTokens: row.prompt_tokens,
+    completionTokens: row.completion_tokens,
+    totalTokens: row.total_tokens,
+    estimatedRequests: row.estimated_requests,
+    completed: row.completed,
+    cancelled: row.cancelled,
+    errors: row.errors,
+    refused: row.refused,
+  }));
+  // Sorted here rather than in SQL: PostgreSQL orders text by the database's collation and puts
+  // NULLs last, SQLite by bytes and NULLs first. Code-unit order with absent values last is the
+  // same everywhere (and `YYYY-MM-DD` sorts chronologically).
+  const fields = { user: 'userId', key: 'keyId', model: 'model', day: 'day' } as const;
+  const order = query.groupBy.map((group) => fields[group]);
+  return aggregates.sort((left, right) => {
+    for (const field of order) {
+      const a = left[field];
+      const b = right[field];
+      if (a === b) continue;
+      if (a === undefined) return 1;
+      if (b === undefined) return -1;
+      return a < b ? -1 : 1;
+    }
+    return 0;
+  });
+}
+
+function createConversationStore(db: Kysely<Database>): ConversationStore {
+  return {
+    async create(record) {
+      await db
+        .insertInto('conversations')
+        .values({
+          id: record.id,
+          user_id: record.userId,
+          title: record.title ?? null,
+          created_at: record.createdAt,
+          updated_at: record.updatedAt,
+        })
+        .execute();
+    },
+    async get(id) {
+      const row = await db.selectFrom('conversations').selectAll().where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : toConversationRecord(row);
+    },
+    async list(userId, options) {
+      let query = db.selectFrom('conversations').selectAll().where('user_id', '=', userId).orderBy('updated_at', 'desc').orderBy('id', 'desc');
+      if (options?.limit !== undefined) query = query.limit(options.limit);
+      const rows = await query.execute();
+      return rows.map(toConversationRecord);
+    },
+    async delete(id) {
+      // Messages go with it through ON DELETE CASCADE (SQLite needs foreign_keys on: create-store.ts).
+      const result = await db.deleteFrom('conversations').where('id', '=', id).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    },
+    async append(id, messages, at) {
+      await db.transaction().execute(async (transaction) => {
+        // Touch the conversation first: in PostgreSQL the update locks its row until commit, so a
+        // concurrent append to the same conversation waits here and then reads the new max(seq)
+        // instead of colliding on the primary key. SQLite serialises write transactions anyway.
+        const touched = await transaction
+          .updateTable('conversations')
+          .set({ updated_at: at })
+          .where('id', '=', id)
+          .executeTakeFirst();
+        if (touched.numUpdatedRows === 0n) throw new Error(`conversation ${id} does not exist`);
+        if (messages.length === 0) return;
+        const last = await transaction
+          .selectFrom('conversation_messages')
+          .select((expression) => expression.fn.max('seq').as('seq'))
+          .where('conversation_id', '=', id)
+          .executeTakeFirst();
+        const first = last?.seq === null || last?.seq === undefined ? 0 : last.seq + 1;
+        await transaction
+          .insertInto('conversation_messages')
+          .values(
+            messages.map((message, index) => ({
+              conversation_id: id,
+              seq: first + index,
+              role: message.role,
+              content: message.content,
+              status: message.status,
+              created_at: message.createdAt,
+              generation_id: message.generationId ?? null,
+            })),
+          )
+          .execute();
+      });
+    },
+    async messages(id, options) {
+      const lastCount = options?.lastCount;
+      if (lastCount === undefined) {
+        const rows = await db
+          .selectFrom('conversation_messages')
+          .selectAll()
+          .where('conversation_id', '=', id)
+          .orderBy('seq', 'asc')
+          .execute();
+        return rows.map(toConversationMessage);
+      }
+      // The last N are the first N counting down; reversed back into seq order.
+      const rows = await db
+        .selectFrom('conversation_messages')
+        .selectAll()
+        .where('conversation_id', '=', id)
+        .orderBy('seq', 'desc')
+        .limit(Math.max(0, lastCount))
+        .execute();
+      return rows.reverse().map(toConversationMessage);
+    },
+  };
+}
+
+function toApiKeyRecord(row: Selectable<ApiKeysTable>): ApiKeyRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    role: oneOf<Role>(row.role, roles, 'api_keys.role'),
+    ...(row.name !== null ? { name: row.name } : {}),
+    secretHash: row.secret_hash,
+    limits: parseLimits(row.limits),
+    createdAt: row.created_at,
+    ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {}),
+    ...(row.revoked_at !== null ? { revokedAt: row.revoked_at } : {}),
+  };
+}
+
+function toConversationRecord(row: Selectable<ConversationsTable>): ConversationRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    ...(row.title !== null ? { title: row.title } : {}),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toConversationMessage(row: Selectable<ConversationMessagesTable>): ConversationMessage {
+  return {
+    seq: row.seq,
+    role: oneOf(row.role, messageRoles, 'conversation_messages.role'),
+    content: row.content,
+    status: oneOf(row.status, messageStatuses, 'conversation_messages.status'),
+    createdAt: row.created_at,
+    ...(row.generation_id !== null ? { generationId: row.generation_id } : {}),
+  };
+}
+
+// The database is a boundary like any other: a value written by another version, or by hand, is
+// reported with its column rather than passed on under a type it does not have.
+function oneOf<T extends string>(value: string, allowed: readonly T[], column: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new Error(`store column ${column} holds "${value}", expected one of ${allowed.join(', ')}`);
+}
+
+/** Reads the `limits` JSON back, keeping only known limit names with finite numeric values. */
+function parseLimits(text: string): Limits {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`store column api_keys.limits holds ${text}, expected a JSON object`);
+  }
+  const limits: Partial<Record<(typeof limitNames)[number], number>> = {};
+  for (const name of limitNames) {
+    const limit: unknown = (value as Record<string, unknown>)[name];
+    if (limit === undefined) continue;
+    if (typeof limit !== 'number' || !Number.isFinite(limit)) {
+      throw new Error(`store column api_keys.limits has ${name} = ${JSON.stringify(limit)}, expected a number`);
+    }
+    limits[name] = limit;
+  }
+  return limits;
+}

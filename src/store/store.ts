@@ -1,0 +1,135 @@
+// The one storage interface for keys, usage and conversations. SQLite (the default, embedded) and
+// PostgreSQL implement it with the same contract tests; routes and the CLI see only this.
+import type { Limits, Role } from '../auth/principal.js';
+
+/** All times are milliseconds since the epoch. */
+export interface ApiKeyRecord {
+  /** Short public id, part of the key itself (`sk-sluice-<id>-<secret>`); safe to show and log. */
+  readonly id: string;
+  readonly userId: string;
+  readonly role: Role;
+  /** A label for people (`ci`, `web front end`). */
+  readonly name?: string;
+  /** Lowercase hex SHA-256 of the secret part; the secret itself is never stored. */
+  readonly secretHash: string;
+  readonly limits: Limits;
+  readonly createdAt: number;
+  readonly expiresAt?: number;
+  readonly revokedAt?: number;
+}
+
+export type UsageOutcome = 'completed' | 'cancelled' | 'error' | 'refused';
+
+/** One row per generation (or per refused request). */
+export interface UsageRecord {
+  readonly at: number;
+  readonly userId: string;
+  readonly keyId?: string;
+  readonly generationId?: string;
+  /** The provider id that answered (empty for a refusal before routing). */
+  readonly provider: string;
+  /** The model name the client asked for. */
+  readonly model: string;
+  readonly upstreamModel?: string;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
+  /** True when Sluice estimated the counts (the provider gave none, or the stream was cut). */
+  readonly estimated: boolean;
+  readonly timeToFirstTokenMs?: number;
+  readonly durationMs: number;
+  readonly outcome: UsageOutcome;
+  readonly errorCode?: string;
+}
+
+export type UsageGroup = 'user' | 'key' | 'model' | 'day';
+
+export interface UsageQuery {
+  /** Inclusive. */
+  readonly from: number;
+  /** Exclusive. */
+  readonly to: number;
+  readonly userId?: string;
+  readonly keyId?: string;
+  readonly model?: string;
+  /** Rows are grouped by these, in this order; none gives one total row. */
+  readonly groupBy: readonly UsageGroup[];
+}
+
+export interface UsageAggregate {
+  readonly userId?: string;
+  readonly keyId?: string;
+  readonly model?: string;
+  /** UTC day, `YYYY-MM-DD`. */
+  readonly day?: string;
+  readonly requests: number;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
+  /** Rows whose counts were estimated. */
+  readonly estimatedRequests: number;
+  readonly completed: number;
+  readonly cancelled: number;
+  readonly errors: number;
+  readonly refused: number;
+}
+
+export interface ConversationRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly title?: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type MessageStatus = 'complete' | 'cancelled' | 'error';
+
+export interface ConversationMessage {
+  /** 0, 1, 2 … within the conversation, in the order the turns happened. */
+  readonly seq: number;
+  readonly role: 'system' | 'user' | 'assistant';
+  readonly content: string;
+  readonly status: MessageStatus;
+  readonly createdAt: number;
+  readonly generationId?: string;
+}
+
+export interface KeyStore {
+  create(record: ApiKeyRecord): Promise<void>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Newest first; revoked keys included (they show `revokedAt`). */
+  list(filter?: { userId?: string }): Promise<ApiKeyRecord[]>;
+  /** Marks the key revoked at `at`; false when there is no such key or it was already revoked. */
+  revoke(id: string, at: number): Promise<boolean>;
+  count(): Promise<number>;
+}
+
+export interface UsageStore {
+  record(row: UsageRecord): Promise<void>;
+  aggregate(query: UsageQuery): Promise<UsageAggregate[]>;
+  /** Total tokens of the rows for this key (or user) at or after `since`: seeds quota counters. */
+  tokensSince(subject: { keyId: string } | { userId: string }, since: number): Promise<number>;
+}
+
+export interface ConversationStore {
+  create(record: ConversationRecord): Promise<void>;
+  get(id: string): Promise<ConversationRecord | undefined>;
+  /** The user's conversations, most recently updated first. */
+  list(userId: string, options?: { limit?: number }): Promise<ConversationRecord[]>;
+  /** Deletes the conversation and its messages; false when there was none. */
+  delete(id: string): Promise<boolean>;
+  /** Appends after the last message (seq is assigned by the store) and bumps `updatedAt` to `at`. */
+  append(id: string, messages: readonly Omit<ConversationMessage, 'seq'>[], at: number): Promise<void>;
+  /** All messages in seq order, or only the last `lastCount`. */
+  messages(id: string, options?: { lastCount?: number }): Promise<ConversationMessage[]>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly keys: KeyStore;
+  readonly usage: UsageStore;
+  readonly conversations: ConversationStore;
+  /** True when the database answers (for /readyz). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
