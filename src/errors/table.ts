@@ -28,6 +28,18 @@ export const errorTable = {
   model_not_found: { status: 404, type: 'not_found_error', message: 'The model does not exist or is not configured on this gateway.', retryable: false },
   not_found: { status: 404, type: 'not_found_error', message: 'No such route.', retryable: false },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'This route does not accept that method.', retryable: false },
+  // Who is calling, and how much they may.
+  missing_credentials: { status: 401, type: 'authentication_error', message: 'No credential: send Authorization: Bearer <key or token>.', retryable: false },
+  invalid_api_key: { status: 401, type: 'authentication_error', message: 'The API key is not valid.', retryable: false },
+  api_key_revoked: { status: 401, type: 'authentication_error', message: 'The API key was revoked.', retryable: false },
+  api_key_expired: { status: 401, type: 'authentication_error', message: 'The API key has expired.', retryable: false },
+  invalid_token: { status: 401, type: 'authentication_error', message: 'The bearer token is not valid.', retryable: false },
+  invalid_ticket: { status: 401, type: 'authentication_error', message: 'The ticket is unknown, used or expired; ask POST /api/tickets for a new one.', retryable: false },
+  forbidden: { status: 403, type: 'permission_error', message: 'This credential may not do that.', retryable: false },
+  rate_limited: { status: 429, type: 'rate_limit_error', message: 'A rate limit was reached.', retryable: true },
+  quota_exceeded: { status: 429, type: 'rate_limit_error', message: 'A token quota is used up.', retryable: false },
+  identity_provider_unavailable: { status: 503, type: 'server_error', message: 'The identity provider\'s key set (JWKS) could not be fetched to check the token.', retryable: true },
+  store_unavailable: { status: 503, type: 'server_error', message: 'The gateway\'s database is unavailable.', retryable: true },
   // The gateway itself.
   shutting_down: { status: 503, type: 'server_error', message: 'The gateway is shutting down; retry on another instance.', retryable: true },
   client_too_slow: { status: 500, type: 'server_error', message: 'The client read the stream too slowly; the gateway stopped buffering it.', retryable: true },
