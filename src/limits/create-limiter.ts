@@ -1,0 +1,211 @@
+// The Limiter the routes use: turns a key's and a user's Limits into counter checks, runs them
+// through a LimitState in one step, seeds quota counters from the usage store the first time a
+// period is seen (so a restart does not reset a day's or a month's quota), and words refusals.
+import type { LimitName, Limits } from '../auth/principal.js';
+import { SluiceError } from '../errors/sluice-error.js';
+import type { Admission, LimitSubject, Limiter } from './limiter.js';
+import type { LimitCheck, LimitLabel, LimitState, QuotaCheck } from './limit-state.js';
+
+/** Whose usage a quota counter counts: the same argument `UsageStore.tokensSince` takes. */
+export type QuotaSubject = { readonly keyId: string } | { readonly userId: string };
+
+export interface LimiterOptions {
+  readonly state: LimitState;
+  /** The clock, in ms since the epoch. */
+  readonly now: () => number;
+  /**
+   * Tokens already used by `subject` at or after `periodStart` (ms since the epoch); called once
+   * per counter and period when the state does not hold it. Wire it to `UsageStore.tokensSince`.
+   * If it throws, `admit` rejects with the same error (a quota is not waived because the
+   * database is down).
+   */
+  readonly seedQuota: (subject: QuotaSubject, periodStart: number) => Promise<number>;
+}
+
+const minuteMs = 60_000;
+
+/** A period can roll over between building the checks and seeding them; a few rounds settle it. */
+const maxSeedRounds = 3;
+
+interface Period {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+function twoDigits(value: number): string {
+  return String(value).padStart(2, '0');
+}
+
+/** The UTC calendar day containing `now`: `day:2026-12-01`. */
+export function utcDay(now: number): Period {
+  const date = new Date(now);
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth();
+  const day = date.getUTCDate();
+  return { name: `day:${year}-${twoDigits(month + 1)}-${twoDigits(day)}`, start: Date.UTC(year, month, day), end: Date.UTC(year, month, day + 1) };
+}
+
+/** The UTC calendar month containing `now`: `month:2026-12`. */
+export function utcMonth(now: number): Period {
+  const date = new Date(now);
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth();
+  return { name: `month:${year}-${twoDigits(month + 1)}`, start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1) };
+}
+
+/** One subject's side (the key, or the user) of a request. */
+interface Side {
+  readonly scope: 'key' | 'user';
+  /** Counter key prefix: `key:<id>`, `user:<id>`. */
+  readonly prefix: string;
+  readonly quotaSubject: QuotaSubject;
+  readonly limits: Limits;
+}
+
+function sidesOf(subject: LimitSubject): Side[] {
+  const sides: Side[] = [];
+  if (subject.keyId !== undefined) {
+    sides.push({ scope: 'key', prefix: `key:${encodeURIComponent(subject.keyId)}`, quotaSubject: { keyId: subject.keyId }, limits: subject.keyLimits });
+  }
+  sides.push({ scope: 'user', prefix: `user:${encodeURIComponent(subject.userId)}`, quotaSubject: { userId: subject.userId }, limits: subject.userLimits });
+  return sides;
+}
+
+function label(side: Side, name: LimitName): LimitLabel {
+  return `${side.scope}.${name}`;
+}
+
+/** Quota checks for the periods `now` falls in, with whose usage seeds each. */
+function quotaChecks(sides: readonly Side[], now: number): { check: QuotaCheck; subject: QuotaSubject }[] {
+  const day = utcDay(now);
+  const month = utcMonth(now);
+  const result: { check: QuotaCheck; subject: QuotaSubject }[] = [];
+  for (const side of sides) {
+    const { dailyTokens, monthlyTokens } = side.limits;
+    if (dailyTokens !== undefined) {
+      const check: QuotaCheck = { kind: 'quota', key: `${side.prefix}:${day.name}`, limit: dailyTokens, label: label(side, 'dailyTokens'), periodStart: day.start, periodEnd: day.end };
+      result.push({ check, subject: side.quotaSubject });
+    }
+    if (monthlyTokens !== undefined) {
+      const check: QuotaCheck = { kind: 'quota', key: `${side.prefix}:${month.name}`, limit: monthlyTokens, label: label(side, 'monthlyTokens'), periodStart: month.start, periodEnd: month.end };
+      result.push({ check, subject: side.quotaSubject });
+    }
+  }
+  return result;
+}
+
+/** The checks that do not depend on the date; the same at admit and at settle. */
+function steadyChecks(sides: readonly Side[]): LimitCheck[] {
+  const checks: LimitCheck[] = [];
+  for (const side of sides) {
+    const { requestsPerMinute, tokensPerMinute, concurrentStreams } = side.limits;
+    if (requestsPerMinute !== undefined) checks.push({ kind: 'requests', key: `${side.prefix}:rpm`, limit: requestsPerMinute, label: label(side, 'requestsPerMinute'), periodMs: minuteMs });
+    if (tokensPerMinute !== undefined) checks.push({ kind: 'tokens', key: `${side.prefix}:tpm`, limit: tokensPerMinute, label: label(side, 'tokensPerMinute'), periodMs: minuteMs });
+    if (concurrentStreams !== undefined) checks.push({ kind: 'concurrency', key: `${side.prefix}:streams`, limit: concurrentStreams, label: label(side, 'concurrentStreams') });
+  }
+  return checks;
+}
+
+/** Whole seconds for `Retry-After`: rounded up, and at least 1 (0 would invite a tight loop). */
+function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+function refusal(failed: LimitCheck, retryAfterMs: number): SluiceError {
+  const seconds = retryAfterSeconds(retryAfterMs);
+  switch (failed.kind) {
+    case 'requests':
+    case 'tokens':
+      return new SluiceError('rate_limited', {
+        message: `Rate limit reached: ${failed.label} is ${failed.limit} per minute; retry in ${seconds} s.`,
+        retryAfterSeconds: seconds,
+      });
+    case 'concurrency':
+      return new SluiceError('rate_limited', {
+        message: `Rate limit reached: ${failed.label} is ${failed.limit} at once; retry in ${seconds} s.`,
+        retryAfterSeconds: seconds,
+      });
+    case 'quota': {
+      const period = failed.label.endsWith('.dailyTokens') ? 'UTC day' : 'UTC month';
+      return new SluiceError('quota_exceeded', {
+        message: `Token quota used up: ${failed.label} is ${failed.limit} tokens per ${period}; it resets at ${new Date(failed.periodEnd).toISOString()}, in ${seconds} s.`,
+        retryAfterSeconds: seconds,
+      });
+    }
+  }
+}
+
+/**
+ * A Limiter over `state`. Both the key's limits (when the request came with a key) and the
+ * user's apply; an absent field is no limit. Periods: requests and tokens per minute are token
+ * buckets (token-bucket.ts); quotas are per UTC calendar day and month.
+ *
+ * Retry-After (whole seconds, at least 1, rounded up): requests per minute, until one request
+ * is back in the bucket; tokens per minute, until the balance is out of debt; concurrent streams,
+ * 1 s (when a slot frees cannot be known); daily or monthly quota, until the next UTC day or
+ * month begins. When several limits refuse, the longest wait is reported.
+ *
+ * `admit` rejects with SluiceError `rate_limited` or `quota_exceeded`, or with whatever the state
+ * or `seedQuota` threw (nothing is taken then).
+ */
+export function createLimiter(options: LimiterOptions): Limiter {
+  const { state, now, seedQuota } = options;
+  /** Seed queries in flight, by counter key: concurrent first requests of a period share one. */
+  const seeding = new Map<string, Promise<void>>();
+
+  function seed(check: QuotaCheck, subject: QuotaSubject): Promise<void> {
+    const running = seeding.get(check.key);
+    if (running !== undefined) return running;
+    const started = (async () => {
+      try {
+        const usedTokens = await seedQuota(subject, check.periodStart);
+        await state.seed(check, Number.isFinite(usedTokens) ? usedTokens : 0, now());
+      } finally {
+        seeding.delete(check.key);
+      }
+    })();
+    seeding.set(check.key, started);
+    return started;
+  }
+
+  return {
+    async admit(subject: LimitSubject): Promise<Admission> {
+      const sides = sidesOf(subject);
+      const steady = steadyChecks(sides);
+      for (let round = 1; ; round += 1) {
+        const at = now();
+        const quotas = quotaChecks(sides, at);
+        const result = await state.admit([...steady, ...quotas.map((quota) => quota.check)], at);
+        if (result.outcome === 'refused') throw refusal(result.failed, result.retryAfterMs);
+        if (result.outcome === 'admitted') return admission(sides, steady);
+        if (round === maxSeedRounds) throw new Error(`The limit state still lacks quota counters after ${maxSeedRounds} seeds: ${result.quotas.map((quota) => quota.key).join(', ')}.`);
+        const subjectOf = new Map(quotas.map((quota) => [quota.check.key, quota.subject]));
+        const toSeed = result.quotas.map((quota) => {
+          const quotaSubject = subjectOf.get(quota.key);
+          // The state only names checks it was given; anything else is a bug in the state.
+          if (quotaSubject === undefined) throw new Error(`The limit state asked to seed ${quota.key}, which was not checked.`);
+          return { quota, quotaSubject };
+        });
+        await Promise.all(toSeed.map(({ quota, quotaSubject }) => seed(quota, quotaSubject)));
+      }
+    },
+  };
+
+  function admission(sides: readonly Side[], steady: readonly LimitCheck[]): Admission {
+    let settled = false;
+    return {
+      async settle(totalTokens: number): Promise<void> {
+        // Marked before the await, so a second call during the first is ignored too. If the state
+        // fails, the charge and the slot are lost rather than retried twice.
+        if (settled) return;
+        settled = true;
+        const at = now();
+        // Requests checks are kept out: settle does nothing with them.
+        const checks = [...steady.filter((check) => check.kind !== 'requests'), ...quotaChecks(sides, at).map((quota) => quota.check)];
+        if (checks.length === 0) return;
+        await state.settle(checks, totalTokens, at);
+      },
+    };
+  }
+}
