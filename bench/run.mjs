@@ -22,7 +22,10 @@ const plan = {
   rounds: quick ? 1 : 3,
 };
 const clockTicks = 100; // getconf CLK_TCK on Linux
-const key = 'sk-bench';
+// One key for every hop: Sluice authenticates it as its admin key (SLUICE_ADMIN_KEY, in a SQLite
+// store, with a usage row per request as in production), the hand relay forwards it as is, and
+// the mock upstream checks it.
+const key = `sk-sluice-bench0000000-${'B'.repeat(43)}`;
 const children = [];
 
 process.on('exit', () => {
@@ -55,6 +58,8 @@ async function startSluice(upstreamUrl) {
       'server: { port: 0, heartbeatMs: 15000 }',
       // warn: one log line per request at info would measure pino, not the relay.
       'log: { level: warn }',
+      'auth: { mode: keys }',
+      `store: { url: "sqlite:${join(directory, 'sluice.db')}" }`,
       'providers:',
       `  up: { type: openai, baseUrl: "${upstreamUrl}/v1", apiKey: ${key}, maxConnections: 4096 }`,
       'models:',
@@ -62,7 +67,7 @@ async function startSluice(upstreamUrl) {
       '  slow: { provider: up }',
     ].join('\n'),
   );
-  return startScript('sluice-server.mjs', { SLUICE_CONFIG: config });
+  return startScript('sluice-server.mjs', { SLUICE_CONFIG: config, SLUICE_ADMIN_KEY: key });
 }
 
 /** Asks a relay process for its memory after a forced GC. */

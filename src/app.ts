@@ -1,5 +1,6 @@
-// createApp(deps): wiring only. It builds the providers, the router, the generation service and
-// the HTTP server, and does no I/O until listen() is called.
+// createApp(deps): wiring only. It builds the providers, the router, the authenticator, the limits,
+// the generation service and the HTTP server, and does no I/O until listen() is called. The store
+// comes in already open (createStore is async), and its owner closes it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,18 @@ import { Router } from './http/router.js';
 import { chooseRequestId, type RequestContext } from './http/request-context.js';
 import { sendError } from './http/respond.js';
 import { createChatCompletionsRoute } from './http/routes/chat-completions.js';
+import { createAdminKeysRoutes } from './http/routes/admin-keys.js';
+import { createAdminUsageRoute } from './http/routes/admin-usage.js';
+import { createTicketsRoute } from './http/routes/tickets.js';
+import type { Store } from './store/store.js';
+import type { Principal } from './auth/principal.js';
+import { createKeyService, type KeyService } from './auth/api-keys.js';
+import { createJwtVerifier } from './auth/jwt.js';
+import { createMemoryTicketStore, type TicketStore } from './auth/tickets.js';
+import { createAuthenticator } from './auth/authenticate.js';
+import { createLimiter } from './limits/create-limiter.js';
+import { createMemoryLimitState } from './limits/memory-limit-state.js';
+import type { LimitState } from './limits/limit-state.js';
 import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } from './http/routes/operations.js';
 
 export interface AppDependencies {
@@ -27,6 +40,12 @@ export interface AppDependencies {
   createId?: () => string;
   /** Replaces every provider's connection pool (tests). */
   dispatcher?: Dispatcher;
+  /** Keys, usage and conversations; open, and closed by whoever opened it. */
+  store: Store;
+  /** Single-use tickets; in memory unless given (cluster mode shares them). */
+  tickets?: TicketStore;
+  /** Where rate-limit counters live; in memory unless given. */
+  limitState?: LimitState;
 }
 
 export interface App {
@@ -35,6 +54,8 @@ export interface App {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly generations: GenerationService;
+  readonly store: Store;
+  readonly keys: KeyService;
   /** Listens on the configured host and port (port 0 picks a free one). */
   listen(): Promise<AddressInfo>;
   /**
@@ -52,21 +73,50 @@ export function createApp(dependencies: AppDependencies): App {
   const metrics = dependencies.metrics ?? createMetrics();
   const providers = createProviderRegistry(config, { now, ...(dependencies.dispatcher ? { dispatcher: dependencies.dispatcher } : {}) });
   const modelRouter = createModelRouter(config, providers);
-  const generations = createGenerationService({ router: modelRouter, metrics, now, createId });
+  const { store } = dependencies;
+  const keys = createKeyService({ keys: store.keys, now });
+  const tickets = dependencies.tickets ?? createMemoryTicketStore({ now });
+  const anonymous: Principal = { userId: 'anonymous', role: 'service', via: 'anonymous', keyLimits: {} };
+  const authenticator = createAuthenticator({
+    mode: config.auth.mode,
+    keys,
+    tickets,
+    anonymousPrincipal: anonymous,
+    ...(config.auth.jwt ? { jwt: createJwtVerifier(config.auth.jwt) } : {}),
+  });
+  const limiter = createLimiter({
+    state: dependencies.limitState ?? createMemoryLimitState(),
+    now,
+    seedQuota: (subject, since) => store.usage.tokensSince(subject, since),
+  });
+  const generations = createGenerationService({
+    router: modelRouter,
+    metrics,
+    logger,
+    now,
+    createId,
+    limiter,
+    usage: store.usage,
+    userLimits: (userId) => config.limits.users[userId] ?? config.limits.perUser,
+  });
 
   const router = new Router()
     .add('POST', '/v1/chat/completions', createChatCompletionsRoute({ config, generations, metrics, now }))
     .add('GET', '/v1/models', createModelsRoute(modelRouter))
-    .add('GET', '/healthz', healthRoute)
-    .add('GET', '/readyz', createReadyRoute(() => (generations.accepting ? { ready: true } : { ready: false, reason: 'shutting down' })))
-    .add('GET', '/metrics', createMetricsRoute(metrics));
+    .add('POST', '/api/tickets', createTicketsRoute({ tickets, ttlMs: config.auth.ticketTtlMs }))
+    .add('GET', '/healthz', healthRoute, { access: 'public' })
+    .add('GET', '/readyz', createReadyRoute(() => (generations.accepting ? { ready: true } : { ready: false, reason: 'shutting down' })), { access: 'public' })
+    .add('GET', '/metrics', createMetricsRoute(metrics), { access: 'public' })
+    .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' });
+  createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now }).forEach((route) => router.add(route.method, route.pattern, route.handler, { access: 'admin' }));
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched' };
+    const url = new URL(request.url ?? '/', 'http://sluice.invalid');
+    const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query: url.searchParams };
     response.setHeader('x-request-id', context.requestId);
     response.once('close', () => logRequest(context, request, response));
     try {
-      const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+      const path = url.pathname;
       const match = router.match(request.method ?? 'GET', path);
       if (match.kind === 'not-found') throw new SluiceError('not_found', { message: `No route ${request.method ?? ''} ${path}.` });
       if (match.kind === 'method-not-allowed') {
@@ -74,6 +124,17 @@ export function createApp(dependencies: AppDependencies): App {
         throw new SluiceError('method_not_allowed', { message: `${path} accepts ${match.allowed.join(', ')}.` });
       }
       context.route = match.route.name;
+      if (match.route.access !== 'public') {
+        const principal = await authenticator.authenticate({
+          authorization: request.headers.authorization,
+          ticket: match.route.tickets ? (url.searchParams.get('ticket') ?? undefined) : undefined,
+          actAs: headerValue(request.headers['x-sluice-user']),
+        });
+        if (!allows(match.route.access, principal)) {
+          throw new SluiceError('forbidden', { message: `${path} needs ${match.route.access === 'admin' ? 'an admin' : 'a service or admin'} credential; this one has role "${principal.role}".` });
+        }
+        context.principal = principal;
+      }
       await match.route.handler(context, request, response, match.params);
     } catch (thrown) {
       const error = toSluiceError(thrown);
@@ -92,6 +153,8 @@ export function createApp(dependencies: AppDependencies): App {
       {
         requestId: context.requestId,
         method: request.method,
+        userId: context.principal?.userId,
+        keyId: context.principal?.keyId,
         route: context.route,
         status,
         model: context.model,
@@ -115,6 +178,8 @@ export function createApp(dependencies: AppDependencies): App {
     logger,
     metrics,
     generations,
+    store,
+    keys,
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -142,7 +207,18 @@ export function createApp(dependencies: AppDependencies): App {
       await new Promise((resolve) => setTimeout(resolve, 50));
       server.closeAllConnections();
       await closed;
+      await generations.flushUsage();
       await Promise.all([...providers.values()].map((provider) => provider.close()));
     },
   };
+}
+
+function allows(access: 'caller' | 'service' | 'admin', principal: Principal): boolean {
+  if (access === 'caller') return true;
+  if (access === 'service') return principal.role === 'service' || principal.role === 'admin';
+  return principal.role === 'admin';
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

@@ -98,6 +98,49 @@ describe('sluice check-config', () => {
   });
 });
 
+describe('sluice keys and sluice usage', () => {
+  const storeConfig = () => file('store.yaml', `store: { url: "sqlite:${join(directory, 'keys.db')}" }\n`);
+
+  it('create prints the key once; list shows it without the secret; revoke marks it revoked', async () => {
+    const config = storeConfig();
+    const created = await sluice(['keys', 'create', '--config', config, '--user', 'alice', '--role', 'user', '--rpm', '60', '--daily-tokens', '100000', '--name', 'alice laptop', '--expires', '30d']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const key = /^(sk-sluice-([a-z0-9]{12})-[A-Za-z0-9_-]{43})$/m.exec(created.stdout);
+    expect(key).not.toBeNull();
+    const [, secretKey = '', id = ''] = key ?? [];
+
+    const listed = await sluice(['keys', 'list', '--config', config]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`^${id} +alice +user +active +\\d{4}-\\d{2}-\\d{2} +requestsPerMinute=60 dailyTokens=100000 +alice laptop$`, 'm'));
+    expect(listed.stdout).not.toContain(secretKey.slice(-43));
+
+    const revoked = await sluice(['keys', 'revoke', id, '--config', config]);
+    expect(revoked).toMatchObject({ code: 0, stdout: `revoked key ${id} (user alice)\n` });
+    const json = JSON.parse((await sluice(['keys', 'list', '--json', '--config', config])).stdout) as { id: string; revokedAt: string | null }[];
+    expect(json.find((entry) => entry.id === id)?.revokedAt).not.toBeNull();
+  });
+
+  it('bad arguments exit 2 and name every problem', async () => {
+    const result = await sluice(['keys', 'create', '--config', storeConfig(), '--role', 'root', '--rpm', 'lots']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--user is required');
+    expect(result.stderr).toContain('--role must be user, service or admin');
+    expect(result.stderr).toContain('--rpm must be a positive whole number, got "lots"');
+    const unknown = await sluice(['keys', 'create', '--config', storeConfig(), '--colour', 'red']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('--colour');
+  });
+
+  it('usage prints an empty report for an empty range and rejects bad dates', async () => {
+    const report = await sluice(['usage', '--config', storeConfig(), '--from', '2020-01-01', '--to', '2020-01-31']);
+    expect(report).toMatchObject({ code: 0, stdout: 'usage 2020-01-01 to 2020-01-31\nno usage in this range\n' });
+    const bad = await sluice(['usage', '--config', storeConfig(), '--from', 'last-week']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--from must be a date');
+  });
+});
+
 describe('sluice serve and SIGTERM', () => {
   interface Served {
     child: ChildProcess;
@@ -107,20 +150,21 @@ describe('sluice serve and SIGTERM', () => {
   }
 
   /** Starts `sluice serve` on a free port with the demo model answering in 20 deltas `delayMs` apart. */
-  async function serve(drainTimeoutMs: number, delayMs: number): Promise<Served> {
+  async function serve(drainTimeoutMs: number, delayMs: number, identity = ['auth: { mode: none }', 'store: { url: "sqlite::memory:" }'], env: Record<string, string> = {}): Promise<Served> {
     const port = await unusedPort();
     const path = file(
       `serve-${port.toString()}.yaml`,
       [
         `server: { host: 127.0.0.1, port: ${port.toString()}, drainTimeoutMs: ${drainTimeoutMs.toString()} }`,
         'log: { level: warn }',
+        ...identity,
         'providers:',
         `  demo: { type: mock, chunkCount: 20, delayMs: ${delayMs.toString()} }`,
         'models:',
         '  demo: { provider: demo }',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, [cli, 'serve', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'serve', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     children.add(child);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
@@ -145,6 +189,34 @@ describe('sluice serve and SIGTERM', () => {
     expect(response.status).toBe(200);
     return { answer: readStream(response) };
   }
+
+  it('on the first start with an empty store, creates an admin key and prints it once', async () => {
+    const identity = ['auth: { mode: keys }', `store: { url: "sqlite:${join(directory, 'first-start.db')}" }`];
+    const first = await serve(100, 0, identity);
+    const printed = /^ {2}(sk-sluice-[a-z0-9]{12}-[A-Za-z0-9_-]{43})$/m.exec(first.stderr());
+    expect(printed).not.toBeNull();
+    const adminKey = printed?.[1] ?? '';
+    const keys = await fetch(`${first.url}/admin/keys`, { headers: { authorization: `Bearer ${adminKey}` } });
+    expect(keys.status).toBe(200);
+    expect((await fetch(`${first.url}/admin/keys`)).status).toBe(401);
+    first.child.kill('SIGTERM');
+    expect(await within(first.exited, 5000, 'sluice to exit')).toBe(0);
+
+    const second = await serve(100, 0, identity);
+    expect(second.stderr()).not.toContain('sk-sluice-');
+    expect((await fetch(`${second.url}/admin/keys`, { headers: { authorization: `Bearer ${adminKey}` } })).status).toBe(200);
+    second.child.kill('SIGTERM');
+    expect(await within(second.exited, 5000, 'sluice to exit')).toBe(0);
+  });
+
+  it('SLUICE_ADMIN_KEY installs the operator\'s own admin key instead, and prints no secret', async () => {
+    const chosen = `sk-sluice-opsadmin0001-${'A'.repeat(43)}`;
+    const served = await serve(100, 0, ['auth: { mode: keys }', `store: { url: "sqlite:${join(directory, 'preset.db')}" }`], { SLUICE_ADMIN_KEY: chosen });
+    expect(served.stderr()).not.toContain(chosen);
+    expect((await fetch(`${served.url}/admin/keys`, { headers: { authorization: `Bearer ${chosen}` } })).status).toBe(200);
+    served.child.kill('SIGTERM');
+    expect(await within(served.exited, 5000, 'sluice to exit')).toBe(0);
+  });
 
   it('lets a running stream finish, refuses new connections, and exits 0', async () => {
     const served = await serve(10_000, 50); // about 1 s per answer

@@ -3,9 +3,6 @@
 // headers passed through, cancellation.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { resolveConfig } from '../src/config/load.js';
-import { createLogger } from '../src/observability/logger.js';
 import { signAkSk } from '../src/providers/signed-http/request.js';
 import { startMockSignedHttp, type MockSignedHttp } from './support/mock-signed-http.js';
 import { abortStreamAfterFirstRead, startGateway, type TestGateway } from './support/gateway.js';
@@ -90,15 +87,13 @@ describe('signed-http provider', () => {
   });
 
   it('a requestTime more than 5 minutes off is refused', async () => {
-    const config = resolveConfig({ server: { port: 0 }, providers: { agent: provider('aksk', { scheme: 'ak-sk-sha256', ak: upstream.ak, sk: upstream.sk }) } }, {});
-    const skewed = createApp({ config, logger: createLogger('silent'), now: () => Date.now() - 10 * 60_000 });
-    const address = await skewed.listen();
+    const skewed = await startGateway({ providers: { agent: provider('aksk', { scheme: 'ak-sk-sha256', ak: upstream.ak, sk: upstream.sk }) } }, {}, { now: () => Date.now() - 10 * 60_000 });
     try {
-      const response = await fetch(`http://127.0.0.1:${address.port.toString()}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'agent/x', messages: [{ role: 'user', content: 'q' }] }) });
+      const response = await fetch(`${skewed.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'agent/x', messages: [{ role: 'user', content: 'q' }] }) });
       expect(response.status).toBe(502);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('upstream_auth_failed');
     } finally {
-      await skewed.shutdown(100);
+      await skewed.close();
     }
   });
 

@@ -3,9 +3,6 @@
 import OpenAI from 'openai';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../src/app.js';
-import { resolveConfig } from '../src/config/load.js';
-import { createLogger } from '../src/observability/logger.js';
 import { startMockSpark, sparkCredentials, type MockSpark } from './support/mock-spark.js';
 import { abortStreamAfterFirstRead, startGateway, type TestGateway } from './support/gateway.js';
 
@@ -83,11 +80,9 @@ describe('spark provider', () => {
   });
 
   it('a stale date is refused (403) with a message that points at the clock', async () => {
-    const config = resolveConfig({ server: { port: 0 }, providers: { spark: sparkProvider() } }, {});
-    const skewed: App = createApp({ config, logger: createLogger('silent'), now: () => Date.now() - 10 * 60_000 });
-    const address = await skewed.listen();
+    const skewed = await startGateway({ providers: { spark: sparkProvider() } }, {}, { now: () => Date.now() - 10 * 60_000 });
     try {
-      const response = await fetch(`http://127.0.0.1:${address.port.toString()}/v1/chat/completions`, {
+      const response = await fetch(`${skewed.url}/v1/chat/completions`, {
         method: 'POST',
         body: JSON.stringify({ model: 'spark/generalv3.5', messages: [{ role: 'user', content: 'q' }] }),
       });
@@ -96,7 +91,7 @@ describe('spark provider', () => {
       expect(body.error.code).toBe('upstream_auth_failed');
       expect(body.error.message).toContain('clock');
     } finally {
-      await skewed.shutdown(100);
+      await skewed.close();
     }
   });
 

@@ -1,19 +1,26 @@
 #!/usr/bin/env node
-// The `sluice` command: serve, check-config, help.
+// The `sluice` command: serve, check-config, keys, usage, help.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { createStore } from '../store/create-store.js';
 import { serve } from './serve.js';
+import { keysCommand, keysHelp } from './keys.js';
+import { usageCommand, usageHelp } from './usage.js';
 
 const help = `sluice: a streaming gateway for LLM APIs
 
 Usage:
   sluice serve [--config FILE]     start the gateway (no config: the built-in demo model on 127.0.0.1:8080)
   sluice check-config FILE         validate a config file; prints every problem and exits 1 if any
+  sluice keys create|list|revoke   manage API keys in the store (sluice keys --help)
+  sluice usage [--from D] [--to D] usage by user, key, model and day (sluice usage --help)
   sluice --help | --version
 
 Environment:
   SLUICE_HOST, SLUICE_PORT (or PORT), SLUICE_LOG_LEVEL   override server.host, server.port, log.level
+  SLUICE_STORE_URL                                        overrides store.url (sqlite:… or postgres://…)
+  SLUICE_ADMIN_KEY                                        the admin key installed on first start
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY                       outbound proxy for providers without their own
   \${NAME} in the config file is replaced by the variable NAME (\${NAME:-default} gives a default).
 
@@ -24,7 +31,48 @@ function version(): string {
   return packageJson.version;
 }
 
+/** `keys` and `usage` open the configured store, run, and close it. */
+async function storeCommand(command: 'keys' | 'usage', argv: string[]): Promise<number> {
+  const io = { out: (text: string) => process.stdout.write(text), err: (text: string) => process.stderr.write(text) };
+  const args: string[] = [];
+  let configPath = process.env['SLUICE_CONFIG'];
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] ?? '';
+    if (arg === '--config' || arg === '-c') configPath = argv[++index];
+    else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length);
+    else args.push(arg);
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(`${command === 'keys' ? keysHelp : usageHelp}\n`);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig({ path: configPath });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const store = await createStore(config.store.url);
+  try {
+    return command === 'keys' ? await keysCommand(args, store, io) : await usageCommand(args, store, io);
+  } catch (error) {
+    // parseArgs rejects unknown flags with a TypeError whose message names the flag.
+    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      io.err(`sluice ${command}: ${error.message}\n${command === 'keys' ? keysHelp : usageHelp}\n`);
+      return 2;
+    }
+    throw error;
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'keys' || argv[0] === 'usage') return storeCommand(argv[0], argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,6 +1,9 @@
-// `sluice serve`: load config, create the app, listen, and shut down gracefully on SIGTERM/SIGINT.
+// `sluice serve`: load config, open the store, create the app, listen, and shut down gracefully on
+// SIGTERM/SIGINT. On the first start with an empty store it installs an admin key and prints it once.
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createApp } from '../app.js';
+import { createStore } from '../store/create-store.js';
+import { ensureAdminKey } from '../auth/api-keys.js';
 
 export async function serve(configPath: string | undefined): Promise<void> {
   let config;
@@ -14,10 +17,23 @@ export async function serve(configPath: string | undefined): Promise<void> {
     }
     throw error;
   }
-  const app = createApp({ config });
+  const store = await createStore(config.store.url);
+  const app = createApp({ config, store });
+  if (config.auth.mode === 'none') app.logger.warn({ host: config.server.host }, 'auth.mode is none: every caller is anonymous and unauthenticated (allowed only on a loopback address)');
+  if (config.auth.mode === 'keys' || config.auth.mode === 'both') {
+    const installed = await ensureAdminKey(app.keys, config.auth.adminKey !== undefined ? { presetKey: config.auth.adminKey } : {});
+    if (installed) {
+      // Printed once, on stderr and not in the JSON log, so log shipping never carries it.
+      process.stderr.write(
+        config.auth.adminKey !== undefined
+          ? 'sluice: the store had no keys; installed SLUICE_ADMIN_KEY as the admin key.\n'
+          : `\nsluice: the store had no keys, so this admin key was created. It is shown only now:\n\n  ${installed.created}\n\nUse it as "Authorization: Bearer <key>", and create keys for users with "sluice keys create" or POST /admin/keys.\n\n`,
+      );
+    }
+  }
   const address = await app.listen();
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port.toString()}`;
-  app.logger.info({ url, providers: Object.keys(config.providers), defaultModel: config.defaultModel }, `sluice listening on ${url}`);
+  app.logger.info({ url, providers: Object.keys(config.providers), defaultModel: config.defaultModel, auth: config.auth.mode, store: store.kind }, `sluice listening on ${url}`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -27,16 +43,19 @@ export async function serve(configPath: string | undefined): Promise<void> {
     }
     stopping = true;
     app.logger.info({ signal, drainTimeoutMs: config.server.drainTimeoutMs }, 'shutting down');
-    app.shutdown().then(
-      () => {
-        app.logger.info('stopped');
-        process.exitCode = 0;
-      },
-      (error: unknown) => {
-        app.logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    app
+      .shutdown()
+      .then(() => store.close())
+      .then(
+        () => {
+          app.logger.info('stopped');
+          process.exitCode = 0;
+        },
+        (error: unknown) => {
+          app.logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

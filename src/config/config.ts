@@ -1,4 +1,5 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
+import type { Limits, Role } from '../auth/principal.js';
 import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, QianfanProviderConfig, SignedHttpProviderConfig, SparkProviderConfig } from './schema.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -54,6 +55,19 @@ export interface OutboundProxy {
   readonly noProxy?: string;
 }
 
+export type AuthMode = 'keys' | 'jwt' | 'both' | 'none';
+
+export interface JwtSettings {
+  readonly secret?: string;
+  readonly jwksUrl?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+  readonly userClaim: string;
+  readonly roleClaim: string;
+  readonly defaultRole: Role;
+  readonly clockToleranceSeconds: number;
+}
+
 export interface Config {
   readonly server: {
     readonly host: string;
@@ -68,4 +82,14 @@ export interface Config {
   readonly models: Readonly<Record<string, ModelRoute>>;
   readonly defaultModel: string;
   readonly outboundProxy: OutboundProxy;
+  readonly auth: {
+    readonly mode: AuthMode;
+    /** Present when mode is jwt or both. */
+    readonly jwt?: JwtSettings;
+    readonly ticketTtlMs: number;
+    /** SLUICE_ADMIN_KEY: the admin key to install on first start instead of a generated one. */
+    readonly adminKey?: string;
+  };
+  readonly store: { readonly url: string };
+  readonly limits: { readonly perUser: Limits; readonly users: Readonly<Record<string, Limits>> };
 }

@@ -1,5 +1,5 @@
 // The one defaults object. Every setting that has a default has it here, and nowhere else.
-import type { Config, LogLevel, Timeouts } from './config.js';
+import type { Config, JwtSettings, LogLevel, Timeouts } from './config.js';
 
 interface Defaults {
   server: Config['server'];
@@ -11,6 +11,8 @@ interface Defaults {
   qianfan: { baseUrl: string; maxEventBytes: number; maxConnections: number };
   signedHttp: { userIdField: string; maxEventBytes: number; maxConnections: number };
   mock: { chunkCount: number; delayMs: number };
+  auth: { mode: Config['auth']['mode']; ticketTtlMs: number; jwt: Omit<JwtSettings, 'secret' | 'jwksUrl' | 'issuer' | 'audience'> };
+  store: { url: string };
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   server: {
@@ -56,6 +58,12 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
     chunkCount: 24,
     delayMs: 20,
   },
+  auth: {
+    mode: 'keys',
+    ticketTtlMs: 60_000,
+    jwt: { userClaim: 'sub', roleClaim: 'role', defaultRole: 'user', clockToleranceSeconds: 5 },
+  },
+  store: { url: 'sqlite:./data/sluice.db' },
 });
 
 /** The configuration used when Sluice starts with no config file: the built-in demo model. */

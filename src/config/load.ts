@@ -196,7 +196,42 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   if (httpProxy) outboundProxy.httpProxy = httpProxy;
   if (noProxy) outboundProxy.noProxy = noProxy;
 
-  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy };
+  const auth = resolveAuth(raw.auth, server.host, env, issues);
+  const store = { url: env['SLUICE_STORE_URL'] || raw.store?.url || defaults.store.url };
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(store.url)) issues.push({ path: 'env SLUICE_STORE_URL', message: `"${store.url}" is not a store URL; use sqlite:./data/sluice.db or postgres://user@host:5432/database` });
+  const limits = {
+    perUser: pickDefined(raw.limits?.perUser ?? {}),
+    users: Object.fromEntries(Object.entries(raw.limits?.users ?? {}).map(([userId, userLimits]) => [userId, pickDefined(userLimits)])),
+  };
+
+  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits };
+}
+
+const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function resolveAuth(raw: RawConfig['auth'], host: string, env: Env, issues: ConfigIssue[]): Config['auth'] {
+  const mode = raw?.mode ?? defaults.auth.mode;
+  if (mode === 'none' && !loopbackHosts.has(host) && !host.startsWith('127.')) {
+    issues.push({ path: 'auth.mode', message: `"none" lets anyone call the gateway, so it is refused on ${host}; bind server.host to 127.0.0.1 or use keys` });
+  }
+  const auth: { -readonly [K in keyof Config['auth']]: Config['auth'][K] } = { mode, ticketTtlMs: raw?.ticketTtlMs ?? defaults.auth.ticketTtlMs };
+  const adminKey = env['SLUICE_ADMIN_KEY'];
+  if (adminKey) auth.adminKey = adminKey;
+  const jwt = raw?.jwt;
+  if (mode === 'jwt' || mode === 'both') {
+    if (!jwt || (jwt.secret === undefined) === (jwt.jwksUrl === undefined)) {
+      issues.push({ path: 'auth.jwt', message: `mode "${mode}" needs exactly one of auth.jwt.secret (HS256) or auth.jwt.jwksUrl (RS256/ES256)` });
+    } else {
+      auth.jwt = { ...withDefaults(defaults.auth.jwt, jwt), ...pickDefined({ secret: jwt.secret, jwksUrl: jwt.jwksUrl, issuer: jwt.issuer, audience: jwt.audience }) };
+    }
+  } else if (jwt) {
+    issues.push({ path: 'auth.jwt', message: `JWT settings are ignored in mode "${mode}"; set auth.mode to jwt or both, or remove auth.jwt` });
+  }
+  return auth;
+}
+
+function pickDefined<T extends Record<string, unknown>>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 /** Model routes naming a provider that is not configured. Reads the document loosely: it may be invalid elsewhere. */

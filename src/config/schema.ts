@@ -128,6 +128,41 @@ export const modelRouteSchema = z.strictObject({
   fallbacks: z.array(z.string().min(1)).optional(),
 });
 
+const limitsSchema = z.strictObject({
+  requestsPerMinute: positiveInt.optional(),
+  tokensPerMinute: positiveInt.optional(),
+  concurrentStreams: positiveInt.optional(),
+  /** Tokens (prompt + completion) per UTC day. */
+  dailyTokens: positiveInt.optional(),
+  /** Tokens (prompt + completion) per UTC month. */
+  monthlyTokens: positiveInt.optional(),
+});
+
+const userIdPattern = /^[A-Za-z0-9._@:-]{1,128}$/;
+
+export const authSchema = z.strictObject({
+  /** keys: Sluice API keys; jwt: bearer JWTs; both; none: no credential (loopback only). */
+  mode: z.enum(['keys', 'jwt', 'both', 'none']).optional(),
+  jwt: z
+    .strictObject({
+      /** HS256 shared secret; at least 32 characters. */
+      secret: z.string().min(32, 'an HS256 secret needs at least 32 characters (256 bits)').optional(),
+      /** RS256/ES256 keys from a JWKS URL, cached and refetched on an unknown kid. */
+      jwksUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://login.example.com/.well-known/jwks.json' }).optional(),
+      issuer: z.string().min(1).optional(),
+      audience: z.string().min(1).optional(),
+      /** The claim holding the user id. */
+      userClaim: z.string().min(1).optional(),
+      /** The claim holding the role (user, service or admin); absent in a token means defaultRole. */
+      roleClaim: z.string().min(1).optional(),
+      defaultRole: z.enum(['user', 'service', 'admin']).optional(),
+      clockToleranceSeconds: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+  /** How long a ticket from POST /api/tickets stays valid. */
+  ticketTtlMs: positiveInt.optional(),
+});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -150,6 +185,21 @@ export const configSchema = z.strictObject({
   models: z.record(z.string().min(1), modelRouteSchema).optional(),
   /** The model used when a request names none (native API); an alias or `provider/model`. */
   defaultModel: z.string().min(1).optional(),
+  auth: authSchema.optional(),
+  store: z
+    .strictObject({
+      /** sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db. */
+      url: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'use sqlite:./data/sluice.db, sqlite::memory: or postgres://user@host:5432/database').optional(),
+    })
+    .optional(),
+  limits: z
+    .strictObject({
+      /** Limits for every user (JWT and key callers alike) unless `users` names them. */
+      perUser: limitsSchema.optional(),
+      /** Per-user overrides, by user id. */
+      users: z.record(z.string().regex(userIdPattern, 'user ids use A-Z, a-z, 0-9 and . _ @ : -'), limitsSchema).optional(),
+    })
+    .optional(),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -161,3 +211,4 @@ export type QianfanProviderConfig = z.infer<typeof qianfanProviderSchema>;
 export type SignedHttpProviderConfig = z.infer<typeof signedHttpProviderSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelRouteConfig = z.infer<typeof modelRouteSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;

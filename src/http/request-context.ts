@@ -1,10 +1,16 @@
 // What one request accumulates for its single log line and its metrics.
 import type { Usage } from '../relay/stream-event.js';
+import type { Principal } from '../auth/principal.js';
+import { SluiceError } from '../errors/sluice-error.js';
 
 export interface RequestContext {
   readonly requestId: string;
   readonly startedAt: number;
+  /** The parsed query string of the request URL. */
+  readonly query: URLSearchParams;
   route: string;
+  /** Who is calling; set before any route that is not public runs. */
+  principal?: Principal;
   model?: string;
   provider?: string;
   stream?: boolean;
@@ -20,4 +26,10 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 export function chooseRequestId(header: string | string[] | undefined, generate: () => string): string {
   const value = Array.isArray(header) ? header[0] : header;
   return value !== undefined && requestIdPattern.test(value) ? value : generate();
+}
+
+/** The caller of a protected route (the app authenticated it before the handler ran). */
+export function callerOf(context: RequestContext): Principal {
+  if (!context.principal) throw new SluiceError('internal_error', { message: 'A protected route ran without a principal.' });
+  return context.principal;
 }

@@ -4,10 +4,30 @@ import type { RequestContext } from './request-context.js';
 
 export type RouteHandler = (context: RequestContext, request: IncomingMessage, response: ServerResponse, params: Readonly<Record<string, string>>) => Promise<void> | void;
 
+/**
+ * Who may call a route: `public` needs no credential; `caller` any authenticated principal;
+ * `service` a service or admin credential; `admin` an admin credential.
+ */
+export type Access = 'public' | 'caller' | 'service' | 'admin';
+
+export interface RouteOptions {
+  /** Labels metrics and logs; defaults to the pattern. */
+  name?: string;
+  /** Defaults to `caller`: a route is protected unless it says otherwise. */
+  access?: Access;
+  /**
+   * Accepts `?ticket=` in place of an Authorization header, for EventSource and WebSocket, which
+   * cannot send headers. Only such routes do, so a ticket never unlocks anything else.
+   */
+  tickets?: boolean;
+}
+
 interface Route {
   method: string;
   segments: string[];
   name: string;
+  access: Access;
+  tickets: boolean;
   handler: RouteHandler;
 }
 
@@ -19,9 +39,8 @@ export type RouteMatch =
 export class Router {
   readonly #routes: Route[] = [];
 
-  /** `name` labels metrics and logs; it defaults to the pattern. */
-  add(method: string, pattern: string, handler: RouteHandler, name = pattern): this {
-    this.#routes.push({ method, segments: pattern.split('/').filter(Boolean), name, handler });
+  add(method: string, pattern: string, handler: RouteHandler, options: RouteOptions = {}): this {
+    this.#routes.push({ method, segments: pattern.split('/').filter(Boolean), name: options.name ?? pattern, access: options.access ?? 'caller', tickets: options.tickets ?? false, handler });
     return this;
   }
 

@@ -1,10 +1,16 @@
 // Starts generations and keeps track of the running ones, so shutdown can drain them and metrics
-// can count them. Routes go through here; they never construct a Generation themselves.
+// can count them. Routes go through here; they never construct a Generation themselves. It is
+// also where a generation is metered: the caller's limits admit it before anything starts, and
+// when it ends its actual tokens are charged and its one usage row is written.
 import type { ModelRouter } from '../routing/model-router.js';
 import type { ChatRequest, CallContext } from '../providers/types.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Logger } from '../observability/logger.js';
+import type { Principal, Limits } from '../auth/principal.js';
+import type { Limiter } from '../limits/limiter.js';
+import type { UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
-import { Generation } from './generation.js';
+import { Generation, type GenerationSummary } from './generation.js';
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -12,20 +18,49 @@ export interface StartOptions {
   request: Omit<ChatRequest, 'model'>;
   mode: CallContext['mode'];
   requestId: string;
+  /** Who pays: limits are checked and usage is recorded for this principal. */
+  principal: Principal;
 }
 
 export interface GenerationService {
-  /** Throws `model_not_found` or `shutting_down` before anything starts. */
-  start(options: StartOptions): Generation;
+  /**
+   * Admits the request against the principal's limits and starts the generation. Rejects with
+   * `model_not_found`, `shutting_down`, `rate_limited` or `quota_exceeded` before anything starts.
+   */
+  start(options: StartOptions): Promise<Generation>;
   readonly active: ReadonlySet<Generation>;
   /** Refuses new generations from now on. */
   stopAccepting(): void;
   readonly accepting: boolean;
+  /** Settles when every usage row written so far is stored (shutdown, tests). */
+  flushUsage(): Promise<void>;
 }
 
-export function createGenerationService(dependencies: { router: ModelRouter; metrics: Metrics; now: () => number; createId: () => string }): GenerationService {
+export interface GenerationServiceDependencies {
+  router: ModelRouter;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+  createId: () => string;
+  limiter: Limiter;
+  usage: UsageStore;
+  /** The limits that apply to a user (config `limits.users`, else `limits.perUser`). */
+  userLimits: (userId: string) => Limits;
+}
+
+export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
+  const { limiter, usage, logger, now } = dependencies;
   const active = new Set<Generation>();
+  const pendingWrites = new Set<Promise<void>>();
   let accepting = true;
+
+  /** Usage rows are written in the background: a slow database never delays an answer. */
+  function recordUsage(row: UsageRecord): void {
+    const write = usage.record(row).catch((error: unknown) => logger.error({ err: error, generationId: row.generationId, userId: row.userId }, 'usage row not stored'));
+    pendingWrites.add(write);
+    void write.finally(() => pendingWrites.delete(write));
+  }
+
   return {
     active,
     get accepting() {
@@ -34,23 +69,72 @@ export function createGenerationService(dependencies: { router: ModelRouter; met
     stopAccepting() {
       accepting = false;
     },
-    start(options) {
+    async flushUsage() {
+      await Promise.all(pendingWrites);
+    },
+    async start(options) {
       if (!accepting) throw new SluiceError('shutting_down');
       const candidates = dependencies.router.resolve(options.model);
+      const { principal } = options;
+      const startedAt = now();
+      let admission;
+      try {
+        admission = await limiter.admit({
+          userId: principal.userId,
+          userLimits: dependencies.userLimits(principal.userId),
+          keyLimits: principal.keyLimits,
+          ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}),
+        });
+      } catch (error) {
+        if (error instanceof SluiceError) {
+          recordUsage({ ...usageIdentity(principal, options.model), at: startedAt, provider: '', promptTokens: 0, completionTokens: 0, totalTokens: 0, estimated: false, durationMs: 0, outcome: 'refused', errorCode: error.code });
+        }
+        throw error;
+      }
+      // Checked again: the admission awaited, and shutdown may have begun meanwhile.
+      if (!accepting) {
+        await admission.settle(0);
+        throw new SluiceError('shutting_down');
+      }
       const generation = new Generation({
         id: dependencies.createId(),
         request: options.request,
         candidates,
         mode: options.mode,
         requestId: options.requestId,
-        now: dependencies.now,
+        now,
       });
       active.add(generation);
-      void generation.done.then((summary) => {
+      void generation.done.then(async (summary) => {
         active.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);
+        recordUsage(usageRow(principal, options.model, startedAt, summary));
+        await admission.settle(summary.usage.totalTokens).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
       });
       return generation;
     },
   };
+}
+
+function usageIdentity(principal: Principal, model: string): Pick<UsageRecord, 'userId' | 'keyId' | 'model'> {
+  return { userId: principal.userId, model, ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}) };
+}
+
+function usageRow(principal: Principal, model: string, at: number, summary: GenerationSummary): UsageRecord {
+  const row: UsageRecord = {
+    ...usageIdentity(principal, model),
+    at,
+    generationId: summary.id,
+    provider: summary.provider,
+    upstreamModel: summary.upstreamModel,
+    promptTokens: summary.usage.promptTokens,
+    completionTokens: summary.usage.completionTokens,
+    totalTokens: summary.usage.totalTokens,
+    estimated: summary.usage.estimated,
+    durationMs: summary.durationMs,
+    outcome: summary.outcome,
+    ...(summary.timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs: summary.timeToFirstTokenMs } : {}),
+    ...(summary.errorCode !== undefined ? { errorCode: summary.errorCode } : {}),
+  };
+  return row;
 }

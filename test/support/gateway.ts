@@ -4,6 +4,8 @@ import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { createStore } from '../../src/store/create-store.js';
+import type { AppDependencies } from '../../src/app.js';
 
 export interface TestGateway {
   app: App;
@@ -14,10 +16,15 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** `config` is the YAML document as an object; server.port defaults to 0 and host to 127.0.0.1. */
-export async function startGateway(config: Record<string, unknown>, env: Record<string, string> = {}): Promise<TestGateway> {
+/**
+ * `config` is the YAML document as an object; server.port defaults to 0 and host to 127.0.0.1.
+ * Unless the config says otherwise, auth is off (mode none, on loopback) and the store is an
+ * in-memory SQLite database, so tests about streaming need no keys.
+ */
+export async function startGateway(config: Record<string, unknown>, env: Record<string, string> = {}, extra: Partial<AppDependencies> = {}): Promise<TestGateway> {
   const server = { port: 0, host: '127.0.0.1', ...(config['server'] as Record<string, unknown> | undefined) };
-  const resolved = resolveConfig({ ...config, server }, env, 'test config');
+  const resolved = resolveConfig({ auth: { mode: 'none' }, store: { url: 'sqlite::memory:' }, ...config, server }, env, 'test config');
+  const store = extra.store ?? (await createStore(resolved.store.url));
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -25,13 +32,16 @@ export async function startGateway(config: Record<string, unknown>, env: Record<
       callback();
     },
   });
-  const app = createApp({ config: resolved, logger: createLogger('info', destination) });
+  const app = createApp({ config: resolved, logger: createLogger('info', destination), ...extra, store });
   const address = await app.listen();
   return {
     app,
     url: `http://127.0.0.1:${address.port.toString()}`,
     logs,
-    close: () => app.shutdown(200),
+    close: async () => {
+      await app.shutdown(200);
+      if (!extra.store) await store.close();
+    },
   };
 }
 
@@ -58,11 +68,11 @@ export async function readDataLines(response: Response): Promise<string[]> {
  * would. Resolves with the time of the abort (performance.now()), to compare with the moment the
  * upstream saw its connection close.
  */
-export async function abortStreamAfterFirstRead(baseUrl: string, body: Record<string, unknown>): Promise<number> {
+export async function abortStreamAfterFirstRead(baseUrl: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<number> {
   const controller = new AbortController();
   const response = await fetch(`${baseUrl}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ stream: true, ...body }),
     signal: controller.signal,
   });

@@ -2,7 +2,7 @@
 // provider (compatible servers have their own); known ones are type-checked so a mistake gets a
 // 400 naming the field instead of an upstream error.
 import { z } from 'zod';
-import { SluiceError } from '../../errors/sluice-error.js';
+import { parseBody } from '../validate.js';
 
 const message = z
   .looseObject({
@@ -37,19 +37,5 @@ export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
 /** Validates, or throws `invalid_request` naming the first bad field (`messages[0].role`). */
 export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new SluiceError('invalid_request', { message: 'The request body must be a JSON object.' });
-  }
-  const result = chatCompletionRequestSchema.safeParse(body, { reportInput: true });
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const param = formatPath(issue?.path ?? []);
-  const detail = issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : (issue?.message ?? 'is invalid');
-  throw new SluiceError('invalid_request', { param, message: `${param}: ${detail}` });
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let text = '';
-  for (const key of path) text += typeof key === 'number' ? `[${key.toString()}]` : `${text ? '.' : ''}${String(key)}`;
-  return text || '(body)';
+  return parseBody(chatCompletionRequestSchema, body);
 }

@@ -9,7 +9,9 @@ import { aggregateCompletion } from '../../relay/encoders/openai-completion.js';
 import type { ChatMessage } from '../../providers/types.js';
 import { readJsonBody } from '../request-body.js';
 import { applyUpstreamHeaders, sendError, sendJson } from '../respond.js';
-import type { RequestContext } from '../request-context.js';
+import { callerOf, type RequestContext } from '../request-context.js';
+import { actFor } from '../../auth/authenticate.js';
+import { upstreamUserId } from '../../auth/principal.js';
 import { SseStream } from '../sse/sse-writer.js';
 import { relayGeneration } from '../sse/relay-generation.js';
 import { parseChatCompletionRequest } from './chat-completions-schema.js';
@@ -34,12 +36,18 @@ export function createChatCompletionsRoute(dependencies: Dependencies) {
     context.stream = stream;
     const params: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(body)) if (!routeFields.has(key) && value !== undefined) params[key] = value;
+    // OpenAI's `user` field names the end user: a service credential may act for them, a user
+    // credential only for itself.
+    const principal = typeof body.user === 'string' ? actFor(callerOf(context), body.user, 'user') : callerOf(context);
+    context.principal = principal;
+    const userId = upstreamUserId(principal);
 
-    const generation = generations.start({
+    const generation = await generations.start({
       model: body.model,
-      request: { messages: body.messages as ChatMessage[], params },
+      request: { messages: body.messages as ChatMessage[], params, ...(userId !== undefined ? { userId } : {}) },
       mode: stream ? 'stream' : 'complete',
       requestId: context.requestId,
+      principal,
     });
     const identity = { id: `chatcmpl-${generation.id}`, created: Math.floor(dependencies.now() / 1000), model: body.model };
     void generation.done.then((summary) => {

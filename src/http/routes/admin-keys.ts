@@ -1,0 +1,86 @@
+// /admin/keys: create (the secret is in this one answer and nowhere else), list, revoke. Admin
+// credentials only (the app checks the role before these run).
+import { z } from 'zod';
+import { SluiceError } from '../../errors/sluice-error.js';
+import type { KeyService } from '../../auth/api-keys.js';
+import type { ApiKeyRecord, KeyStore } from '../../store/store.js';
+import { readJsonBody } from '../request-body.js';
+import { sendJson } from '../respond.js';
+import type { RouteHandler } from '../router.js';
+import { parseBody, parseWith } from '../validate.js';
+import { limitsInputSchema, userIdSchema } from './limits-input.js';
+
+export const createKeyBodySchema = z.strictObject({
+  userId: userIdSchema,
+  role: z.enum(['user', 'service', 'admin'], { error: 'must be one of user, service, admin' }),
+  name: z.string().min(1).max(200).optional(),
+  limits: limitsInputSchema.optional(),
+  /** An ISO 8601 date or date-time, in the future. */
+  expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2027-01-31T00:00:00Z' }).or(z.iso.date({ error: 'must be an ISO 8601 date such as 2027-01-31' })).optional(),
+});
+
+/** A key as the admin API and the CLI show it: never the hash, never the secret. */
+export function publicKey(record: ApiKeyRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    userId: record.userId,
+    role: record.role,
+    name: record.name ?? null,
+    limits: record.limits,
+    createdAt: new Date(record.createdAt).toISOString(),
+    expiresAt: record.expiresAt === undefined ? null : new Date(record.expiresAt).toISOString(),
+    revokedAt: record.revokedAt === undefined ? null : new Date(record.revokedAt).toISOString(),
+  };
+}
+
+interface KeyRoute {
+  method: string;
+  pattern: string;
+  handler: RouteHandler;
+}
+
+export function createAdminKeysRoutes(dependencies: { keys: KeyService; store: KeyStore; bodyLimitBytes: number; now: () => number }): KeyRoute[] {
+  const { keys, store } = dependencies;
+
+  const create: RouteHandler = async (_context, request, response) => {
+    const body = parseBody(createKeyBodySchema, await readJsonBody(request, dependencies.bodyLimitBytes));
+    let expiresAt: number | undefined;
+    if (body.expiresAt !== undefined) {
+      expiresAt = Date.parse(body.expiresAt);
+      if (expiresAt <= dependencies.now()) throw new SluiceError('invalid_request', { param: 'expiresAt', message: 'expiresAt: must be in the future.' });
+    }
+    const { key, record } = await keys.create({
+      userId: body.userId,
+      role: body.role,
+      ...(body.name !== undefined ? { name: body.name } : {}),
+      ...(body.limits !== undefined ? { limits: body.limits } : {}),
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
+    });
+    sendJson(response, 201, { ...publicKey(record), key, note: 'The key is shown only in this answer; store it now.' });
+  };
+
+  const list: RouteHandler = async (context, _request, response) => {
+    const query = parseWith(z.strictObject({ userId: userIdSchema.optional() }), Object.fromEntries(context.query));
+    const records = await store.list(query.userId !== undefined ? { userId: query.userId } : {});
+    sendJson(response, 200, { object: 'list', data: records.map(publicKey) });
+  };
+
+  const revoke: RouteHandler = async (_context, _request, response, params) => {
+    const id = params['id'] ?? '';
+    const existing = await store.get(id);
+    if (!existing) throw new SluiceError('not_found', { message: `No API key with id "${id}".` });
+    if (existing.revokedAt !== undefined) {
+      sendJson(response, 200, { ...publicKey(existing), revoked: true, note: 'The key was already revoked.' });
+      return;
+    }
+    await store.revoke(id, dependencies.now());
+    const revoked = await store.get(id);
+    sendJson(response, 200, { ...(revoked ? publicKey(revoked) : { id }), revoked: true });
+  };
+
+  return [
+    { method: 'POST', pattern: '/admin/keys', handler: create },
+    { method: 'GET', pattern: '/admin/keys', handler: list },
+    { method: 'DELETE', pattern: '/admin/keys/:id', handler: revoke },
+  ];
+}
