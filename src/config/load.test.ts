@@ -153,3 +153,51 @@ describe('a file without providers', () => {
     expect(config.defaultModel).toBe('sluice-demo');
   });
 });
+
+describe('auth, store and limits settings', () => {
+  it('default to API keys, a SQLite file and no limits', () => {
+    const config = resolveConfig({}, {});
+    expect(config.auth).toEqual({ mode: 'keys', ticketTtlMs: 60_000 });
+    expect(config.store.url).toBe('sqlite:./data/sluice.db');
+    expect(config.limits).toEqual({ perUser: {}, users: {} });
+  });
+
+  it('refuses auth mode none unless the gateway listens on a loopback address', () => {
+    expect(resolveConfig({ auth: { mode: 'none' }, server: { host: '127.0.0.1' } }, {}).auth.mode).toBe('none');
+    expect(resolveConfig({ auth: { mode: 'none' }, server: { host: '::1' } }, {}).auth.mode).toBe('none');
+    expect(problems(() => resolveConfig({ auth: { mode: 'none' }, server: { host: '0.0.0.0' } }, {}))).toEqual([
+      'auth.mode: "none" lets anyone call the gateway, so it is refused on 0.0.0.0; bind server.host to 127.0.0.1 or use keys',
+    ]);
+    // The environment override counts too: SLUICE_HOST=0.0.0.0 with mode none is refused.
+    expect(problems(() => resolveConfig({ auth: { mode: 'none' } }, { SLUICE_HOST: '0.0.0.0' }))[0]).toMatch(/^auth\.mode: /);
+  });
+
+  it('needs exactly one of a JWT secret and a JWKS URL for modes jwt and both, and fills the claim defaults', () => {
+    expect(problems(() => resolveConfig({ auth: { mode: 'jwt' } }, {}))[0]).toMatch(/^auth\.jwt: mode "jwt" needs exactly one of/);
+    expect(problems(() => resolveConfig({ auth: { mode: 'both', jwt: { secret: 's'.repeat(32), jwksUrl: 'https://idp.example.com/jwks' } } }, {}))[0]).toMatch(/^auth\.jwt: /);
+    expect(problems(() => resolveConfig({ auth: { mode: 'jwt', jwt: { secret: 'short' } } }, {}))).toEqual(['auth.jwt.secret: an HS256 secret needs at least 32 characters (256 bits)']);
+    expect(problems(() => resolveConfig({ auth: { mode: 'keys', jwt: { secret: 's'.repeat(32) } } }, {}))[0]).toMatch(/^auth\.jwt: JWT settings are ignored in mode "keys"/);
+    expect(resolveConfig({ auth: { mode: 'jwt', jwt: { jwksUrl: 'https://idp.example.com/jwks', audience: 'sluice' } } }, {}).auth.jwt).toEqual({
+      jwksUrl: 'https://idp.example.com/jwks',
+      audience: 'sluice',
+      userClaim: 'sub',
+      roleClaim: 'role',
+      defaultRole: 'user',
+      clockToleranceSeconds: 5,
+    });
+  });
+
+  it('takes SLUICE_STORE_URL and SLUICE_ADMIN_KEY from the environment, and checks the store URL', () => {
+    const config = resolveConfig({ store: { url: 'sqlite::memory:' } }, { SLUICE_STORE_URL: 'postgres://sluice@db:5432/sluice', SLUICE_ADMIN_KEY: 'sk-sluice-x' });
+    expect(config.store.url).toBe('postgres://sluice@db:5432/sluice');
+    expect(config.auth.adminKey).toBe('sk-sluice-x');
+    expect(problems(() => resolveConfig({ store: { url: 'mysql://db' } }, {}))[0]).toMatch(/^store\.url: use sqlite:/);
+    expect(problems(() => resolveConfig({}, { SLUICE_STORE_URL: 'redis://x' }))[0]).toMatch(/^env SLUICE_STORE_URL: /);
+  });
+
+  it('validates limits by path and drops unset ones', () => {
+    expect(problems(() => resolveConfig({ limits: { perUser: { requestsPerMinute: 0 } } }, {}))[0]).toMatch(/^limits\.perUser\.requestsPerMinute: /);
+    expect(problems(() => resolveConfig({ limits: { users: { 'bad user': { dailyTokens: 5 } } } }, {}))[0]).toMatch(/^limits\.users\.bad user: /);
+    expect(resolveConfig({ limits: { perUser: { dailyTokens: 5 } } }, {}).limits.perUser).toEqual({ dailyTokens: 5 });
+  });
+});
