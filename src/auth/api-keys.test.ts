@@ -208,3 +208,32 @@ describe('ensureAdminKey', () => {
     expect(store.records.size).toBe(0);
   });
 });
+
+describe('the key record cache', () => {
+  it('spares the store a query per request, and a revoke through the service applies at once', async () => {
+    const { key, record } = await service.create({ userId: 'alice', role: 'user' });
+    const get = vi.spyOn(store, 'get');
+    for (let index = 0; index < 5; index++) await service.authenticate(key);
+    expect(get).toHaveBeenCalledTimes(1);
+    expect(await service.revoke(record.id)).toBe(true);
+    expect((await rejectionOf(service.authenticate(key))).code).toBe('api_key_revoked');
+  });
+
+  it('picks up a revoke made elsewhere (another node, the CLI) within cacheMs', async () => {
+    const { key, record } = await service.create({ userId: 'alice', role: 'user' });
+    await service.authenticate(key);
+    await store.revoke(record.id, nowMs);
+    nowMs += 4999;
+    await expect(service.authenticate(key)).resolves.toMatchObject({ keyId: record.id });
+    nowMs += 2;
+    expect((await rejectionOf(service.authenticate(key))).code).toBe('api_key_revoked');
+  });
+
+  it('with cacheMs 0, asks the store every time', async () => {
+    const uncached = createKeyService({ keys: store, now: () => nowMs, cacheMs: 0 });
+    const { key } = await uncached.create({ userId: 'alice', role: 'user' });
+    const get = vi.spyOn(store, 'get');
+    for (let index = 0; index < 3; index++) await uncached.authenticate(key);
+    expect(get).toHaveBeenCalledTimes(3);
+  });
+});

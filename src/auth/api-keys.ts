@@ -27,7 +27,18 @@ export interface KeyServiceOptions {
   readonly now: () => number;
   /** Defaults to `crypto.randomBytes`; tests pass a seeded one. */
   readonly randomBytes?: RandomBytes;
+  /**
+   * How long a looked-up key record is reused, in ms (default 5000; 0 turns the cache off).
+   * Without it every request paid a database query (kysely prepares each statement anew: about
+   * 6% of the gateway's CPU in the benchmark). A key revoked through this service is dropped at
+   * once; one revoked elsewhere (another node, the CLI on a running gateway) stops working
+   * within this time.
+   */
+  readonly cacheMs?: number;
 }
+
+/** At most this many key records are cached; the oldest go first. */
+const maxCachedKeys = 10_000;
 
 export interface CreateKeyInput {
   readonly userId: string;
@@ -69,6 +80,8 @@ export interface KeyService {
   authenticate(token: string): Promise<Principal>;
   /** How many keys the store holds, revoked ones included. */
   count(): Promise<number>;
+  /** Revokes the key now; false when there is no such key or it was already revoked. */
+  revoke(id: string): Promise<boolean>;
 }
 
 /** True when `token` has the exact shape of a Sluice API key (it says nothing about validity). */
@@ -92,6 +105,20 @@ const decoyHash = Buffer.alloc(32);
 export function createKeyService(options: KeyServiceOptions): KeyService {
   const { keys, now } = options;
   const random = options.randomBytes ?? nodeRandomBytes;
+  const cacheMs = options.cacheMs ?? 5000;
+  const cache = new Map<string, { record: ApiKeyRecord; until: number }>();
+
+  async function lookup(id: string): Promise<ApiKeyRecord | undefined> {
+    const cached = cache.get(id);
+    if (cached && cached.until > now()) return cached.record;
+    const record = await keys.get(id);
+    cache.delete(id);
+    if (record && cacheMs > 0) {
+      if (cache.size >= maxCachedKeys) cache.delete(cache.keys().next().value ?? '');
+      cache.set(id, { record, until: now() + cacheMs });
+    }
+    return record;
+  }
 
   function newId(): string {
     // Rejection sampling: 256 is not a multiple of 36, and `byte % 36` alone would make a–d
@@ -154,7 +181,7 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
         throw new SluiceError('invalid_api_key', { message: `The API key is malformed: Sluice keys look like ${expectedForm}. Copy the whole key exactly as it was shown when it was created.` });
       }
       const [, id, secret] = match;
-      const record = await keys.get(id);
+      const record = await lookup(id);
       const presented = createHash('sha256').update(secret, 'utf8').digest();
       const stored = record ? Buffer.from(record.secretHash, 'hex') : decoyHash;
       // timingSafeEqual throws on a length mismatch; a corrupt stored hash must fail like a wrong
@@ -176,6 +203,11 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
 
     count() {
       return keys.count();
+    },
+
+    async revoke(id) {
+      cache.delete(id);
+      return keys.revoke(id, now());
     },
   };
 }

@@ -124,7 +124,7 @@ async function revokeKey(args: string[], store: Store, io: CliOutput, now: () =>
     io.err(`sluice keys revoke: no key with id "${id}"\n`);
     return 1;
   }
-  if (!(await store.keys.revoke(id, now()))) {
+  if (!(await createKeyService({ keys: store.keys, now }).revoke(id))) {
     io.out(`key ${id} was already revoked\n`);
     return 0;
   }

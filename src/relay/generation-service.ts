@@ -11,6 +11,7 @@ import type { Limiter } from '../limits/limiter.js';
 import type { UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { Generation, type GenerationSummary } from './generation.js';
+import { createUsageWriter } from './usage-writer.js';
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -49,17 +50,11 @@ export interface GenerationServiceDependencies {
 }
 
 export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
-  const { limiter, usage, logger, now } = dependencies;
+  const { limiter, logger, now } = dependencies;
   const active = new Set<Generation>();
-  const pendingWrites = new Set<Promise<void>>();
+  const usageWriter = createUsageWriter({ usage: dependencies.usage, logger });
+  const recordUsage = (row: UsageRecord) => usageWriter.write(row);
   let accepting = true;
-
-  /** Usage rows are written in the background: a slow database never delays an answer. */
-  function recordUsage(row: UsageRecord): void {
-    const write = usage.record(row).catch((error: unknown) => logger.error({ err: error, generationId: row.generationId, userId: row.userId }, 'usage row not stored'));
-    pendingWrites.add(write);
-    void write.finally(() => pendingWrites.delete(write));
-  }
 
   return {
     active,
@@ -69,9 +64,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
     stopAccepting() {
       accepting = false;
     },
-    async flushUsage() {
-      await Promise.all(pendingWrites);
-    },
+    flushUsage: () => usageWriter.flush(),
     async start(options) {
       if (!accepting) throw new SluiceError('shutting_down');
       const candidates = dependencies.router.resolve(options.model);

@@ -17,6 +17,7 @@ import type {
   UsageGroup,
   UsageOutcome,
   UsageQuery,
+  UsageRecord,
   UsageStore,
 } from './store.js';
 
@@ -99,29 +100,35 @@ function createKeyStore(db: Kysely<Database>): KeyStore {
   };
 }
 
+function usageValues(row: UsageRecord) {
+  return {
+    at: row.at,
+    user_id: row.userId,
+    key_id: row.keyId ?? null,
+    generation_id: row.generationId ?? null,
+    provider: row.provider,
+    model: row.model,
+    upstream_model: row.upstreamModel ?? null,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
+    total_tokens: row.totalTokens,
+    estimated: row.estimated ? 1 : 0,
+    time_to_first_token_ms: row.timeToFirstTokenMs ?? null,
+    duration_ms: row.durationMs,
+    outcome: row.outcome,
+    error_code: row.errorCode ?? null,
+  };
+}
+
 function createUsageStore(db: Kysely<Database>): UsageStore {
   return {
     async record(row) {
-      await db
-        .insertInto('usage')
-        .values({
-          at: row.at,
-          user_id: row.userId,
-          key_id: row.keyId ?? null,
-          generation_id: row.generationId ?? null,
-          provider: row.provider,
-          model: row.model,
-          upstream_model: row.upstreamModel ?? null,
-          prompt_tokens: row.promptTokens,
-          completion_tokens: row.completionTokens,
-          total_tokens: row.totalTokens,
-          estimated: row.estimated ? 1 : 0,
-          time_to_first_token_ms: row.timeToFirstTokenMs ?? null,
-          duration_ms: row.durationMs,
-          outcome: row.outcome,
-          error_code: row.errorCode ?? null,
-        })
-        .execute();
+      await db.insertInto('usage').values(usageValues(row)).execute();
+    },
+    async recordMany(rows) {
+      if (rows.length === 0) return;
+      // One statement, one transaction: a batch costs one commit instead of one per row.
+      await db.insertInto('usage').values(rows.map(usageValues)).execute();
     },
     aggregate: (query) => aggregateUsage(db, query),
     async tokensSince(subject, since) {

@@ -248,6 +248,16 @@ function storeContract(backend: Backend): void {
       expect(total?.requests).toBe(1);
     });
 
+    it('recordMany stores a batch in one go, and an empty batch is a no-op', async () => {
+      await store.usage.recordMany([]);
+      await store.usage.recordMany(Array.from({ length: 250 }, (_, index) => usage({ userId: index % 2 === 0 ? 'alice' : 'bob', totalTokens: 2, promptTokens: 1, completionTokens: 1 })));
+      const rows = await store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, groupBy: ['user'] });
+      expect(rows.map((row) => [row.userId, row.requests, row.totalTokens])).toStrictEqual([
+        ['alice', 125, 250],
+        ['bob', 125, 250],
+      ]);
+    });
+
     it('groups by user', async () => {
       await seed();
       const rows = await store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, groupBy: ['user'] });

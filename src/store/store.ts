@@ -106,6 +106,8 @@ export interface KeyStore {
 
 export interface UsageStore {
   record(row: UsageRecord): Promise<void>;
+  /** Several rows in one statement and transaction (the gateway writes usage in batches). */
+  recordMany(rows: readonly UsageRecord[]): Promise<void>;
   aggregate(query: UsageQuery): Promise<UsageAggregate[]>;
   /** Total tokens of the rows for this key (or user) at or after `since`: seeds quota counters. */
   tokensSince(subject: { keyId: string } | { userId: string }, since: number): Promise<number>;

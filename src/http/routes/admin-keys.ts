@@ -73,7 +73,7 @@ export function createAdminKeysRoutes(dependencies: { keys: KeyService; store: K
       sendJson(response, 200, { ...publicKey(existing), revoked: true, note: 'The key was already revoked.' });
       return;
     }
-    await store.revoke(id, dependencies.now());
+    await keys.revoke(id);
     const revoked = await store.get(id);
     sendJson(response, 200, { ...(revoked ? publicKey(revoked) : { id }), revoked: true });
   };
