@@ -20,6 +20,10 @@ import { createChatCompletionsRoute } from './http/routes/chat-completions.js';
 import { createAdminKeysRoutes } from './http/routes/admin-keys.js';
 import { createAdminUsageRoute } from './http/routes/admin-usage.js';
 import { createTicketsRoute } from './http/routes/tickets.js';
+import { createNativeChatRoutes } from './http/routes/native-chat.js';
+import { createConversationRoutes } from './http/routes/conversations.js';
+import { createMemoryGenerationRegistry, type GenerationRegistry } from './relay/generation-registry.js';
+import { parseNativeEventId } from './relay/encoders/native-events.js';
 import type { Store } from './store/store.js';
 import type { Principal } from './auth/principal.js';
 import { createKeyService, type KeyService } from './auth/api-keys.js';
@@ -30,6 +34,9 @@ import { createLimiter } from './limits/create-limiter.js';
 import { createMemoryLimitState } from './limits/memory-limit-state.js';
 import type { LimitState } from './limits/limit-state.js';
 import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } from './http/routes/operations.js';
+import type { Hub } from './hub/hub.js';
+import { createMemoryHub } from './hub/memory-hub.js';
+import { createHubRoutes } from './http/routes/hub-routes.js';
 
 export interface AppDependencies {
   config: Config;
@@ -46,6 +53,10 @@ export interface AppDependencies {
   tickets?: TicketStore;
   /** Where rate-limit counters live; in memory unless given. */
   limitState?: LimitState;
+  /** Where resumable generations are found by id; in memory unless given. */
+  registry?: GenerationRegistry;
+  /** The per-user connection hub; in memory unless given (cluster mode shares it). */
+  hub?: Hub;
 }
 
 export interface App {
@@ -56,6 +67,8 @@ export interface App {
   readonly generations: GenerationService;
   readonly store: Store;
   readonly keys: KeyService;
+  /** Per-user connections and push (GET /api/events, POST /api/push). */
+  readonly hub: Hub;
   /** Listens on the configured host and port (port 0 picks a free one). */
   listen(): Promise<AddressInfo>;
   /**
@@ -89,7 +102,10 @@ export function createApp(dependencies: AppDependencies): App {
     now,
     seedQuota: (subject, since) => store.usage.tokensSince(subject, since),
   });
+  const registry = dependencies.registry ?? createMemoryGenerationRegistry({ retentionMs: config.generations.retentionMs });
   const generations = createGenerationService({
+    registry,
+    resumeGraceMs: config.generations.resumeGraceMs,
     router: modelRouter,
     metrics,
     logger,
@@ -108,7 +124,21 @@ export function createApp(dependencies: AppDependencies): App {
     .add('GET', '/readyz', createReadyRoute(() => (generations.accepting ? { ready: true } : { ready: false, reason: 'shutting down' })), { access: 'public' })
     .add('GET', '/metrics', createMetricsRoute(metrics), { access: 'public' })
     .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' });
+  router.addAll(
+    createNativeChatRoutes({
+      config,
+      generations,
+      registry,
+      conversations: store.conversations,
+      metrics,
+      onStoreError: (error) => logger.error({ err: error }, 'conversation turn not stored'),
+      bindTicket: (ticket, principal, generationId) => void tickets.allowResume(ticket, principal, generationId, now() + config.generations.retentionMs + resumeGrantMs),
+    }),
+  );
+  router.addAll(createConversationRoutes({ conversations: store.conversations }));
   createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now }).forEach((route) => router.add(route.method, route.pattern, route.handler, { access: 'admin' }));
+  const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
+  for (const route of createHubRoutes({ hub, config, now, logger })) router.add(route.method, route.pattern, route.handler, route.options);
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://sluice.invalid');
@@ -125,11 +155,11 @@ export function createApp(dependencies: AppDependencies): App {
       }
       context.route = match.route.name;
       if (match.route.access !== 'public') {
-        const principal = await authenticator.authenticate({
-          authorization: request.headers.authorization,
-          ticket: match.route.tickets ? (url.searchParams.get('ticket') ?? undefined) : undefined,
-          actAs: headerValue(request.headers['x-sluice-user']),
-        });
+        const ticket = match.route.tickets ? (url.searchParams.get('ticket') ?? undefined) : undefined;
+        const principal = await authenticator
+          .authenticate({ authorization: request.headers.authorization, ticket, actAs: headerValue(request.headers['x-sluice-user']) })
+          .catch((error: unknown) => resumeWithSpentTicket(error, ticket, headerValue(request.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined));
+        if (ticket !== undefined && principal.via === 'ticket') context.ticket = ticket;
         if (!allows(match.route.access, principal)) {
           throw new SluiceError('forbidden', { message: `${path} needs ${match.route.access === 'admin' ? 'an admin' : 'a service or admin'} credential; this one has role "${principal.role}".` });
         }
@@ -143,6 +173,16 @@ export function createApp(dependencies: AppDependencies): App {
       if (!response.headersSent) sendError(response, error);
       else response.destroy();
     }
+  }
+
+  /**
+   * EventSource reconnects to the same URL, spent ticket and all, with Last-Event-ID: a ticket
+   * that opened a generation may reopen that generation (and nothing else).
+   */
+  async function resumeWithSpentTicket(error: unknown, ticket: string | undefined, lastEventId: string | undefined): Promise<Principal> {
+    const resume = lastEventId !== undefined ? parseNativeEventId(lastEventId) : undefined;
+    if (!(error instanceof SluiceError) || error.code !== 'invalid_ticket' || ticket === undefined || !resume) throw error;
+    return tickets.resume(ticket, resume.generationId).catch(() => Promise.reject(error));
   }
 
   function logRequest(context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
@@ -180,6 +220,7 @@ export function createApp(dependencies: AppDependencies): App {
     generations,
     store,
     keys,
+    hub,
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -212,6 +253,9 @@ export function createApp(dependencies: AppDependencies): App {
     },
   };
 }
+
+/** How long past its retention a spent ticket may still reopen the generation it started. */
+const resumeGrantMs = 3_600_000;
 
 function allows(access: 'caller' | 'service' | 'admin', principal: Principal): boolean {
   if (access === 'caller') return true;

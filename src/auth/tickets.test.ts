@@ -86,3 +86,23 @@ describe('memory ticket store', () => {
     await expect(tickets.issue(alice, Number.NaN)).rejects.toThrow(RangeError);
   });
 });
+
+describe('resuming with a spent ticket', () => {
+  it('reopens only the stream the ticket opened, only until the grant ends', async () => {
+    let at = 1_000_000;
+    const store = createMemoryTicketStore({ now: () => at });
+    const principal = { userId: 'alice', role: 'user' as const, via: 'ticket' as const, keyLimits: {} };
+    const { ticket } = await store.issue(principal, 60_000);
+    await store.redeem(ticket);
+    await expect(store.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
+    await expect(store.resume(ticket, 'gen-1')).rejects.toMatchObject({ code: 'invalid_ticket' });
+    await store.allowResume(ticket, principal, 'gen-1', at + 5000);
+    await expect(store.resume(ticket, 'gen-1')).resolves.toEqual(principal);
+    await expect(store.resume(ticket, 'gen-1')).resolves.toEqual(principal);
+    await expect(store.resume(ticket, 'gen-2')).rejects.toMatchObject({ code: 'invalid_ticket' });
+    // A grant is no ticket: it opens nothing new.
+    await expect(store.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
+    at += 5000;
+    await expect(store.resume(ticket, 'gen-1')).rejects.toMatchObject({ code: 'invalid_ticket' });
+  });
+});

@@ -25,6 +25,14 @@ export interface TicketStore {
    * Fails with `invalid_ticket` when the ticket is unknown, already used or expired.
    */
   redeem(ticket: string): Promise<Principal>;
+  /**
+   * Lets a spent ticket reconnect to the one stream it opened (`scope`: a generation id) until
+   * `untilMs`. EventSource re-sends its URL, used ticket included, on every reconnect; without
+   * this a dropped stream could never resume. The grant is for that stream only.
+   */
+  allowResume(ticket: string, principal: Principal, scope: string, untilMs: number): Promise<void>;
+  /** The principal of a spent ticket allowed to resume `scope`; fails with `invalid_ticket` otherwise. */
+  resume(ticket: string, scope: string): Promise<Principal>;
 }
 
 export interface MemoryTicketStoreOptions {
@@ -54,6 +62,7 @@ export function createMemoryTicketStore(options: MemoryTicketStoreOptions): Memo
   const random = options.randomBytes ?? nodeRandomBytes;
   const sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
   const tickets = new Map<string, { readonly principal: Principal; readonly expiresAt: number }>();
+  const resumable = new Map<string, { readonly principal: Principal; readonly scope: string; readonly expiresAt: number }>();
   let nextSweepAt = now() + sweepIntervalMs;
 
   function sweepIfDue(at: number): void {
@@ -61,6 +70,9 @@ export function createMemoryTicketStore(options: MemoryTicketStoreOptions): Memo
     nextSweepAt = at + sweepIntervalMs;
     for (const [ticket, entry] of tickets) {
       if (entry.expiresAt <= at) tickets.delete(ticket);
+    }
+    for (const [ticket, entry] of resumable) {
+      if (entry.expiresAt <= at) resumable.delete(ticket);
     }
   }
 
@@ -94,6 +106,19 @@ export function createMemoryTicketStore(options: MemoryTicketStoreOptions): Memo
       if (entry.expiresAt <= at) {
         throw new SluiceError('invalid_ticket', { message: `The ticket expired at ${new Date(entry.expiresAt).toISOString()}; tickets live only seconds. Ask POST /api/tickets for a new one right before connecting.` });
       }
+      return entry.principal;
+    },
+
+    async allowResume(ticket, principal, scope, untilMs) {
+      sweepIfDue(now());
+      resumable.set(ticket, { principal: structuredClone(principal), scope, expiresAt: untilMs });
+    },
+
+    async resume(ticket, scope) {
+      const at = now();
+      sweepIfDue(at);
+      const entry = resumable.get(ticket);
+      if (!entry || entry.scope !== scope || entry.expiresAt <= at) throw new SluiceError('invalid_ticket', { message: usedOrUnknown });
       return entry.principal;
     },
   };

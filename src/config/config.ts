@@ -91,5 +91,16 @@ export interface Config {
     readonly adminKey?: string;
   };
   readonly store: { readonly url: string };
+  readonly generations: { readonly resumeGraceMs: number; readonly retentionMs: number };
+  readonly conversations: { readonly historyMessages: number; readonly historyChars: number };
   readonly limits: { readonly perUser: Limits; readonly users: Readonly<Record<string, Limits>> };
+  /** The per-user connection hub (GET /api/events, POST /api/push). */
+  readonly hub: {
+    /** A hub stream is ended after about this long (ms), so clients reconnect and rebalance; 0 means never. */
+    readonly maxConnectionAgeMs: number;
+    /** Newest pushes kept per user for replay. */
+    readonly retentionCount: number;
+    /** How long (ms) a push stays replayable. */
+    readonly retentionMs: number;
+  };
 }

@@ -13,6 +13,9 @@ interface Defaults {
   mock: { chunkCount: number; delayMs: number };
   auth: { mode: Config['auth']['mode']; ticketTtlMs: number; jwt: Omit<JwtSettings, 'secret' | 'jwksUrl' | 'issuer' | 'audience'> };
   store: { url: string };
+  hub: Config['hub'];
+  generations: Config['generations'];
+  conversations: Config['conversations'];
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   server: {
@@ -64,6 +67,9 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
     jwt: { userClaim: 'sub', roleClaim: 'role', defaultRole: 'user', clockToleranceSeconds: 5 },
   },
   store: { url: 'sqlite:./data/sluice.db' },
+  hub: { maxConnectionAgeMs: 60 * 60_000, retentionCount: 100, retentionMs: 5 * 60_000 },
+  generations: { resumeGraceMs: 30_000, retentionMs: 300_000 },
+  conversations: { historyMessages: 20, historyChars: 32_000 },
 });
 
 /** The configuration used when Sluice starts with no config file: the built-in demo model. */

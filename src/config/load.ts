@@ -204,7 +204,12 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
     users: Object.fromEntries(Object.entries(raw.limits?.users ?? {}).map(([userId, userLimits]) => [userId, pickDefined(userLimits)])),
   };
 
-  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits };
+  const generations = withDefaults(defaults.generations, raw.generations);
+  const conversations = withDefaults(defaults.conversations, raw.conversations);
+
+  const hub = withDefaults(defaults.hub, raw.hub);
+
+  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, hub };
 }
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);

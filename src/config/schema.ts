@@ -186,6 +186,22 @@ export const configSchema = z.strictObject({
   /** The model used when a request names none (native API); an alias or `provider/model`. */
   defaultModel: z.string().min(1).optional(),
   auth: authSchema.optional(),
+  generations: z
+    .strictObject({
+      /** How long a resumable generation keeps running after its last client left, waiting for a re-attach. */
+      resumeGraceMs: milliseconds.optional(),
+      /** How long a finished generation stays attachable (a reconnect then gets the rest, or 204). */
+      retentionMs: positiveInt.optional(),
+    })
+    .optional(),
+  conversations: z
+    .strictObject({
+      /** At most this many stored messages are sent with a new one. */
+      historyMessages: z.number().int().nonnegative().optional(),
+      /** … and at most this many characters of them (the oldest are dropped first). */
+      historyChars: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
   store: z
     .strictObject({
       /** sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db. */
@@ -198,6 +214,16 @@ export const configSchema = z.strictObject({
       perUser: limitsSchema.optional(),
       /** Per-user overrides, by user id. */
       users: z.record(z.string().regex(userIdPattern, 'user ids use A-Z, a-z, 0-9 and . _ @ : -'), limitsSchema).optional(),
+    })
+    .optional(),
+  hub: z
+    .strictObject({
+      /** GET /api/events streams are ended (cleanly, with a reconnect hint) after about this long; 0 means never. */
+      maxConnectionAgeMs: milliseconds.optional(),
+      /** At most this many of the newest pushes per user are kept for Last-Event-ID replay; 0 keeps none. */
+      retentionCount: z.number().int().nonnegative().optional(),
+      /** Pushes older than this are no longer replayed; 0 keeps none. */
+      retentionMs: milliseconds.optional(),
     })
     .optional(),
 });

@@ -26,6 +26,8 @@ describe('error table', () => {
       invalid_request: [400, 'invalid_request_error', false],
       body_too_large: [413, 'invalid_request_error', false],
       model_not_found: [404, 'not_found_error', false],
+      generation_not_found: [404, 'not_found_error', false],
+      conversation_not_found: [404, 'not_found_error', false],
       not_found: [404, 'not_found_error', false],
       method_not_allowed: [405, 'invalid_request_error', false],
       missing_credentials: [401, 'authentication_error', false],

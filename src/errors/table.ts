@@ -26,6 +26,8 @@ export const errorTable = {
   invalid_request: { status: 400, type: 'invalid_request_error', message: 'The request is invalid.', retryable: false },
   body_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the configured limit.', retryable: false },
   model_not_found: { status: 404, type: 'not_found_error', message: 'The model does not exist or is not configured on this gateway.', retryable: false },
+  generation_not_found: { status: 404, type: 'not_found_error', message: 'No such generation, or it finished longer ago than the retention window.', retryable: false },
+  conversation_not_found: { status: 404, type: 'not_found_error', message: 'No such conversation for this user.', retryable: false },
   not_found: { status: 404, type: 'not_found_error', message: 'No such route.', retryable: false },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'This route does not accept that method.', retryable: false },
   // Who is calling, and how much they may.

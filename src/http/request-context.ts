@@ -11,6 +11,8 @@ export interface RequestContext {
   route: string;
   /** Who is calling; set before any route that is not public runs. */
   principal?: Principal;
+  /** The `?ticket=` the principal was redeemed from, on routes that take tickets. */
+  ticket?: string;
   model?: string;
   provider?: string;
   stream?: boolean;

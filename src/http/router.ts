@@ -22,6 +22,14 @@ export interface RouteOptions {
   tickets?: boolean;
 }
 
+/** A route as a module hands it to the app, which registers a list of them in one loop. */
+export interface RouteSpec {
+  readonly method: string;
+  readonly pattern: string;
+  readonly handler: RouteHandler;
+  readonly options?: RouteOptions;
+}
+
 interface Route {
   method: string;
   segments: string[];
@@ -41,6 +49,11 @@ export class Router {
 
   add(method: string, pattern: string, handler: RouteHandler, options: RouteOptions = {}): this {
     this.#routes.push({ method, segments: pattern.split('/').filter(Boolean), name: options.name ?? pattern, access: options.access ?? 'caller', tickets: options.tickets ?? false, handler });
+    return this;
+  }
+
+  addAll(routes: Iterable<RouteSpec>): this {
+    for (const route of routes) this.add(route.method, route.pattern, route.handler, route.options);
     return this;
   }
 

@@ -12,6 +12,7 @@ import type { UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { Generation, type GenerationSummary } from './generation.js';
 import { createUsageWriter } from './usage-writer.js';
+import type { GenerationRegistry } from './generation-registry.js';
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -21,6 +22,12 @@ export interface StartOptions {
   requestId: string;
   /** Who pays: limits are checked and usage is recorded for this principal. */
   principal: Principal;
+  /**
+   * Keeps the generation running for `resumeGraceMs` after its last client left and makes it
+   * findable by id (native API); otherwise leaving cancels it at once (OpenAI route).
+   */
+  resumable?: boolean;
+  conversationId?: string;
 }
 
 export interface GenerationService {
@@ -47,6 +54,9 @@ export interface GenerationServiceDependencies {
   usage: UsageStore;
   /** The limits that apply to a user (config `limits.users`, else `limits.perUser`). */
   userLimits: (userId: string) => Limits;
+  /** Where resumable generations are tracked. */
+  registry: GenerationRegistry;
+  resumeGraceMs: number;
 }
 
 export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
@@ -96,8 +106,18 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         mode: options.mode,
         requestId: options.requestId,
         now,
+        ...(options.resumable === true ? { resumeGraceMs: dependencies.resumeGraceMs } : {}),
       });
       active.add(generation);
+      if (options.resumable === true) {
+        dependencies.registry.track(generation, {
+          id: generation.id,
+          ownerId: principal.userId,
+          model: options.model,
+          startedAt,
+          ...(options.conversationId !== undefined ? { conversationId: options.conversationId } : {}),
+        });
+      }
       void generation.done.then(async (summary) => {
         active.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);

@@ -1,6 +1,6 @@
 // The generation: ordered log, fallback only before content, estimated usage, cancellation when
 // the last subscriber leaves, and timeouts with their own codes.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { CallContext, ChatRequest, ProviderAdapter } from '../providers/types.js';
 import type { Candidate } from '../routing/model-router.js';
@@ -71,7 +71,7 @@ describe('Generation', () => {
       ),
     ]);
     const summary = await generation.done;
-    expect(generation.events.map((event) => event.type)).toEqual(['text-delta', 'usage', 'end']);
+    expect(generation.events.map((event) => event.type)).toEqual(['start', 'text-delta', 'usage', 'end']);
     expect(summary.usage).toMatchObject({ estimated: true, completionTokens: 4 });
     expect(summary.usage.promptTokens).toBeGreaterThan(0);
   });
@@ -200,7 +200,7 @@ describe('Generation', () => {
       ),
     ]);
     expect(await generation.done).toMatchObject({ outcome: 'error', errorCode: 'upstream_protocol_error' });
-    expect(generation.events).toEqual([text('partial'), { type: 'usage', usage: expect.objectContaining({ estimated: true }) as unknown }, { type: 'error', error: { code: 'upstream_protocol_error', message: 'bad chunk', retryable: true } }]);
+    expect(generation.events).toEqual([{ type: 'start', upstreamModel: expect.any(String) as unknown }, text('partial'), { type: 'usage', usage: expect.objectContaining({ estimated: true }) as unknown }, { type: 'error', error: { code: 'upstream_protocol_error', message: 'bad chunk', retryable: true } }]);
   });
 
   it('keeps end last: what an adapter yields after end is not logged', async () => {
@@ -213,7 +213,7 @@ describe('Generation', () => {
       ),
     ]);
     await generation.done;
-    expect(generation.events.map((event) => event.type)).toEqual(['text-delta', 'usage', 'end']);
+    expect(generation.events.map((event) => event.type)).toEqual(['start', 'text-delta', 'usage', 'end']);
   });
 
   it('keeps the provider\'s first usage and does not add an estimate', async () => {
@@ -226,7 +226,7 @@ describe('Generation', () => {
       ),
     ]);
     expect((await generation.done).usage).toEqual(reported);
-    expect(generation.events).toEqual([text('a'), { type: 'usage', usage: reported }, { type: 'end', finishReason: 'length' }]);
+    expect(generation.events).toEqual([{ type: 'start', upstreamModel: expect.any(String) as unknown }, text('a'), { type: 'usage', usage: reported }, { type: 'end', finishReason: 'length' }]);
   });
 
   it('resolves done with a summary timed by the injected clock', async () => {
@@ -329,7 +329,52 @@ describe('Generation', () => {
     generation.subscribe(() => notifications++);
     await generation.done;
     await new Promise((resolve) => setImmediate(resolve));
-    expect(generation.events).toHaveLength(6);
+    expect(generation.events).toHaveLength(7);
     expect(notifications).toBe(1);
+  });
+});
+
+describe('a resumable generation', () => {
+  it('outlives its last subscriber for resumeGraceMs, keeps running when someone re-attaches, and is cancelled when nobody does', async () => {
+    vi.useFakeTimers();
+    try {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const generation = new Generation({
+        id: 'g-resume',
+        request: { messages: [{ role: 'user', content: 'q' }], params: {} },
+        candidates: [
+          candidate(
+            adapter('a', async function* () {
+              yield [text('first')];
+              await gate;
+              yield [text('second'), { type: 'end', finishReason: 'stop' }];
+            }),
+            { idleMs: 60_000 },
+          ),
+        ],
+        mode: 'stream',
+        requestId: 'r',
+        now: Date.now,
+        resumeGraceMs: 1000,
+      });
+      const leave = generation.subscribe(() => undefined);
+      leave();
+      await vi.advanceTimersByTimeAsync(900);
+      expect(generation.finished).toBe(false);
+      // Re-attached in time: the grace timer is off, even long after.
+      const second = generation.subscribe(() => undefined);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(generation.finished).toBe(false);
+      second();
+      await vi.advanceTimersByTimeAsync(1001);
+      expect(generation.finished).toBe(true);
+      release();
+      const summary = await generation.done;
+      expect(summary.outcome).toBe('cancelled');
+      expect(generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'cancelled', message: expect.stringContaining('resumeGraceMs') as unknown } });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

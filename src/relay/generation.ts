@@ -1,7 +1,8 @@
 // One upstream call owned by Sluice, not by the client connection: it tries the candidates in
 // order (falling back only while nothing of the answer exists yet), appends every event to a
 // seq-numbered log, and tells its subscribers when the log grew. It has one AbortController; when
-// its last subscriber leaves, it is cancelled.
+// its last subscriber leaves, it is cancelled at once, or, when it is resumable, after
+// `resumeGraceMs` unless somebody re-attached by then.
 import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
 import type { ErrorCode } from '../errors/table.js';
 import type { Candidate } from '../routing/model-router.js';
@@ -34,6 +35,11 @@ export interface GenerationOptions {
   mode: CallContext['mode'];
   requestId: string;
   now: () => number;
+  /**
+   * When set, the generation outlives its last subscriber by this many ms, waiting for a
+   * re-attach (`Last-Event-ID`); absent, leaving cancels it at once.
+   */
+  resumeGraceMs?: number;
 }
 
 /** Errors after which the next candidate is tried, if nothing of the answer exists yet. */
@@ -51,13 +57,30 @@ const fallbackCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export type GenerationListener = () => void;
 
 /**
+ * What a client connection needs of a generation: its log, whether the answer exists yet, and
+ * change notifications. A Generation is one; in cluster mode a generation running on another
+ * node is read through the same shape.
+ */
+export interface GenerationView {
+  readonly id: string;
+  /** `events[seq]` is the event with that sequence number. */
+  readonly events: readonly StreamEvent[];
+  /** True once an answer event exists: errors can no longer be HTTP statuses. */
+  readonly committed: boolean;
+  readonly finished: boolean;
+  subscribe(listener: GenerationListener): () => void;
+  cancel(reason?: SluiceError): void;
+  bytesFrom(seq: number): number;
+}
+
+/**
  * Roughly what an encoder writes around one event (an OpenAI chunk's frame is about 220 bytes).
  * Counted with every event, so that a client left behind on token-sized deltas reaches
  * `maxBufferedBytes` at about the bytes it really left unread, not at 200 times as many.
  */
 const eventFramingBytes = 200;
 
-export class Generation {
+export class Generation implements GenerationView {
   readonly id: string;
   /** The log. `events[seq]` is the event with that sequence number. */
   readonly events: StreamEvent[] = [];
@@ -79,6 +102,7 @@ export class Generation {
   #upstreamModel = '';
   #notifyScheduled = false;
   #resolveDone!: (summary: GenerationSummary) => void;
+  #graceTimer: NodeJS.Timeout | undefined;
   readonly #fallbacks: { provider: string; code: ErrorCode }[] = [];
 
   constructor(options: GenerationOptions) {
@@ -113,9 +137,20 @@ export class Generation {
    */
   subscribe(listener: GenerationListener): () => void {
     this.#listeners.add(listener);
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     return () => {
       if (!this.#listeners.delete(listener)) return;
-      if (this.#listeners.size === 0 && !this.#finished) this.cancel(new SluiceError('cancelled', { message: 'The client went away; the generation was cancelled.' }));
+      if (this.#listeners.size > 0 || this.#finished) return;
+      const graceMs = this.#options.resumeGraceMs;
+      if (graceMs === undefined) {
+        this.cancel(new SluiceError('cancelled', { message: 'The client went away; the generation was cancelled.' }));
+        return;
+      }
+      this.#graceTimer = setTimeout(() => {
+        if (this.#listeners.size === 0) this.cancel(new SluiceError('cancelled', { message: `Nobody re-attached within ${graceMs.toString()} ms (generations.resumeGraceMs); the generation was cancelled.` }));
+      }, graceMs);
+      this.#graceTimer.unref();
     };
   }
 
@@ -138,7 +173,7 @@ export class Generation {
           { ...this.#options.request, model: candidate.model },
           { signal: attempt.signal, mode: this.#options.mode, requestId: this.#options.requestId },
         );
-        for await (const batch of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id)) {
+        for await (const batch of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id, this.#controller.signal)) {
           // Nothing follows the terminal event, even from an adapter that yields more in its batch.
           for (const event of batch) {
             this.#accept(event);
@@ -185,6 +220,11 @@ export class Generation {
         if (!this.#committed) {
           this.#committed = true;
           this.#firstTokenAt = this.#options.now();
+          // Every answer starts with `start` (the native API's `meta`), even from an adapter that sent none.
+          if (!this.#sawStart) {
+            this.#sawStart = true;
+            this.#append({ type: 'start', upstreamModel: this.#upstreamModel });
+          }
         }
     }
     this.#append(event);
@@ -217,6 +257,7 @@ export class Generation {
 
   #settle(outcome: Outcome, errorCode?: ErrorCode): void {
     this.#finished = true;
+    clearTimeout(this.#graceTimer);
     const summary: GenerationSummary = {
       id: this.id,
       provider: this.#provider,

@@ -17,13 +17,15 @@ const timeoutNames: Record<TimeoutCode, string> = {
  * SluiceError (which cancels the upstream I/O) and that error is what the wrapper throws, at once:
  * each read is raced against the timeout, so an adapter that ignores its abort signal cannot hold
  * the generation past its timeouts. `start` is not an answer event: the first-byte timer runs
- * until the first content event.
+ * until the first content event. Reads are raced against `cancelled` too, so a cancelled
+ * generation ends at once even when its adapter is stuck.
  */
 export async function* withTimeouts(
   source: AsyncIterable<readonly StreamEvent[]>,
   timeouts: Timeouts,
   abort: (reason: SluiceError) => void,
   provider: string,
+  cancelled?: AbortSignal,
 ): AsyncGenerator<readonly StreamEvent[]> {
   let fired: SluiceError | undefined;
   let rejectTimedOut!: (error: SluiceError) => void;
@@ -36,6 +38,8 @@ export async function* withTimeouts(
     abort(fired);
     rejectTimedOut(fired);
   };
+  const onCancel = () => rejectTimedOut(cancelled?.reason as SluiceError);
+  cancelled?.addEventListener('abort', onCancel, { once: true });
   let receivedContent = false;
   const firstByteTimer = setTimeout(() => fire('upstream_first_byte_timeout', timeouts.firstByteMs), timeouts.firstByteMs);
   // Created at the first content event and re-armed with refresh(), which allocates nothing.
@@ -68,6 +72,7 @@ export async function* withTimeouts(
     exhausted = true;
     throw fired ?? error;
   } finally {
+    cancelled?.removeEventListener('abort', onCancel);
     clearTimeout(firstByteTimer);
     clearTimeout(idleTimer);
     clearTimeout(totalTimer);

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { parseBody } from '../validate.js';
 
-const message = z
+export const chatMessageSchema = z
   .looseObject({
     role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
     content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
@@ -16,7 +16,7 @@ const message = z
 
 export const chatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1),
-  messages: z.array(message).min(1, 'must contain at least one message'),
+  messages: z.array(chatMessageSchema).min(1, 'must contain at least one message'),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   temperature: z.number().min(0).max(2).nullish(),

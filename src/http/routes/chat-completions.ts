@@ -2,13 +2,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../../config/config.js';
 import type { GenerationService } from '../../relay/generation-service.js';
-import type { Generation } from '../../relay/generation.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { createOpenAiChunkEncoder } from '../../relay/encoders/openai-chunks.js';
 import { aggregateCompletion } from '../../relay/encoders/openai-completion.js';
 import type { ChatMessage } from '../../providers/types.js';
 import { readJsonBody } from '../request-body.js';
-import { applyUpstreamHeaders, sendError, sendJson } from '../respond.js';
+import { sendError } from '../respond.js';
+import { respondWhenDone } from '../respond-when-done.js';
 import { callerOf, type RequestContext } from '../request-context.js';
 import { actFor } from '../../auth/authenticate.js';
 import { upstreamUserId } from '../../auth/principal.js';
@@ -77,25 +77,4 @@ export function createChatCompletionsRoute(dependencies: Dependencies) {
       metrics.activeStreams.dec();
     }
   };
-}
-
-/** Waits for the terminal event, then answers once with JSON (or the error's status). */
-function respondWhenDone(generation: Generation, response: ServerResponse, toBody: (events: Generation['events']) => unknown): Promise<void> {
-  return new Promise((resolve) => {
-    const onClose = () => {
-      unsubscribe();
-      resolve();
-    };
-    const unsubscribe = generation.subscribe(() => {
-      const last = generation.events[generation.events.length - 1];
-      if (!last || (last.type !== 'end' && last.type !== 'error')) return;
-      response.off('close', onClose);
-      unsubscribe();
-      applyUpstreamHeaders(response, generation.events);
-      if (last.type === 'error') sendError(response, last.error);
-      else sendJson(response, 200, toBody(generation.events));
-      resolve();
-    });
-    response.once('close', onClose);
-  });
 }

@@ -3,14 +3,14 @@
 // when the socket drains, and once more than `maxBufferedBytes` of it wait unsent, the stream ends
 // with `client_too_slow`.
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { Generation } from '../../relay/generation.js';
+import type { GenerationView } from '../../relay/generation.js';
 import type { EventEncoder } from '../../relay/encoders/openai-chunks.js';
 import { errorPayload, type ErrorPayload } from '../../relay/stream-event.js';
 import type { SseStream } from './sse-writer.js';
 import { applyUpstreamHeaders } from '../respond.js';
 
 export interface RelayOptions {
-  generation: Generation;
+  generation: GenerationView;
   sse: SseStream;
   encode: EventEncoder;
   /** The first sequence number to send (for resumes). */
@@ -62,9 +62,10 @@ export function relayGeneration(options: RelayOptions): Promise<RelayEnd> {
       let text = '';
       let terminal = false;
       while (cursor < events.length) {
-        const event = events[cursor++];
+        const seq = cursor++;
+        const event = events[seq];
         if (!event) break;
-        text += encode(event);
+        text += encode(event, seq);
         if (event.type === 'end' || event.type === 'error') {
           terminal = true;
           break;
@@ -85,7 +86,8 @@ export function relayGeneration(options: RelayOptions): Promise<RelayEnd> {
       // Cancel before unsubscribing, so the generation records why it stopped.
       generation.cancel(error);
       finish('client-too-slow');
-      sse.end(encode({ type: 'error', error: errorPayload(error) }));
+      // The cancel above makes the generation log this error next, at about this seq.
+      sse.end(encode({ type: 'error', error: errorPayload(error) }, generation.events.length));
       // A client that reads nothing would hold the socket open forever.
       setTimeout(() => response.destroy(), 1000).unref();
     }

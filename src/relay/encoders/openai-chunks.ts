@@ -13,7 +13,8 @@ export interface ChunkEncoderOptions {
   includeUsage: boolean;
 }
 
-export type EventEncoder = (event: StreamEvent) => string;
+/** Formats one event of the log for the wire; `seq` is its position (ids of the native API). */
+export type EventEncoder = (event: StreamEvent, seq: number) => string;
 
 export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEncoder {
   // Everything before the choices is the same in every chunk: build it once.

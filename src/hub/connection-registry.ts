@@ -1,0 +1,96 @@
+// The connections one node holds, indexed by user, and the fan-out of a message to them. This is
+// the part of a hub that never leaves the process (sockets cannot), so the memory hub and the
+// cluster hub share it: the cluster hub's subscriber hands each message it receives to deliver().
+import type { ConnectionCounts, ConnectionInfo, HubConnection, PushMessage, PushTarget } from './hub.js';
+
+export interface ConnectionRegistry {
+  /** Connections currently held. */
+  readonly size: number;
+  /**
+   * Adds a connection. Returns the function that removes it (true the first time it removes it).
+   * Throws Error when a connection with the same id is already held.
+   */
+  add(connection: HubConnection): () => boolean;
+  /**
+   * Delivers `message` to the target's connections on this node, each once (a user named twice
+   * is still one user). Returns how many took it. A transport whose `deliver` throws is counted as
+   * not reached, and the others still get the message.
+   */
+  deliver(target: PushTarget, message: PushMessage): number;
+  /** This node's connections, oldest first; only `userId`'s when given. */
+  list(userId?: string): ConnectionInfo[];
+  counts(): ConnectionCounts;
+  /** Removes every connection of `userId` and returns them, so the caller can close them. */
+  takeUser(userId: string): HubConnection[];
+}
+
+/** A registry for the node `nodeId` (what ConnectionInfo.node says). */
+export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
+  // Both indexes hold the same objects; byUser keeps targeted pushes O(connections of the user).
+  const byId = new Map<string, HubConnection>();
+  const byUser = new Map<string, Map<string, HubConnection>>();
+
+  function remove(connection: HubConnection): boolean {
+    if (byId.get(connection.id) !== connection) return false;
+    byId.delete(connection.id);
+    const own = byUser.get(connection.userId);
+    own?.delete(connection.id);
+    if (own?.size === 0) byUser.delete(connection.userId);
+    return true;
+  }
+
+  function offer(connection: HubConnection, message: PushMessage): boolean {
+    try {
+      return connection.deliver(message);
+    } catch {
+      return false;
+    }
+  }
+
+  function info(connection: HubConnection): ConnectionInfo {
+    return { id: connection.id, userId: connection.userId, transport: connection.transport, node: nodeId, openedAt: connection.openedAt };
+  }
+
+  return {
+    get size() {
+      return byId.size;
+    },
+    add(connection) {
+      if (byId.has(connection.id)) throw new Error(`A hub connection with id "${connection.id}" is already registered.`);
+      byId.set(connection.id, connection);
+      let own = byUser.get(connection.userId);
+      if (!own) byUser.set(connection.userId, (own = new Map<string, HubConnection>()));
+      own.set(connection.id, connection);
+      return () => remove(connection);
+    },
+    deliver(target, message) {
+      let reached = 0;
+      if ('all' in target) {
+        // A snapshot: a transport may close (and unregister) a connection while we deliver.
+        for (const connection of [...byId.values()]) if (offer(connection, message)) reached++;
+        return reached;
+      }
+      for (const userId of new Set(target.users)) {
+        const own = byUser.get(userId);
+        if (!own) continue;
+        for (const connection of [...own.values()]) if (offer(connection, message)) reached++;
+      }
+      return reached;
+    },
+    list(userId) {
+      const source = userId === undefined ? byId.values() : (byUser.get(userId)?.values() ?? []);
+      return [...source].map(info).sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+    counts() {
+      // fromEntries defines own properties, so even a user named "__proto__" is counted.
+      return { total: byId.size, byUser: Object.fromEntries([...byUser].map(([userId, own]) => [userId, own.size])) };
+    },
+    takeUser(userId) {
+      const own = byUser.get(userId);
+      if (!own) return [];
+      const taken = [...own.values()];
+      for (const connection of taken) remove(connection);
+      return taken;
+    },
+  };
+}
