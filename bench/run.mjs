@@ -5,7 +5,7 @@
 // docs/benchmarks.md.
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +20,11 @@ const plan = {
   openStreams: quick ? 300 : 2000,
   nonStreamRequests: quick ? 1000 : 4000,
   rounds: quick ? 1 : 3,
+  idleConnections: quick ? 1000 : 5000,
 };
+// Heartbeat interval of the processes that hold idle hub connections; the hold lasts one interval
+// and a bit, so every connection has had a ping written to it when memory is read.
+const hubHeartbeatMs = 5000;
 const clockTicks = 100; // getconf CLK_TCK on Linux
 // One key for every hop: Sluice authenticates it as its admin key (SLUICE_ADMIN_KEY, in a SQLite
 // store, with a usage row per request as in production), the hand relay forwards it as is, and
@@ -49,13 +53,13 @@ function startScript(script, env) {
   });
 }
 
-async function startSluice(upstreamUrl) {
+async function startSluice(upstreamUrl, { heartbeatMs = 15000 } = {}) {
   const directory = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const config = join(directory, 'sluice.yaml');
   writeFileSync(
     config,
     [
-      'server: { port: 0, heartbeatMs: 15000 }',
+      `server: { port: 0, heartbeatMs: ${heartbeatMs} }`,
       // warn: one log line per request at info would measure pino, not the relay.
       'log: { level: warn }',
       'auth: { mode: keys }',
@@ -199,6 +203,127 @@ async function memoryPerStream(baseUrl, child) {
   return perStream;
 }
 
+/**
+ * Opens one idle SSE stream on a raw socket (lighter for the driver than an HTTP client), writing
+ * the request by hand, and resolves once a 200 head has arrived. Afterwards it counts the `: ping`
+ * lines and `event: bench` events that reach it. Every socket goes into `sockets`, for cleanup.
+ */
+function openIdleStream(port, path, sockets) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    sockets.push(socket);
+    const stream = { socket, pings: 0, pushes: 0, closed: false };
+    let head = '';
+    let partial = '';
+    const timer = setTimeout(() => fail(new Error(`${path}: no response head within 10 s`)), 10_000);
+    const fail = (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.setEncoding('latin1');
+    socket.on('error', fail);
+    socket.once('close', () => {
+      stream.closed = true;
+      fail(new Error(`${path}: closed before its head`));
+    });
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\naccept: text/event-stream\r\nauthorization: Bearer ${key}\r\n\r\n`);
+    socket.on('data', (text) => {
+      if (head !== undefined) {
+        head += text;
+        const end = head.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        if (!head.startsWith('HTTP/1.1 200 ')) return fail(new Error(`${path}: ${head.slice(0, head.indexOf('\r\n'))}`));
+        text = head.slice(end + 4);
+        head = undefined;
+        clearTimeout(timer);
+        resolve(stream);
+      }
+      // Whole lines only: the chunked framing (size lines) sits on lines of its own.
+      const lines = (partial + text).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        if (line === ': ping') stream.pings++;
+        else if (line === 'event: bench') stream.pushes++;
+      }
+    });
+  });
+}
+
+/** Opens `count` idle streams, 50 handshakes in flight at a time (the listen backlog is finite). */
+async function openIdleStreams(port, path, count, sockets) {
+  const streams = [];
+  let started = 0;
+  const worker = async () => {
+    while (started < count) {
+      started++;
+      streams.push(await openIdleStream(port, path, sockets));
+    }
+  };
+  await Promise.all(Array.from({ length: 50 }, worker));
+  return streams;
+}
+
+/** Destroys every socket and waits (at most 10 s) until each has closed. */
+async function closeSockets(sockets) {
+  const closed = sockets.map((socket) => (socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve))));
+  for (const socket of sockets) socket.destroy();
+  await Promise.race([Promise.all(closed), sleep(10_000)]);
+  sockets.length = 0;
+}
+
+async function until(condition, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition() && performance.now() < deadline) await sleep(50);
+}
+
+/**
+ * Opens plan.idleConnections idle SSE streams on a fresh process, holds them past one heartbeat
+ * and measures its memory growth after forced GCs; then, when `push` is given, broadcasts one
+ * event and checks that every stream gets it.
+ */
+async function memoryPerIdleConnection(target, path, push) {
+  const port = Number(new URL(target.url).port);
+  const sockets = [];
+  try {
+    await openIdleStreams(port, path, 200, sockets); // warm up the JIT and the hub
+    await closeSockets(sockets);
+    await sleep(500);
+    const before = await memoryOf(target.child);
+    const streams = await openIdleStreams(port, path, plan.idleConnections, sockets);
+    await sleep(hubHeartbeatMs + 1000);
+    const after = await memoryOf(target.child);
+    const count = plan.idleConnections;
+    const result = {
+      rss: (after.rss - before.rss) / count,
+      heap: (after.heap - before.heap) / count,
+      open: streams.filter((stream) => !stream.closed).length,
+      pinged: streams.filter((stream) => stream.pings > 0).length,
+    };
+    if (push) {
+      result.reached = await push();
+      await until(() => streams.every((stream) => stream.pushes > 0), 10_000);
+      result.received = streams.filter((stream) => stream.pushes === 1 && !stream.closed).length;
+    }
+    return result;
+  } finally {
+    await closeSockets(sockets);
+  }
+}
+
+/** One broadcast through Sluice's POST /api/push; returns how many connections it reached. */
+async function pushToAll(baseUrl) {
+  const response = await request(`${baseUrl}/api/push`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ to: { all: true }, event: 'bench', data: { note: 'idle connection check' } }),
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`POST /api/push: status ${response.statusCode}: ${text.slice(0, 200)}`);
+  return JSON.parse(text).connections;
+}
+
 const format = (value, digits = 2) => (value === undefined ? '–' : value.toFixed(digits));
 const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
 
@@ -222,6 +347,17 @@ async function main() {
   console.log('stream CPU done');
   const nonStreamCpu = await alternating(relay, sluice, plan.nonStreamRequests, { stream: false });
   console.log('non-stream CPU done');
+  // Idle hub connections last, on processes of their own: fresh (as for the stream memory), with
+  // heartbeats every hubHeartbeatMs, and leaving the processes of the other measures as they were.
+  const hubRelay = await startScript('hand-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1`, HEARTBEAT_MS: String(hubHeartbeatMs) });
+  const hubSluice = await startSluice(upstream.url, { heartbeatMs: hubHeartbeatMs });
+  const idle = {
+    relay: await memoryPerIdleConnection(hubRelay, '/events'),
+    sluice: await memoryPerIdleConnection(hubSluice, '/api/events', () => pushToAll(hubSluice.url)),
+  };
+  hubRelay.child.kill();
+  hubSluice.child.kill();
+  console.log('idle connection memory done');
 
   const added = { relay: latencies.relay.p50 - latencies.direct.p50, sluice: latencies.sluice.p50 - latencies.direct.p50 };
   const added99 = { relay: latencies.relay.p99 - latencies.direct.p99, sluice: latencies.sluice.p99 - latencies.direct.p99 };
@@ -233,6 +369,9 @@ async function main() {
     [`memory per open stream: JS heap + buffers after GC (kB, ${plan.openStreams} open)`, '–', format(memory.relay.heap / 1024, 1), format(memory.sluice.heap / 1024, 1), `ratio ${format(memory.sluice.heap / memory.relay.heap)} ≤ 0.5: ${verdict(memory.sluice.heap <= memory.relay.heap / 2)}`],
     ['… the same as RSS growth (kB)', '–', format(memory.relay.rss / 1024, 1), format(memory.sluice.rss / 1024, 1), `ratio ${format(memory.sluice.rss / memory.relay.rss)}`],
     ['CPU s per 1000 non-streamed requests', '–', format(nonStreamCpu.relay, 3), format(nonStreamCpu.sluice, 3), `ratio ${format(nonStreamCpu.sluice / nonStreamCpu.relay)} ≤ 0.5: ${verdict(nonStreamCpu.sluice <= nonStreamCpu.relay / 2)}`],
+    [`memory per idle hub connection: JS heap + buffers after GC (kB, ${plan.idleConnections} open)`, '–', format(idle.relay.heap / 1024, 1), format(idle.sluice.heap / 1024, 1), `ratio ${format(idle.sluice.heap / idle.relay.heap)}`],
+    ['… the same as RSS growth (kB)', '–', format(idle.relay.rss / 1024, 1), format(idle.sluice.rss / 1024, 1), `ratio ${format(idle.sluice.rss / idle.relay.rss)}`],
+    ['idle hub connections open / pinged / reached by one push', '–', `${idle.relay.open} / ${idle.relay.pinged} / –`, `${idle.sluice.open} / ${idle.sluice.pinged} / ${idle.sluice.reached} (${idle.sluice.received} received)`, `all ${plan.idleConnections}: ${verdict([idle.relay.open, idle.relay.pinged, idle.sluice.open, idle.sluice.pinged, idle.sluice.reached, idle.sluice.received].every((value) => value === plan.idleConnections))}`],
   ];
   const table = ['| measure | direct | hand relay | Sluice | target |', '|---|---|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
@@ -264,6 +403,14 @@ upstream itself. The client (undici, in the driver process) reads and checks eve
   and report its memory before the streams open and once every stream has its first content. The
   difference divided by the count, as RSS and as JS heap + external buffers.
 - **Non-streamed CPU**: ${plan.nonStreamRequests} \`stream: false\` requests, 64 concurrent, rounds as above.
+- **Memory per idle hub connection**: last, on a fresh Sluice and a fresh hand relay of their own
+  (\`server.heartbeatMs: ${hubHeartbeatMs}\`), ${plan.idleConnections} \`GET /api/events\` streams held open at once with the bench
+  key, against the hand relay's \`GET /events\` (SSE headers, the open responses in a Set, one
+  timer writing \`: ping\` to each every ${hubHeartbeatMs / 1000} s: the least a hand-written hub needs). The driver
+  opens them on raw sockets (the request written by hand, 50 handshakes in flight), after 200
+  opened and closed as warm-up; memory is read as for open streams, before they open and once they
+  have been held for one heartbeat and a second. Then one \`POST /api/push\` to \`{ all: true }\`
+  must answer that it reached every connection, and every stream must receive the event once.
 
 Sluice does more per request than the hand relay: it validates the body, resolves the model,
 parses every upstream event, rewrites \`model\`, counts usage, enforces four timeouts, records

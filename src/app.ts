@@ -3,6 +3,7 @@
 // comes in already open (createStore is async), and its owner closes it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config/config.js';
@@ -20,7 +21,8 @@ import { createChatCompletionsRoute } from './http/routes/chat-completions.js';
 import { createAdminKeysRoutes } from './http/routes/admin-keys.js';
 import { createAdminUsageRoute } from './http/routes/admin-usage.js';
 import { createTicketsRoute } from './http/routes/tickets.js';
-import { createNativeChatRoutes } from './http/routes/native-chat.js';
+import { createNativeChatRoutes, createNativeChats } from './http/routes/native-chat.js';
+import { createWebSocketGateway } from './http/ws/websocket-gateway.js';
 import { createConversationRoutes } from './http/routes/conversations.js';
 import { createMemoryGenerationRegistry, type GenerationRegistry } from './relay/generation-registry.js';
 import { parseNativeEventId } from './relay/encoders/native-events.js';
@@ -124,21 +126,31 @@ export function createApp(dependencies: AppDependencies): App {
     .add('GET', '/readyz', createReadyRoute(() => (generations.accepting ? { ready: true } : { ready: false, reason: 'shutting down' })), { access: 'public' })
     .add('GET', '/metrics', createMetricsRoute(metrics), { access: 'public' })
     .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' });
-  router.addAll(
-    createNativeChatRoutes({
-      config,
-      generations,
-      registry,
-      conversations: store.conversations,
-      metrics,
-      onStoreError: (error) => logger.error({ err: error }, 'conversation turn not stored'),
-      bindTicket: (ticket, principal, generationId) => void tickets.allowResume(ticket, principal, generationId, now() + config.generations.retentionMs + resumeGrantMs),
-    }),
-  );
+  const nativeDependencies = {
+    config,
+    generations,
+    registry,
+    conversations: store.conversations,
+    metrics,
+    onStoreError: (error: unknown) => logger.error({ err: error }, 'conversation turn not stored'),
+    bindTicket: (ticket: string, principal: Principal, generationId: string) => void tickets.allowResume(ticket, principal, generationId, now() + config.generations.retentionMs + resumeGrantMs),
+  };
+  router.addAll(createNativeChatRoutes(nativeDependencies));
   router.addAll(createConversationRoutes({ conversations: store.conversations }));
   createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now }).forEach((route) => router.add(route.method, route.pattern, route.handler, { access: 'admin' }));
   const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
-  for (const route of createHubRoutes({ hub, config, now, logger })) router.add(route.method, route.pattern, route.handler, route.options);
+  router.addAll(createHubRoutes({ hub, config, now, logger }));
+  const websockets = createWebSocketGateway({
+    config,
+    hub,
+    chats: createNativeChats(nativeDependencies),
+    logger,
+    now,
+    createId,
+    // Browsers cannot set headers on a WebSocket: a ticket in the URL, or Authorization where the client can send it.
+    authenticate: (request, url) =>
+      authenticator.authenticate({ authorization: request.headers.authorization, ticket: url.searchParams.get('ticket') ?? undefined, actAs: headerValue(request.headers['x-sluice-user']) }),
+  });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://sluice.invalid');
@@ -211,6 +223,7 @@ export function createApp(dependencies: AppDependencies): App {
   }
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => void handle(request, response));
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => websockets.handleUpgrade(request, socket, head));
 
   return {
     config,
@@ -246,6 +259,7 @@ export function createApp(dependencies: AppDependencies): App {
       }
       // Let the last events reach the sockets, then drop what is left.
       await new Promise((resolve) => setTimeout(resolve, 50));
+      websockets.closeAll();
       server.closeAllConnections();
       await closed;
       await generations.flushUsage();

@@ -91,6 +91,7 @@ export interface Config {
     readonly adminKey?: string;
   };
   readonly store: { readonly url: string };
+  readonly websocket: { readonly pingIntervalMs: number; readonly cancelChatsOnClose: boolean };
   readonly generations: { readonly resumeGraceMs: number; readonly retentionMs: number };
   readonly conversations: { readonly historyMessages: number; readonly historyChars: number };
   readonly limits: { readonly perUser: Limits; readonly users: Readonly<Record<string, Limits>> };

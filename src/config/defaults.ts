@@ -15,6 +15,7 @@ interface Defaults {
   store: { url: string };
   hub: Config['hub'];
   generations: Config['generations'];
+  websocket: Config['websocket'];
   conversations: Config['conversations'];
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
@@ -68,6 +69,7 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   },
   store: { url: 'sqlite:./data/sluice.db' },
   hub: { maxConnectionAgeMs: 60 * 60_000, retentionCount: 100, retentionMs: 5 * 60_000 },
+  websocket: { pingIntervalMs: 30_000, cancelChatsOnClose: false },
   generations: { resumeGraceMs: 30_000, retentionMs: 300_000 },
   conversations: { historyMessages: 20, historyChars: 32_000 },
 });

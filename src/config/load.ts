@@ -205,11 +205,12 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   };
 
   const generations = withDefaults(defaults.generations, raw.generations);
+  const websocket = withDefaults(defaults.websocket, raw.websocket);
   const conversations = withDefaults(defaults.conversations, raw.conversations);
 
   const hub = withDefaults(defaults.hub, raw.hub);
 
-  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, hub };
+  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub };
 }
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);

@@ -186,6 +186,14 @@ export const configSchema = z.strictObject({
   /** The model used when a request names none (native API); an alias or `provider/model`. */
   defaultModel: z.string().min(1).optional(),
   auth: authSchema.optional(),
+  websocket: z
+    .strictObject({
+      /** Protocol pings on every socket at this interval; a socket that misses one is dropped. 0 turns them off. */
+      pingIntervalMs: milliseconds.optional(),
+      /** Whether closing a socket cancels its chats at once, instead of leaving them resumable. */
+      cancelChatsOnClose: z.boolean().optional(),
+    })
+    .optional(),
   generations: z
     .strictObject({
       /** How long a resumable generation keeps running after its last client left, waiting for a re-attach. */

@@ -29,6 +29,7 @@ export const errorTable = {
   generation_not_found: { status: 404, type: 'not_found_error', message: 'No such generation, or it finished longer ago than the retention window.', retryable: false },
   conversation_not_found: { status: 404, type: 'not_found_error', message: 'No such conversation for this user.', retryable: false },
   not_found: { status: 404, type: 'not_found_error', message: 'No such route.', retryable: false },
+  invalid_frame: { status: 400, type: 'invalid_request_error', message: 'The WebSocket frame is invalid.', retryable: false },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'This route does not accept that method.', retryable: false },
   // Who is calling, and how much they may.
   missing_credentials: { status: 401, type: 'authentication_error', message: 'No credential: send Authorization: Bearer <key or token>.', retryable: false },
