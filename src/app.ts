@@ -38,6 +38,7 @@ import type { LimitState } from './limits/limit-state.js';
 import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } from './http/routes/operations.js';
 import type { Hub } from './hub/hub.js';
 import { createMemoryHub } from './hub/memory-hub.js';
+import { isPushId } from './hub/hub.js';
 import { createHubRoutes } from './http/routes/hub-routes.js';
 
 export interface AppDependencies {
@@ -170,8 +171,13 @@ export function createApp(dependencies: AppDependencies): App {
         const ticket = match.route.tickets ? (url.searchParams.get('ticket') ?? undefined) : undefined;
         const principal = await authenticator
           .authenticate({ authorization: request.headers.authorization, ticket, actAs: headerValue(request.headers['x-sluice-user']) })
-          .catch((error: unknown) => resumeWithSpentTicket(error, ticket, headerValue(request.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined));
-        if (ticket !== undefined && principal.via === 'ticket') context.ticket = ticket;
+          .catch((error: unknown) => resumeWithSpentTicket(error, ticket, match.route.name, headerValue(request.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined));
+        if (ticket !== undefined && principal.via === 'ticket') {
+          context.ticket = ticket;
+          // The hub channel is one long-lived stream that EventSource reopens with the same URL
+          // (after hub.maxConnectionAgeMs, or a network drop): its ticket may reopen it, and only it.
+          if (match.route.name === hubEventsRoute) void tickets.allowResume(ticket, principal, hubEventsRoute, now() + hubResumeGrantMs);
+        }
         if (!allows(match.route.access, principal)) {
           throw new SluiceError('forbidden', { message: `${path} needs ${match.route.access === 'admin' ? 'an admin' : 'a service or admin'} credential; this one has role "${principal.role}".` });
         }
@@ -191,10 +197,11 @@ export function createApp(dependencies: AppDependencies): App {
    * EventSource reconnects to the same URL, spent ticket and all, with Last-Event-ID: a ticket
    * that opened a generation may reopen that generation (and nothing else).
    */
-  async function resumeWithSpentTicket(error: unknown, ticket: string | undefined, lastEventId: string | undefined): Promise<Principal> {
-    const resume = lastEventId !== undefined ? parseNativeEventId(lastEventId) : undefined;
-    if (!(error instanceof SluiceError) || error.code !== 'invalid_ticket' || ticket === undefined || !resume) throw error;
-    return tickets.resume(ticket, resume.generationId).catch(() => Promise.reject(error));
+  async function resumeWithSpentTicket(error: unknown, ticket: string | undefined, route: string, lastEventId: string | undefined): Promise<Principal> {
+    if (!(error instanceof SluiceError) || error.code !== 'invalid_ticket' || ticket === undefined || lastEventId === undefined) throw error;
+    const scope = route === hubEventsRoute ? (isPushId(lastEventId) ? hubEventsRoute : undefined) : parseNativeEventId(lastEventId)?.generationId;
+    if (scope === undefined) throw error;
+    return tickets.resume(ticket, scope).catch(() => Promise.reject(error));
   }
 
   function logRequest(context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
@@ -257,9 +264,11 @@ export function createApp(dependencies: AppDependencies): App {
         for (const generation of generations.active) generation.cancel(new SluiceError('shutting_down', { message: 'The gateway is shutting down; the answer was cut short.' }));
         await Promise.all([...running].map((generation) => generation.done));
       }
-      // Let the last events reach the sockets, then drop what is left.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Hub clients are told to reconnect (to another node) before their sockets go.
+      await hub.closeLocal().catch((error: unknown) => logger.warn({ err: error }, 'hub: closing connections at shutdown failed'));
       websockets.closeAll();
+      // Let the last events and close frames reach the sockets, then drop what is left.
+      await new Promise((resolve) => setTimeout(resolve, 50));
       server.closeAllConnections();
       await closed;
       await generations.flushUsage();
@@ -270,6 +279,10 @@ export function createApp(dependencies: AppDependencies): App {
 
 /** How long past its retention a spent ticket may still reopen the generation it started. */
 const resumeGrantMs = 3_600_000;
+
+const hubEventsRoute = '/api/events';
+/** How long a ticket that opened the hub channel may reopen it: a working day of reconnects. */
+const hubResumeGrantMs = 12 * 3_600_000;
 
 function allows(access: 'caller' | 'service' | 'admin', principal: Principal): boolean {
   if (access === 'caller') return true;

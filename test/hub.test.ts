@@ -257,6 +257,17 @@ describe('with API keys', () => {
     expect(await errorOf(again.response)).toMatchObject({ status: 401, code: 'invalid_ticket' });
     stream.abort();
     await hubHolds(gateway, {});
+
+    // EventSource reconnects to the same URL, spent ticket included, with Last-Event-ID: that
+    // reopens this channel (and replays what was missed), while a spent ticket alone still does not.
+    await pushOk(gateway.url, as('service'), { to: { users: ['carol'] }, event: 'missed', data: 2 });
+    const reopened = await openStream(gateway.url, { 'last-event-id': stream.events[0]?.id ?? '' }, `ticket=${ticket}`);
+    await waitFor(() => reopened.events.some((event) => event.event === 'missed'), 'the missed push on the reopened channel');
+    reopened.abort();
+    await hubHolds(gateway, {});
+    expect(await errorOf((await openEvents(gateway.url, { query: `ticket=${ticket}` })).response)).toMatchObject({ status: 401 });
+    // Nor does a Last-Event-ID that is not a hub id.
+    expect(await errorOf((await openEvents(gateway.url, { query: `ticket=${ticket}`, headers: { 'last-event-id': 'abc:1' } })).response)).toMatchObject({ status: 401 });
   });
 
   it('refuses user credentials on /api/push and the connection routes, and service credentials on the latter', async () => {
@@ -442,5 +453,21 @@ describe('many idle connections', () => {
     for (const socket of sockets) socket.destroy();
     sockets.clear();
     await hubHolds(gateway, {});
+  });
+});
+
+describe('at shutdown', () => {
+  it('hub streams end with a close event that says to reconnect, and WebSockets with 1012', async () => {
+    const stopping = await startGateway({});
+    const stream = await openStream(stopping.url, {});
+    const { default: WebSocket } = await import('ws');
+    const socket = new WebSocket(`${stopping.url.replace('http', 'ws')}/api/ws`);
+    await new Promise((resolve) => socket.once('open', resolve));
+    const socketClosed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await hubHolds(stopping, { anonymous: 2 });
+    await stopping.close();
+    await waitFor(() => stream.events.some((event) => event.event === 'close'), 'the close event');
+    expect(JSON.parse(stream.events.find((event) => event.event === 'close')?.data ?? '{}')).toMatchObject({ reason: 'shutting_down', reconnect: true });
+    expect(await socketClosed).toBe(1012);
   });
 });

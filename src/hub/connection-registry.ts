@@ -22,6 +22,8 @@ export interface ConnectionRegistry {
   counts(): ConnectionCounts;
   /** Removes every connection of `userId` and returns them, so the caller can close them. */
   takeUser(userId: string): HubConnection[];
+  /** Removes every connection on this node and returns them (shutdown). */
+  takeAll(): HubConnection[];
 }
 
 /** A registry for the node `nodeId` (what ConnectionInfo.node says). */
@@ -84,6 +86,11 @@ export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
     counts() {
       // fromEntries defines own properties, so even a user named "__proto__" is counted.
       return { total: byId.size, byUser: Object.fromEntries([...byUser].map(([userId, own]) => [userId, own.size])) };
+    },
+    takeAll() {
+      const taken = [...byId.values()];
+      for (const connection of taken) remove(connection);
+      return taken;
     },
     takeUser(userId) {
       const own = byUser.get(userId);

@@ -33,8 +33,12 @@ export interface PushMessage {
 
 /** Why the hub asks a transport to close a connection. */
 export interface HubCloseReason {
-  /** `disconnected`: an admin closed the user's connections (DELETE /api/connections/:userId). */
-  readonly code: 'disconnected';
+  /**
+   * `disconnected`: an admin closed the user's connections (DELETE /api/connections/:userId); the
+   * client should not reconnect. `shutting_down`: this node is stopping; the client should
+   * reconnect (to another node) with Last-Event-ID.
+   */
+  readonly code: 'disconnected' | 'shutting_down';
   /** For people: shown in the transport's last frame. */
   readonly message: string;
 }
@@ -133,6 +137,8 @@ export interface Hub {
   counts(): Promise<ConnectionCounts>;
   /** Closes every connection `userId` has (calling each one's `close`); resolves to how many. */
   disconnect(userId: string): Promise<number>;
+  /** Closes this node's connections with `shutting_down`, so their clients reconnect elsewhere (shutdown). */
+  closeLocal(): Promise<number>;
 }
 
 const pushEventNamePattern = /^[A-Za-z0-9._:-]{1,64}$/;

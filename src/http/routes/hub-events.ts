@@ -66,7 +66,7 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
       transport: 'sse',
       openedAt: options.now(),
       deliver: (message) => channel.deliver(message),
-      close: (reason) => channel.close({ reason: reason.code, reconnect: false, message: reason.message }),
+      close: (reason) => channel.close({ reason: reason.code, reconnect: reason.code === 'shutting_down', message: reason.message }),
     };
     // Registered before the replay is read, so a push that lands in between is held, not lost;
     // the channel drops those the replay already holds.

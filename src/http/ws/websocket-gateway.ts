@@ -107,7 +107,8 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
         return true;
       },
       close(reason) {
-        ws.close(4000, reason.message.slice(0, 120));
+        // 4000: closed by an admin, do not reconnect; 1012 (service restart): reconnect elsewhere.
+        ws.close(reason.code === 'shutting_down' ? 1012 : 4000, reason.message.slice(0, 120));
       },
     };
     const unregister = await dependencies.hub.register(connection).catch((error: unknown) => {
