@@ -259,6 +259,19 @@ describe('the hub over WebSocket', () => {
     expect(listed.data.filter((connection) => connection.transport === 'ws').map((connection) => connection.userId).sort()).toEqual(['alice', 'bob']);
   });
 
+  it('a socket opened with ?lastEventId= first gets the pushes it missed, in order, then live ones', async () => {
+    const pushTo = (text: string) =>
+      fetch(`${gateway.url}/api/push`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: { users: ['bob'] }, event: 'note', data: { text } }) }).then(async (response) => (await response.json()) as { id: string });
+    const seen = await pushTo('seen');
+    await pushTo('missed 1');
+    await pushTo('missed 2');
+    const client = await connect({ key: bobKey, query: `?lastEventId=${seen.id}` });
+    await pushTo('live');
+    await waitFor(() => client.frames.filter((frame) => frame.type === 'push').length === 3, 'three pushes');
+    expect(client.frames.filter((frame) => frame.type === 'push').map((frame) => frame.data?.['text'])).toEqual(['missed 1', 'missed 2', 'live']);
+    expect(await refusedStatus(wsUrl('?lastEventId=abc'), { authorization: `Bearer ${bobKey}` })).toBe(400);
+  });
+
   it('DELETE /api/connections/:userId closes that user\'s sockets and no one else\'s', async () => {
     const alice = await connect({ key: aliceKey });
     const bob = await connect({ key: bobKey });

@@ -9,7 +9,7 @@ import type { Config } from '../../config/config.js';
 import { SluiceError, toSluiceError } from '../../errors/sluice-error.js';
 import { errorTable } from '../../errors/table.js';
 import type { Principal } from '../../auth/principal.js';
-import type { Hub, HubConnection, PushMessage } from '../../hub/hub.js';
+import { isPushId, type Hub, type HubConnection, type PushMessage } from '../../hub/hub.js';
 import type { Logger } from '../../observability/logger.js';
 import type { GenerationView } from '../../relay/generation.js';
 import { nativeEventId, parseNativeEventId, toNativeEvent, type NativeStreamIdentity } from '../../relay/encoders/native-events.js';
@@ -55,7 +55,9 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
       return;
     }
     let principal: Principal;
+    const lastEventId = url.searchParams.get('lastEventId') ?? undefined;
     try {
+      if (lastEventId !== undefined && !isPushId(lastEventId)) throw new SluiceError('invalid_request', { param: 'lastEventId', message: 'lastEventId: must be the decimal id of a hub push (1 to 15 digits).' });
       principal = await dependencies.authenticate(request, url);
     } catch (error) {
       refuse(socket, toSluiceError(error).status, toSluiceError(error));
@@ -65,11 +67,29 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
       sockets.add(ws);
       ws.once('close', () => sockets.delete(ws));
       dependencies.onSocket?.(ws);
-      void serveSocket(ws, principal);
+      void serveSocket(ws, principal, lastEventId);
     });
   }
 
-  async function serveSocket(ws: WebSocket, principal: Principal): Promise<void> {
+  /**
+   * Serves one socket. With `lastEventId` (`?lastEventId=` on the URL) the hub pushes the user
+   * missed since then come first, then live ones, none twice.
+   */
+  async function serveSocket(ws: WebSocket, principal: Principal, lastEventId: string | undefined): Promise<void> {
+    // Listening at once: frames that arrive while the hub registers are handled after it.
+    let markReady!: () => void;
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    ws.on('message', (raw, isBinary) => {
+      ready
+        .then(() => onFrame(raw, isBinary))
+        .catch((error: unknown) => {
+          const failure = toSluiceError(error);
+          if (failure.code === 'internal_error') logger.error({ err: failure.cause ?? failure, userId: principal.userId }, 'websocket frame failed');
+          frameError(failure, frameId(raw));
+        });
+    });
+    /** Pushes delivered while the replay is read: sent after it, minus those it holds. */
+    let early: PushMessage[] | undefined = lastEventId !== undefined ? [] : undefined;
     /** Running chats by client id: `cancel` ends one (its last frame is still sent); `detach` stops following it. */
     const chats = new Map<string, { cancel: () => void; detach: (cancel: boolean) => void }>();
     const send = (frame: ServerFrame | string): void => {
@@ -98,12 +118,16 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
       openedAt: dependencies.now(),
       deliver(message: PushMessage) {
         if (ws.readyState !== ws.OPEN) return false;
+        if (early) {
+          early.push(message);
+          return true;
+        }
         if (tooSlow()) {
           closeTooSlow();
           return false;
         }
         // The data is already JSON text: embedded as it is, not parsed and serialised again.
-        send(`{"type":"push","eventId":${JSON.stringify(message.id)},"event":${JSON.stringify(message.event)},"data":${message.json}}`);
+        sendPush(message);
         return true;
       },
       close(reason) {
@@ -111,10 +135,25 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
         ws.close(reason.code === 'shutting_down' ? 1012 : 4000, reason.message.slice(0, 120));
       },
     };
+    function sendPush(message: PushMessage): void {
+      // The data is already JSON text: embedded as it is, not parsed and serialised again.
+      send(`{"type":"push","eventId":${JSON.stringify(message.id)},"event":${JSON.stringify(message.event)},"data":${message.json}}`);
+    }
     const unregister = await dependencies.hub.register(connection).catch((error: unknown) => {
       logger.warn({ err: error }, 'hub: could not register a WebSocket connection');
       return undefined;
     });
+    if (lastEventId !== undefined) {
+      const replayed = await dependencies.hub.replay(principal.userId, lastEventId).catch((error: unknown) => {
+        logger.warn({ err: error }, 'hub: replay for a WebSocket connection failed');
+        return [];
+      });
+      const replayedIds = new Set(replayed.map((message) => message.id));
+      for (const message of replayed) sendPush(message);
+      for (const message of early ?? []) if (!replayedIds.has(message.id)) sendPush(message);
+      early = undefined;
+    }
+    markReady();
 
     function closeTooSlow(): void {
       const error = new SluiceError('client_too_slow', { message: `The client left more than ${config.server.maxBufferedBytes.toString()} bytes unread (server.maxBufferedBytes); the socket was closed.` });
@@ -217,13 +256,6 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
       }
     }
 
-    ws.on('message', (raw, isBinary) => {
-      onFrame(raw, isBinary).catch((error: unknown) => {
-        const failure = toSluiceError(error);
-        if (failure.code === 'internal_error') logger.error({ err: failure.cause ?? failure, userId: principal.userId }, 'websocket frame failed');
-        frameError(failure, frameId(raw));
-      });
-    });
     ws.on('error', (error) => logger.debug({ err: error }, 'websocket error'));
     ws.once('close', () => {
       clearInterval(pingTimer);
