@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
 import { postChat, readStream, type ParsedStream } from './support/chat-client.js';
 import { unusedPort } from './support/tcp.js';
+import { startGateway, type TestGateway } from './support/gateway.js';
 import { within } from './support/wait.js';
 
 const run = promisify(execFile);
@@ -138,6 +139,65 @@ describe('sluice keys and sluice usage', () => {
     const bad = await sluice(['usage', '--config', storeConfig(), '--from', 'last-week']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--from must be a date');
+  });
+});
+
+describe('sluice chat', () => {
+  let gateway: TestGateway;
+  let key: string;
+  beforeAll(async () => {
+    gateway = await startGateway({ auth: { mode: 'keys' }, providers: { demo: { type: 'mock', chunkCount: 20, delayMs: 15 } }, models: { demo: { provider: 'demo', model: 'sluice-demo' } }, defaultModel: 'demo' });
+    key = (await gateway.app.keys.create({ userId: 'cli-user', role: 'user' })).key;
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('streams the answer to a pipe as plain text, nothing on stderr', async () => {
+    const result = await sluice(['chat', 'What is SSE?', '--url', gateway.url, '--key', key]);
+    expect(result).toEqual({ code: 0, stdout: `${demoAnswer('What is SSE?')}\n`, stderr: '' });
+  });
+
+  it('takes the question from stdin and the key from SLUICE_KEY', async () => {
+    const child = spawn(process.execPath, [cli, 'chat', '--url', gateway.url], { env: { ...process.env, SLUICE_KEY: key }, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stdin.end('从标准输入来的问题\n');
+    const code = await within(new Promise<number | null>((resolve) => child.once('exit', resolve)), 10_000, 'sluice chat to exit');
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${demoAnswer('从标准输入来的问题')}\n`);
+  });
+
+  it('--json prints one event per line, meta first and done last', async () => {
+    const result = await sluice(['chat', 'hi', '--json', '--url', gateway.url, '--key', key]);
+    expect(result.code).toBe(0);
+    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; text?: string });
+    expect(events[0]?.type).toBe('meta');
+    expect(events.at(-1)?.type).toBe('done');
+    expect(events.filter((event) => event.type === 'delta').map((event) => event.text).join('')).toBe(demoAnswer('hi'));
+  });
+
+  it('on a pseudo-terminal shows a spinner until the first token, then erases it', async () => {
+    // script(1) gives the command a real pty, as a person's terminal would.
+    const command = [process.execPath, cli, 'chat', 'hello tty', '--url', gateway.url, '--key', key].map((part) => `'${part}'`).join(' ');
+    const { stdout } = await run('script', ['-qfec', command, '/dev/null'], { timeout: 15_000 });
+    expect(stdout).toContain('waiting for the first token');
+    expect(stdout).toContain('\x1b[2K');
+    expect(stdout.replace(/\r\n/g, '\n')).toContain(demoAnswer('hello tty'));
+    expect(stdout).toMatch(/tokens \(\d+ in, \d+ out\)/);
+  });
+
+  it('exits 1 with the error code and message: a bad key, a gateway that is not there, no question', async () => {
+    const badKey = await sluice(['chat', 'hi', '--url', gateway.url, '--key', 'sk-sluice-aaaaaaaaaaaa-nope']);
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toMatch(/^sluice chat: 401 invalid_api_key: /);
+    const nowhere = await sluice(['chat', 'hi', '--url', `http://127.0.0.1:${(await unusedPort()).toString()}`, '--key', key]);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toContain('cannot connect to');
+    const unknownModel = await sluice(['chat', 'hi', '--model', 'nope', '--url', gateway.url, '--key', key]);
+    expect(unknownModel.code).toBe(1);
+    expect(unknownModel.stderr).toContain('model_not_found');
   });
 });
 

@@ -7,12 +7,14 @@ import { createStore } from '../store/create-store.js';
 import { serve } from './serve.js';
 import { keysCommand, keysHelp } from './keys.js';
 import { usageCommand, usageHelp } from './usage.js';
+import { chatCommand } from './chat.js';
 
 const help = `sluice: a streaming gateway for LLM APIs
 
 Usage:
   sluice serve [--config FILE]     start the gateway (no config: the built-in demo model on 127.0.0.1:8080)
   sluice check-config FILE         validate a config file; prints every problem and exits 1 if any
+  sluice chat "question"           stream an answer to the terminal (sluice chat --help)
   sluice keys create|list|revoke   manage API keys in the store (sluice keys --help)
   sluice usage [--from D] [--to D] usage by user, key, model and day (sluice usage --help)
   sluice --help | --version
@@ -73,6 +75,11 @@ async function storeCommand(command: 'keys' | 'usage', argv: string[]): Promise<
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'keys' || argv[0] === 'usage') return storeCommand(argv[0], argv.slice(1));
+  if (argv[0] === 'chat') {
+    const interrupted = new AbortController();
+    process.once('SIGINT', () => interrupted.abort());
+    return chatCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, interrupted.signal);
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
