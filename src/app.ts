@@ -40,6 +40,7 @@ import type { Hub } from './hub/hub.js';
 import { createMemoryHub } from './hub/memory-hub.js';
 import { isPushId } from './hub/hub.js';
 import { createHubRoutes } from './http/routes/hub-routes.js';
+import { createPlaygroundRoutes } from './http/routes/playground.js';
 
 export interface AppDependencies {
   config: Config;
@@ -141,6 +142,7 @@ export function createApp(dependencies: AppDependencies): App {
   createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now }).forEach((route) => router.add(route.method, route.pattern, route.handler, { access: 'admin' }));
   const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
   router.addAll(createHubRoutes({ hub, config, now, logger }));
+  router.addAll(createPlaygroundRoutes({ logger }));
   const websockets = createWebSocketGateway({
     config,
     hub,
