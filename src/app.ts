@@ -59,6 +59,8 @@ export interface AppDependencies {
   limitState?: LimitState;
   /** Where resumable generations are found by id; in memory unless given. */
   registry?: GenerationRegistry;
+  /** Extra readiness (cluster mode: Redis reachable); /readyz answers 503 with its reason when not ready. */
+  readiness?: () => { ready: boolean; reason?: string };
   /** The per-user connection hub; in memory unless given (cluster mode shares it). */
   hub?: Hub;
 }
@@ -125,7 +127,7 @@ export function createApp(dependencies: AppDependencies): App {
     .add('GET', '/v1/models', createModelsRoute(modelRouter))
     .add('POST', '/api/tickets', createTicketsRoute({ tickets, ttlMs: config.auth.ticketTtlMs }))
     .add('GET', '/healthz', healthRoute, { access: 'public' })
-    .add('GET', '/readyz', createReadyRoute(() => (generations.accepting ? { ready: true } : { ready: false, reason: 'shutting down' })), { access: 'public' })
+    .add('GET', '/readyz', createReadyRoute(() => (generations.accepting ? (dependencies.readiness?.() ?? { ready: true }) : { ready: false, reason: 'shutting down' })), { access: 'public' })
     .add('GET', '/metrics', createMetricsRoute(metrics), { access: 'public' })
     .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' });
   const nativeDependencies = {

@@ -1,6 +1,7 @@
 // The only reader of configuration files and process.env. It reports every problem at once, each
 // with its path and how to fix it, and returns a frozen, typed Config.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type ModelRouteConfig, type ProviderConfig, type RawConfig } from './schema.js';
@@ -206,11 +207,15 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
 
   const generations = withDefaults(defaults.generations, raw.generations);
   const websocket = withDefaults(defaults.websocket, raw.websocket);
+  const redisUrl = env['SLUICE_REDIS_URL'] || raw.cluster?.redisUrl;
+  if (env['SLUICE_REDIS_URL'] && !/^rediss?:\/\/.+/.test(env['SLUICE_REDIS_URL'])) issues.push({ path: 'env SLUICE_REDIS_URL', message: `"${env['SLUICE_REDIS_URL']}" is not a redis:// URL` });
+  const cluster = redisUrl ? { redisUrl, nodeId: raw.cluster?.nodeId ?? env['SLUICE_NODE_ID'] ?? `${hostname()}:${process.pid.toString()}`, keyPrefix: raw.cluster?.keyPrefix ?? 'sluice:' } : undefined;
+  if (!redisUrl && (raw.cluster?.nodeId !== undefined || raw.cluster?.keyPrefix !== undefined)) issues.push({ path: 'cluster.redisUrl', message: 'cluster settings need cluster.redisUrl (or SLUICE_REDIS_URL)' });
   const conversations = withDefaults(defaults.conversations, raw.conversations);
 
   const hub = withDefaults(defaults.hub, raw.hub);
 
-  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub };
+  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, ...(cluster ? { cluster } : {}) };
 }
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);

@@ -186,6 +186,16 @@ export const configSchema = z.strictObject({
   /** The model used when a request names none (native API); an alias or `provider/model`. */
   defaultModel: z.string().min(1).optional(),
   auth: authSchema.optional(),
+  cluster: z
+    .strictObject({
+      /** Redis shared by every node: redis://host:6379 (rediss:// for TLS). Setting it turns cluster mode on. */
+      redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379' }).optional(),
+      /** This node's id in connection lists and logs; default hostname:pid. */
+      nodeId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'node ids use A-Z, a-z, 0-9 and . _ : -').optional(),
+      /** Prefix of every Redis key, so deployments can share one Redis. */
+      keyPrefix: z.string().regex(/^[A-Za-z0-9._:-]{1,32}$/, 'use A-Z, a-z, 0-9 and . _ : -').optional(),
+    })
+    .optional(),
   websocket: z
     .strictObject({
       /** Protocol pings on every socket at this interval; a socket that misses one is dropped. 0 turns them off. */
