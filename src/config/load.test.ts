@@ -201,3 +201,18 @@ describe('auth, store and limits settings', () => {
     expect(resolveConfig({ limits: { perUser: { dailyTokens: 5 } } }, {}).limits.perUser).toEqual({ dailyTokens: 5 });
   });
 });
+
+describe('cluster settings', () => {
+  it('are off without a Redis URL, and on with cluster.redisUrl or SLUICE_REDIS_URL', () => {
+    expect(resolveConfig({}, {}).cluster).toBeUndefined();
+    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redisUrl: 'redis://cache:6379', nodeId: 'node-1', keyPrefix: 'sluice:' });
+    const fromEnv = resolveConfig({}, { SLUICE_REDIS_URL: 'redis://127.0.0.1:6379', SLUICE_NODE_ID: 'n2' }).cluster;
+    expect(fromEnv).toEqual({ redisUrl: 'redis://127.0.0.1:6379', nodeId: 'n2', keyPrefix: 'sluice:' });
+  });
+
+  it('name what is wrong', () => {
+    expect(problems(() => resolveConfig({ cluster: { redisUrl: 'http://cache' } }, {}))[0]).toMatch(/^cluster\.redisUrl: must be a redis:\/\//);
+    expect(problems(() => resolveConfig({ cluster: { nodeId: 'n1' } }, {}))).toEqual(['cluster.redisUrl: cluster settings need cluster.redisUrl (or SLUICE_REDIS_URL)']);
+    expect(problems(() => resolveConfig({}, { SLUICE_REDIS_URL: 'cache:6379' }))).toEqual(['env SLUICE_REDIS_URL: "cache:6379" is not a redis:// URL']);
+  });
+});
