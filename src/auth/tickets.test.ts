@@ -1,7 +1,17 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+// The TicketStore contract, run on the memory store and on the Redis store (one suite, so they
+// cannot drift apart): a ticket is random and URL-safe, opens one connection and only one even
+// when two race for it, keeps what it granted, expires to the millisecond, and a spent ticket
+// resumes only its own stream until its grant ends. Then what only each store promises: memory
+// stays bounded; Redis tickets work across nodes, vanish after their real TTL, and fail fast.
+import { afterEach, beforeEach, describe, expect, it as itAlways } from 'vitest';
+import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { unusedPort } from '../../test/support/tcp.js';
+import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
+import { createLogger } from '../observability/logger.js';
 import type { Principal } from './principal.js';
-import { createMemoryTicketStore, type MemoryTicketStore } from './tickets.js';
+import { createRedisTicketStore } from './redis-ticket-store.js';
+import { createMemoryTicketStore, type MemoryTicketStore, type TicketStore } from './tickets.js';
 
 async function rejectionOf(promise: Promise<unknown>): Promise<SluiceError> {
   const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
@@ -12,14 +22,51 @@ async function rejectionOf(promise: Promise<unknown>): Promise<SluiceError> {
 const alice: Principal = { userId: 'alice', role: 'service', via: 'key', keyId: 'abcdefghijkl', keyLimits: { concurrentStreams: 2 } };
 const start = Date.UTC(2025, 0, 1);
 let nowMs = start;
-let tickets: MemoryTicketStore;
 
-beforeEach(() => {
-  nowMs = start;
-  tickets = createMemoryTicketStore({ now: () => nowMs, sweepIntervalMs: 10_000 });
+const redisIsAvailable = await redisAvailable();
+/** Connections opened by a test and the key prefixes it wrote under, cleaned up after it. */
+const opened: { redis: RedisConnections; keyPrefix: string }[] = [];
+
+async function connect(keyPrefix: string, url = redisUrl): Promise<RedisConnections> {
+  const redis = createRedisConnections({ url, keyPrefix, logger: createLogger('silent') });
+  opened.push({ redis, keyPrefix });
+  if (url === redisUrl) await redis.ready();
+  return redis;
+}
+
+afterEach(async () => {
+  for (const { redis, keyPrefix } of opened.splice(0)) {
+    if (redis.healthy) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.command.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+        if (keys.length > 0) await redis.command.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    await redis.close();
+  }
 });
 
-describe('memory ticket store', () => {
+interface Implementation {
+  readonly name: string;
+  readonly available: boolean;
+  create(now: () => number): Promise<TicketStore>;
+}
+
+const implementations: Implementation[] = [
+  { name: 'memory', available: true, create: async (now) => createMemoryTicketStore({ now, sweepIntervalMs: 10_000 }) },
+  { name: 'redis', available: redisIsAvailable, create: async (now) => createRedisTicketStore(await connect(uniqueKeyPrefix()), { now }) },
+];
+
+describe.each(implementations)('$name ticket store', (implementation) => {
+  const it = implementation.available ? itAlways : itAlways.skip;
+  let tickets: TicketStore;
+  beforeEach(async () => {
+    nowMs = start;
+    if (implementation.available) tickets = await implementation.create(() => nowMs);
+  });
+
   it('issues 32 random bytes in base64url, safe in a URL as they are', async () => {
     const { ticket, expiresAt } = await tickets.issue(alice, 30_000);
     expect(ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -67,7 +114,38 @@ describe('memory ticket store', () => {
     expect((await rejectionOf(tickets.redeem('sk-sluice-abc'))).code).toBe('invalid_ticket');
   });
 
-  it('sweeps expired tickets nobody redeemed, so memory stays bounded', async () => {
+  it('refuses a ttl that is not a positive number', async () => {
+    await expect(tickets.issue(alice, 0)).rejects.toThrow(RangeError);
+    await expect(tickets.issue(alice, Number.NaN)).rejects.toThrow(RangeError);
+  });
+
+  it('a spent ticket reopens only the stream it opened, only until the grant ends', async () => {
+    const principal = { userId: 'alice', role: 'user' as const, via: 'ticket' as const, keyLimits: {} };
+    const { ticket } = await tickets.issue(principal, 60_000);
+    await tickets.redeem(ticket);
+    await expect(tickets.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
+    await expect(tickets.resume(ticket, 'gen-1')).rejects.toMatchObject({ code: 'invalid_ticket' });
+    await tickets.allowResume(ticket, principal, 'gen-1', nowMs + 5000);
+    await expect(tickets.resume(ticket, 'gen-1')).resolves.toEqual(principal);
+    await expect(tickets.resume(ticket, 'gen-1')).resolves.toEqual(principal);
+    await expect(tickets.resume(ticket, 'gen-2')).rejects.toMatchObject({ code: 'invalid_ticket' });
+    // A grant is no ticket: it opens nothing new.
+    await expect(tickets.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
+    nowMs += 4999;
+    await expect(tickets.resume(ticket, 'gen-1')).resolves.toEqual(principal);
+    nowMs += 1;
+    await expect(tickets.resume(ticket, 'gen-1')).rejects.toMatchObject({ code: 'invalid_ticket' });
+  });
+});
+
+describe('memory ticket store', () => {
+  let tickets: MemoryTicketStore;
+  beforeEach(() => {
+    nowMs = start;
+    tickets = createMemoryTicketStore({ now: () => nowMs, sweepIntervalMs: 10_000 });
+  });
+
+  itAlways('sweeps expired tickets nobody redeemed, so memory stays bounded', async () => {
     for (let index = 0; index < 100; index += 1) await tickets.issue(alice, 5_000);
     expect(tickets.size).toBe(100);
     nowMs = start + 9_999;
@@ -81,28 +159,67 @@ describe('memory ticket store', () => {
     await expect(tickets.redeem(ticket)).resolves.toMatchObject({ userId: 'alice' });
   });
 
-  it('refuses a ttl that is not a positive number', async () => {
-    await expect(tickets.issue(alice, 0)).rejects.toThrow(RangeError);
-    await expect(tickets.issue(alice, Number.NaN)).rejects.toThrow(RangeError);
-  });
 });
 
-describe('resuming with a spent ticket', () => {
-  it('reopens only the stream the ticket opened, only until the grant ends', async () => {
-    let at = 1_000_000;
-    const store = createMemoryTicketStore({ now: () => at });
-    const principal = { userId: 'alice', role: 'user' as const, via: 'ticket' as const, keyLimits: {} };
-    const { ticket } = await store.issue(principal, 60_000);
-    await store.redeem(ticket);
-    await expect(store.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
-    await expect(store.resume(ticket, 'gen-1')).rejects.toMatchObject({ code: 'invalid_ticket' });
-    await store.allowResume(ticket, principal, 'gen-1', at + 5000);
-    await expect(store.resume(ticket, 'gen-1')).resolves.toEqual(principal);
-    await expect(store.resume(ticket, 'gen-1')).resolves.toEqual(principal);
-    await expect(store.resume(ticket, 'gen-2')).rejects.toMatchObject({ code: 'invalid_ticket' });
-    // A grant is no ticket: it opens nothing new.
-    await expect(store.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
-    at += 5000;
-    await expect(store.resume(ticket, 'gen-1')).rejects.toMatchObject({ code: 'invalid_ticket' });
+describe('redis ticket store across nodes', () => {
+  const it = redisIsAvailable ? itAlways : itAlways.skip;
+
+  async function twoNodes(): Promise<[TicketStore, TicketStore]> {
+    const keyPrefix = uniqueKeyPrefix();
+    const clock = { now: () => Date.now() };
+    return [createRedisTicketStore(await connect(keyPrefix), clock), createRedisTicketStore(await connect(keyPrefix), clock)];
+  }
+
+  it('a ticket issued on one node is redeemed once on another, and never again on either', async () => {
+    const [first, second] = await twoNodes();
+    const { ticket } = await first.issue(alice, 30_000);
+    await expect(second.redeem(ticket)).resolves.toEqual(alice);
+    await expect(first.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
+    await expect(second.redeem(ticket)).rejects.toMatchObject({ code: 'invalid_ticket' });
+  });
+
+  it('of ten redeems racing on two nodes, exactly one wins', async () => {
+    const [first, second] = await twoNodes();
+    const { ticket } = await first.issue(alice, 30_000);
+    const outcomes = await Promise.allSettled(Array.from({ length: 10 }, (_, index) => (index % 2 === 0 ? first : second).redeem(ticket)));
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('a ticket is gone once its real TTL has passed', async () => {
+    const [first, second] = await twoNodes();
+    const { ticket } = await first.issue(alice, 200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const error = await rejectionOf(second.redeem(ticket));
+    expect(error.code).toBe('invalid_ticket');
+    expect(error.message).toMatch(/unknown or was already used/);
+  });
+
+  it('a resume granted on one node works on the other until the grant ends in real time', async () => {
+    const [first, second] = await twoNodes();
+    const { ticket } = await first.issue(alice, 30_000);
+    await second.redeem(ticket);
+    await second.allowResume(ticket, alice, 'gen-1', Date.now() + 200);
+    await expect(first.resume(ticket, 'gen-1')).resolves.toEqual(alice);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect(first.resume(ticket, 'gen-1')).rejects.toMatchObject({ code: 'invalid_ticket' });
+  });
+
+  it('keeps tickets out of Redis key names: keys hold a digest', async () => {
+    const keyPrefix = uniqueKeyPrefix();
+    const redis = await connect(keyPrefix);
+    const store = createRedisTicketStore(redis, { now: () => Date.now() });
+    const { ticket } = await store.issue(alice, 30_000);
+    const [, keys] = await redis.command.scan('0', 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).not.toContain(ticket);
+    expect(await redis.command.pttl(keys[0] ?? '')).toBeGreaterThan(29_000);
+  });
+
+  itAlways('a dead Redis fails issue and redeem at once with a retryable error', async () => {
+    const store = createRedisTicketStore(await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`), { now: () => Date.now() });
+    const started = Date.now();
+    await expect(store.issue(alice, 30_000)).rejects.toMatchObject({ code: 'store_unavailable', retryable: true });
+    await expect(store.redeem(Buffer.alloc(32).toString('base64url'))).rejects.toMatchObject({ code: 'store_unavailable' });
+    expect(Date.now() - started).toBeLessThan(1500);
   });
 });

@@ -1,6 +1,7 @@
 // The Limiter the routes use: turns a key's and a user's Limits into counter checks, runs them
 // through a LimitState in one step, seeds quota counters from the usage store the first time a
 // period is seen (so a restart does not reset a day's or a month's quota), and words refusals.
+import { randomUUID } from 'node:crypto';
 import type { LimitName, Limits } from '../auth/principal.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { Admission, LimitSubject, Limiter } from './limiter.js';
@@ -20,6 +21,11 @@ export interface LimiterOptions {
    * database is down).
    */
   readonly seedQuota: (subject: QuotaSubject, periodStart: number) => Promise<number>;
+  /**
+   * A new id for each admission, unique across every node sharing the state: the lease its
+   * concurrency slots are held under until it settles. Default `crypto.randomUUID`.
+   */
+  readonly leaseId?: () => string;
 }
 
 const minuteMs = 60_000;
@@ -151,6 +157,7 @@ function refusal(failed: LimitCheck, retryAfterMs: number): SluiceError {
  */
 export function createLimiter(options: LimiterOptions): Limiter {
   const { state, now, seedQuota } = options;
+  const newLeaseId = options.leaseId ?? randomUUID;
   /** Seed queries in flight, by counter key: concurrent first requests of a period share one. */
   const seeding = new Map<string, Promise<void>>();
 
@@ -173,12 +180,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
     async admit(subject: LimitSubject): Promise<Admission> {
       const sides = sidesOf(subject);
       const steady = steadyChecks(sides);
+      const leaseId = newLeaseId();
       for (let round = 1; ; round += 1) {
         const at = now();
         const quotas = quotaChecks(sides, at);
-        const result = await state.admit([...steady, ...quotas.map((quota) => quota.check)], at);
+        const result = await state.admit([...steady, ...quotas.map((quota) => quota.check)], at, leaseId);
         if (result.outcome === 'refused') throw refusal(result.failed, result.retryAfterMs);
-        if (result.outcome === 'admitted') return admission(sides, steady);
+        if (result.outcome === 'admitted') return admission(sides, steady, leaseId);
         if (round === maxSeedRounds) throw new Error(`The limit state still lacks quota counters after ${maxSeedRounds} seeds: ${result.quotas.map((quota) => quota.key).join(', ')}.`);
         const subjectOf = new Map(quotas.map((quota) => [quota.check.key, quota.subject]));
         const toSeed = result.quotas.map((quota) => {
@@ -192,7 +200,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     },
   };
 
-  function admission(sides: readonly Side[], steady: readonly LimitCheck[]): Admission {
+  function admission(sides: readonly Side[], steady: readonly LimitCheck[], leaseId: string): Admission {
     let settled = false;
     return {
       async settle(totalTokens: number): Promise<void> {
@@ -204,7 +212,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
         // Requests checks are kept out: settle does nothing with them.
         const checks = [...steady.filter((check) => check.kind !== 'requests'), ...quotaChecks(sides, at).map((quota) => quota.check)];
         if (checks.length === 0) return;
-        await state.settle(checks, totalTokens, at);
+        await state.settle(checks, totalTokens, at, leaseId);
       },
     };
   }

@@ -11,15 +11,17 @@
 // - One script touches the key's and the user's counters together. With Redis Cluster these
 //   are different slots (a service key serves many users, a user holds several keys), so either
 //   run limits on a single Redis (primary + replicas) or put every limit key under one hash tag
-//   (`{sluice-limits}:…`), which is one slot and plenty for a gateway's request rate.
+//   (`<prefix>{limits}:…`), which is one slot and plenty for a gateway's request rate.
 // - Bucket keys can expire once the bucket would be full again (PEXPIRE of
 //   (capacity - tokens) / refillPerMs), quota keys at PEXPIREAT `periodEnd`; absence means "full"
 //   and "not yet seeded" respectively, exactly as in memory.
-// - Concurrency slots leak if a node crashes between `admit` and `settle`: its INCR is never
-//   undone. The later issue should hold slots as members of a sorted set per key scored by a
-//   lease deadline (ZADD at admit, ZREM at settle, ZREMRANGEBYSCORE of expired leases before
-//   counting, the deadline renewed while the stream runs). Nothing of that is needed in memory:
-//   a crash takes the counters with it.
+// - Concurrency slots would leak if a node crashed between `admit` and `settle` and they were a
+//   bare counter: its INCR would never be undone. So a slot is a lease: `admit` and `settle` take
+//   a lease id, one per admission, and the Redis state holds each concurrency key as a sorted set
+//   of lease ids scored by a deadline (ZADD at admit, ZREM at settle, ZREMRANGEBYSCORE of expired
+//   leases before counting). The deadline is not renewed (see redis-limit-state.ts for why and
+//   what that costs). The memory state keeps the lease ids too, without deadlines (a crash takes
+//   the counters with it), so that settling frees exactly the slots that admission took, on both.
 import type { LimitName } from '../auth/principal.js';
 
 /** The name of one limit as the caller sees it in a refusal: `key.requestsPerMinute`. */
@@ -96,13 +98,16 @@ export const concurrencyRetryAfterMs = 1000;
 export interface LimitState {
   /**
    * Checks every limit and, only if all pass, takes one token from each `requests` bucket and one
-   * slot from each `concurrency` counter; all or nothing, indivisibly. An absent bucket is full;
-   * an absent concurrency counter is 0; an absent quota counter answers `needs-seed` (before
-   * anything is checked, so an unseeded quota cannot be skipped).
+   * slot from each `concurrency` counter, held under `leaseId`; all or nothing, indivisibly. An
+   * absent bucket is full; an absent concurrency counter is 0; an absent quota counter answers
+   * `needs-seed` (before anything is checked, so an unseeded quota cannot be skipped).
    * @param now ms since the epoch.
+   * @param leaseId names this admission's concurrency slots until `settle` gets the same id back;
+   *   unique across every node sharing the state (the limiter uses a random UUID). Retrying after
+   *   `needs-seed` with the same id is fine: nothing was taken.
    * @throws when the storage fails (Redis unreachable); nothing was taken then.
    */
-  admit(checks: readonly LimitCheck[], now: number): Promise<AdmitResult>;
+  admit(checks: readonly LimitCheck[], now: number, leaseId: string): Promise<AdmitResult>;
 
   /**
    * Sets a quota counter to `usedTokens` only if it is absent (Redis: `SET key used PXAT
@@ -115,9 +120,11 @@ export interface LimitState {
 
   /**
    * The end of an admitted request, indivisibly: charges `tokens` to each `tokens` bucket (into
-   * debt if need be) and each `quota` counter, and frees one slot of each `concurrency` counter
-   * (never below 0). `requests` checks are ignored. Pass the checks admitted, with quota checks
-   * for the period `now` falls in (a generation that ran past midnight counts on the new day).
+   * debt if need be) and each `quota` counter, and frees the slot `leaseId` holds in each
+   * `concurrency` counter (none when it holds none: a second settle, or an id never admitted,
+   * frees nothing, so a counter never drops below 0). `requests` checks are ignored. Pass the
+   * checks admitted, with quota checks for the period `now` falls in (a generation that ran past
+   * midnight counts on the new day).
    *
    * An absent quota counter is created from 0 (Redis: INCRBY, then PEXPIREAT `periodEnd`, since
    * INCRBY alone leaves a key that never expires). It is absent here only when its period began
@@ -126,6 +133,7 @@ export interface LimitState {
    * a concurrent seed query reads it, and its settle lands after that seed, its tokens count
    * twice; a quota may be slightly early, never late.
    * @param tokens whole tokens ≥ 0; anything else counts as 0.
+   * @param leaseId the id the admission was made with.
    */
-  settle(checks: readonly LimitCheck[], tokens: number, now: number): Promise<void>;
+  settle(checks: readonly LimitCheck[], tokens: number, now: number, leaseId: string): Promise<void>;
 }

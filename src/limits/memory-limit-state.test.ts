@@ -1,6 +1,7 @@
-// The memory LimitState: all or nothing at admit, an unseeded quota is never skipped, a seed never
-// overwrites what was charged, and memory stays bounded: counters that carry no information
-// (full buckets, idle slots, past periods) are swept, while live ones survive the sweep.
+// What only the memory LimitState promises (the contract every state keeps is tested in
+// limit-state-contract.test.ts): memory stays bounded, since counters that carry no information
+// (full buckets, idle slots, past periods) are swept while live ones survive the sweep, and a
+// refusal stores nothing at all.
 import { describe, expect, it } from 'vitest';
 import { createLimiter } from './create-limiter.js';
 import type { LimitCheck, QuotaCheck, RateCheck } from './limit-state.js';
@@ -21,58 +22,12 @@ const daily = (key: string, limit: number): QuotaCheck => ({
 });
 
 describe('memory limit state', () => {
-  it('admits all or nothing: a failing check leaves the passing ones untouched', async () => {
+  it('a refusal or a request for a seed stores nothing', async () => {
     const state = createMemoryLimitState();
-    const checks = [rpm('a:rpm', 1), streams('a:streams', 1), rpm('b:rpm', 1)];
-    expect(await state.admit([rpm('b:rpm', 1)], noon)).toEqual({ outcome: 'admitted' });
-    const refused = await state.admit(checks, noon);
-    expect(refused).toEqual({ outcome: 'refused', failed: rpm('b:rpm', 1), retryAfterMs: 60_000 });
+    expect(await state.admit([rpm('b:rpm', 1)], noon, 'lease-1')).toEqual({ outcome: 'admitted' });
+    expect(await state.admit([rpm('a:rpm', 1), streams('a:streams', 1), rpm('b:rpm', 1)], noon, 'lease-2')).toMatchObject({ outcome: 'refused' });
+    expect(await state.admit([rpm('a:rpm', 1), streams('a:streams', 1), daily('a:day', 100)], noon, 'lease-3')).toMatchObject({ outcome: 'needs-seed' });
     expect(state.size()).toEqual({ buckets: 1, concurrency: 0, quotas: 0 });
-    expect(await state.admit(checks.slice(0, 2), noon)).toEqual({ outcome: 'admitted' });
-  });
-
-  it('asks for a seed before checking anything, and takes nothing meanwhile', async () => {
-    const state = createMemoryLimitState();
-    const checks = [rpm('a:rpm', 1), daily('a:day', 100)];
-    expect(await state.admit(checks, noon)).toEqual({ outcome: 'needs-seed', quotas: [daily('a:day', 100)] });
-    expect(state.size()).toEqual({ buckets: 0, concurrency: 0, quotas: 0 });
-    await state.seed(daily('a:day', 100), 100, noon);
-    expect(await state.admit(checks, noon)).toMatchObject({ outcome: 'refused', failed: { key: 'a:day' }, retryAfterMs: 12 * 3_600_000 });
-  });
-
-  it('a seed never overwrites a counter already there (first seed wins; a settle counts as one)', async () => {
-    const state = createMemoryLimitState();
-    await state.seed(daily('a:day', 100), 40, noon);
-    await state.seed(daily('a:day', 100), 0, noon);
-    await state.settle([daily('a:day', 100)], 60, noon);
-    expect(await state.admit([daily('a:day', 100)], noon)).toMatchObject({ outcome: 'refused' });
-
-    // A settle into an absent counter (the day began during the generation) starts it from 0.
-    await state.settle([daily('b:day', 100)], 30, noon);
-    await state.seed(daily('b:day', 100), 1000, noon);
-    expect(await state.admit([daily('b:day', 100)], noon)).toEqual({ outcome: 'admitted' });
-  });
-
-  it('releases a slot at most down to 0', async () => {
-    const state = createMemoryLimitState();
-    await state.settle([streams('a:streams', 1)], 0, noon);
-    await state.settle([streams('a:streams', 1)], 0, noon);
-    expect(await state.admit([streams('a:streams', 1)], noon)).toEqual({ outcome: 'admitted' });
-    expect(await state.admit([streams('a:streams', 1)], noon)).toMatchObject({ outcome: 'refused', retryAfterMs: 1000 });
-  });
-
-  it('a limit of 0 refuses with the period as the wait', async () => {
-    const state = createMemoryLimitState();
-    expect(await state.admit([rpm('a:rpm', 0)], noon)).toMatchObject({ outcome: 'refused', retryAfterMs: 60_000 });
-    expect(await state.admit([tpm('a:tpm', 0)], noon)).toMatchObject({ outcome: 'refused', retryAfterMs: 60_000 });
-  });
-
-  it('treats negative or non-finite token counts as 0', async () => {
-    const state = createMemoryLimitState();
-    await state.settle([tpm('a:tpm', 10)], -50, noon);
-    await state.settle([tpm('a:tpm', 10)], Number.NaN, noon);
-    await state.settle([tpm('a:tpm', 10)], 10, noon);
-    expect(await state.admit([tpm('a:tpm', 10)], noon)).toMatchObject({ outcome: 'refused', retryAfterMs: 1 });
   });
 });
 
@@ -113,26 +68,26 @@ describe('memory stays bounded', () => {
 
   it('a sweep keeps what still matters: a bucket in debt, a held slot, a current quota', async () => {
     const state = createMemoryLimitState({ sweepEveryMs: 1000 });
-    await state.admit([streams('a:streams', 1)], noon);
+    await state.admit([streams('a:streams', 1)], noon, 'lease-1');
     await state.seed(daily('a:day', 100), 100, noon);
-    await state.settle([tpm('a:tpm', 60)], 600, noon); // 540 in debt: 10 minutes to full
+    await state.settle([tpm('a:tpm', 60)], 600, noon, 'lease-2'); // 540 in debt: 10 minutes to full
     state.sweep(noon + 5 * 60_000);
     expect(state.size()).toEqual({ buckets: 1, concurrency: 1, quotas: 1 });
-    expect(await state.admit([streams('a:streams', 1)], noon + 5 * 60_000)).toMatchObject({ outcome: 'refused' });
-    expect(await state.admit([daily('a:day', 100)], noon + 5 * 60_000)).toMatchObject({ outcome: 'refused' });
-    expect(await state.admit([tpm('a:tpm', 60)], noon + 5 * 60_000)).toMatchObject({ outcome: 'refused' });
+    expect(await state.admit([streams('a:streams', 1)], noon + 5 * 60_000, 'lease-3')).toMatchObject({ outcome: 'refused' });
+    expect(await state.admit([daily('a:day', 100)], noon + 5 * 60_000, 'lease-4')).toMatchObject({ outcome: 'refused' });
+    expect(await state.admit([tpm('a:tpm', 60)], noon + 5 * 60_000, 'lease-5')).toMatchObject({ outcome: 'refused' });
     // Once full, the bucket is forgotten, and forgetting it changes nothing: absent is full.
     state.sweep(noon + 10 * 60_000);
     expect(state.size().buckets).toBe(0);
-    expect(await state.admit([tpm('a:tpm', 60)], noon + 10 * 60_000)).toEqual({ outcome: 'admitted' });
+    expect(await state.admit([tpm('a:tpm', 60)], noon + 10 * 60_000, 'lease-6')).toEqual({ outcome: 'admitted' });
   });
 
   it('sweeps on its own as calls come in, at most once per sweepEveryMs', async () => {
     const state = createMemoryLimitState({ sweepEveryMs: 60_000 });
-    await state.admit([rpm('a:rpm', 10)], noon);
-    await state.admit([rpm('b:rpm', 10)], noon + 59_999);
+    await state.admit([rpm('a:rpm', 10)], noon, 'lease-1');
+    await state.admit([rpm('b:rpm', 10)], noon + 59_999, 'lease-2');
     expect(state.size().buckets).toBe(2);
-    await state.admit([], noon + 61_000); // a has refilled to full by now; b not yet
+    await state.admit([], noon + 61_000, 'lease-3'); // a has refilled to full by now; b not yet
     expect(state.size().buckets).toBe(1);
   });
 

@@ -2,7 +2,7 @@
 // awaiting, so on Node's single thread each call is indivisible, which is all the atomicity the
 // contract asks for. Memory stays bounded by what is live: a bucket that has refilled to full, a
 // concurrency counter back at 0 and a quota counter of a past period carry no information (their
-// absence means the same), so they are dropped: a concurrency counter at once, the others by a
+// absence means the same), so they are dropped: a concurrency key's lease set at once, the others by a
 // sweep that starts every minute and is spread over the calls that follow.
 import { concurrencyRetryAfterMs, type AdmitResult, type LimitCheck, type LimitState, type QuotaCheck, type RateCheck } from './limit-state.js';
 import { bucketRate, charge, fullBucket, isFull, msUntil, tryTake, type BucketRate, type TokenBucket } from './token-bucket.js';
@@ -56,8 +56,11 @@ export function createMemoryLimitState(options: MemoryLimitStateOptions = {}): M
   if (!(sweepBatchSize >= 1)) throw new RangeError(`sweepBatchSize must be at least 1, got ${String(sweepBatchSize)}.`);
 
   const buckets = new Map<string, StoredBucket>();
-  /** Slots held per key; never 0 (a counter back at 0 is deleted at once). */
-  const concurrency = new Map<string, number>();
+  /**
+   * The lease ids holding slots, per key; never empty (a set back at 0 is deleted at once). Ids
+   * rather than a count so that a settle frees only what its own admission took (limit-state.ts).
+   */
+  const concurrency = new Map<string, Set<string>>();
   const quotas = new Map<string, StoredQuota>();
   let lastSweepAt: number | undefined;
   /** The pass under way, and the clock of the call now advancing it. */
@@ -119,7 +122,7 @@ export function createMemoryLimitState(options: MemoryLimitStateOptions = {}): M
         return Number.isFinite(ms) ? ms : check.periodMs;
       }
       case 'concurrency':
-        return (concurrency.get(check.key) ?? 0) < check.limit ? undefined : concurrencyRetryAfterMs;
+        return (concurrency.get(check.key)?.size ?? 0) < check.limit ? undefined : concurrencyRetryAfterMs;
       case 'quota': {
         const usedTokens = quotas.get(check.key)?.usedTokens ?? 0;
         return usedTokens < check.limit ? undefined : Math.max(0, check.periodEnd - now);
@@ -134,7 +137,7 @@ export function createMemoryLimitState(options: MemoryLimitStateOptions = {}): M
   }
 
   return {
-    async admit(checks: readonly LimitCheck[], now: number): Promise<AdmitResult> {
+    async admit(checks: readonly LimitCheck[], now: number, leaseId: string): Promise<AdmitResult> {
       sweepIfDue(now);
       const missing = checks.filter((check): check is QuotaCheck => check.kind === 'quota' && quotaAbsent(check, now));
       if (missing.length > 0) return { outcome: 'needs-seed', quotas: missing };
@@ -157,7 +160,9 @@ export function createMemoryLimitState(options: MemoryLimitStateOptions = {}): M
           const taken = tryTake(bucket, rate, 1, now);
           if (taken !== undefined) buckets.set(check.key, { ...taken, rate });
         } else if (check.kind === 'concurrency') {
-          concurrency.set(check.key, (concurrency.get(check.key) ?? 0) + 1);
+          const leases = concurrency.get(check.key);
+          if (leases === undefined) concurrency.set(check.key, new Set([leaseId]));
+          else leases.add(leaseId);
         }
       }
       return { outcome: 'admitted' };
@@ -169,7 +174,7 @@ export function createMemoryLimitState(options: MemoryLimitStateOptions = {}): M
       quotas.set(quota.key, { usedTokens: Math.max(0, usedTokens), periodEnd: quota.periodEnd });
     },
 
-    async settle(checks: readonly LimitCheck[], tokens: number, now: number): Promise<void> {
+    async settle(checks: readonly LimitCheck[], tokens: number, now: number, leaseId: string): Promise<void> {
       sweepIfDue(now);
       const amount = Number.isFinite(tokens) ? Math.max(0, tokens) : 0;
       for (const check of checks) {
@@ -182,9 +187,9 @@ export function createMemoryLimitState(options: MemoryLimitStateOptions = {}): M
             break;
           }
           case 'concurrency': {
-            const held = (concurrency.get(check.key) ?? 0) - 1;
-            if (held > 0) concurrency.set(check.key, held);
-            else concurrency.delete(check.key);
+            const leases = concurrency.get(check.key);
+            leases?.delete(leaseId);
+            if (leases?.size === 0) concurrency.delete(check.key);
             break;
           }
           case 'quota': {
