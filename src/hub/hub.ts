@@ -113,8 +113,11 @@ export interface Hub {
   readonly nodeId: string;
   /**
    * Adds a connection: from now on pushes for its user reach it. Resolves to the function that
-   * removes it again (idempotent; call it when the socket closes). Rejects only when the hub's
-   * storage is unavailable (cluster hub), in which case nothing was registered.
+   * removes it again (idempotent; call it when the socket closes). Rejects when a connection with
+   * the same id is already registered. It does not reject because shared storage is unavailable:
+   * the cluster hub then registers the connection on its node all the same (its client keeps the
+   * channel, and pushes reach it again once storage is back) and writes its shared entry later
+   * (decision 0009).
    */
   register(connection: HubConnection): Promise<() => Promise<void>>;
   /**

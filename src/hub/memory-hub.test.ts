@@ -1,118 +1,18 @@
-// The memory hub's contract, which the cluster hub must keep too: pushes reach exactly the
-// targeted connections and count them exactly; one sequence orders user and broadcast pushes, so
-// replay after a Last-Event-ID merges both, in order, each once; retention by count and by age;
-// memory bounded (users with nothing retained are forgotten); disconnect closes and removes.
+// What only the memory hub promises, beyond the contract every hub keeps (hub-contract.test.ts):
+// its ids start above the clock, so a restarted node (which forgot everything) never reuses one;
+// memory stays bounded (users with nothing retained are forgotten, and nothing is kept when
+// retention is 0); and the storage-neutral replay rule both hubs apply.
 import { describe, expect, it } from 'vitest';
-import type { HubCloseReason, HubConnection, PushMessage } from './hub.js';
-import { isPushEventName, isPushId } from './hub.js';
-import { createMemoryHub, type MemoryHub } from './memory-hub.js';
+import { isPushId } from './hub.js';
+import { createMemoryHub } from './memory-hub.js';
 import { mergeReplay, type RetainedPush } from './push-log.js';
-
-interface FakeConnection {
-  readonly connection: HubConnection;
-  readonly received: PushMessage[];
-  readonly closes: HubCloseReason[];
-}
-
-let nextId = 0;
-
-function fake(userId: string, behaviour: { deliver?: (message: PushMessage) => boolean; openedAt?: number } = {}): FakeConnection {
-  const received: PushMessage[] = [];
-  const closes: HubCloseReason[] = [];
-  const connection: HubConnection = {
-    id: `c${(nextId++).toString()}`,
-    userId,
-    transport: 'sse',
-    openedAt: behaviour.openedAt ?? 0,
-    deliver: (message) => {
-      if (behaviour.deliver) return behaviour.deliver(message);
-      received.push(message);
-      return true;
-    },
-    close: (reason) => closes.push(reason),
-  };
-  return { connection, received, closes };
-}
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start;
   return { now: () => time, advance: (ms) => (time += ms) };
 }
 
-async function connect(hub: MemoryHub, ...connections: FakeConnection[]): Promise<void> {
-  for (const { connection } of connections) await hub.register(connection);
-}
-
-describe('memory hub: push', () => {
-  it('reaches only the targeted user, counts their connections exactly, and gives increasing ids', async () => {
-    const hub = createMemoryHub({ now: clock().now, nodeId: 'n1' });
-    const alice1 = fake('alice');
-    const alice2 = fake('alice');
-    const bob = fake('bob');
-    await connect(hub, alice1, alice2, bob);
-
-    const first = await hub.push({ users: ['alice'] }, 'note', { n: 1 });
-    const second = await hub.push({ users: ['alice'] }, 'note', { n: 2 });
-    expect(first.connections).toBe(2);
-    expect(Number(second.id)).toBeGreaterThan(Number(first.id));
-    expect(alice1.received.map((message) => message.json)).toEqual(['{"n":1}', '{"n":2}']);
-    expect(alice2.received.map((message) => message.id)).toEqual([first.id, second.id]);
-    expect(bob.received).toEqual([]);
-  });
-
-  it('counts a user named twice once, and a named user with no connection as zero', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    const alice = fake('alice');
-    const bob = fake('bob');
-    await connect(hub, alice, bob);
-    const result = await hub.push({ users: ['alice', 'alice', 'bob', 'nobody'] }, 'note', null);
-    expect(result.connections).toBe(2);
-    expect(alice.received).toHaveLength(1);
-  });
-
-  it('broadcasts to every connection', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    const everyone = [fake('a'), fake('a'), fake('b'), fake('c')];
-    await connect(hub, ...everyone);
-    expect((await hub.push({ all: true }, 'deploy', 'v2')).connections).toBe(4);
-    for (const { received } of everyone) expect(received.map((message) => message.json)).toEqual(['"v2"']);
-  });
-
-  it('does not count a connection that refused or threw, and still reaches the others', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    const refusing = fake('a', { deliver: () => false });
-    const throwing = fake('a', {
-      deliver: () => {
-        throw new Error('transport bug');
-      },
-    });
-    const fine = fake('a');
-    await connect(hub, refusing, throwing, fine);
-    expect((await hub.push({ users: ['a'] }, 'x', 1)).connections).toBe(1);
-    expect(fine.received).toHaveLength(1);
-  });
-
-  it('refuses event names that could break a frame or imitate the gateway, and data JSON cannot hold', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    await expect(hub.push({ all: true }, 'bad\nevent', 1)).rejects.toThrow(TypeError);
-    await expect(hub.push({ all: true }, 'error', 1)).rejects.toThrow(TypeError);
-    await expect(hub.push({ all: true }, 'x', undefined)).rejects.toThrow(TypeError);
-    await expect(hub.push({ all: true }, 'x', 10n)).rejects.toThrow(TypeError);
-    expect(isPushEventName('order.shipped:v1-x_y')).toBe(true);
-    expect(isPushEventName('x'.repeat(65))).toBe(false);
-    expect(isPushEventName('close')).toBe(false);
-  });
-
-  it('delivers plain data that survives a JSON round trip (what a cluster hub publishes)', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    const alice = fake('alice');
-    await connect(hub, alice);
-    await hub.push({ users: ['alice'] }, 'note', { text: 'héllo\nworld' });
-    const message = alice.received[0];
-    expect(JSON.parse(JSON.stringify(message)) as unknown).toEqual(message);
-    expect(JSON.parse(message?.json ?? '') as unknown).toEqual({ text: 'héllo\nworld' });
-  });
-
+describe('memory hub: ids across restarts', () => {
   it('starts its ids above the clock at creation, so a restarted node never reuses one', async () => {
     const before = createMemoryHub({ now: () => 5_000 });
     const lastBefore = await before.push({ all: true }, 'x', 1);
@@ -123,46 +23,7 @@ describe('memory hub: push', () => {
   });
 });
 
-describe('memory hub: replay', () => {
-  it('merges the user\'s own pushes and broadcasts after the id, in order, each once, and nobody else\'s', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    const ids: string[] = [];
-    ids.push((await hub.push({ users: ['alice'] }, 'a', 0)).id);
-    ids.push((await hub.push({ all: true }, 'b', 1)).id);
-    await hub.push({ users: ['bob'] }, 'c', 2);
-    ids.push((await hub.push({ users: ['alice', 'bob'] }, 'd', 3)).id);
-    ids.push((await hub.push({ all: true }, 'e', 4)).id);
-
-    const all = await hub.replay('alice', '0');
-    expect(all.map((message) => message.id)).toEqual(ids);
-    expect(all.map((message) => message.event)).toEqual(['a', 'b', 'd', 'e']);
-    const afterSecond = await hub.replay('alice', ids[1] ?? '');
-    expect(afterSecond.map((message) => message.event)).toEqual(['d', 'e']);
-    expect(await hub.replay('alice', ids[3] ?? '')).toEqual([]);
-    expect((await hub.replay('carol', '0')).map((message) => message.event)).toEqual(['b', 'e']);
-  });
-
-  it('keeps the newest retention.count messages per user, broadcasts included', async () => {
-    const hub = createMemoryHub({ now: clock().now, retention: { count: 3 } });
-    for (let index = 0; index < 5; index++) await hub.push({ users: ['alice'] }, 'own', index);
-    await hub.push({ all: true }, 'all', 'x');
-    const replayed = await hub.replay('alice', '0');
-    expect(replayed.map((message) => `${message.event}:${message.json}`)).toEqual(['own:3', 'own:4', 'all:"x"']);
-  });
-
-  it('drops messages older than retention.ageMs', async () => {
-    const time = clock();
-    const hub = createMemoryHub({ now: time.now, retention: { ageMs: 1000 } });
-    await hub.push({ users: ['alice'] }, 'old', 1);
-    await hub.push({ all: true }, 'old-all', 1);
-    time.advance(600);
-    await hub.push({ users: ['alice'] }, 'new', 2);
-    time.advance(600);
-    expect((await hub.replay('alice', '0')).map((message) => message.event)).toEqual(['new']);
-    time.advance(600);
-    expect(await hub.replay('alice', '0')).toEqual([]);
-  });
-
+describe('memory hub: bounded memory', () => {
   it('forgets users whose messages all aged out, so memory stays bounded', async () => {
     const time = clock();
     const hub = createMemoryHub({ now: time.now, retention: { ageMs: 1000 }, sweepIntervalMs: 500 });
@@ -174,24 +35,11 @@ describe('memory hub: replay', () => {
     expect(hub.retainedUsers).toBe(1);
   });
 
-  it('keeps nothing when retention.count is 0', async () => {
+  it('retains no user when retention.count is 0', async () => {
     const hub = createMemoryHub({ now: clock().now, retention: { count: 0 } });
     await hub.push({ users: ['alice'] }, 'x', 1);
     await hub.push({ all: true }, 'x', 1);
-    expect(await hub.replay('alice', '0')).toEqual([]);
     expect(hub.retainedUsers).toBe(0);
-  });
-
-  it('replays everything retained for an id ahead of the sequence (a client from before a restart)', async () => {
-    const hub = createMemoryHub({ now: () => 1000 });
-    await hub.push({ users: ['alice'] }, 'x', 1);
-    expect(await hub.replay('alice', '999999999999')).toHaveLength(1);
-  });
-
-  it('refuses an id that is not digits', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    await expect(hub.replay('alice', '12a')).rejects.toThrow(TypeError);
-    await expect(hub.replay('alice', '')).rejects.toThrow(TypeError);
   });
 });
 
@@ -204,55 +52,5 @@ describe('mergeReplay', () => {
     expect(mergeReplay(own, broadcast, 1, 100).map((message) => message.id)).toEqual(['2', '4', '5', '6', '7']);
     expect(mergeReplay(own, broadcast, 0, 2).map((message) => message.id)).toEqual(['6', '7']);
     expect(mergeReplay([], [], 0, 10)).toEqual([]);
-  });
-});
-
-describe('memory hub: connections', () => {
-  it('lists connections oldest first with node and transport, and counts per user and total', async () => {
-    const hub = createMemoryHub({ now: clock().now, nodeId: 'node-a' });
-    const newer = fake('bob', { openedAt: 20 });
-    const older = fake('alice', { openedAt: 10 });
-    const third = fake('alice', { openedAt: 30 });
-    await connect(hub, newer, older, third);
-    expect((await hub.connections()).map((info) => [info.userId, info.openedAt, info.node, info.transport])).toEqual([
-      ['alice', 10, 'node-a', 'sse'],
-      ['bob', 20, 'node-a', 'sse'],
-      ['alice', 30, 'node-a', 'sse'],
-    ]);
-    expect((await hub.connections('alice')).map((info) => info.id)).toEqual([older.connection.id, third.connection.id]);
-    expect(await hub.counts()).toEqual({ total: 3, byUser: { alice: 2, bob: 1 } });
-  });
-
-  it('unregisters once (the function is idempotent) and refuses a duplicate id', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    const alice = fake('alice');
-    const unregister = await hub.register(alice.connection);
-    await expect(hub.register(alice.connection)).rejects.toThrow(/already registered/);
-    await unregister();
-    await unregister();
-    expect(await hub.counts()).toEqual({ total: 0, byUser: {} });
-    expect((await hub.push({ users: ['alice'] }, 'x', 1)).connections).toBe(0);
-  });
-
-  it('disconnect closes all of the user\'s connections and no one else\'s, and removes them', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    const alice1 = fake('alice');
-    const alice2 = fake('alice');
-    const bob = fake('bob');
-    await connect(hub, alice1, alice2, bob);
-    expect(await hub.disconnect('alice')).toBe(2);
-    expect(alice1.closes.map((reason) => reason.code)).toEqual(['disconnected']);
-    expect(alice2.closes).toHaveLength(1);
-    expect(bob.closes).toEqual([]);
-    expect(await hub.counts()).toEqual({ total: 1, byUser: { bob: 1 } });
-    expect(await hub.disconnect('alice')).toBe(0);
-  });
-
-  it('counts a user named "__proto__" like any other', async () => {
-    const hub = createMemoryHub({ now: clock().now });
-    await connect(hub, fake('__proto__'));
-    const counts = await hub.counts();
-    expect(Object.hasOwn(counts.byUser, '__proto__')).toBe(true);
-    expect(JSON.parse(JSON.stringify(counts)) as unknown).toEqual({ total: 1, byUser: JSON.parse('{"__proto__":1}') as unknown });
   });
 });

@@ -1,0 +1,115 @@
+// Node presence is what decides whose connections a cluster lists and what readiness reports:
+// a node is live while it heartbeats, leaves at once when it stops cleanly, vanishes within its
+// TTL when it dies without cleanup (its owned keys with it), and a presence on a Redis that is not
+// there fails fast instead of hanging.
+import { afterEach, describe, expect, it } from 'vitest';
+import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { unusedPort } from '../../test/support/tcp.js';
+import { createLogger } from '../observability/logger.js';
+import { createNodePresence, nodeKey, type NodePresence } from './node-presence.js';
+import { createRedisConnections, type RedisConnections } from './redis-connection.js';
+
+const available = await redisAvailable();
+const logger = createLogger('silent');
+const opened: { redis: RedisConnections; presences: NodePresence[] }[] = [];
+let prefix = '';
+
+async function open(url = redisUrl): Promise<RedisConnections> {
+  const redis = createRedisConnections({ url, keyPrefix: prefix, logger });
+  opened.push({ redis, presences: [] });
+  return redis;
+}
+
+afterEach(async () => {
+  for (const { redis, presences } of opened.splice(0)) {
+    for (const presence of presences) await presence.stop();
+    if (redis.healthy) {
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.command.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (found.length > 0) await redis.command.del(...found);
+      } while (cursor !== '0');
+    }
+    await redis.close();
+  }
+});
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs.toString()} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe.skipIf(!available)('node presence', () => {
+  it('lists the nodes that heartbeat, and drops one that stops cleanly at once', async () => {
+    prefix = uniqueKeyPrefix();
+    const redis = await open();
+    await redis.ready();
+    const first = createNodePresence({ redis, nodeId: 'b', logger });
+    const second = createNodePresence({ redis, nodeId: 'a', logger });
+    opened[0]?.presences.push(first, second);
+    await first.beat();
+    await second.beat();
+    expect(await first.liveNodes()).toEqual(['a', 'b']);
+    expect(first.registered).toBe(true);
+    await second.stop();
+    expect(await first.liveNodes()).toEqual(['b']);
+    expect(second.registered).toBe(false);
+    expect(await redis.command.exists(nodeKey(prefix, 'a'))).toBe(0);
+  });
+
+  it('a node that dies without cleanup vanishes within its TTL, its owned keys with it', async () => {
+    prefix = uniqueKeyPrefix();
+    const redis = await open();
+    await redis.ready();
+    const owned = `${prefix}owned-by-dying`;
+    await redis.command.hset(owned, 'k', 'v');
+    const watcher = createNodePresence({ redis, nodeId: 'watcher', ttlMs: 400, heartbeatIntervalMs: 100, logger });
+    const dying = createNodePresence({ redis, nodeId: 'dying', ttlMs: 400, heartbeatIntervalMs: 100, ownedKeys: [owned], logger });
+    opened[0]?.presences.push(watcher, dying);
+    await dying.beat();
+    await watcher.beat();
+    const ttl = await redis.command.pttl(owned);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(400);
+
+    await dying.stop({ deregister: false });
+    const stoppedAt = performance.now();
+    expect(await watcher.liveNodes()).toEqual(['dying', 'watcher']);
+    await waitUntil(async () => (await watcher.liveNodes()).length === 1, 1000);
+    expect(performance.now() - stoppedAt).toBeLessThan(650);
+    expect(await redis.command.exists(owned)).toBe(0);
+  });
+
+  it('keeps itself live by its own heartbeat', async () => {
+    prefix = uniqueKeyPrefix();
+    const redis = await open();
+    await redis.ready();
+    const presence = createNodePresence({ redis, nodeId: 'alive', ttlMs: 300, heartbeatIntervalMs: 80, logger });
+    opened[0]?.presences.push(presence);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(await presence.liveNodes()).toEqual(['alive']);
+    expect(presence.registered).toBe(true);
+  });
+
+  it('on a Redis that is not there: not registered, and reads reject within a second', async () => {
+    prefix = uniqueKeyPrefix();
+    const redis = await open(`redis://127.0.0.1:${(await unusedPort()).toString()}`);
+    const presence = createNodePresence({ redis, nodeId: 'alone', logger });
+    opened[0]?.presences.push(presence);
+    const startedAt = performance.now();
+    await expect(presence.liveNodes()).rejects.toThrow();
+    await expect(presence.beat()).rejects.toThrow();
+    expect(performance.now() - startedAt).toBeLessThan(1000);
+    expect(presence.registered).toBe(false);
+  });
+
+  it('refuses a heartbeat interval that is not below the TTL', async () => {
+    prefix = uniqueKeyPrefix();
+    const redis = await open(`redis://127.0.0.1:${(await unusedPort()).toString()}`);
+    expect(() => createNodePresence({ redis, nodeId: 'x', ttlMs: 100, heartbeatIntervalMs: 100, logger })).toThrow(RangeError);
+  });
+});
