@@ -46,6 +46,7 @@ describe('error table', () => {
       client_too_slow: [500, 'server_error', true],
       cancelled: [499, 'api_error', false],
       internal_error: [500, 'server_error', true],
+      generation_interrupted: [502, 'api_error', true],
       upstream_auth_failed: [502, 'api_error', false],
       upstream_content_filtered: [400, 'invalid_request_error', false],
       upstream_bad_request: [400, 'invalid_request_error', false],

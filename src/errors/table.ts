@@ -48,6 +48,7 @@ export const errorTable = {
   client_too_slow: { status: 500, type: 'server_error', message: 'The client read the stream too slowly; the gateway stopped buffering it.', retryable: true },
   cancelled: { status: 499, type: 'api_error', message: 'The generation was cancelled.', retryable: false },
   internal_error: { status: 500, type: 'server_error', message: 'The gateway failed unexpectedly.', retryable: true },
+  generation_interrupted: { status: 502, type: 'api_error', message: 'The gateway node that was running this generation stopped before the answer finished; what it produced up to then was delivered.', retryable: true },
   // The upstream provider.
   upstream_auth_failed: { status: 502, type: 'api_error', message: 'The provider rejected the gateway\'s credentials; check the provider key in the gateway config.', retryable: false },
   upstream_content_filtered: { status: 400, type: 'invalid_request_error', message: 'The provider\'s content review refused the request or the answer.', retryable: false },

@@ -334,6 +334,47 @@ describe('Generation', () => {
   });
 });
 
+describe('an observer of a generation', () => {
+  it('is notified like a subscriber but neither keeps an abandoned generation alive nor cancels it by leaving', async () => {
+    const slow = adapter('slow', async function* (_request, context) {
+      yield [text('a'), text('b')];
+      await sleep(40, context.signal);
+      yield [text('c'), { type: 'end', finishReason: 'stop' }];
+    });
+    const kept = new Generation({ id: 'g-kept', request: { messages: [], params: {} }, candidates: [candidate(slow)], mode: 'stream', requestId: 'r', now: Date.now });
+    kept.subscribe(() => undefined);
+    let seen = 0;
+    const notifiedLengths: number[] = [];
+    const stopObserving = kept.observe(() => {
+      notifiedLengths.push(kept.events.length - seen);
+      seen = kept.events.length;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // The observer leaving is not the last subscriber leaving: the generation runs to its end.
+    stopObserving();
+    expect(await kept.done).toMatchObject({ outcome: 'completed' });
+    expect(slow.calls[0]?.signal.aborted).toBe(false);
+    // One notification for the first turn's three events (start, a, b).
+    expect(notifiedLengths).toEqual([3]);
+
+    const abandoned = adapter('abandoned', async function* (_request, context) {
+      yield [text('a')];
+      await sleep(10_000, context.signal);
+    });
+    const generation = new Generation({ id: 'g-abandoned', request: { messages: [], params: {} }, candidates: [candidate(abandoned)], mode: 'stream', requestId: 'r', now: Date.now });
+    let observed = 0;
+    generation.observe(() => observed++);
+    const leave = generation.subscribe(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // The only subscriber leaves while an observer remains: cancelled at once, as if alone.
+    leave();
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled' });
+    expect(abandoned.calls[0]?.signal.aborted).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(observed).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe('a resumable generation', () => {
   it('outlives its last subscriber for resumeGraceMs, keeps running when someone re-attaches, and is cancelled when nobody does', async () => {
     vi.useFakeTimers();

@@ -80,6 +80,11 @@ export interface GenerationView {
  */
 const eventFramingBytes = 200;
 
+/** Approximate encoded bytes of one event (its text plus framing), for slow-client accounting. */
+export function approximateEncodedBytes(event: StreamEvent): number {
+  return eventFramingBytes + (event.type === 'text-delta' ? event.text.length : event.type === 'tool-call-delta' ? (event.argumentsDelta?.length ?? 0) : 0);
+}
+
 export class Generation implements GenerationView {
   readonly id: string;
   /** The log. `events[seq]` is the event with that sequence number. */
@@ -92,6 +97,8 @@ export class Generation implements GenerationView {
   /** Approximate encoded bytes of events[0..i), for slow-client accounting. */
   readonly #bytesBefore: number[] = [0];
   readonly #listeners = new Set<GenerationListener>();
+  /** Notified like listeners, but never keep the generation alive nor cancel it by leaving. */
+  readonly #observers = new Set<GenerationListener>();
   readonly #controller = new AbortController();
   readonly #options: GenerationOptions;
   readonly #startedAt: number;
@@ -151,6 +158,19 @@ export class Generation implements GenerationView {
         if (this.#listeners.size === 0) this.cancel(new SluiceError('cancelled', { message: `Nobody re-attached within ${graceMs.toString()} ms (generations.resumeGraceMs); the generation was cancelled.` }));
       }, graceMs);
       this.#graceTimer.unref();
+    };
+  }
+
+  /**
+   * Adds a listener notified exactly like a subscriber's (once per turn of the event loop when
+   * the log grew) that does not count as one: it neither stops the grace timer nor, when it
+   * leaves, cancels the generation. For machinery that copies the log elsewhere (the Redis
+   * mirror of cluster mode), which must not keep an abandoned generation running.
+   */
+  observe(listener: GenerationListener): () => void {
+    this.#observers.add(listener);
+    return () => {
+      this.#observers.delete(listener);
     };
   }
 
@@ -239,8 +259,7 @@ export class Generation implements GenerationView {
 
   #append(event: StreamEvent): void {
     this.events.push(event);
-    const size = eventFramingBytes + (event.type === 'text-delta' ? event.text.length : event.type === 'tool-call-delta' ? (event.argumentsDelta?.length ?? 0) : 0);
-    this.#bytesBefore.push((this.#bytesBefore[this.#bytesBefore.length - 1] ?? 0) + size);
+    this.#bytesBefore.push((this.#bytesBefore[this.#bytesBefore.length - 1] ?? 0) + approximateEncodedBytes(event));
     if (event.type === 'usage') this.#usage = event.usage;
     // Listeners run once per turn of the event loop, so all events decoded from one network read
     // reach the client in one write.
@@ -252,7 +271,7 @@ export class Generation implements GenerationView {
 
   readonly #notify = (): void => {
     this.#notifyScheduled = false;
-    for (const listener of [...this.#listeners]) listener();
+    for (const listener of [...this.#listeners, ...this.#observers]) listener();
   };
 
   #settle(outcome: Outcome, errorCode?: ErrorCode): void {

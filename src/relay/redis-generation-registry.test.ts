@@ -1,0 +1,399 @@
+// Cluster-mode generation logs: several nodes (registries, each with its own Redis connections)
+// in one process share one key prefix. A generation running on one node is read on another with
+// exactly its events, live; a resume gets exactly the rest; cancel crosses nodes; a dead
+// producer ends followers with generation_interrupted instead of a hang; a fast stream costs few
+// round trips; keys expire; and a Redis outage never breaks a stream served locally.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
+import { SluiceError } from '../errors/sluice-error.js';
+import { createLogger } from '../observability/logger.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../providers/types.js';
+import type { Candidate } from '../routing/model-router.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { unusedPort } from '../../test/support/tcp.js';
+import { Generation, type GenerationView } from './generation.js';
+import type { GenerationInfo } from './generation-registry.js';
+import { createRedisGenerationRegistry, type RedisGenerationRegistry, type RedisGenerationRegistryOptions } from './redis-generation-registry.js';
+import type { StreamEvent } from './stream-event.js';
+
+const available = await redisAvailable();
+const logger = createLogger('silent');
+
+type Script = (request: ChatRequest, context: CallContext) => AsyncGenerator<readonly StreamEvent[]>;
+
+function adapter(script: Script): ProviderAdapter & { calls: CallContext[] } {
+  const calls: CallContext[] = [];
+  return {
+    id: 'fake',
+    type: 'fake',
+    models: [],
+    calls,
+    stream: (request, context) => {
+      calls.push(context);
+      return script(request, context);
+    },
+    close: async () => {},
+  };
+}
+
+const timeouts = { connectMs: 5000, firstByteMs: 5000, idleMs: 10_000, totalMs: 0 };
+const text = (value: string): StreamEvent => ({ type: 'text-delta', text: value });
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves a gate the adapter waits on; rejects it when the upstream call is aborted. */
+function gate(signal: AbortSignal): { wait: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const wait = new Promise<void>((resolve, reject) => {
+    open = resolve;
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+  return { wait, open };
+}
+
+let serial = 0;
+function startGeneration(provider: ProviderAdapter, extra: { resumeGraceMs?: number } = {}): { generation: Generation; info: GenerationInfo; leave: () => void } {
+  const id = `gen-${(serial++).toString()}`;
+  const candidate: Candidate = { adapter: provider, model: 'm', timeouts };
+  const generation = new Generation({ id, request: { messages: [{ role: 'user', content: 'hi' }], params: {} }, candidates: [candidate], mode: 'stream', requestId: `r-${id}`, now: Date.now, ...extra });
+  // A client on the producing node, as the route would have.
+  const leave = generation.subscribe(() => undefined);
+  return { generation, info: { id, ownerId: 'u1', model: 'demo', startedAt: Date.now() }, leave };
+}
+
+/** Waits until `check` holds, polling; fails after `timeoutMs`. */
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+/** Reads a view as a client connection does: from a cursor, on each notification, until end or error. */
+function collect(view: GenerationView, fromSeq = 0): Promise<StreamEvent[]> {
+  return new Promise((resolve) => {
+    const seen: StreamEvent[] = [];
+    let cursor = fromSeq;
+    let done = false;
+    const pump = () => {
+      while (!done && cursor < view.events.length) {
+        const event = view.events[cursor++];
+        if (!event) break;
+        seen.push(event);
+        if (event.type === 'end' || event.type === 'error') {
+          done = true;
+          // Deferred: pump may run inside subscribe() below, before `unsubscribe` exists.
+          queueMicrotask(() => unsubscribe());
+          resolve(seen);
+        }
+      }
+    };
+    const unsubscribe = view.subscribe(pump);
+    pump();
+  });
+}
+
+interface Node {
+  redis: RedisConnections;
+  registry: RedisGenerationRegistry;
+}
+
+describe.skipIf(!available)('the Redis generation registry', () => {
+  let keyPrefix = uniqueKeyPrefix();
+  const nodes: Node[] = [];
+
+  async function node(nodeId: string, overrides: Partial<RedisGenerationRegistryOptions> = {}, url = redisUrl): Promise<Node> {
+    const redis = createRedisConnections({ url, keyPrefix, logger });
+    if (url === redisUrl) await redis.ready();
+    const registry = createRedisGenerationRegistry({ redis, nodeId, retentionMs: 60_000, logger, now: Date.now, presenceTtlMs: 1000, followCheckMs: 150, ...overrides });
+    const created = { redis, registry };
+    nodes.push(created);
+    // Let the first heartbeat land, so followers see the node alive.
+    if (url === redisUrl) await sleep(50);
+    return created;
+  }
+
+  async function keysOfTest(redis: RedisConnections): Promise<string[]> {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.command.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+      cursor = next;
+      found.push(...batch);
+    } while (cursor !== '0');
+    return found;
+  }
+
+  afterEach(async () => {
+    const cleaner = createRedisConnections({ url: redisUrl, keyPrefix, logger });
+    await cleaner.ready();
+    for (const { registry, redis } of nodes.splice(0)) {
+      await registry.close();
+      await redis.close();
+    }
+    const leftover = await keysOfTest(cleaner);
+    if (leftover.length > 0) await cleaner.command.del(...leftover);
+    await cleaner.close();
+    keyPrefix = uniqueKeyPrefix();
+  });
+
+  it('shows a 200-event generation of node A on node B with exactly its events in order, live and after the end', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    let release: () => void = () => undefined;
+    const provider = adapter(async function* (_request, context) {
+      const halfway = gate(context.signal);
+      release = halfway.open;
+      yield [{ type: 'start', upstreamModel: 'm' }];
+      for (let index = 0; index < 100; index++) {
+        yield [text(`t${index.toString()} `)];
+        if (index % 10 === 0) await nextTurn();
+      }
+      await halfway.wait;
+      for (let index = 100; index < 197; index++) {
+        yield [text(`t${index.toString()} `)];
+        if (index % 7 === 0) await nextTurn();
+      }
+      yield [{ type: 'usage', usage: { promptTokens: 1, completionTokens: 197, totalTokens: 198, estimated: false } }, { type: 'end', finishReason: 'stop' }];
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    await until(async () => (await b.registry.find(info.id)) !== undefined);
+
+    const found = await b.registry.find(info.id);
+    expect(found?.info).toEqual(info);
+    const view = found!.generation;
+    const followed = collect(view);
+    await until(() => view.events.length >= 101);
+    expect(view.finished).toBe(false);
+    expect(view.committed).toBe(true);
+    release();
+    const seen = await followed;
+    await generation.done;
+    expect(generation.events).toHaveLength(200);
+    expect(seen).toEqual(generation.events);
+    expect(view.events).toEqual(generation.events);
+    expect(view.finished).toBe(true);
+    expect(view.bytesFrom(0)).toBe(generation.bytesFrom(0));
+
+    // Re-attached after the end, on a third node: the whole log, finished at once.
+    const c = await node('c');
+    const late = await c.registry.find(info.id);
+    expect(late?.generation.finished).toBe(true);
+    expect(late?.generation.events).toEqual(generation.events);
+  });
+
+  it('resumes on node B from a random seq with exactly the rest, while the generation is still running', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    let release: () => void = () => undefined;
+    const provider = adapter(async function* (_request, context) {
+      const later = gate(context.signal);
+      release = later.open;
+      for (let index = 0; index < 60; index++) yield [text(`x${index.toString()}`)];
+      await later.wait;
+      for (let index = 60; index < 120; index++) {
+        yield [text(`x${index.toString()}`)];
+        await nextTurn();
+      }
+      yield [{ type: 'end', finishReason: 'stop' }];
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    await until(async () => ((await b.registry.find(info.id))?.generation.events.length ?? 0) >= 61);
+    // Each resume is its own find, as each reconnect would be; all follow the live part too.
+    const fromSeqs = [0, 1 + Math.floor(Math.random() * 59), 61];
+    const views = await Promise.all(fromSeqs.map(async () => (await b.registry.find(info.id))!.generation));
+    const resumes = views.map((view, index) => collect(view, fromSeqs[index]));
+    release();
+    expect(await generation.done).toMatchObject({ outcome: 'completed' });
+    const received = await Promise.all(resumes);
+    for (const [index, fromSeq] of fromSeqs.entries()) expect(received[index], `from seq ${fromSeq.toString()}`).toEqual(generation.events.slice(fromSeq));
+  });
+
+  it('cancels a generation of node A from node B, and A\'s upstream call is aborted', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const provider = adapter(async function* (_request, context) {
+      yield [text('partial')];
+      await gate(context.signal).wait;
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    await until(async () => ((await b.registry.find(info.id))?.generation.events.length ?? 0) >= 2);
+    const view = (await b.registry.find(info.id))!.generation;
+    const followed = collect(view);
+    expect(await b.registry.cancel(info.id, new SluiceError('cancelled', { message: 'Cancelled from node b.' }))).toBe(true);
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled', errorCode: 'cancelled' });
+    expect(provider.calls[0]?.signal.aborted).toBe(true);
+    expect((await followed).at(-1)).toEqual({ type: 'error', error: { code: 'cancelled', message: 'Cancelled from node b.', retryable: false } });
+    // Finished now: nothing left to cancel, on either node; unknown ids are not running either.
+    await until(async () => (await b.registry.find(info.id))?.generation.finished === true);
+    expect(await b.registry.cancel(info.id, new SluiceError('cancelled'))).toBe(false);
+    expect(await a.registry.cancel(info.id, new SluiceError('cancelled'))).toBe(false);
+    expect(await b.registry.cancel('no-such-generation', new SluiceError('cancelled'))).toBe(false);
+  });
+
+  it('cancels through a remote view, as a client connection on node B would', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const provider = adapter(async function* (_request, context) {
+      yield [text('partial')];
+      await gate(context.signal).wait;
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    await until(async () => ((await b.registry.find(info.id))?.generation.committed ?? false));
+    const view = (await b.registry.find(info.id))!.generation;
+    view.cancel(new SluiceError('client_too_slow'));
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled', errorCode: 'client_too_slow' });
+    expect(provider.calls[0]?.signal.aborted).toBe(true);
+  });
+
+  it('keeps a resumable generation alive while a client follows it from another node, and lets the grace timer run once it leaves', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const provider = adapter(async function* (_request, context) {
+      yield [text('partial')];
+      await gate(context.signal).wait;
+    });
+    const { generation, info, leave } = startGeneration(provider, { resumeGraceMs: 200 });
+    a.registry.track(generation, info);
+    await until(async () => ((await b.registry.find(info.id))?.generation.committed ?? false));
+    const view = (await b.registry.find(info.id))!.generation;
+    const stopFollowing = view.subscribe(() => undefined);
+    // The lease reaches node A before its client leaves.
+    await sleep(100);
+    leave();
+    await sleep(700);
+    expect(generation.finished).toBe(false);
+    stopFollowing();
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled' });
+  });
+
+  it('does not keep an abandoned generation alive by mirroring it', async () => {
+    const a = await node('a');
+    const provider = adapter(async function* (_request, context) {
+      yield [text('partial')];
+      await gate(context.signal).wait;
+    });
+    const { generation, info, leave } = startGeneration(provider);
+    a.registry.track(generation, info);
+    await sleep(30);
+    leave();
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled' });
+  });
+
+  it('ends a follower with every event that reached Redis, then generation_interrupted, when the producing node dies', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    let release: () => void = () => undefined;
+    const provider = adapter(async function* (_request, context) {
+      const after = gate(context.signal);
+      release = after.open;
+      for (let index = 0; index < 30; index++) yield [text(`y${index.toString()}`)];
+      await after.wait;
+      yield [text('never mirrored'), { type: 'end', finishReason: 'stop' }];
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    await until(async () => ((await b.registry.find(info.id))?.generation.events.length ?? 0) >= 31);
+    const view = (await b.registry.find(info.id))!.generation;
+    const followed = collect(view);
+    // Node A "dies": its Redis connections go, its timers stop, nothing is cleaned up.
+    await a.redis.close();
+    await a.registry.close();
+    const startedAt = Date.now();
+    release();
+    // The stream to A's own client is not affected.
+    expect(await generation.done).toMatchObject({ outcome: 'completed' });
+
+    const events = await followed;
+    expect(Date.now() - startedAt).toBeLessThan(3000);
+    const inRedis = generation.events.slice(0, 31);
+    expect(events.slice(0, -1)).toEqual(inRedis);
+    expect(events.at(-1)).toEqual({ type: 'error', error: { code: 'generation_interrupted', message: expect.stringContaining('node a stopped before the answer finished') as unknown, retryable: true } });
+    expect(view.finished).toBe(true);
+
+    // A client re-attaching later is told the same at once.
+    const again = await b.registry.find(info.id);
+    expect(again?.generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'generation_interrupted' } });
+  });
+
+  it('writes a fast generation (2000 tiny deltas) in about one round trip per batch, not one per event', async () => {
+    const a = await node('a', { presenceTtlMs: 15_000 });
+    const b = await node('b');
+    const commands: string[] = [];
+    const sendCommand = a.redis.command.sendCommand.bind(a.redis.command);
+    a.redis.command.sendCommand = (command, ...rest) => {
+      commands.push(command.name);
+      return sendCommand(command, ...rest);
+    };
+    const batches = 20;
+    const provider = adapter(async function* () {
+      for (let batch = 0; batch < batches; batch++) {
+        yield Array.from({ length: 100 }, (_, index) => text(String.fromCharCode(97 + ((batch + index) % 26))));
+        // Each batch is one network read: the next arrives in a later turn of the event loop.
+        await nextTurn();
+      }
+      yield [{ type: 'end', finishReason: 'stop' }];
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    await generation.done;
+    await until(async () => (await b.registry.find(info.id))?.generation.finished === true);
+    const view = (await b.registry.find(info.id))!.generation;
+    expect(view.events).toEqual(generation.events);
+    expect(generation.events.length).toBeGreaterThan(2000);
+    const appends = commands.filter((name) => name === 'evalsha' || name === 'eval');
+    // One per batch, plus the info write and the final batch; a NOSCRIPT fallback may add one.
+    expect(appends.length).toBeLessThanOrEqual(batches + 4);
+    expect(commands.filter((name) => name === 'rpush')).toHaveLength(0);
+    expect(commands.length).toBeLessThan(batches + 15);
+  });
+
+  it('lets a finished generation\'s keys expire retentionMs after its end', async () => {
+    const a = await node('a', { retentionMs: 300 });
+    const b = await node('b', { retentionMs: 300 });
+    const { generation, info } = startGeneration(
+      adapter(async function* () {
+        yield [text('short'), { type: 'end', finishReason: 'stop' }];
+      }),
+    );
+    a.registry.track(generation, info);
+    await generation.done;
+    await until(async () => (await b.registry.find(info.id))?.generation.finished === true);
+    const keys = await keysOfTest(b.redis);
+    const generationKeys = keys.filter((key) => key.includes(info.id));
+    expect(generationKeys).toHaveLength(2);
+    for (const key of generationKeys) {
+      const ttl = await b.redis.command.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(300);
+    }
+    await sleep(450);
+    expect(await b.redis.command.exists(...generationKeys)).toBe(0);
+    expect(await b.registry.find(info.id)).toBeUndefined();
+  });
+
+  it('with Redis down: find and cancel reject fast with store_unavailable, and a local generation still completes', async () => {
+    const down = await node('down', {}, `redis://127.0.0.1:${(await unusedPort()).toString()}`);
+    const { generation, info } = startGeneration(
+      adapter(async function* () {
+        yield [text('still '), text('fine')];
+        await nextTurn();
+        yield [{ type: 'end', finishReason: 'stop' }];
+      }),
+    );
+    down.registry.track(generation, info);
+    expect(await generation.done).toMatchObject({ outcome: 'completed' });
+    expect(generation.events.map((event) => event.type)).toEqual(['start', 'text-delta', 'text-delta', 'usage', 'end']);
+    expect((await down.registry.find(info.id))?.generation).toBe(generation);
+
+    const startedAt = performance.now();
+    await expect(down.registry.find('elsewhere')).rejects.toMatchObject({ code: 'store_unavailable' });
+    await expect(down.registry.cancel('elsewhere', new SluiceError('cancelled'))).rejects.toMatchObject({ code: 'store_unavailable' });
+    expect(performance.now() - startedAt).toBeLessThan(500);
+  });
+});
