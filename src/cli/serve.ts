@@ -4,6 +4,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { createApp } from '../app.js';
 import { createStore } from '../store/create-store.js';
 import { ensureAdminKey } from '../auth/api-keys.js';
+import { openCluster } from '../cluster/cluster.js';
+import { createLogger } from '../observability/logger.js';
 
 export async function serve(configPath: string | undefined): Promise<void> {
   let config;
@@ -18,7 +20,9 @@ export async function serve(configPath: string | undefined): Promise<void> {
     throw error;
   }
   const store = await createStore(config.store.url);
-  const app = createApp({ config, store });
+  const logger = createLogger(config.log.level);
+  const cluster = config.cluster ? await openCluster(config.cluster, config, logger) : undefined;
+  const app = createApp({ config, store, logger, ...cluster?.dependencies });
   if (config.auth.mode === 'none') app.logger.warn({ host: config.server.host }, 'auth.mode is none: every caller is anonymous and unauthenticated (allowed only on a loopback address)');
   if (config.auth.mode === 'keys' || config.auth.mode === 'both') {
     const installed = await ensureAdminKey(app.keys, config.auth.adminKey !== undefined ? { presetKey: config.auth.adminKey } : {});
@@ -33,7 +37,7 @@ export async function serve(configPath: string | undefined): Promise<void> {
   }
   const address = await app.listen();
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port.toString()}`;
-  app.logger.info({ url, providers: Object.keys(config.providers), defaultModel: config.defaultModel, auth: config.auth.mode, store: store.kind }, `sluice listening on ${url}`);
+  app.logger.info({ url, providers: Object.keys(config.providers), defaultModel: config.defaultModel, auth: config.auth.mode, store: store.kind, node: config.cluster?.nodeId }, `sluice listening on ${url}`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -45,6 +49,7 @@ export async function serve(configPath: string | undefined): Promise<void> {
     app.logger.info({ signal, drainTimeoutMs: config.server.drainTimeoutMs }, 'shutting down');
     app
       .shutdown()
+      .then(() => cluster?.close())
       .then(() => store.close())
       .then(
         () => {

@@ -92,7 +92,7 @@ export interface Config {
   };
   readonly store: { readonly url: string };
   /** Present when cluster.redisUrl (or SLUICE_REDIS_URL) is set. */
-  readonly cluster?: { readonly redisUrl: string; readonly nodeId: string; readonly keyPrefix: string };
+  readonly cluster?: { readonly redisUrl: string; readonly nodeId: string; readonly keyPrefix: string; readonly presenceTtlMs: number };
   readonly websocket: { readonly pingIntervalMs: number; readonly cancelChatsOnClose: boolean };
   readonly generations: { readonly resumeGraceMs: number; readonly retentionMs: number };
   readonly conversations: { readonly historyMessages: number; readonly historyChars: number };

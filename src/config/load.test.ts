@@ -205,9 +205,9 @@ describe('auth, store and limits settings', () => {
 describe('cluster settings', () => {
   it('are off without a Redis URL, and on with cluster.redisUrl or SLUICE_REDIS_URL', () => {
     expect(resolveConfig({}, {}).cluster).toBeUndefined();
-    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redisUrl: 'redis://cache:6379', nodeId: 'node-1', keyPrefix: 'sluice:' });
+    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redisUrl: 'redis://cache:6379', nodeId: 'node-1', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
     const fromEnv = resolveConfig({}, { SLUICE_REDIS_URL: 'redis://127.0.0.1:6379', SLUICE_NODE_ID: 'n2' }).cluster;
-    expect(fromEnv).toEqual({ redisUrl: 'redis://127.0.0.1:6379', nodeId: 'n2', keyPrefix: 'sluice:' });
+    expect(fromEnv).toEqual({ redisUrl: 'redis://127.0.0.1:6379', nodeId: 'n2', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
   });
 
   it('name what is wrong', () => {

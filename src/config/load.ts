@@ -209,8 +209,8 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const websocket = withDefaults(defaults.websocket, raw.websocket);
   const redisUrl = env['SLUICE_REDIS_URL'] || raw.cluster?.redisUrl;
   if (env['SLUICE_REDIS_URL'] && !/^rediss?:\/\/.+/.test(env['SLUICE_REDIS_URL'])) issues.push({ path: 'env SLUICE_REDIS_URL', message: `"${env['SLUICE_REDIS_URL']}" is not a redis:// URL` });
-  const cluster = redisUrl ? { redisUrl, nodeId: raw.cluster?.nodeId ?? env['SLUICE_NODE_ID'] ?? `${hostname()}:${process.pid.toString()}`, keyPrefix: raw.cluster?.keyPrefix ?? 'sluice:' } : undefined;
-  if (!redisUrl && (raw.cluster?.nodeId !== undefined || raw.cluster?.keyPrefix !== undefined)) issues.push({ path: 'cluster.redisUrl', message: 'cluster settings need cluster.redisUrl (or SLUICE_REDIS_URL)' });
+  const cluster = redisUrl ? { redisUrl, nodeId: raw.cluster?.nodeId ?? env['SLUICE_NODE_ID'] ?? `${hostname()}:${process.pid.toString()}`, keyPrefix: raw.cluster?.keyPrefix ?? 'sluice:', presenceTtlMs: raw.cluster?.presenceTtlMs ?? 15_000 } : undefined;
+  if (!redisUrl && (raw.cluster?.nodeId !== undefined || raw.cluster?.keyPrefix !== undefined || raw.cluster?.presenceTtlMs !== undefined)) issues.push({ path: 'cluster.redisUrl', message: 'cluster settings need cluster.redisUrl (or SLUICE_REDIS_URL)' });
   const conversations = withDefaults(defaults.conversations, raw.conversations);
 
   const hub = withDefaults(defaults.hub, raw.hub);

@@ -192,6 +192,8 @@ export const configSchema = z.strictObject({
       redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379' }).optional(),
       /** This node's id in connection lists and logs; default hostname:pid. */
       nodeId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'node ids use A-Z, a-z, 0-9 and . _ : -').optional(),
+      /** A node silent for this long counts as gone (ms): its connections leave the lists and followers of its generations get generation_interrupted. */
+      presenceTtlMs: z.number().int().min(1000).optional(),
       /** Prefix of every Redis key, so deployments can share one Redis. */
       keyPrefix: z.string().regex(/^[A-Za-z0-9._:-]{1,32}$/, 'use A-Z, a-z, 0-9 and . _ : -').optional(),
     })

@@ -1,0 +1,289 @@
+// Cluster mode as operators run it: three `sluice serve` processes on different ports sharing one
+// Redis and one PostgreSQL. A push through node 1 reaches a user on node 3; counts and lists span
+// nodes; closing a user's connections works across nodes; a stream started on node 1 resumes on
+// node 2 at random positions with exactly the full text; kill -9 of the producing node gives a
+// re-attached client every delta that reached Redis, then generation_interrupted; a rate limit
+// holds for all nodes together; and a Redis that stops and comes back is followed by /readyz while
+// plain streams keep working.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyService } from '../src/auth/api-keys.js';
+import { createStore } from '../src/store/create-store.js';
+import { demoAnswer } from '../src/providers/mock/answer.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix } from './support/redis.js';
+import { unusedPort } from './support/tcp.js';
+import { waitFor, within } from './support/wait.js';
+import { attachNative, generationIdOf, postNativeChat } from './support/native-client.js';
+
+const run = promisify(execFile);
+const root = new URL('..', import.meta.url).pathname;
+const cli = join(root, 'dist/cli/main.js');
+const directory = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
+const postgresBase = process.env['SLUICE_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `sluice_cluster_${Math.random().toString(36).slice(2, 10)}`;
+const storeUrl = `${postgresBase}?schema=${schema}`;
+const children = new Set<ChildProcess>();
+
+async function postgresAnswers(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: postgresBase, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const redisUp = await redisAvailable();
+const postgresUp = await postgresAnswers();
+if (!postgresUp && process.env['CI']) throw new Error(`PostgreSQL does not answer at ${postgresBase}; .ci/run starts it`);
+if (!postgresUp) console.warn(`Skipping the cluster tests: PostgreSQL does not answer at ${postgresBase}.`);
+
+interface Node {
+  url: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  logs: () => string;
+}
+
+/** Starts one node from the build; resolves when it answers /healthz. */
+async function startNode(name: string, options: { redis?: string; keyPrefix: string; port?: number }): Promise<Node> {
+  const port = options.port ?? (await unusedPort());
+  const config = join(directory, `${name}.yaml`);
+  writeFileSync(
+    config,
+    [
+      `server: { host: 127.0.0.1, port: ${port.toString()}, heartbeatMs: 1000, drainTimeoutMs: 200 }`,
+      'log: { level: warn }',
+      'auth: { mode: keys }',
+      `store: { url: "${storeUrl}" }`,
+      `cluster: { redisUrl: "${options.redis ?? redisUrl}", nodeId: ${name}, keyPrefix: "${options.keyPrefix}", presenceTtlMs: 2000 }`,
+      'generations: { resumeGraceMs: 5000, retentionMs: 60000 }',
+      'providers:',
+      '  demo: { type: mock, chunkCount: 60, delayMs: 25 }',
+      'models:',
+      '  demo: { provider: demo }',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [cli, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let logs = '';
+  child.stdout?.on('data', (chunk: Buffer) => (logs += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (logs += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port.toString()}`;
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`node ${name} exited: ${logs}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return { url, child, exited, logs: () => logs };
+    } catch {
+      // Not listening yet.
+    }
+    if (performance.now() > deadline) throw new Error(`node ${name} did not start: ${logs}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function stopNode(node: Node): Promise<void> {
+  if (node.child.exitCode !== null || node.child.signalCode !== null) return;
+  node.child.kill('SIGTERM');
+  await within(node.exited, 10_000, 'a node to stop');
+}
+
+let nodes: Node[] = [];
+const auth = (key: string) => ({ authorization: `Bearer ${key}` });
+let keys: { admin: string; alice: string; bob: string; limited: string };
+
+/** Key prefixes on the shared Redis, deleted after the run. */
+const prefixes: string[] = [];
+
+describe.skipIf(!redisUp || !postgresUp)('three nodes on one Redis and one PostgreSQL', () => {
+  const keyPrefix = uniqueKeyPrefix();
+  prefixes.push(keyPrefix);
+
+  beforeAll(async () => {
+    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root });
+    // The keys live in PostgreSQL: made once, valid on every node.
+    const store = await createStore(storeUrl);
+    const service = createKeyService({ keys: store.keys, now: Date.now });
+    keys = {
+      admin: (await service.create({ userId: 'ops', role: 'admin' })).key,
+      alice: (await service.create({ userId: 'alice', role: 'user' })).key,
+      bob: (await service.create({ userId: 'bob', role: 'user' })).key,
+      limited: (await service.create({ userId: 'carol', role: 'user', limits: { requestsPerMinute: 5 } })).key,
+    };
+    await store.close();
+    nodes = await Promise.all(['node-1', 'node-2', 'node-3'].map((name) => startNode(name, { keyPrefix })));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map(stopNode));
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    const client = new pg.Client({ connectionString: postgresBase });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+    // Leave nothing in the shared Redis.
+    const redis = new Redis(redisUrl);
+    for (const prefix of prefixes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (found.length > 0) await redis.del(...found);
+      } while (cursor !== '0');
+    }
+    redis.disconnect();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  const node = (index: number): Node => nodes[index]!;
+
+  /** Opens the hub channel of `key`'s user on a node; `events` collects push names. */
+  async function openChannel(on: Node, key: string): Promise<{ events: string[]; close(): void }> {
+    const controller = new AbortController();
+    const response = await fetch(`${on.url}/api/events`, { headers: auth(key), signal: controller.signal });
+    expect(response.status).toBe(200);
+    const events: string[] = [];
+    void (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+          for (const line of decoder.decode(chunk, { stream: true }).split('\n')) if (line.startsWith('event: ')) events.push(line.slice(7));
+        }
+      } catch {
+        // Closed by the test.
+      }
+    })();
+    return { events, close: () => controller.abort() };
+  }
+
+  async function connectionsOf(on: Node): Promise<{ data: { userId: string; node: string }[]; counts: { total: number; byUser: Record<string, number> } }> {
+    return (await (await fetch(`${on.url}/api/connections`, { headers: auth(keys.admin) })).json()) as never;
+  }
+
+  it('a push through node 1 reaches a user on node 3; counts and lists span nodes; closing works across nodes', async () => {
+    const onThree = await openChannel(node(2), keys.alice);
+    const onTwo = await openChannel(node(1), keys.alice);
+    const bobOnOne = await openChannel(node(0), keys.bob);
+    let listed = await connectionsOf(node(1));
+    for (let attempt = 0; attempt < 50 && listed.counts.total < 3; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      listed = await connectionsOf(node(1));
+    }
+    expect(listed.counts).toEqual({ total: 3, byUser: { alice: 2, bob: 1 } });
+    expect(listed.data.map((connection) => connection.node).sort()).toEqual(['node-1', 'node-2', 'node-3']);
+
+    const push = await fetch(`${node(0).url}/api/push`, { method: 'POST', headers: { ...auth(keys.admin), 'content-type': 'application/json' }, body: JSON.stringify({ to: { users: ['alice'] }, event: 'hello', data: { from: 'node-1' } }) });
+    expect(await push.json()).toMatchObject({ connections: 2 });
+    await waitFor(() => onThree.events.includes('hello') && onTwo.events.includes('hello'), 'the push on nodes 2 and 3');
+    expect(bobOnOne.events).not.toContain('hello');
+
+    const closed = await fetch(`${node(0).url}/api/connections/alice`, { method: 'DELETE', headers: auth(keys.admin) });
+    expect(await closed.json()).toEqual({ userId: 'alice', closed: 2 });
+    await waitFor(() => onThree.events.includes('close') && onTwo.events.includes('close'), 'alice\'s channels on nodes 2 and 3 to close');
+    expect((await connectionsOf(node(2))).counts).toEqual({ total: 1, byUser: { bob: 1 } });
+    bobOnOne.close();
+    onTwo.close();
+    onThree.close();
+  });
+
+  it('a stream started on node 1 resumes on node 2 or 3 at random positions with exactly the full text', async () => {
+    for (let round = 0; round < 4; round++) {
+      const question = `resume round ${round.toString()}`;
+      const first = await postNativeChat(node(0).url, { message: question, model: 'demo' }, { key: keys.alice, stopAfterDeltas: 1 + Math.floor(Math.random() * 40) });
+      const generationId = generationIdOf(first);
+      const other = node(1 + (round % 2));
+      const rest = await attachNative(other.url, generationId, { key: keys.alice, lastEventId: first.lastEventId ?? '' });
+      expect(rest.status).toBe(200);
+      expect(first.text + rest.text).toBe(demoAnswer(question));
+      expect(rest.events.at(-1)?.event).toBe('done');
+      // Bob may not read it on any node.
+      expect((await fetch(`${other.url}/api/generations/${generationId}/events`, { headers: auth(keys.bob) })).status).toBe(403);
+    }
+  });
+
+  it('a rate limit holds for all nodes together', async () => {
+    const statuses: number[] = [];
+    for (let index = 0; index < 12; index++) {
+      const response = await fetch(`${node(index % 3).url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...auth(keys.limited), 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      await response.text();
+      statuses.push(response.status);
+    }
+    expect(statuses.filter((status) => status === 200)).toHaveLength(5);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(7);
+  });
+
+  it('kill -9 of the producing node: a client re-attached on another node gets every delta that reached Redis, then generation_interrupted', async () => {
+    const producer = await startNode('node-doomed', { keyPrefix });
+    const first = await postNativeChat(producer.url, { message: 'doomed answer', model: 'demo' }, { key: keys.alice, stopAfterDeltas: 10 });
+    const generationId = generationIdOf(first);
+    // Let a few more deltas reach Redis, then kill the node without any cleanup.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    producer.child.kill('SIGKILL');
+    await producer.exited;
+    const rest = await within(attachNative(node(1).url, generationId, { key: keys.alice, lastEventId: first.lastEventId ?? '' }), 15_000, 'the re-attached stream to end');
+    expect(rest.status).toBe(200);
+    expect(rest.events.at(-1)).toMatchObject({ event: 'error', data: { code: 'generation_interrupted' } });
+    const text = first.text + rest.text;
+    expect(text.length).toBeGreaterThan(first.text.length);
+    expect(demoAnswer('doomed answer').startsWith(text)).toBe(true);
+    expect(text).not.toBe(demoAnswer('doomed answer'));
+  });
+
+  it('when Redis stops and comes back: /readyz follows, plain streams keep working, and the node recovers by itself', async () => {
+    const port = await unusedPort();
+    const startRedis = () => {
+      const child = spawn('redis-server', ['--port', port.toString(), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      children.add(child);
+      return child;
+    };
+    let redis = startRedis();
+    const only = await startNode('node-solo', { redis: `redis://127.0.0.1:${port.toString()}`, keyPrefix: uniqueKeyPrefix() });
+    try {
+      const readyStatus = async () => (await fetch(`${only.url}/readyz`)).status;
+      for (let attempt = 0; attempt < 100 && (await readyStatus()) !== 200; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await readyStatus()).toBe(200);
+
+      redis.kill('SIGKILL');
+      for (let attempt = 0; attempt < 100 && (await readyStatus()) !== 503; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await readyStatus()).toBe(503);
+      // A plain OpenAI-compatible stream needs no shared state: it still works, and does not hang.
+      const startedAt = performance.now();
+      const response = await fetch(`${only.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...auth(keys.alice), 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'demo', stream: true, messages: [{ role: 'user', content: 'still there?' }] }),
+      });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('[DONE]');
+      expect(performance.now() - startedAt).toBeLessThan(5000);
+      // What needs Redis says so at once.
+      const push = await fetch(`${only.url}/api/push`, { method: 'POST', headers: { ...auth(keys.admin), 'content-type': 'application/json' }, body: JSON.stringify({ to: { all: true }, event: 'x', data: 1 }) });
+      expect(push.status).toBe(503);
+
+      redis = startRedis();
+      for (let attempt = 0; attempt < 200 && (await readyStatus()) !== 200; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await readyStatus()).toBe(200);
+      const again = await fetch(`${only.url}/api/push`, { method: 'POST', headers: { ...auth(keys.admin), 'content-type': 'application/json' }, body: JSON.stringify({ to: { all: true }, event: 'x', data: 1 }) });
+      expect(again.status).toBe(200);
+      // Logged once per change of state, not once per failed call.
+      expect(only.logs().match(/redis: unreachable/g)?.length ?? 0).toBeLessThanOrEqual(2);
+    } finally {
+      await stopNode(only);
+      redis.kill('SIGKILL');
+    }
+  });
+});
