@@ -19,7 +19,7 @@ import { demoAnswer } from '../src/providers/mock/answer.js';
 import { redisAvailable, redisUrl, uniqueKeyPrefix } from './support/redis.js';
 import { unusedPort } from './support/tcp.js';
 import { waitFor, within } from './support/wait.js';
-import { attachNative, generationIdOf, postNativeChat } from './support/native-client.js';
+import { attachNative, generationIdOf, postNativeChat, readNative } from './support/native-client.js';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
@@ -209,6 +209,33 @@ describe.skipIf(!redisUp || !postgresUp)('three nodes on one Redis and one Postg
       // Bob may not read it on any node.
       expect((await fetch(`${other.url}/api/generations/${generationId}/events`, { headers: auth(keys.bob) })).status).toBe(403);
     }
+  });
+
+  it('replays missed pushes on a different node, and cancels from any node', async () => {
+    const first = await openChannel(node(0), keys.bob);
+    const seen = await fetch(`${node(1).url}/api/push`, { method: 'POST', headers: { ...auth(keys.admin), 'content-type': 'application/json' }, body: JSON.stringify({ to: { users: ['bob'] }, event: 'seen', data: 1 }) });
+    const { id } = (await seen.json()) as { id: string };
+    await waitFor(() => first.events.includes('seen'), 'the first push');
+    first.close();
+    await fetch(`${node(1).url}/api/push`, { method: 'POST', headers: { ...auth(keys.admin), 'content-type': 'application/json' }, body: JSON.stringify({ to: { users: ['bob'] }, event: 'missed', data: 2 }) });
+    const controller = new AbortController();
+    const again = await fetch(`${node(2).url}/api/events`, { headers: { ...auth(keys.bob), 'last-event-id': id }, signal: controller.signal });
+    const reader = (again.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('event: missed')) text += new TextDecoder().decode((await within(reader.read(), 5000, 'the replay on node 3')).value);
+    expect(text).not.toContain('event: seen');
+    controller.abort();
+
+    // A generation running on node 1, cancelled through node 3.
+    const controllerChat = new AbortController();
+    const response = await fetch(`${node(0).url}/api/chat`, { method: 'POST', headers: { ...auth(keys.alice), 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ message: 'cancel me elsewhere', model: 'demo' }), signal: controllerChat.signal });
+    const generationId = response.headers.get('x-sluice-generation-id') ?? '';
+    const reading = readNative(response, controllerChat);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const cancelled = await fetch(`${node(2).url}/api/generations/${generationId}/cancel`, { method: 'POST', headers: auth(keys.alice) });
+    expect(await cancelled.json()).toMatchObject({ generationId, cancelled: true });
+    const read = await within(reading, 5000, 'the cancelled stream on node 1 to end');
+    expect(read.events.at(-1)).toMatchObject({ event: 'error', data: { code: 'cancelled' } });
   });
 
   it('a rate limit holds for all nodes together', async () => {
