@@ -2,13 +2,19 @@
 // process, so CPU and memory are measured per process) and drives the same load through each
 // and straight to the upstream. It reports ratios against the hand relay; absolute times on a
 // shared machine are noisy. BENCH_QUICK=1 makes a short run. Results go to stdout and
-// docs/benchmarks.md.
+// docs/benchmarks.md. The cluster measures (push fan-out over three nodes, resumable streams with
+// Redis-backed logs) need Redis and PostgreSQL (BENCH_REDIS_URL, BENCH_POSTGRES_URL; by default
+// the machine's own); they take a key prefix and a schema of their own and delete both afterwards.
 import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { Agent, request } from 'undici';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -21,7 +27,11 @@ const plan = {
   nonStreamRequests: quick ? 1000 : 4000,
   rounds: quick ? 1 : 3,
   idleConnections: quick ? 1000 : 5000,
+  fanOutConnections: quick ? 1000 : 5000,
+  fanOutRounds: quick ? 5 : 20,
 };
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const postgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 // Heartbeat interval of the processes that hold idle hub connections; the hold lasts one interval
 // and a bit, so every connection has had a ping written to it when memory is read.
 const hubHeartbeatMs = 5000;
@@ -53,17 +63,23 @@ function startScript(script, env) {
   });
 }
 
-async function startSluice(upstreamUrl, { heartbeatMs = 15000 } = {}) {
+/**
+ * Starts Sluice from dist/. By default a single node on a SQLite file of its own; `storeUrl` puts
+ * its store elsewhere, and `cluster` ({ nodeId, keyPrefix }) makes it a cluster node on redisUrl.
+ */
+async function startSluice(upstreamUrl, { heartbeatMs = 15000, storeUrl, cluster, retentionMs } = {}) {
   const directory = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const config = join(directory, 'sluice.yaml');
   writeFileSync(
     config,
     [
-      `server: { port: 0, heartbeatMs: ${heartbeatMs} }`,
+      `server: { port: 0, heartbeatMs: ${heartbeatMs}, drainTimeoutMs: 1000 }`,
       // warn: one log line per request at info would measure pino, not the relay.
       'log: { level: warn }',
       'auth: { mode: keys }',
-      `store: { url: "sqlite:${join(directory, 'sluice.db')}" }`,
+      `store: { url: "${storeUrl ?? `sqlite:${join(directory, 'sluice.db')}`}" }`,
+      ...(cluster ? [`cluster: { redisUrl: "${redisUrl}", nodeId: ${cluster.nodeId}, keyPrefix: "${cluster.keyPrefix}" }`] : []),
+      ...(retentionMs ? [`generations: { retentionMs: ${retentionMs} }`] : []),
       'providers:',
       `  up: { type: openai, baseUrl: "${upstreamUrl}/v1", apiKey: ${key}, maxConnections: 4096 }`,
       'models:',
@@ -95,14 +111,19 @@ function cpuSeconds(pid) {
 const agent = new Agent({ connections: 4096, keepAliveTimeout: 60_000, pipelining: 1 });
 const chatBody = (model, stream) => JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'Benchmark me.' }] });
 
-/** One request; checks the answer is complete so a broken relay cannot look fast. */
-async function chat(baseUrl, { stream = true, model = 'bench-model' } = {}) {
+const nativeChatBody = (model) => JSON.stringify({ model, message: 'Benchmark me.' });
+
+/**
+ * One request; checks the answer is complete so a broken relay cannot look fast. `native` sends
+ * it to Sluice's own POST /api/chat as SSE (a resumable generation) instead of the OpenAI route.
+ */
+async function chat(baseUrl, { stream = true, model = 'bench-model', native = false } = {}) {
   const started = performance.now();
-  const response = await request(`${baseUrl}/v1/chat/completions`, {
+  const response = await request(`${baseUrl}${native ? '/api/chat' : '/v1/chat/completions'}`, {
     method: 'POST',
     dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: chatBody(model, stream),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(native ? { accept: 'text/event-stream' } : {}) },
+    body: native ? nativeChatBody(model) : chatBody(model, stream),
   });
   let firstByteAt;
   let text = '';
@@ -112,7 +133,8 @@ async function chat(baseUrl, { stream = true, model = 'bench-model' } = {}) {
   }
   const endedAt = performance.now();
   if (response.statusCode !== 200) throw new Error(`${baseUrl}: status ${response.statusCode}: ${text.slice(0, 200)}`);
-  if (stream ? !text.includes('data: [DONE]') || !text.includes('token199 ') : !text.includes('token199 ')) throw new Error(`${baseUrl}: incomplete answer`);
+  const ended = native ? text.includes('event: done') : !stream || text.includes('data: [DONE]');
+  if (!ended || !text.includes('token199 ')) throw new Error(`${baseUrl}: incomplete answer`);
   return { firstByteMs: firstByteAt - started, totalMs: endedAt - started };
 }
 
@@ -152,17 +174,19 @@ async function cpuPer1000(baseUrl, pid, total, options) {
 }
 
 /**
- * CPU per 1000 for both relays, measured in alternating rounds (relay first, then Sluice first)
- * and reduced to the median, so a burst of load from elsewhere on a shared machine skews one
- * round of one side rather than the whole comparison.
+ * CPU per 1000 for two processes (`targets`: name → started process), measured in alternating
+ * rounds (the first first, then the second first) and reduced to the median per name, so a burst
+ * of load from elsewhere on a shared machine skews one round of one side rather than the whole
+ * comparison.
  */
-async function alternating(relay, sluice, total, options) {
-  const samples = { relay: [], sluice: [] };
+async function alternating(targets, total, options) {
+  const entries = Object.entries(targets);
+  const samples = Object.fromEntries(entries.map(([name]) => [name, []]));
   for (let round = 0; round < plan.rounds; round++) {
-    const order = round % 2 === 0 ? [['relay', relay], ['sluice', sluice]] : [['sluice', sluice], ['relay', relay]];
+    const order = round % 2 === 0 ? entries : [...entries].reverse();
     for (const [name, target] of order) samples[name].push(await cpuPer1000(target.url, target.child.pid, total, options));
   }
-  return { relay: percentile(samples.relay, 0.5), sluice: percentile(samples.sluice, 0.5) };
+  return Object.fromEntries(entries.map(([name]) => [name, percentile(samples[name], 0.5)]));
 }
 
 /** Opens `count` slow streams, waits until each has its first content, measures RSS growth. */
@@ -206,13 +230,14 @@ async function memoryPerStream(baseUrl, child) {
 /**
  * Opens one idle SSE stream on a raw socket (lighter for the driver than an HTTP client), writing
  * the request by hand, and resolves once a 200 head has arrived. Afterwards it counts the `: ping`
- * lines and `event: bench` events that reach it. Every socket goes into `sockets`, for cleanup.
+ * lines and `event: bench` events that reach it, and keeps when (performance.now()) the last
+ * event arrived. Every socket goes into `sockets`, for cleanup.
  */
 function openIdleStream(port, path, sockets) {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     sockets.push(socket);
-    const stream = { socket, pings: 0, pushes: 0, closed: false };
+    const stream = { socket, pings: 0, pushes: 0, lastPushAt: undefined, closed: false };
     let head = '';
     let partial = '';
     const timer = setTimeout(() => fail(new Error(`${path}: no response head within 10 s`)), 10_000);
@@ -240,11 +265,15 @@ function openIdleStream(port, path, sockets) {
         resolve(stream);
       }
       // Whole lines only: the chunked framing (size lines) sits on lines of its own.
+      const arrivedAt = performance.now();
       const lines = (partial + text).split('\n');
       partial = lines.pop();
       for (const line of lines) {
         if (line === ': ping') stream.pings++;
-        else if (line === 'event: bench') stream.pushes++;
+        else if (line === 'event: bench') {
+          stream.pushes++;
+          stream.lastPushAt = arrivedAt;
+        }
       }
     });
   });
@@ -312,16 +341,151 @@ async function memoryPerIdleConnection(target, path, push) {
 }
 
 /** One broadcast through Sluice's POST /api/push; returns how many connections it reached. */
-async function pushToAll(baseUrl) {
+async function pushToAll(baseUrl, note = 'idle connection check') {
   const response = await request(`${baseUrl}/api/push`, {
     method: 'POST',
     dispatcher: agent,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ to: { all: true }, event: 'bench', data: { note: 'idle connection check' } }),
+    body: JSON.stringify({ to: { all: true }, event: 'bench', data: { note } }),
   });
   const text = await response.body.text();
   if (response.statusCode !== 200) throw new Error(`POST /api/push: status ${response.statusCode}: ${text.slice(0, 200)}`);
   return JSON.parse(text).connections;
+}
+
+/** SIGTERM (bench/sluice-server.mjs then leaves the cluster as `sluice serve` does), SIGKILL after 10 s. */
+async function stopProcess(child) {
+  const running = () => child.exitCode === null && child.signalCode === null;
+  if (!running()) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(10_000)]);
+  if (running()) child.kill('SIGKILL');
+}
+
+/** Whether Redis and PostgreSQL both answer within a second; if not, says which did not. */
+async function clusterServicesAnswer() {
+  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {});
+  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 1000 });
+  client.on('error', () => {});
+  try {
+    await redis.connect().catch((error) => Promise.reject(new Error(`Redis at ${redisUrl}: ${error.message}`)));
+    await client.connect().catch((error) => Promise.reject(new Error(`PostgreSQL at ${postgresUrl}: ${error.message}`)));
+    return true;
+  } catch (error) {
+    console.warn(`Skipping the cluster measures: ${error.message}`);
+    return false;
+  } finally {
+    redis.disconnect();
+    await client.end().catch(() => {});
+  }
+}
+
+/** Deletes every Redis key under `keyPrefix` (SCAN + DEL) and drops `schema`; reports, never throws. */
+async function deleteClusterState(keyPrefix, schema) {
+  const redis = new Redis(redisUrl, { connectTimeout: 2000, commandTimeout: 5000, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (found.length > 0) await redis.del(...found);
+    } while (cursor !== '0');
+  } catch (error) {
+    console.error(`Could not delete the Redis keys under ${keyPrefix}: ${error.message}`);
+  } finally {
+    redis.disconnect();
+  }
+  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2000, query_timeout: 30_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } catch (error) {
+    console.error(`Could not drop the PostgreSQL schema ${schema}: ${error.message}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Spreads plan.fanOutConnections idle hub streams evenly over `nodes`, then sends two warm-up
+ * pushes and plan.fanOutRounds measured ones to `{ all: true }` through the first node, one at a
+ * time. A round's figure is from sending the POST until the last stream has the event; it counts
+ * only when every stream got it (within 10 s).
+ */
+async function pushFanOut(nodes) {
+  const sockets = [];
+  const count = plan.fanOutConnections;
+  try {
+    const streams = [];
+    for (const [index, node] of nodes.entries()) {
+      const share = Math.floor(count / nodes.length) + (index < count % nodes.length ? 1 : 0);
+      streams.push(...(await openIdleStreams(Number(new URL(node.url).port), '/api/events', share, sockets)));
+    }
+    const rounds = [];
+    const warmUpRounds = 2;
+    for (let round = 0; round < warmUpRounds + plan.fanOutRounds; round++) {
+      const sentAt = performance.now();
+      const reached = await pushToAll(nodes[0].url, `fan-out round ${round}`);
+      await until(() => streams.every((stream) => stream.pushes > round), 10_000);
+      const received = streams.filter((stream) => stream.pushes === round + 1 && !stream.closed).length;
+      const lastAt = streams.reduce((latest, stream) => Math.max(latest, stream.lastPushAt ?? Infinity), -Infinity);
+      if (round >= warmUpRounds) rounds.push({ reached, received, lastMs: received === count ? lastAt - sentAt : undefined });
+      await sleep(200);
+    }
+    const times = rounds.filter((round) => round.lastMs !== undefined).map((round) => round.lastMs);
+    return {
+      p50: times.length > 0 ? percentile(times, 0.5) : undefined,
+      p99: times.length > 0 ? percentile(times, 0.99) : undefined,
+      complete: times.length,
+      reachedAll: rounds.filter((round) => round.reached === count).length,
+      reached: rounds.map((round) => round.reached),
+      received: rounds.map((round) => round.received),
+    };
+  } finally {
+    await closeSockets(sockets);
+  }
+}
+
+/**
+ * The cluster measures, on processes of their own sharing one Redis key prefix and one PostgreSQL
+ * schema, both made for this run and deleted at its end whatever happens: CPU per 1000 native
+ * streams on a cluster node against the same Sluice as a single node, then push fan-out over three
+ * nodes. Undefined when Redis or PostgreSQL does not answer.
+ */
+async function clusterMeasures(upstreamUrl) {
+  if (!(await clusterServicesAnswer())) return undefined;
+  const suffix = randomBytes(4).toString('hex');
+  const keyPrefix = `sluice-bench-${suffix}:`;
+  const schema = `sluice_bench_${suffix}`;
+  const storeUrl = `${postgresUrl}?schema=${schema}`;
+  const started = [];
+  // One at a time: the first start migrates the schema and installs the bench key for all.
+  const start = async (options) => {
+    const sluice = await startSluice(upstreamUrl, { storeUrl, ...options });
+    started.push(sluice);
+    return sluice;
+  };
+  try {
+    // Finished generations are kept 15 s rather than 5 min on both, so the logs of thousands of
+    // benchmark streams do not pile up in the shared Redis.
+    const single = await start({ retentionMs: 15_000 });
+    const cluster = await start({ retentionMs: 15_000, cluster: { nodeId: 'bench-cpu', keyPrefix } });
+    const cpu = await alternating({ single, cluster }, plan.cpuStreams, { native: true });
+    await Promise.all([stopProcess(single.child), stopProcess(cluster.child)]);
+    console.log('cluster stream CPU done');
+    const nodes = [];
+    for (const nodeId of ['bench-node-1', 'bench-node-2', 'bench-node-3']) nodes.push(await start({ cluster: { nodeId, keyPrefix } }));
+    const fanOut = await pushFanOut(nodes);
+    console.log('push fan-out done');
+    return { cpu, fanOut };
+  } finally {
+    await Promise.all(started.map((sluice) => stopProcess(sluice.child)));
+    await deleteClusterState(keyPrefix, schema);
+  }
 }
 
 const format = (value, digits = 2) => (value === undefined ? '–' : value.toFixed(digits));
@@ -343,9 +507,9 @@ async function main() {
   const latencies = {};
   for (const [name, url] of Object.entries(targets)) latencies[name] = await latency(url);
   console.log('latency done');
-  const streamCpu = await alternating(relay, sluice, plan.cpuStreams, {});
+  const streamCpu = await alternating({ relay, sluice }, plan.cpuStreams, {});
   console.log('stream CPU done');
-  const nonStreamCpu = await alternating(relay, sluice, plan.nonStreamRequests, { stream: false });
+  const nonStreamCpu = await alternating({ relay, sluice }, plan.nonStreamRequests, { stream: false });
   console.log('non-stream CPU done');
   // Idle hub connections last, on processes of their own: fresh (as for the stream memory), with
   // heartbeats every hubHeartbeatMs, and leaving the processes of the other measures as they were.
@@ -358,6 +522,7 @@ async function main() {
   hubRelay.child.kill();
   hubSluice.child.kill();
   console.log('idle connection memory done');
+  const clustered = await clusterMeasures(upstream.url);
 
   const added = { relay: latencies.relay.p50 - latencies.direct.p50, sluice: latencies.sluice.p50 - latencies.direct.p50 };
   const added99 = { relay: latencies.relay.p99 - latencies.direct.p99, sluice: latencies.sluice.p99 - latencies.direct.p99 };
@@ -373,6 +538,18 @@ async function main() {
     ['… the same as RSS growth (kB)', '–', format(idle.relay.rss / 1024, 1), format(idle.sluice.rss / 1024, 1), `ratio ${format(idle.sluice.rss / idle.relay.rss)}`],
     ['idle hub connections open / pinged / reached by one push', '–', `${idle.relay.open} / ${idle.relay.pinged} / –`, `${idle.sluice.open} / ${idle.sluice.pinged} / ${idle.sluice.reached} (${idle.sluice.received} received)`, `all ${plan.idleConnections}: ${verdict([idle.relay.open, idle.relay.pinged, idle.sluice.open, idle.sluice.pinged, idle.sluice.reached, idle.sluice.received].every((value) => value === plan.idleConnections))}`],
   ];
+  if (clustered) {
+    const { cpu, fanOut } = clustered;
+    const rounds = plan.fanOutRounds;
+    const received = Math.min(...fanOut.received);
+    rows.push(
+      [`push fan-out over 3 cluster nodes, last arrival p50 / p99 (ms, ${plan.fanOutConnections} connections, ${rounds} rounds)`, '–', '–', `${format(fanOut.p50)} / ${format(fanOut.p99)}`, `p99 ≤ 100 ms: ${verdict(fanOut.complete === rounds && fanOut.p99 <= 100)}`],
+      ['… reached (POST answer) / received, worst round', '–', '–', `${Math.min(...fanOut.reached)} / ${received}`, `all ${plan.fanOutConnections} in all ${rounds} rounds: ${verdict(fanOut.reachedAll === rounds && fanOut.complete === rounds)}`],
+      ['CPU s per 1000 native streams (POST /api/chat), single node / cluster (Redis-backed logs)', '–', '–', `${format(cpu.single, 3)} / ${format(cpu.cluster, 3)}`, `ratio ${format(cpu.cluster / cpu.single)} ≤ 1.5: ${verdict(cpu.cluster <= cpu.single * 1.5)}`],
+    );
+  } else {
+    rows.push(['push fan-out over 3 cluster nodes; CPU of native streams, cluster / single node', '–', '–', 'not run: Redis or PostgreSQL did not answer', '']);
+  }
   const table = ['| measure | direct | hand relay | Sluice | target |', '|---|---|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
   console.log(`\n${machine}\n\n${table}\n`);
@@ -411,6 +588,23 @@ upstream itself. The client (undici, in the driver process) reads and checks eve
   opened and closed as warm-up; memory is read as for open streams, before they open and once they
   have been held for one heartbeat and a second. Then one \`POST /api/push\` to \`{ all: true }\`
   must answer that it reached every connection, and every stream must receive the event once.
+- **Cluster runs**: on Sluices of their own in cluster mode, sharing the machine's Redis under a key
+  prefix made for the run and one PostgreSQL schema made for the run (store and keys); both are
+  deleted at the end (SCAN + DEL on the prefix, \`DROP SCHEMA … CASCADE\`), and the nodes leave
+  on SIGTERM as \`sluice serve\` does.
+- **Push fan-out**: three nodes, ${plan.fanOutConnections} idle \`GET /api/events\` streams spread evenly over them and
+  opened as for idle hub connections. After two warm-up rounds, ${plan.fanOutRounds} rounds, one at a time, of
+  one \`POST /api/push\` to \`{ all: true }\` through node 1. A round's figure is the time from
+  sending the POST until the last of the streams has the event (the driver stamps each socket's
+  receipt with \`performance.now()\`, so the figure includes the driver reading every socket); p50
+  and p99 over the rounds. Every round's answer must count every connection, and every stream must
+  receive every push once within 10 s.
+- **CPU per 1000 native streams, cluster against single node**: the same Sluice twice, once with
+  \`cluster:\` and once without (memory generation registry), both on the PostgreSQL store and with
+  \`generations.retentionMs: 15000\` so the logs of thousands of finished streams do not pile up in
+  Redis. ${plan.cpuStreams} \`POST /api/chat\` streams (\`Accept: text/event-stream\`: the native API, whose
+  generations are the ones mirrored to Redis), counted and alternated as for CPU per 1000 streams.
+  Only the Sluice process's CPU is counted, not Redis's.
 
 Sluice does more per request than the hand relay: it validates the body, resolves the model,
 parses every upstream event, rewrites \`model\`, counts usage, enforces four timeouts, records

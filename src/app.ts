@@ -136,8 +136,9 @@ export function createApp(dependencies: AppDependencies): App {
     registry,
     conversations: store.conversations,
     metrics,
+    now,
     onStoreError: (error: unknown) => logger.error({ err: error }, 'conversation turn not stored'),
-    bindTicket: (ticket: string, principal: Principal, generationId: string) => void tickets.allowResume(ticket, principal, generationId, now() + config.generations.retentionMs + resumeGrantMs),
+    bindTicket: (ticket: string, principal: Principal, generationId: string) => grantResume(ticket, principal, generationId, now() + config.generations.retentionMs + resumeGrantMs),
   };
   router.addAll(createNativeChatRoutes(nativeDependencies));
   router.addAll(createConversationRoutes({ conversations: store.conversations }));
@@ -180,7 +181,7 @@ export function createApp(dependencies: AppDependencies): App {
           context.ticket = ticket;
           // The hub channel is one long-lived stream that EventSource reopens with the same URL
           // (after hub.maxConnectionAgeMs, or a network drop): its ticket may reopen it, and only it.
-          if (match.route.name === hubEventsRoute) void tickets.allowResume(ticket, principal, hubEventsRoute, now() + hubResumeGrantMs);
+          if (match.route.name === hubEventsRoute) grantResume(ticket, principal, hubEventsRoute, now() + hubResumeGrantMs);
         }
         if (!allows(match.route.access, principal)) {
           throw new SluiceError('forbidden', { message: `${path} needs ${match.route.access === 'admin' ? 'an admin' : 'a service or admin'} credential; this one has role "${principal.role}".` });
@@ -195,6 +196,11 @@ export function createApp(dependencies: AppDependencies): App {
       if (!response.headersSent) sendError(response, error);
       else response.destroy();
     }
+  }
+
+  /** Records a resume grant in the background; a failure (Redis down) only costs that reconnect. */
+  function grantResume(ticket: string, principal: Principal, scope: string, untilMs: number): void {
+    tickets.allowResume(ticket, principal, scope, untilMs).catch((error: unknown) => logger.warn({ err: error }, 'tickets: could not record a resume grant'));
   }
 
   /**

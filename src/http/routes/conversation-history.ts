@@ -16,11 +16,11 @@ const titleChars = 80;
  * for the caller (clients may pick their own ids); one that belongs to someone else is a 404,
  * the same as a missing one, so ids cannot be probed.
  */
-export async function loadHistory(conversations: ConversationStore, principal: Principal, conversationId: string, settings: Config['conversations'], newMessage: string): Promise<ChatMessage[]> {
+export async function loadHistory(conversations: ConversationStore, principal: Principal, conversationId: string, settings: Config['conversations'], newMessage: string, now: () => number): Promise<ChatMessage[]> {
   const conversation = await conversations.get(conversationId);
   if (conversation && conversation.userId !== principal.userId) throw notFound(conversationId);
   if (!conversation) {
-    const at = Date.now();
+    const at = now();
     await conversations.create({ id: conversationId, userId: principal.userId, title: newMessage.slice(0, titleChars), createdAt: at, updatedAt: at });
     return [];
   }
@@ -43,10 +43,10 @@ export async function loadHistory(conversations: ConversationStore, principal: P
 const statusOf: Record<'completed' | 'cancelled' | 'error', MessageStatus> = { completed: 'complete', cancelled: 'cancelled', error: 'error' };
 
 /** When the generation ends, stores the user's message and the answer (whatever of it exists). */
-export function storeTurns(conversations: ConversationStore, generation: Generation, conversationId: string, userMessage: string, onError: (error: unknown) => void): void {
+export function storeTurns(conversations: ConversationStore, generation: Generation, conversationId: string, userMessage: string, now: () => number, onError: (error: unknown) => void): void {
   void generation.done
     .then(async (summary) => {
-      const at = Date.now();
+      const at = now();
       const answer = collectAnswer(generation.events);
       await conversations.append(
         conversationId,

@@ -34,6 +34,8 @@ export interface NativeChatDependencies {
   registry: GenerationRegistry;
   conversations: ConversationStore;
   metrics: Metrics;
+  /** Milliseconds since the epoch, for stored turns. */
+  now: () => number;
   /** A conversation turn could not be stored (logged; the answer itself is not affected). */
   onStoreError: (error: unknown) => void;
   /** Remembers that a ticket started a generation, so EventSource may resume it with that ticket. */
@@ -231,12 +233,12 @@ export interface NativeChats {
 }
 
 /** What the native SSE routes and the WebSocket gateway share: starting and finding chats. */
-export function createNativeChats(dependencies: Pick<NativeChatDependencies, 'config' | 'generations' | 'registry' | 'conversations' | 'onStoreError'>): NativeChats {
+export function createNativeChats(dependencies: Pick<NativeChatDependencies, 'config' | 'generations' | 'registry' | 'conversations' | 'onStoreError' | 'now'>): NativeChats {
   const { config, generations, registry } = dependencies;
   return {
     async begin(principal, body, options) {
       const model = body.model ?? config.defaultModel;
-      const history = body.conversationId !== undefined ? await loadHistory(dependencies.conversations, principal, body.conversationId, config.conversations, body.message ?? '') : [];
+      const history = body.conversationId !== undefined ? await loadHistory(dependencies.conversations, principal, body.conversationId, config.conversations, body.message ?? '', dependencies.now) : [];
       const newMessages: ChatMessage[] = body.messages !== undefined ? (body.messages as ChatMessage[]) : [{ role: 'user', content: body.message ?? '' }];
       const messages: ChatMessage[] = [...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []), ...history, ...newMessages];
       const userId = upstreamUserId(principal);
@@ -251,7 +253,7 @@ export function createNativeChats(dependencies: Pick<NativeChatDependencies, 'co
         ...(body.conversationId !== undefined ? { conversationId: body.conversationId } : {}),
       });
       if (body.conversationId !== undefined && body.message !== undefined) {
-        storeTurns(dependencies.conversations, generation, body.conversationId, body.message, dependencies.onStoreError);
+        storeTurns(dependencies.conversations, generation, body.conversationId, body.message, dependencies.now, dependencies.onStoreError);
       }
       const identity: NativeStreamIdentity = { generationId: generation.id, model, userId: principal.userId };
       if (body.conversationId !== undefined) identity.conversationId = body.conversationId;
