@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signAkSk } from '../src/providers/signed-http/request.js';
 import { startMockSignedHttp, type MockSignedHttp } from './support/mock-signed-http.js';
 import { abortStreamAfterFirstRead, startGateway, type TestGateway } from './support/gateway.js';
+import { postNativeChat } from './support/native-client.js';
 
 let upstream: MockSignedHttp;
 let gateway: TestGateway;
@@ -52,6 +53,21 @@ const contentOf = (text: string) =>
     .filter((line) => line.startsWith('data: {'))
     .map((line) => (JSON.parse(line.slice(6)) as { choices?: { delta: { content?: string } }[] }).choices?.[0]?.delta.content ?? '')
     .join('');
+
+describe('signed-http on the native API', () => {
+  it('relays the agent\'s own events as they came, with the end user\'s id added, next to the text deltas and the trace header', async () => {
+    const read = await postNativeChat(gateway.url, { message: '问题', model: 'agent/default' }, { headers: { 'x-sluice-user': 'alice' } });
+    expect(read.status).toBe(200);
+    expect(read.text).toBe('智能体回答：问题');
+    expect(read.headers.get('x-trace-id')).toBeTruthy();
+    const relayed = read.events.filter((event) => event.event === 'upstream');
+    expect(relayed.length).toBeGreaterThan(1);
+    for (const event of relayed) expect(event.data['data']).toMatchObject({ userId: 'alice' });
+    expect(relayed.at(-1)?.data['data']).toMatchObject({ code: -200 });
+    // The agent was told who the user is, too.
+    expect(upstream.requests[0]?.body).toMatchObject({ userId: 'alice' });
+  });
+});
 
 describe('signed-http provider', () => {
   it('signs with ak-sk-sha256 over the body exactly as sent, and streams the mapped text', async () => {

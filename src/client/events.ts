@@ -8,6 +8,8 @@ import { isRecord, SluiceClientError } from './errors.js';
 export type ChatEvent =
   | { type: 'meta'; id: string; generationId: string; model: string; userId: string; conversationId?: string }
   | { type: 'delta'; id: string; text?: string; toolCall?: ToolCallDelta }
+  /** A provider's own event relayed as it came (signed-http agents), `userId` added to objects; its text also arrives as deltas. */
+  | { type: 'upstream'; id: string; event?: string; data: unknown }
   | { type: 'usage'; id: string; promptTokens: number; completionTokens: number; totalTokens: number; estimated: boolean }
   | { type: 'done'; id: string; finishReason: string }
   /** The last event when the answer failed or was cancelled; `id` is absent only for a cancel before the gateway answered. */
@@ -67,7 +69,7 @@ export function parseChatEventId(value: string): { generationId: string; seq: nu
  * SluiceClientError `protocol_error` when a known event's data is not what the contract says.
  */
 export function toChatEvent(name: string, id: string, dataText: string): ChatEvent | undefined {
-  if (name !== 'meta' && name !== 'delta' && name !== 'usage' && name !== 'done' && name !== 'error') return undefined;
+  if (name !== 'meta' && name !== 'delta' && name !== 'upstream' && name !== 'usage' && name !== 'done' && name !== 'error') return undefined;
   const data = parseJson(dataText, `the ${name} event ${id}`);
   if (!isRecord(data)) throw protocolError(`the ${name} event ${id} does not carry a JSON object`);
   switch (name) {
@@ -89,6 +91,8 @@ export function toChatEvent(name: string, id: string, dataText: string): ChatEve
       }
       return event;
     }
+    case 'upstream':
+      return { type: 'upstream', id, ...(typeof data['event'] === 'string' ? { event: data['event'] } : {}), data: data['data'] };
     case 'usage': {
       const { promptTokens, completionTokens, totalTokens, estimated } = data;
       if (typeof promptTokens !== 'number' || typeof completionTokens !== 'number' || typeof totalTokens !== 'number') throw protocolError(`the usage event ${id} lacks its token counts`);

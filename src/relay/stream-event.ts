@@ -29,6 +29,12 @@ export type StreamEvent =
   | { type: 'text-delta'; text: string }
   /** A piece of one tool call; `argumentsDelta` pieces concatenate per `index`. */
   | { type: 'tool-call-delta'; index: number; id?: string; name?: string; argumentsDelta?: string }
+  /**
+   * One event of a provider whose events are relayed as they come (signed-http: a company's own
+   * agent), with the caller's user id added to JSON objects. The native API sends it as an
+   * `upstream` event; the OpenAI-compatible route has no place for it and leaves it out.
+   */
+  | { type: 'upstream-event'; event?: string; data: unknown }
   /** At most once, before `end`. */
   | { type: 'usage'; usage: Usage }
   /** The answer is complete. Always the last event of a successful generation. */

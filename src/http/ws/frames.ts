@@ -35,7 +35,7 @@ export { nativeChatBodySchema };
 
 /** Frames the server sends. `eventId` is the same `<generationId>:<seq>` the SSE routes use. */
 export type ServerFrame =
-  | { type: 'meta' | 'delta' | 'usage' | 'done' | 'error'; id: string; eventId: string; data: Record<string, unknown> }
+  | { type: 'meta' | 'delta' | 'upstream' | 'usage' | 'done' | 'error'; id: string; eventId: string; data: Record<string, unknown> }
   /** A resume was accepted; `finished` when there was nothing after lastEventId and never will be. */
   | { type: 'resumed'; id: string; generationId: string; finished: boolean }
   /** A frame the server could not take, or a chat that failed before it started. */

@@ -26,7 +26,8 @@ export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, outb
         if (typeof value === 'string') responseHeaders[name] = value;
       }
       yield [{ type: 'start', upstreamModel: request.model, responseHeaders }];
-      yield* decodeEvents(readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider }), config);
+      const user = typeof request.params['user'] === 'string' ? request.params['user'] : request.userId;
+      yield* decodeEvents(readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider }), config, user);
     } catch (error) {
       throw transportError(error, context.signal, provider);
     } finally {

@@ -20,10 +20,10 @@ async function* reads(name: string): AsyncGenerator<Uint8Array> {
   }
 }
 
-async function replay(name: string): Promise<{ events: StreamEvent[]; error?: SluiceError }> {
+async function replay(name: string, userId?: string): Promise<{ events: StreamEvent[]; error?: SluiceError }> {
   const events: StreamEvent[] = [];
   try {
-    for await (const batch of decodeEvents(readSseEvents(reads(name), { maxEventBytes: 1 << 20, provider: 'agent' }), provider)) events.push(...batch);
+    for await (const batch of decodeEvents(readSseEvents(reads(name), { maxEventBytes: 1 << 20, provider: 'agent' }), provider, userId)) events.push(...batch);
     return { events };
   } catch (error) {
     return { events, error: error as SluiceError };
@@ -34,7 +34,19 @@ describe('recorded company-endpoint streams', () => {
   it('maps text through data.content and ends at code -200, characters whole across reads', async () => {
     const { events, error } = await replay('json');
     expect(error).toBeUndefined();
-    expect(events).toEqual([{ type: 'text-delta', text: '智能' }, { type: 'text-delta', text: '体 🙂' }, { type: 'end', finishReason: 'stop' }]);
+    expect(events.filter((event) => event.type !== 'upstream-event')).toEqual([{ type: 'text-delta', text: '智能' }, { type: 'text-delta', text: '体 🙂' }, { type: 'end', finishReason: 'stop' }]);
+  });
+
+  it('relays every JSON event as it came, with the user id added, before the text taken from it', async () => {
+    const { events } = await replay('json', 'user-42');
+    const relayed = events.filter((event) => event.type === 'upstream-event');
+    expect(relayed.length).toBeGreaterThanOrEqual(3);
+    for (const event of relayed) expect(event.data).toMatchObject({ userId: 'user-42' });
+    expect(relayed[0]?.data).toMatchObject({ data: { content: '智能' } });
+    expect(events.findIndex((event) => event.type === 'upstream-event')).toBeLessThan(events.findIndex((event) => event.type === 'text-delta'));
+    // Without a known user, the events are relayed untouched.
+    const anonymous = (await replay('json')).events.filter((event) => event.type === 'upstream-event');
+    expect(anonymous[0]?.data).not.toHaveProperty('userId');
   });
 
   it('a stream that ends before its marker is interrupted', async () => {

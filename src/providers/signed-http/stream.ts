@@ -17,7 +17,11 @@ export function valueAt(value: unknown, path: string): unknown {
   return current;
 }
 
-export async function* decodeEvents(batches: AsyncIterable<EventSourceMessage[]>, provider: ResolvedSignedHttpProvider): AsyncGenerator<StreamEvent[]> {
+/**
+ * `userId`, when known, is added to every JSON object relayed as an `upstream-event` (under
+ * provider.userIdField), so the company's front end sees whose event it is.
+ */
+export async function* decodeEvents(batches: AsyncIterable<EventSourceMessage[]>, provider: ResolvedSignedHttpProvider, userId?: string): AsyncGenerator<StreamEvent[]> {
   let ended = false;
   for await (const batch of batches) {
     const events: StreamEvent[] = [];
@@ -37,6 +41,7 @@ export async function* decodeEvents(batches: AsyncIterable<EventSourceMessage[]>
           throw new SluiceError('upstream_error', { provider: provider.id, message: `Provider "${provider.id}" sent an error event: ${JSON.stringify(json).slice(0, 300)}` });
         }
         const text = provider.textPath ? valueAt(json, provider.textPath) : undefined;
+        events.push({ type: 'upstream-event', ...(message.event !== undefined ? { event: message.event } : {}), data: userId !== undefined ? { ...json, [provider.userIdField]: userId } : json });
         if (typeof text === 'string' && text !== '') events.push({ type: 'text-delta', text });
         if (provider.endWhen && valueAt(json, provider.endWhen.path) === provider.endWhen.equals) ended = true;
       }

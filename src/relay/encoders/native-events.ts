@@ -13,7 +13,7 @@ export interface NativeStreamIdentity {
   conversationId?: string;
 }
 
-export type NativeEventName = 'meta' | 'delta' | 'usage' | 'done' | 'error';
+export type NativeEventName = 'meta' | 'delta' | 'upstream' | 'usage' | 'done' | 'error';
 
 export interface NativeEvent {
   name: NativeEventName;
@@ -37,6 +37,8 @@ export function toNativeEvent(event: StreamEvent, identity: NativeStreamIdentity
       if (event.argumentsDelta !== undefined) toolCall['argumentsDelta'] = event.argumentsDelta;
       return { name: 'delta', data: { toolCall } };
     }
+    case 'upstream-event':
+      return { name: 'upstream', data: { ...(event.event !== undefined ? { event: event.event } : {}), data: event.data } };
     case 'usage':
       return { name: 'usage', data: { ...event.usage } };
     case 'end':

@@ -52,6 +52,9 @@ export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEnc
       case 'usage':
         usage = event.usage;
         return '';
+      case 'upstream-event':
+        // OpenAI's chunks have no place for a provider's own events; their text came as deltas.
+        return '';
       case 'end': {
         let text = role() + chunk('{}', event.finishReason);
         if (options.includeUsage && usage) {
