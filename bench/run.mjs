@@ -597,8 +597,8 @@ upstream itself. The client (undici, in the driver process) reads and checks eve
   one \`POST /api/push\` to \`{ all: true }\` through node 1. A round's figure is the time from
   sending the POST until the last of the streams has the event (the driver stamps each socket's
   receipt with \`performance.now()\`, so the figure includes the driver reading every socket); p50
-  and p99 over the rounds. Every round's answer must count every connection, and every stream must
-  receive every push once within 10 s.
+  and p99 over the rounds (${plan.fanOutRounds} rounds: p99 is the slowest). Every round's answer must count every
+  connection, and every stream must receive every push once within 10 s.
 - **CPU per 1000 native streams, cluster against single node**: the same Sluice twice, once with
   \`cluster:\` and once without (memory generation registry), both on the PostgreSQL store and with
   \`generations.retentionMs: 15000\` so the logs of thousands of finished streams do not pile up in
@@ -606,10 +606,12 @@ upstream itself. The client (undici, in the driver process) reads and checks eve
   generations are the ones mirrored to Redis), counted and alternated as for CPU per 1000 streams.
   Only the Sluice process's CPU is counted, not Redis's.
 
-Sluice does more per request than the hand relay: it validates the body, resolves the model,
-parses every upstream event, rewrites \`model\`, counts usage, enforces four timeouts, records
-metrics, and holds the stream's events for slow-client handling. The machine is shared and noisy:
-read the ratios from one run, not the absolute times.
+Sluice does more per request than the hand relay: it authenticates an API key (\`auth.mode: keys\`,
+the key record cached for 5 s), checks the key's and the user's limits, validates the body,
+resolves the model, parses every upstream event, rewrites \`model\`, counts usage, enforces four
+timeouts, records metrics, holds the stream's events for slow-client handling, and writes one usage
+row per request to SQLite (batched). The machine is shared and noisy: read the ratios from one run,
+not the absolute times.
 `;
   writeFileSync(join(root, 'docs/benchmarks.md'), page);
   await agent.close();
