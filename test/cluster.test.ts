@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyService } from '../src/auth/api-keys.js';
 import { createStore } from '../src/store/create-store.js';
 import { demoAnswer } from '../src/providers/mock/answer.js';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from './support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from './support/redis.js';
 import { unusedPort } from './support/tcp.js';
 import { waitFor, within } from './support/wait.js';
 import { attachNative, generationIdOf, postNativeChat, readNative } from './support/native-client.js';
@@ -133,14 +133,7 @@ describe.skipIf(!redisUp || !postgresUp)('three nodes on one Redis and one Postg
     await client.end();
     // Leave nothing in the shared Redis.
     const redis = new Redis(redisUrl);
-    for (const prefix of prefixes) {
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (found.length > 0) await redis.del(...found);
-      } while (cursor !== '0');
-    }
+    for (const prefix of prefixes) await deleteKeysUnder(redis, prefix);
     redis.disconnect();
     rmSync(directory, { recursive: true, force: true });
   });

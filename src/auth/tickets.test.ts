@@ -4,7 +4,7 @@
 // resumes only its own stream until its grant ends. Then what only each store promises: memory
 // stays bounded; Redis tickets work across nodes, vanish after their real TTL, and fail fast.
 import { afterEach, beforeEach, describe, expect, it as itAlways } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
@@ -36,14 +36,7 @@ async function connect(keyPrefix: string, url = redisUrl): Promise<RedisConnecti
 
 afterEach(async () => {
   for (const { redis, keyPrefix } of opened.splice(0)) {
-    if (redis.healthy) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.command.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-        if (keys.length > 0) await redis.command.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    if (redis.healthy) await deleteKeysUnder(redis.command, keyPrefix);
     await redis.close();
   }
 });

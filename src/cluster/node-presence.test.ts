@@ -3,7 +3,7 @@
 // TTL when it dies without cleanup (its owned keys with it), and a presence on a Redis that is not
 // there fails fast instead of hanging.
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { createLogger } from '../observability/logger.js';
 import { createNodePresence, nodeKey, type NodePresence } from './node-presence.js';
@@ -23,14 +23,7 @@ async function open(url = redisUrl): Promise<RedisConnections> {
 afterEach(async () => {
   for (const { redis, presences } of opened.splice(0)) {
     for (const presence of presences) await presence.stop();
-    if (redis.healthy) {
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.command.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (found.length > 0) await redis.command.del(...found);
-      } while (cursor !== '0');
-    }
+    if (redis.healthy) await deleteKeysUnder(redis.command, prefix);
     await redis.close();
   }
 });

@@ -1,7 +1,7 @@
 // The connections one node holds, indexed by user, and the fan-out of a message to them. This is
 // the part of a hub that never leaves the process (sockets cannot), so the memory hub and the
 // cluster hub share it: the cluster hub's subscriber hands each message it receives to deliver().
-import type { ConnectionCounts, ConnectionInfo, HubConnection, PushMessage, PushTarget } from './hub.js';
+import type { ConnectionCounts, ConnectionInfo, HubCloseReason, HubConnection, PushMessage, PushTarget } from './hub.js';
 
 export interface ConnectionRegistry {
   /** Connections currently held. */
@@ -100,4 +100,21 @@ export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
       return taken;
     },
   };
+}
+
+/** Why an admin's DELETE /api/connections/:userId closed a connection: do not reconnect. */
+export const disconnectedReason: HubCloseReason = { code: 'disconnected', message: 'An administrator closed this user\'s connections.' };
+/** Why a node stopping closed a connection: reconnect (to another node) with Last-Event-ID. */
+export const shuttingDownReason: HubCloseReason = { code: 'shutting_down', message: 'The gateway is restarting; reconnect with Last-Event-ID.' };
+
+/** Calls each connection's close; one that throws is already out of the registry, and the rest still close. */
+export function closeConnections(connections: readonly HubConnection[], reason: HubCloseReason): number {
+  for (const connection of connections) {
+    try {
+      connection.close(reason);
+    } catch {
+      // The socket's own close handler will find nothing left to remove.
+    }
+  }
+  return connections.length;
 }

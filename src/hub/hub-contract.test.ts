@@ -5,7 +5,7 @@
 // and removes; connection lists and counts are exact. What only one implementation promises lives
 // in its own test file (memory-hub.test.ts, redis-hub.test.ts).
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
 import { createLogger } from '../observability/logger.js';
 import type { Hub, HubCloseReason, HubConnection, HubRetention, PushMessage } from './hub.js';
@@ -31,15 +31,7 @@ interface Implementation {
   cleanup(): Promise<void>;
 }
 
-/** Deletes every key under `prefix` (SCAN, not KEYS, as on a shared Redis). */
-async function deleteKeys(redis: RedisConnections, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.command.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (found.length > 0) await redis.command.del(...found);
-  } while (cursor !== '0');
-}
+const deleteKeys = (redis: RedisConnections, prefix: string) => deleteKeysUnder(redis.command, prefix);
 
 function redisImplementation(): Implementation {
   const opened: { hub: RedisHub; redis: RedisConnections; prefix: string }[] = [];

@@ -2,8 +2,8 @@
 // memory. Right for one instance (DESIGN.md section 5); a cluster replaces it with a hub that
 // keeps the same connection registry and moves the sequence, the logs and the fan-out to Redis.
 import { hostname } from 'node:os';
-import { createConnectionRegistry } from './connection-registry.js';
-import { defaultHubRetention, isPushEventName, isPushId, type Hub, type HubCloseReason, type HubConnection, type HubRetention, type PushMessage } from './hub.js';
+import { closeConnections, createConnectionRegistry, disconnectedReason, shuttingDownReason } from './connection-registry.js';
+import { defaultHubRetention, isPushEventName, isPushId, type Hub, type HubRetention, type PushMessage } from './hub.js';
 import { createMemoryPushLog } from './push-log.js';
 
 export interface MemoryHubOptions {
@@ -22,20 +22,6 @@ export interface MemoryHub extends Hub {
   readonly retainedUsers: number;
 }
 
-const disconnected: HubCloseReason = { code: 'disconnected', message: 'An administrator closed this user\'s connections.' };
-const shuttingDown: HubCloseReason = { code: 'shutting_down', message: 'The gateway is restarting; reconnect with Last-Event-ID.' };
-
-/** Calls each connection's close; one that throws is already out of the registry, and the rest still close. */
-function closeEach(connections: readonly HubConnection[], reason: HubCloseReason): number {
-  for (const connection of connections) {
-    try {
-      connection.close(reason);
-    } catch {
-      // The socket's own close handler will find nothing left to remove.
-    }
-  }
-  return connections.length;
-}
 
 /**
  * Creates a hub in this process's memory. Its first id is one more than the clock at creation (in
@@ -84,10 +70,10 @@ export function createMemoryHub(options: MemoryHubOptions): MemoryHub {
       return registry.counts();
     },
     async disconnect(userId) {
-      return closeEach(registry.takeUser(userId), disconnected);
+      return closeConnections(registry.takeUser(userId), disconnectedReason);
     },
     async closeLocal() {
-      return closeEach(registry.takeAll(), shuttingDown);
+      return closeConnections(registry.takeAll(), shuttingDownReason);
     },
   };
 }

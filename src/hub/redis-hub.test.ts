@@ -7,7 +7,7 @@
 // stay registered, and a node recovers by itself when Redis is back.
 import { createServer, type Server, type Socket, connect as connectTcp } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
@@ -51,14 +51,7 @@ function fake(userId: string, openedAt = 0): FakeConnection {
 /** Everything the tests opened, closed and deleted after each one. */
 const opened: { nodes: Node[]; prefix: string; cleanup: (() => Promise<void>)[] } = { nodes: [], prefix: '', cleanup: [] };
 
-async function deleteKeys(redis: RedisConnections, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.command.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (found.length > 0) await redis.command.del(...found);
-  } while (cursor !== '0');
-}
+const deleteKeys = (redis: RedisConnections, prefix: string) => deleteKeysUnder(redis.command, prefix);
 
 async function startNode(nodeId: string, options: Partial<RedisHubOptions> & { url?: string } = {}): Promise<Node> {
   const redis = createRedisConnections({ url: options.url ?? redisUrl, keyPrefix: opened.prefix, logger });

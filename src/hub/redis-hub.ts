@@ -9,14 +9,13 @@ import { createNodePresence, type NodePresence } from '../cluster/node-presence.
 import type { RedisConnections } from '../cluster/redis-connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { Logger } from '../observability/logger.js';
-import { createConnectionRegistry } from './connection-registry.js';
+import { closeConnections, createConnectionRegistry, disconnectedReason, shuttingDownReason } from './connection-registry.js';
 import {
   defaultHubRetention,
   isPushEventName,
   isPushId,
   type ConnectionInfo,
   type Hub,
-  type HubCloseReason,
   type HubConnection,
   type HubRetention,
   type PushMessage,
@@ -61,20 +60,6 @@ export interface RedisHub extends Hub {
   close(): Promise<void>;
 }
 
-const disconnected: HubCloseReason = { code: 'disconnected', message: 'An administrator closed this user\'s connections.' };
-const shuttingDown: HubCloseReason = { code: 'shutting_down', message: 'The gateway is restarting; reconnect with Last-Event-ID.' };
-
-/** Calls each connection's close; one that throws is already out of the registry, and the rest still close. */
-function closeEach(connections: readonly HubConnection[], reason: HubCloseReason): number {
-  for (const connection of connections) {
-    try {
-      connection.close(reason);
-    } catch {
-      // The socket's own close handler will find nothing left to remove.
-    }
-  }
-  return connections.length;
-}
 
 // What crosses Redis is checked on the way in: another node may run another version.
 const pushMessageSchema = z.object({ id: z.string(), event: z.string(), json: z.string(), pushedAt: z.number() });
@@ -255,7 +240,7 @@ export function createRedisHub(options: RedisHubOptions): RedisHub {
       return;
     }
     const taken = registry.takeUser(envelope.userId);
-    const count = closeEach(taken, disconnected);
+    const count = closeConnections(taken, disconnectedReason);
     // Removed from Redis before replying, so the caller's next list no longer shows them.
     if (taken.length > 0) await writeConnectionList(() => command.hdel(ownConnections, ...taken.map((connection) => connection.id)));
     reply(envelope.origin, envelope.request, count);
@@ -464,7 +449,7 @@ export function createRedisHub(options: RedisHubOptions): RedisHub {
       return total;
     },
     async closeLocal() {
-      const count = closeEach(registry.takeAll(), shuttingDown);
+      const count = closeConnections(registry.takeAll(), shuttingDownReason);
       await writeConnectionList(() => command.del(ownConnections));
       return count;
     },

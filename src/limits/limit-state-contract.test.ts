@@ -4,7 +4,7 @@
 // The clock is fake and far in the future: Redis expires quota keys at their real periodEnd, so a
 // period must not have ended in real time while the tests run.
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
 import { createLogger } from '../observability/logger.js';
 import type { LimitCheck, LimitState, QuotaCheck, RateCheck } from './limit-state.js';
@@ -20,15 +20,7 @@ const tpm = (key: string, limit: number): RateCheck => ({ kind: 'tokens', key, l
 const streams = (key: string, limit: number): LimitCheck => ({ kind: 'concurrency', key, limit, label: 'key.concurrentStreams' });
 const daily = (key: string, limit: number): QuotaCheck => ({ kind: 'quota', key, limit, label: 'user.dailyTokens', periodStart: dayStart, periodEnd: dayEnd });
 
-/** Deletes every key under `prefix` (SCAN, not KEYS, so a shared Redis is not blocked). */
-async function deleteKeys(redis: RedisConnections, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.command.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.command.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
+const deleteKeys = (redis: RedisConnections, prefix: string) => deleteKeysUnder(redis.command, prefix);
 
 interface Implementation {
   readonly name: string;

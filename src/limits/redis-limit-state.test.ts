@@ -3,7 +3,7 @@
 // holding a concurrency slot frees it when its lease runs out; idle keys expire by themselves,
 // all under the prefix and one Cluster hash tag; and a dead Redis fails an admit at once.
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
@@ -37,21 +37,12 @@ function newPrefix(): string {
   return prefix;
 }
 
-async function keysUnder(redis: RedisConnections, prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.command.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    found.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return found.sort();
-}
+const keysOf = (redis: RedisConnections, prefix: string) => keysUnder(redis.command, prefix);
 
 afterEach(async () => {
   const cleaner = available && prefixes.length > 0 ? await connect(uniqueKeyPrefix()) : undefined;
   for (const prefix of prefixes.splice(0)) {
-    const keys = cleaner === undefined ? [] : await keysUnder(cleaner, prefix);
+    const keys = cleaner === undefined ? [] : await keysOf(cleaner, prefix);
     if (keys.length > 0) await cleaner?.command.del(...keys);
   }
   await Promise.all(opened.splice(0).map((redis) => redis.close()));
@@ -114,7 +105,7 @@ describe('redis limit state across nodes', () => {
     await state.admit([streams('user:ada:streams', 2)], now, 'lease-2');
 
     const tagged = (key: string) => `${prefix}{limits}:${key}`;
-    expect(await keysUnder(redis, prefix)).toEqual([tagged('user:ada:day:x'), tagged('user:ada:rpm'), tagged('user:ada:streams'), tagged('user:ada:tpm')].sort());
+    expect(await keysOf(redis, prefix)).toEqual([tagged('user:ada:day:x'), tagged('user:ada:rpm'), tagged('user:ada:streams'), tagged('user:ada:tpm')].sort());
     const ttl = async (key: string) => redis.command.pttl(tagged(key));
     // One request at 1 per second: full again in 1 s. 300 tokens at 10 per second: in 30 s.
     expect(await ttl('user:ada:rpm')).toBeGreaterThan(900);

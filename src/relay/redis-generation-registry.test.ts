@@ -9,7 +9,7 @@ import { SluiceError } from '../errors/sluice-error.js';
 import { createLogger } from '../observability/logger.js';
 import type { CallContext, ChatRequest, ProviderAdapter } from '../providers/types.js';
 import type { Candidate } from '../routing/model-router.js';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { Generation, type GenerationView } from './generation.js';
 import type { GenerationInfo } from './generation-registry.js';
@@ -114,16 +114,7 @@ describe.skipIf(!available)('the Redis generation registry', () => {
     return created;
   }
 
-  async function keysOfTest(redis: RedisConnections): Promise<string[]> {
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.command.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-      cursor = next;
-      found.push(...batch);
-    } while (cursor !== '0');
-    return found;
-  }
+  const keysOfTest = (redis: RedisConnections) => keysUnder(redis.command, keyPrefix);
 
   afterEach(async () => {
     const cleaner = createRedisConnections({ url: redisUrl, keyPrefix, logger });

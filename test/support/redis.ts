@@ -37,3 +37,27 @@ export async function redisAvailable(): Promise<boolean> {
 export function uniqueKeyPrefix(): string {
   return `sluice-test-${randomBytes(4).toString('hex')}:`;
 }
+
+/** The part of an ioredis client these helpers use. */
+interface ScanningClient {
+  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', size: number): Promise<[string, string[]]>;
+  del(...keys: string[]): Promise<number>;
+}
+
+/** Every key under `prefix`, sorted (SCAN, not KEYS, so a shared Redis is never blocked). */
+export async function keysUnder(redis: ScanningClient, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+/** Deletes every key under `prefix`: what a test leaves in the shared Redis. */
+export async function deleteKeysUnder(redis: ScanningClient, prefix: string): Promise<void> {
+  const keys = await keysUnder(redis, prefix);
+  for (let index = 0; index < keys.length; index += 500) await redis.del(...keys.slice(index, index + 500));
+}

@@ -266,6 +266,13 @@ class SseChannel {
   }
 }
 
+/**
+ * A push is delivered to every connection of its target one after another, so the last one
+ * formatted is remembered: a broadcast to 5000 streams is formatted once, not 5000 times.
+ */
+let lastFormatted: { message: PushMessage; text: string } | undefined;
+
 function formatPush(message: PushMessage): string {
-  return formatSseEvent({ id: message.id, event: message.event, data: message.json });
+  if (lastFormatted?.message !== message) lastFormatted = { message, text: formatSseEvent({ id: message.id, event: message.event, data: message.json }) };
+  return lastFormatted.text;
 }

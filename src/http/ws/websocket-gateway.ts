@@ -136,8 +136,7 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
       },
     };
     function sendPush(message: PushMessage): void {
-      // The data is already JSON text: embedded as it is, not parsed and serialised again.
-      send(`{"type":"push","eventId":${JSON.stringify(message.id)},"event":${JSON.stringify(message.event)},"data":${message.json}}`);
+      send(pushFrame(message));
     }
     const unregister = await dependencies.hub.register(connection).catch((error: unknown) => {
       logger.warn({ err: error }, 'hub: could not register a WebSocket connection');
@@ -286,6 +285,17 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
       for (const ws of sockets) ws.close(1001, 'The gateway is shutting down.');
     },
   };
+}
+
+/** The last push frame built: a broadcast reaches every socket one after another, so it is built once. */
+let lastPushFrame: { message: PushMessage; frame: string } | undefined;
+
+/** A push as a WebSocket frame; the data is already JSON text, embedded as it is. */
+function pushFrame(message: PushMessage): string {
+  if (lastPushFrame?.message !== message) {
+    lastPushFrame = { message, frame: `{"type":"push","eventId":${JSON.stringify(message.id)},"event":${JSON.stringify(message.event)},"data":${message.json}}` };
+  }
+  return lastPushFrame.frame;
 }
 
 /** Checks a frame; the chat frame's fields are checked again as a chat body, naming the field. */
