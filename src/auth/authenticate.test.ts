@@ -1,37 +1,13 @@
 import { SignJWT, type JWTPayload } from 'jose';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SluiceError } from '../errors/sluice-error.js';
-import type { ApiKeyRecord, KeyStore } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import { createStore } from '../store/create-store.js';
 import { createKeyService, type KeyService } from './api-keys.js';
 import { actFor, createAuthenticator, defaultAnonymousPrincipal, type AuthMode, type AuthenticationInput } from './authenticate.js';
 import { createJwtVerifier, type JwtVerifier } from './jwt.js';
 import { upstreamUserId, type Principal } from './principal.js';
 import { createMemoryTicketStore, type TicketStore } from './tickets.js';
-
-/** The smallest KeyStore that keeps the contract the key service relies on. */
-function createFakeKeyStore(): KeyStore {
-  const records = new Map<string, ApiKeyRecord>();
-  return {
-    async create(record) {
-      records.set(record.id, record);
-    },
-    async get(id) {
-      return records.get(id);
-    },
-    async list() {
-      return [...records.values()].reverse();
-    },
-    async revoke(id, at) {
-      const record = records.get(id);
-      if (!record || record.revokedAt !== undefined) return false;
-      records.set(id, { ...record, revokedAt: at });
-      return true;
-    },
-    async count() {
-      return records.size;
-    },
-  };
-}
 
 async function rejectionOf(promise: Promise<unknown>): Promise<SluiceError> {
   const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
@@ -50,14 +26,21 @@ let userKey: string;
 let serviceKey: string;
 let serviceKeyId: string;
 
+let store: Store;
+
 beforeEach(async () => {
-  keys = createKeyService({ keys: createFakeKeyStore(), now: () => nowMs });
+  // The real store, in memory: the authenticator is tested against what the gateway runs.
+  store = await createStore('sqlite::memory:');
+  keys = createKeyService({ keys: store.keys, now: () => nowMs });
   jwt = createJwtVerifier({ secret, userClaim: 'sub', roleClaim: 'role', defaultRole: 'user', clockToleranceSeconds: 0 }, { now: () => nowMs });
   tickets = createMemoryTicketStore({ now: () => nowMs });
   userKey = (await keys.create({ userId: 'alice', role: 'user' })).key;
   const service = await keys.create({ userId: 'web-backend', role: 'service' });
   serviceKey = service.key;
   serviceKeyId = service.record.id;
+});
+afterEach(async () => {
+  await store.close();
 });
 
 function authenticator(mode: AuthMode, anonymousPrincipal?: Principal) {
