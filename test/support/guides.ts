@@ -138,10 +138,14 @@ export interface PageServer {
 const vendor: Record<string, string> = {
   'eventsource-parser': '/vendor/eventsource-parser/index.js',
   '@microsoft/fetch-event-source': '/vendor/fetch-event-source/index.js',
+  vue: '/vendor/vue/vue.js',
 };
+/** Files whose vendored name differs from the file in the package. */
+const vendorFiles: Record<string, string> = { 'vue/vue': 'vue.runtime.esm-browser.prod' };
 const vendorDirectories: Record<string, string> = {
   'eventsource-parser': join(nodeModules, 'eventsource-parser/dist'),
   'fetch-event-source': join(nodeModules, '@microsoft/fetch-event-source/lib/esm'),
+  vue: join(nodeModules, 'vue/dist'),
 };
 
 /**
@@ -223,7 +227,7 @@ export async function startPageServer(sluiceUrl: string): Promise<PageServer> {
     const vendored = /^\/vendor\/([a-z-]+)\/([a-z]+)(\.js)?$/.exec(path);
     const directory = vendorDirectories[vendored?.[1] ?? ''];
     if (vendored && directory) {
-      const file = join(directory, `${vendored[2] ?? ''}.js`);
+      const file = join(directory, `${vendorFiles[`${vendored[1] ?? ''}/${vendored[2] ?? ''}`] ?? vendored[2] ?? ''}.js`);
       if (existsSync(file)) return send(response, 200, 'text/javascript; charset=utf-8', readFileSync(file));
     }
     send(response, 404, 'text/plain', 'not found');
