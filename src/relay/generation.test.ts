@@ -2,29 +2,14 @@
 // the last subscriber leaves, and timeouts with their own codes.
 import { describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../errors/sluice-error.js';
-import type { CallContext, ChatRequest, ProviderAdapter } from '../providers/types.js';
+import type { ProviderAdapter } from '../providers/types.js';
 import type { Candidate } from '../routing/model-router.js';
 import { Generation } from './generation.js';
 import type { StreamEvent } from './stream-event.js';
-
-type Script = (request: ChatRequest, context: CallContext) => AsyncGenerator<readonly StreamEvent[]>;
+import { scriptedAdapter } from '../../test/support/scripted-adapter.js';
 
 const timeouts = { connectMs: 1000, firstByteMs: 1000, idleMs: 1000, totalMs: 0 };
-
-function adapter(id: string, script: Script): ProviderAdapter & { calls: CallContext[] } {
-  const calls: CallContext[] = [];
-  return {
-    id,
-    type: 'fake',
-    models: [],
-    calls,
-    stream: (request, context) => {
-      calls.push(context);
-      return script(request, context);
-    },
-    close: async () => {},
-  };
-}
+const adapter = scriptedAdapter;
 
 const candidate = (provider: ProviderAdapter, overrides: Partial<Candidate['timeouts']> = {}): Candidate => ({ adapter: provider, model: 'm', timeouts: { ...timeouts, ...overrides } });
 

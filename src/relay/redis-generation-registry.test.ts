@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createLogger } from '../observability/logger.js';
-import type { CallContext, ChatRequest, ProviderAdapter } from '../providers/types.js';
+import type { ProviderAdapter } from '../providers/types.js';
 import type { Candidate } from '../routing/model-router.js';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
@@ -15,26 +15,12 @@ import { Generation, type GenerationView } from './generation.js';
 import type { GenerationInfo } from './generation-registry.js';
 import { createRedisGenerationRegistry, type RedisGenerationRegistry, type RedisGenerationRegistryOptions } from './redis-generation-registry.js';
 import type { StreamEvent } from './stream-event.js';
+import { scriptedAdapter, type Script } from '../../test/support/scripted-adapter.js';
 
 const available = await redisAvailable();
 const logger = createLogger('silent');
 
-type Script = (request: ChatRequest, context: CallContext) => AsyncGenerator<readonly StreamEvent[]>;
-
-function adapter(script: Script): ProviderAdapter & { calls: CallContext[] } {
-  const calls: CallContext[] = [];
-  return {
-    id: 'fake',
-    type: 'fake',
-    models: [],
-    calls,
-    stream: (request, context) => {
-      calls.push(context);
-      return script(request, context);
-    },
-    close: async () => {},
-  };
-}
+const adapter = (script: Script) => scriptedAdapter('fake', script);
 
 const timeouts = { connectMs: 5000, firstByteMs: 5000, idleMs: 10_000, totalMs: 0 };
 const text = (value: string): StreamEvent => ({ type: 'text-delta', text: value });
