@@ -27,7 +27,7 @@ import { createConversationRoutes } from './http/routes/conversations.js';
 import { createMemoryGenerationRegistry, type GenerationRegistry } from './relay/generation-registry.js';
 import { parseNativeEventId } from './relay/encoders/native-events.js';
 import type { Store } from './store/store.js';
-import type { Principal } from './auth/principal.js';
+import type { Principal } from './contract/principal.js';
 import { createKeyService, type KeyService } from './auth/api-keys.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createMemoryTicketStore, type TicketStore } from './auth/tickets.js';

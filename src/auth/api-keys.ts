@@ -4,7 +4,7 @@
 import { createHash, randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { ApiKeyRecord, KeyStore } from '../store/store.js';
-import type { Limits, Principal, Role } from './principal.js';
+import type { Limits, Principal, Role } from '../contract/principal.js';
 import { describeInvalidUserId, isValidUserId } from './user-id.js';
 
 /** Every Sluice key starts with this; `both` mode routes on it and secret scanners can match it. */

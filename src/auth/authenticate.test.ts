@@ -6,7 +6,7 @@ import { createStore } from '../store/create-store.js';
 import { createKeyService, type KeyService } from './api-keys.js';
 import { actFor, createAuthenticator, defaultAnonymousPrincipal, type AuthMode, type AuthenticationInput } from './authenticate.js';
 import { createJwtVerifier, type JwtVerifier } from './jwt.js';
-import { upstreamUserId, type Principal } from './principal.js';
+import { upstreamUserId, type Principal } from '../contract/principal.js';
 import { createMemoryTicketStore, type TicketStore } from './tickets.js';
 
 async function rejectionOf(promise: Promise<unknown>): Promise<SluiceError> {

@@ -4,7 +4,7 @@
 import { SluiceError } from '../errors/sluice-error.js';
 import { apiKeyPrefix, type KeyService } from './api-keys.js';
 import { isJwtFormat, type JwtVerifier } from './jwt.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../contract/principal.js';
 import type { TicketStore } from './tickets.js';
 import { describeInvalidUserId, isValidUserId } from './user-id.js';
 

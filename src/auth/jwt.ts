@@ -3,7 +3,7 @@
 // both, so a token's own header can never pick a weaker check.
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions, type JWTVerifyGetKey } from 'jose';
 import { SluiceError } from '../errors/sluice-error.js';
-import { roles, type Principal, type Role } from './principal.js';
+import { roles, type Principal, type Role } from '../contract/principal.js';
 
 export interface JwtOptions {
   /** HS256 shared secret, at least 32 characters (RFC 7518 §3.2: a key as long as the hash). */

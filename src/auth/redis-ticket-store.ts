@@ -5,10 +5,10 @@
 // or a dump reveals nothing that could be redeemed.
 import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { RedisConnections } from '../cluster/redis-connection.js';
+import type { RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { RandomBytes } from './api-keys.js';
-import { roles, type Principal } from './principal.js';
+import { roles, type Principal } from '../contract/principal.js';
 import type { IssuedTicket, TicketStore } from './tickets.js';
 
 export interface RedisTicketStoreOptions {

@@ -6,10 +6,10 @@
 import { afterEach, beforeEach, describe, expect, it as itAlways } from 'vitest';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
+import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createLogger } from '../observability/logger.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../contract/principal.js';
 import { createRedisTicketStore } from './redis-ticket-store.js';
 import { createMemoryTicketStore, type MemoryTicketStore, type TicketStore } from './tickets.js';
 

@@ -3,7 +3,7 @@
 // long-lived key never has to appear in a URL.
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { SluiceError } from '../errors/sluice-error.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../contract/principal.js';
 import type { RandomBytes } from './api-keys.js';
 
 export interface IssuedTicket {

@@ -11,7 +11,7 @@ import { createRedisTicketStore } from '../auth/redis-ticket-store.js';
 import { createRedisLimitState } from '../limits/redis-limit-state.js';
 import { createMemoryLimitState } from '../limits/memory-limit-state.js';
 import { createFailoverLimitState } from '../limits/failover-limit-state.js';
-import { createRedisConnections, redactUrl } from './redis-connection.js';
+import { createRedisConnections, redactUrl } from '../redis/connection.js';
 
 export interface ClusterServices {
   /** What createApp takes in place of its memory implementations. */

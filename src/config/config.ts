@@ -1,16 +1,9 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
-import type { Limits, Role } from '../auth/principal.js';
+import type { Limits, Role } from '../contract/principal.js';
+import type { OutboundProxy, Timeouts } from '../contract/provider.js';
 import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, QianfanProviderConfig, SignedHttpProviderConfig, SparkProviderConfig } from './schema.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-export interface Timeouts {
-  readonly connectMs: number;
-  readonly firstByteMs: number;
-  readonly idleMs: number;
-  /** 0 means no limit. */
-  readonly totalMs: number;
-}
 
 type WithTimeouts<T> = Readonly<Omit<T, 'timeouts'>> & { readonly timeouts: Timeouts; readonly id: string };
 
@@ -46,13 +39,6 @@ export interface ModelRoute {
   readonly provider: string;
   readonly model: string;
   readonly fallbacks: readonly string[];
-}
-
-/** Proxy settings read from HTTPS_PROXY / HTTP_PROXY / NO_PROXY at start. */
-export interface OutboundProxy {
-  readonly httpProxy?: string;
-  readonly httpsProxy?: string;
-  readonly noProxy?: string;
 }
 
 export type AuthMode = 'keys' | 'jwt' | 'both' | 'none';

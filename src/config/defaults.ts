@@ -1,5 +1,6 @@
 // The one defaults object. Every setting that has a default has it here, and nowhere else.
-import type { Config, JwtSettings, LogLevel, Timeouts } from './config.js';
+import type { Config, JwtSettings, LogLevel } from './config.js';
+import type { Timeouts } from '../contract/provider.js';
 
 interface Defaults {
   server: Config['server'];

@@ -6,7 +6,8 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type ModelRouteConfig, type ProviderConfig, type RawConfig } from './schema.js';
 import { defaults, zeroConfig } from './defaults.js';
-import type { Config, LogLevel, ModelRoute, ResolvedProvider, Timeouts } from './config.js';
+import type { Config, LogLevel, ModelRoute, ResolvedProvider } from './config.js';
+import type { Timeouts } from '../contract/provider.js';
 
 export interface ConfigIssue {
   /** Dotted path into the YAML document, e.g. `providers.openai.baseUrl`. */

@@ -2,10 +2,10 @@
 // this pins it, so a change is deliberate and shows up in review, and checks every entry is
 // well-formed. One function turns any throw into a SluiceError without leaking what it wrapped.
 import { describe, expect, it } from 'vitest';
-import { openAiErrorBody } from './openai-body.js';
+import { openAiErrorBody } from '../relay/encoders/openai-error-body.js';
 import { SluiceError, toSluiceError } from './sluice-error.js';
 import { errorTable, isErrorCode, type OpenAiErrorType } from './table.js';
-import { errorPayload } from '../relay/stream-event.js';
+import { errorPayload } from '../contract/stream-event.js';
 
 const openAiTypes: readonly OpenAiErrorType[] = [
   'invalid_request_error',

@@ -1,6 +1,6 @@
 // What one request accumulates for its single log line and its metrics.
-import type { Usage } from '../relay/stream-event.js';
-import type { Principal } from '../auth/principal.js';
+import type { Usage } from '../contract/stream-event.js';
+import type { Principal } from '../contract/principal.js';
 import { SluiceError } from '../errors/sluice-error.js';
 
 export interface RequestContext {

@@ -3,7 +3,7 @@
 // first unsubscribes, which cancels a generation nobody else follows.
 import type { ServerResponse } from 'node:http';
 import type { GenerationView } from '../relay/generation.js';
-import type { StreamEvent } from '../relay/stream-event.js';
+import type { StreamEvent } from '../contract/stream-event.js';
 import { applyUpstreamHeaders, sendError, sendJson } from './respond.js';
 
 export function respondWhenDone(generation: GenerationView, response: ServerResponse, toBody: (events: readonly StreamEvent[]) => unknown): Promise<void> {

@@ -1,9 +1,9 @@
 // Plain JSON responses and the before-first-byte error response.
 import type { ServerResponse } from 'node:http';
-import { openAiErrorBody } from '../errors/openai-body.js';
+import { openAiErrorBody } from '../relay/encoders/openai-error-body.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { errorTable } from '../errors/table.js';
-import type { ErrorPayload, StreamEvent } from '../relay/stream-event.js';
+import type { ErrorPayload, StreamEvent } from '../contract/stream-event.js';
 
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (response.headersSent || response.destroyed) return;

@@ -6,7 +6,7 @@
 // in its own test file (memory-hub.test.ts, redis-hub.test.ts).
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
-import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
+import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
 import { createLogger } from '../observability/logger.js';
 import type { Hub, HubCloseReason, HubConnection, HubRetention, PushMessage } from './hub.js';
 import { isPushEventName } from './hub.js';

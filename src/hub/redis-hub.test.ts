@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket, connect as connectTcp } from 'n
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
+import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createLogger } from '../observability/logger.js';
 import type { HubCloseReason, HubConnection, PushMessage } from './hub.js';

@@ -5,8 +5,8 @@
 // listens to, each node delivers it to its own connections and replies with how many it reached.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { createNodePresence, type NodePresence } from '../cluster/node-presence.js';
-import type { RedisConnections } from '../cluster/redis-connection.js';
+import { createNodePresence, type NodePresence } from '../redis/node-presence.js';
+import type { RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { Logger } from '../observability/logger.js';
 import { closeConnections, createConnectionRegistry, disconnectedReason, shuttingDownReason } from './connection-registry.js';

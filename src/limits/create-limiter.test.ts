@@ -2,7 +2,7 @@
 // its name and an exact Retry-After, then lets the caller through when time, a freed slot or a new
 // UTC day or month says so; a refusal takes nothing; quotas survive a restart; settle counts once.
 import { describe, expect, it } from 'vitest';
-import type { Limits } from '../auth/principal.js';
+import type { Limits } from '../contract/principal.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createLimiter, type QuotaSubject } from './create-limiter.js';
 import type { Admission, LimitSubject, Limiter } from './limiter.js';

@@ -2,7 +2,7 @@
 // through a LimitState in one step, seeds quota counters from the usage store the first time a
 // period is seen (so a restart does not reset a day's or a month's quota), and words refusals.
 import { randomUUID } from 'node:crypto';
-import type { LimitName, Limits } from '../auth/principal.js';
+import type { LimitName, Limits } from '../contract/principal.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { Admission, LimitSubject, Limiter } from './limiter.js';
 import type { LimitCheck, LimitLabel, LimitState, QuotaCheck } from './limit-state.js';

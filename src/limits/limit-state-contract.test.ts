@@ -5,7 +5,7 @@
 // period must not have ended in real time while the tests run.
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
-import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
+import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
 import { createLogger } from '../observability/logger.js';
 import type { LimitCheck, LimitState, QuotaCheck, RateCheck } from './limit-state.js';
 import { createMemoryLimitState } from './memory-limit-state.js';

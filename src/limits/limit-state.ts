@@ -22,7 +22,7 @@
 //   leases before counting). The deadline is not renewed (see redis-limit-state.ts for why and
 //   what that costs). The memory state keeps the lease ids too, without deadlines (a crash takes
 //   the counters with it), so that settling frees exactly the slots that admission took, on both.
-import type { LimitName } from '../auth/principal.js';
+import type { LimitName } from '../contract/principal.js';
 
 /** The name of one limit as the caller sees it in a refusal: `key.requestsPerMinute`. */
 export type LimitLabel = `${'key' | 'user'}.${LimitName}`;

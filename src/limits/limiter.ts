@@ -1,6 +1,6 @@
 // Request and token limits per key and per user: the contract the routes use. The arithmetic is
 // in token-bucket.ts; where the counters live (memory now, Redis in cluster mode) is a LimitState.
-import type { Limits } from '../auth/principal.js';
+import type { Limits } from '../contract/principal.js';
 
 export interface LimitSubject {
   readonly userId: string;

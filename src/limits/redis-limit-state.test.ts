@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, type RedisConnections } from '../cluster/redis-connection.js';
+import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createLogger } from '../observability/logger.js';
 import { createLimiter } from './create-limiter.js';

@@ -11,7 +11,7 @@
 // - quota: a string holding the used tokens, expiring at PXAT periodEnd (absent: needs a seed);
 // - concurrency: a sorted set of lease ids scored by their deadline (now + concurrencyLeaseMs).
 import { createHash } from 'node:crypto';
-import type { RedisConnections } from '../cluster/redis-connection.js';
+import type { RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { concurrencyRetryAfterMs, type AdmitResult, type LimitCheck, type LimitState, type QuotaCheck } from './limit-state.js';
 

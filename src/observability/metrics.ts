@@ -1,6 +1,6 @@
 // Prometheus metrics, in a registry of the app's own (no global state, so tests can run several apps).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { GenerationSummary } from '../relay/generation.js';
+import type { GenerationSummary } from '../contract/generation-summary.js';
 
 export interface Metrics {
   registry: Registry;

@@ -6,7 +6,7 @@ import { createSparkAdapter } from './spark/index.js';
 import { createQianfanAdapter } from './qianfan/index.js';
 import { createSignedHttpAdapter } from './signed-http/index.js';
 import { createOpenAiAdapter } from './openai/index.js';
-import type { ProviderAdapter, ProviderDependencies } from './types.js';
+import type { ProviderAdapter, ProviderDependencies } from '../contract/provider.js';
 
 export type ProviderRegistry = ReadonlyMap<string, ProviderAdapter>;
 

@@ -1,6 +1,6 @@
 // The whole answer of a finished (or cut) generation, from its log: text, tool calls assembled
 // per index, finish reason and usage. One-response encoders and stored conversations read this.
-import type { FinishReason, StreamEvent, Usage } from './stream-event.js';
+import type { FinishReason, StreamEvent, Usage } from '../contract/stream-event.js';
 
 export interface CollectedToolCall {
   id: string;

@@ -3,14 +3,15 @@
 // also where a generation is metered: the caller's limits admit it before anything starts, and
 // when it ends its actual tokens are charged and its one usage row is written.
 import type { ModelRouter } from '../routing/model-router.js';
-import type { ChatRequest, CallContext } from '../providers/types.js';
+import type { ChatRequest, CallContext } from '../contract/provider.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
-import type { Principal, Limits } from '../auth/principal.js';
+import type { Principal, Limits } from '../contract/principal.js';
 import type { Limiter } from '../limits/limiter.js';
 import type { UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
-import { Generation, type GenerationSummary } from './generation.js';
+import { Generation } from './generation.js';
+import type { GenerationSummary } from '../contract/generation-summary.js';
 import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
 

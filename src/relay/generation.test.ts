@@ -2,10 +2,10 @@
 // the last subscriber leaves, and timeouts with their own codes.
 import { describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../errors/sluice-error.js';
-import type { ProviderAdapter } from '../providers/types.js';
+import type { ProviderAdapter } from '../contract/provider.js';
 import type { Candidate } from '../routing/model-router.js';
 import { Generation } from './generation.js';
-import type { StreamEvent } from './stream-event.js';
+import type { StreamEvent } from '../contract/stream-event.js';
 import { scriptedAdapter } from '../../test/support/scripted-adapter.js';
 
 const timeouts = { connectMs: 1000, firstByteMs: 1000, idleMs: 1000, totalMs: 0 };

@@ -6,26 +6,11 @@
 import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
 import type { ErrorCode } from '../errors/table.js';
 import type { Candidate } from '../routing/model-router.js';
-import type { CallContext, ChatRequest } from '../providers/types.js';
-import { errorPayload, isTerminal, type StreamEvent, type Usage } from './stream-event.js';
+import type { CallContext, ChatRequest } from '../contract/provider.js';
+import { errorPayload, isTerminal, type StreamEvent, type Usage } from '../contract/stream-event.js';
 import { withTimeouts } from './timeouts.js';
-import { estimatePromptTokens, estimateTokens } from './usage-estimate.js';
-
-export type Outcome = 'completed' | 'cancelled' | 'error';
-
-export interface GenerationSummary {
-  id: string;
-  provider: string;
-  upstreamModel: string;
-  outcome: Outcome;
-  errorCode?: ErrorCode;
-  usage: Usage;
-  /** From the start of the generation to its first content event; absent if there was none. */
-  timeToFirstTokenMs?: number;
-  durationMs: number;
-  /** Providers that failed before this one answered, in order. */
-  fallbacks: { provider: string; code: ErrorCode }[];
-}
+import type { GenerationSummary, Outcome } from '../contract/generation-summary.js';
+import { estimatePromptTokens, estimateTokens } from '../contract/usage-estimate.js';
 
 export interface GenerationOptions {
   id: string;

@@ -6,14 +6,14 @@
 // every event that reached Redis, then `generation_interrupted`. Nothing here may slow down or
 // break a stream served from the node that produces it: Redis failures only cost the mirror.
 import { createHash } from 'node:crypto';
-import { createNodePresence, nodeKey, type NodePresence } from '../cluster/node-presence.js';
-import type { RedisConnections } from '../cluster/redis-connection.js';
+import { createNodePresence, nodeKey, type NodePresence } from '../redis/node-presence.js';
+import type { RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { isErrorCode } from '../errors/table.js';
 import type { Logger } from '../observability/logger.js';
 import { approximateEncodedBytes, type Generation, type GenerationListener, type GenerationView } from './generation.js';
 import type { FoundGeneration, GenerationInfo, GenerationRegistry } from './generation-registry.js';
-import { errorPayload, isTerminal, type StreamEvent, type StreamEventType } from './stream-event.js';
+import { errorPayload, isTerminal, type StreamEvent, type StreamEventType } from '../contract/stream-event.js';
 
 export interface RedisGenerationRegistryOptions {
   /** The node's Redis connections (commands and subscriptions); not closed by the registry. */

@@ -3,8 +3,8 @@
 // first-byte timer.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../errors/sluice-error.js';
-import type { Timeouts } from '../config/config.js';
-import type { StreamEvent } from './stream-event.js';
+import type { Timeouts } from '../contract/provider.js';
+import type { StreamEvent } from '../contract/stream-event.js';
 import { withTimeouts } from './timeouts.js';
 
 const start: StreamEvent = { type: 'start', upstreamModel: 'm' };

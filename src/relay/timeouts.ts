@@ -1,8 +1,8 @@
 // Enforces the first-byte, idle and total timeouts of one upstream attempt at the event level, so
 // the same rules (and error codes) hold for HTTP and WebSocket providers alike.
 import { SluiceError } from '../errors/sluice-error.js';
-import type { Timeouts } from '../config/config.js';
-import type { StreamEvent } from './stream-event.js';
+import type { Timeouts } from '../contract/provider.js';
+import type { StreamEvent } from '../contract/stream-event.js';
 
 type TimeoutCode = 'upstream_first_byte_timeout' | 'upstream_idle_timeout' | 'upstream_total_timeout';
 

@@ -1,8 +1,8 @@
 // Resolves the model name a client asked for into an ordered list of upstream candidates: the
 // primary route, then its fallbacks. Names are aliases from config, or `provider/model`.
-import type { Config, Timeouts } from '../config/config.js';
+import type { Config } from '../config/config.js';
+import type { Timeouts, ProviderAdapter } from '../contract/provider.js';
 import { SluiceError } from '../errors/sluice-error.js';
-import type { ProviderAdapter } from '../providers/types.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 
 export interface Candidate {

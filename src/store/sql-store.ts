@@ -2,7 +2,7 @@
 // PostgreSQL. Everything that differs between the two lives in create-store.ts (the connection)
 // and migrations.ts (one column type); the queries here are portable SQL.
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import { limitNames, roles, type Limits, type Role } from '../auth/principal.js';
+import { limitNames, roles, type Limits, type Role } from '../contract/principal.js';
 import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database } from './database.js';
 import type { StoreKind } from './migrations.js';
 import type {

@@ -1,6 +1,6 @@
 // The one storage interface for keys, usage and conversations. SQLite (the default, embedded) and
 // PostgreSQL implement it with the same contract tests; routes and the CLI see only this.
-import type { Limits, Role } from '../auth/principal.js';
+import type { Limits, Role } from '../contract/principal.js';
 
 /** All times are milliseconds since the epoch. */
 export interface ApiKeyRecord {

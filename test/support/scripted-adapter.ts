@@ -1,8 +1,8 @@
 // A provider adapter whose stream is a script the test writes (an async generator of event
 // batches), recording the call context of every call: how the relay tests drive real
 // Generations without a network.
-import type { CallContext, ChatRequest, ProviderAdapter } from '../../src/providers/types.js';
-import type { StreamEvent } from '../../src/relay/stream-event.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../../src/contract/provider.js';
+import type { StreamEvent } from '../../src/contract/stream-event.js';
 
 export type Script = (request: ChatRequest, context: CallContext) => AsyncGenerator<readonly StreamEvent[]>;
 

@@ -2,9 +2,9 @@
 // latest turns, within a message and a character budget) and the two turns stored when the
 // answer ends, a cancelled or failed answer with what was generated and its status.
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { Principal } from '../../auth/principal.js';
+import type { Principal } from '../../contract/principal.js';
 import type { Config } from '../../config/config.js';
-import type { ChatMessage } from '../../providers/types.js';
+import type { ChatMessage } from '../../contract/provider.js';
 import type { Generation } from '../../relay/generation.js';
 import type { ConversationStore, MessageStatus } from '../../store/store.js';
 import { collectAnswer } from '../../relay/collect-answer.js';

@@ -8,10 +8,11 @@ import type { ServerResponse } from 'node:http';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { isPushId, type Hub, type HubCloseReason, type HubConnection, type PushMessage } from '../../hub/hub.js';
 import type { Logger } from '../../observability/logger.js';
-import { errorPayload } from '../../relay/stream-event.js';
+import { errorPayload } from '../../contract/stream-event.js';
 import { callerOf } from '../request-context.js';
 import type { RouteHandler } from '../router.js';
-import { formatSseEvent, SseStream } from '../sse/sse-writer.js';
+import { formatSseEvent } from '../../sse/format.js';
+import { SseStream } from '../sse/sse-writer.js';
 
 export interface HubEventsOptions {
   readonly hub: Hub;

@@ -1,6 +1,6 @@
 // Schemas shared by the admin API and the CLI: a user id, and a key's limits.
 import { z } from 'zod';
-import type { Limits } from '../../auth/principal.js';
+import type { Limits } from '../../contract/principal.js';
 
 /** User ids appear in URLs, logs and Redis keys: short, printable ASCII without spaces. */
 export const userIdSchema = z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, 'must be 1 to 128 characters of A-Z, a-z, 0-9 and . _ @ : -');

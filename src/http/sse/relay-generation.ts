@@ -5,7 +5,7 @@
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { GenerationView } from '../../relay/generation.js';
 import type { EventEncoder } from '../../relay/encoders/openai-chunks.js';
-import { errorPayload, type ErrorPayload } from '../../relay/stream-event.js';
+import { errorPayload, type ErrorPayload } from '../../contract/stream-event.js';
 import type { SseStream } from './sse-writer.js';
 import { applyUpstreamHeaders } from '../respond.js';
 

@@ -5,7 +5,8 @@ import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
-import { formatSseEvent, heartbeat, SseStream } from './sse-writer.js';
+import { formatSseEvent, heartbeat } from '../../sse/format.js';
+import { SseStream } from './sse-writer.js';
 
 /** Parses written SSE text the way eventsource-parser (and so the Vercel AI SDK) does. */
 function parse(text: string): EventSourceMessage[] {

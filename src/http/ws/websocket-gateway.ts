@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Config } from '../../config/config.js';
 import { SluiceError, toSluiceError } from '../../errors/sluice-error.js';
 import { errorTable } from '../../errors/table.js';
-import type { Principal } from '../../auth/principal.js';
+import type { Principal } from '../../contract/principal.js';
 import { isPushId, type Hub, type HubConnection, type PushMessage } from '../../hub/hub.js';
 import type { Logger } from '../../observability/logger.js';
 import type { GenerationView } from '../../relay/generation.js';

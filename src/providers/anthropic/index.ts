@@ -1,7 +1,7 @@
 // The `anthropic` provider: the Messages API, streamed and not, with tools.
-import type { OutboundProxy, ResolvedAnthropicProvider } from '../../config/config.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
-import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import type { ResolvedAnthropicProvider } from '../../config/config.js';
+import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, readJsonResponse, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest } from './request.js';

@@ -3,7 +3,7 @@
 // of the same role merged, `max_tokens` always set.
 import type { ResolvedAnthropicProvider } from '../../config/config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { CallContext, ChatMessage, ChatRequest } from '../types.js';
+import type { CallContext, ChatMessage, ChatRequest } from '../../contract/provider.js';
 
 export interface BuiltRequest {
   url: string;

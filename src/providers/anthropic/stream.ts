@@ -2,7 +2,7 @@
 // falling back to the data's `type`, as Anthropic's own SDK does) and the non-streamed message.
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { FinishReason, StreamEvent } from '../../relay/stream-event.js';
+import type { FinishReason, StreamEvent } from '../../contract/stream-event.js';
 import { anthropicError, errorDetailOf } from './errors.js';
 import { isObject, numberAt, objectAt, stringAt } from '../shared/json.js';
 

@@ -2,9 +2,9 @@
 // streams something real (Chinese and emoji included, to exercise multi-byte handling end to end).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedMockProvider } from '../../config/config.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
-import { estimatePromptTokens, estimateTokens } from '../../relay/usage-estimate.js';
-import type { CallContext, ChatMessage, ChatRequest, ProviderAdapter } from '../types.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
+import { estimatePromptTokens, estimateTokens } from '../../contract/usage-estimate.js';
+import type { CallContext, ChatMessage, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
 import { splitIntoChunks, demoAnswer } from './answer.js';
 
 export function createMockAdapter(config: ResolvedMockProvider): ProviderAdapter {

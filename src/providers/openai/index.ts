@@ -1,8 +1,8 @@
 // The `openai` provider: any OpenAI-compatible chat completions API (OpenAI, DeepSeek, Qwen
 // compatible mode, Zhipu, Moonshot, vLLM, Ollama, Qianfan v2, Spark HTTP, …).
-import type { OutboundProxy, ResolvedOpenAiProvider } from '../../config/config.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
-import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import type { ResolvedOpenAiProvider } from '../../config/config.js';
+import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, readJsonResponse, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest } from './request.js';

@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { parseErrorDetail, statusError } from './errors.js';
 import { decodeChunkStream, decodeCompletion } from './stream.js';

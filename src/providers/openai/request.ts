@@ -1,6 +1,6 @@
 // Builds the upstream request for an OpenAI-compatible chat completions endpoint.
 import type { ResolvedOpenAiProvider } from '../../config/config.js';
-import type { CallContext, ChatRequest } from '../types.js';
+import type { CallContext, ChatRequest } from '../../contract/provider.js';
 
 export interface BuiltRequest {
   url: string;

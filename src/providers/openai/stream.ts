@@ -2,7 +2,7 @@
 // chat.completion) into StreamEvents.
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { FinishReason, StreamEvent, Usage } from '../../relay/stream-event.js';
+import type { FinishReason, StreamEvent, Usage } from '../../contract/stream-event.js';
 import { completionSchema, readChunk, type ChunkUsage } from './schema.js';
 import { errorDetailOf, streamError } from './errors.js';
 import { createTextChunkReader } from './fast-chunk.js';

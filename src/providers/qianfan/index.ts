@@ -1,7 +1,7 @@
 // The `qianfan` provider: Baidu ERNIE chat (wenxinworkshop), with its OAuth access token.
-import type { OutboundProxy, ResolvedQianfanProvider } from '../../config/config.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
-import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import type { ResolvedQianfanProvider } from '../../config/config.js';
+import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { SluiceError } from '../../errors/sluice-error.js';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { reshape } from './request.js';
 import { decodeResultStream } from './stream.js';

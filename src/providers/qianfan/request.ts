@@ -2,7 +2,7 @@
 // alternate user/assistant, starting and ending with the user (an odd count), as the API demands.
 import type { ResolvedQianfanProvider } from '../../config/config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { CallContext, ChatMessage, ChatRequest } from '../types.js';
+import type { CallContext, ChatMessage, ChatRequest } from '../../contract/provider.js';
 
 /** Friendly model names → chat endpoints; any other name is used as the endpoint itself. */
 export const knownEndpoints: Readonly<Record<string, string>> = {

@@ -3,7 +3,7 @@
 // `error_code` object can arrive either way and is thrown as an error.
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent, Usage } from '../../relay/stream-event.js';
+import type { StreamEvent, Usage } from '../../contract/stream-event.js';
 import { isObject, numberAt, objectAt, stringAt } from '../shared/json.js';
 import { qianfanError, qianfanErrorOf } from './errors.js';
 

@@ -3,7 +3,7 @@
 // undici's error classes.
 import { Agent, EnvHttpProxyAgent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { OutboundProxy } from '../../config/config.js';
+import type { OutboundProxy } from '../../contract/provider.js';
 
 export interface PoolOptions {
   connectTimeoutMs: number;

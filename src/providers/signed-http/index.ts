@@ -1,8 +1,8 @@
 // The `signed-http` provider: a company's or vendor's own streaming endpoint, signed with one of
 // the configured schemes, its events relayed as they come.
-import type { OutboundProxy, ResolvedSignedHttpProvider } from '../../config/config.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
-import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import type { ResolvedSignedHttpProvider } from '../../config/config.js';
+import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { buildRequest, secretsOf } from './request.js';

@@ -3,7 +3,7 @@
 // signature = lowercase hex SHA-256 of ak + sk + requestTime + body, the body exactly as sent.
 import { createHash } from 'node:crypto';
 import type { ResolvedSignedHttpProvider } from '../../config/config.js';
-import type { ChatRequest } from '../types.js';
+import type { ChatRequest } from '../../contract/provider.js';
 
 export function signAkSk(ak: string, sk: string, requestTime: string, body: string): string {
   return createHash('sha256').update(ak + sk + requestTime + body, 'utf8').digest('hex');

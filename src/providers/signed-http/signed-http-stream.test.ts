@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/load.js';
 import type { ResolvedSignedHttpProvider } from '../../config/config.js';
 import type { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { readSseEvents } from '../shared/sse-reader.js';
 import { decodeEvents, valueAt } from './stream.js';
 

@@ -3,7 +3,7 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { ResolvedSignedHttpProvider } from '../../config/config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { isObject } from '../shared/json.js';
 
 /** Follows a dotted path (`data.content`, `choices.0.delta.content`) through objects and arrays. */

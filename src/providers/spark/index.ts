@@ -3,8 +3,8 @@
 import WebSocket from 'ws';
 import type { ResolvedSparkProvider } from '../../config/config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
-import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../types.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
+import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
 import { knownVersions, requestFrame, resolveVersion, signedUrl } from './request.js';
 import { sparkHandshakeError } from './errors.js';
 import { decodeFrame } from './stream.js';

@@ -3,7 +3,7 @@
 import { createHmac } from 'node:crypto';
 import type { ResolvedSparkProvider } from '../../config/config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { ChatMessage, ChatRequest } from '../types.js';
+import type { ChatMessage, ChatRequest } from '../../contract/provider.js';
 
 /** Model name → path and `domain`, the documented versions; config may add or override. */
 export const knownVersions: Readonly<Record<string, { path: string; domain: string }>> = {

@@ -1,7 +1,7 @@
 // Decodes Spark response frames: one JSON text frame each, `header.status` 0 first, 1 middle,
 // 2 last (with usage). A frame with `header.code != 0` is an error carrying the code and sid.
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../relay/stream-event.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { isObject, numberAt, objectAt, stringAt } from '../shared/json.js';
 import { sparkFrameError } from './errors.js';
 

@@ -1,8 +1,8 @@
 // The native API's events (meta, delta, usage, done, error), for SSE and for WebSocket frames. Each
 // event of the generation's log becomes at most one native event, named by the log's seq, so a
 // client that reconnects with `<generationId>:<seq>` continues exactly after what it saw.
-import { formatSseEvent } from '../../http/sse/sse-writer.js';
-import type { StreamEvent } from '../stream-event.js';
+import { formatSseEvent } from '../../sse/format.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import type { EventEncoder } from './openai-chunks.js';
 
 export interface NativeStreamIdentity {

@@ -1,9 +1,9 @@
 // Encodes StreamEvents as OpenAI chat.completion.chunk SSE: `data:` lines only (no event, id or
 // retry lines, which the official SDKs mishandle), the role in the first chunk, the finish chunk,
 // the usage chunk only when the client asked for it, then `data: [DONE]`.
-import { formatSseEvent } from '../../http/sse/sse-writer.js';
-import { openAiErrorBody } from '../../errors/openai-body.js';
-import type { StreamEvent, Usage } from '../stream-event.js';
+import { formatSseEvent } from '../../sse/format.js';
+import { openAiErrorBody } from './openai-error-body.js';
+import type { StreamEvent, Usage } from '../../contract/stream-event.js';
 
 export interface ChunkEncoderOptions {
   id: string;

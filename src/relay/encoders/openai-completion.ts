@@ -1,5 +1,5 @@
 // Aggregates a finished generation's events into one OpenAI `chat.completion` object.
-import type { FinishReason, StreamEvent, Usage } from '../stream-event.js';
+import type { FinishReason, StreamEvent, Usage } from '../../contract/stream-event.js';
 import { collectAnswer } from '../collect-answer.js';
 
 export interface ChatCompletion {

@@ -5,7 +5,7 @@ import { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { Stream } from 'openai/streaming';
 import { describe, expect, it } from 'vitest';
-import type { StreamEvent } from '../stream-event.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
 import { createOpenAiChunkEncoder } from './openai-chunks.js';
 import { aggregateCompletion } from './openai-completion.js';
 

@@ -1,7 +1,7 @@
 // The contract between the relay and a provider. An adapter builds and signs one upstream request,
 // reads the response, and yields StreamEvents; it never writes a wire format for the client.
 import type { Dispatcher } from 'undici';
-import type { StreamEvent } from '../relay/stream-event.js';
+import type { StreamEvent } from './stream-event.js';
 
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
@@ -57,4 +57,19 @@ export interface ProviderDependencies {
   /** A dispatcher for tests and proxies; adapters create their own pool when absent. */
   dispatcher?: Dispatcher;
   now: () => number;
+}
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly firstByteMs: number;
+  readonly idleMs: number;
+  /** 0 means no limit. */
+  readonly totalMs: number;
+}
+
+/** Proxy settings read from HTTPS_PROXY / HTTP_PROXY / NO_PROXY at start. */
+export interface OutboundProxy {
+  readonly httpProxy?: string;
+  readonly httpsProxy?: string;
+  readonly noProxy?: string;
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/logger.js';
 import { redisAvailable, redisUrl } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, redactUrl } from './redis-connection.js';
+import { createRedisConnections, redactUrl } from './connection.js';
 
 const available = await redisAvailable();
 const logger = createLogger('silent');

@@ -7,7 +7,7 @@ import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../.
 import { unusedPort } from '../../test/support/tcp.js';
 import { createLogger } from '../observability/logger.js';
 import { createNodePresence, nodeKey, type NodePresence } from './node-presence.js';
-import { createRedisConnections, type RedisConnections } from './redis-connection.js';
+import { createRedisConnections, type RedisConnections } from './connection.js';
 
 const available = await redisAvailable();
 const logger = createLogger('silent');

@@ -1,7 +1,7 @@
 // Token estimates for when a provider gives no counts (a cancelled stream, a provider without
 // usage). Rough by design and always marked `estimated: true`: CJK characters count one token
 // each, other text one token per four characters, as common BPE vocabularies roughly do.
-import type { ChatMessage } from '../providers/types.js';
+import type { ChatMessage } from './provider.js';
 
 const cjk = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]/g;
 

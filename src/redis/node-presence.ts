@@ -4,7 +4,7 @@
 // Liveness is judged by Redis's clock (TIME inside the scripts), so nodes whose clocks disagree
 // still agree on who is alive.
 import type { Logger } from '../observability/logger.js';
-import type { RedisConnections } from './redis-connection.js';
+import type { RedisConnections } from './connection.js';
 
 export interface NodePresenceOptions {
   readonly redis: RedisConnections;
