@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
+import { assertBuildIsCurrent } from './support/build.js';
 import { postChat, readStream, type ParsedStream } from './support/chat-client.js';
 import { unusedPort } from './support/tcp.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
@@ -20,10 +21,10 @@ const cli = join(root, 'dist/cli/main.js');
 const directory = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 const children = new Set<ChildProcess>();
 
-beforeAll(async () => {
-  // The CLI runs from the build; build it so the test never exercises stale output.
-  await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root });
-}, 120_000);
+beforeAll(() => {
+  // The CLI runs from the build, which npm test makes before vitest starts.
+  assertBuildIsCurrent();
+});
 afterAll(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(directory, { recursive: true, force: true });

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyService } from '../src/auth/api-keys.js';
 import { createStore } from '../src/store/create-store.js';
 import { demoAnswer } from '../src/providers/mock/answer.js';
+import { assertBuildIsCurrent } from './support/build.js';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from './support/redis.js';
 import { unusedPort } from './support/tcp.js';
 import { waitFor, within } from './support/wait.js';
@@ -110,7 +111,7 @@ describe.skipIf(!redisUp || !postgresUp)('three nodes on one Redis and one Postg
   prefixes.push(keyPrefix);
 
   beforeAll(async () => {
-    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root });
+    assertBuildIsCurrent();
     // The keys live in PostgreSQL: made once, valid on every node.
     const store = await createStore(storeUrl);
     const service = createKeyService({ keys: store.keys, now: Date.now });

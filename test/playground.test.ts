@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
+import { assertBuildIsCurrent } from './support/build.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { waitFor } from './support/wait.js';
 
@@ -37,8 +38,8 @@ describe.runIf(hasChromium)('the playground at GET /', () => {
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    // GET /client/* serves the compiled client: build it so the page never runs stale output.
-    await promisify(execFile)(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root });
+    // GET /client/* serves the compiled client, which npm test builds before vitest starts.
+    assertBuildIsCurrent();
     gateway = await startGateway({
       auth: { mode: 'keys' },
       providers: { demo: { type: 'mock', chunkCount, delayMs: 50 } },

@@ -1,9 +1,10 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
 import type { Limits, Role } from '../contract/principal.js';
 import type { OutboundProxy, Timeouts } from '../contract/provider.js';
+import type { LogLevel } from '../observability/logger.js';
 import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, QianfanProviderConfig, SignedHttpProviderConfig, SparkProviderConfig } from './schema.js';
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type { LogLevel };
 
 type WithTimeouts<T> = Readonly<Omit<T, 'timeouts'>> & { readonly timeouts: Timeouts; readonly id: string };
 
