@@ -5,11 +5,10 @@
 // re-attached client every delta that reached Redis, then generation_interrupted; a rate limit
 // holds for all nodes together; and a Redis that stops and comes back is followed by /readyz while
 // plain streams keep working.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +21,6 @@ import { unusedPort } from './support/tcp.js';
 import { waitFor, within } from './support/wait.js';
 import { attachNative, generationIdOf, postNativeChat, readNative } from './support/native-client.js';
 
-const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'dist/cli/main.js');
 const directory = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));

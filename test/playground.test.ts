@@ -3,11 +3,9 @@
 // grows on screen while it streams, Stop cancels the generation on the gateway, a reload in the
 // middle of an answer resumes it to the full text, a hub push shows up, model output that looks
 // like HTML stays text, and the static routes serve nothing off their allow-list.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
