@@ -11,9 +11,10 @@ import type { RedisConnections } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { isErrorCode } from '../errors/table.js';
 import type { Logger } from '../observability/logger.js';
-import { approximateEncodedBytes, type Generation, type GenerationListener, type GenerationView } from './generation.js';
+import type { Generation, GenerationListener, GenerationView } from './generation.js';
+import { EventLog } from './event-log.js';
 import type { FoundGeneration, GenerationInfo, GenerationRegistry } from './generation-registry.js';
-import { errorPayload, isTerminal, type StreamEvent, type StreamEventType } from '../contract/stream-event.js';
+import { errorPayload, type StreamEvent, type StreamEventType } from '../contract/stream-event.js';
 
 export interface RedisGenerationRegistryOptions {
   /** The node's Redis connections (commands and subscriptions); not closed by the registry. */
@@ -359,13 +360,10 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
 
   class RemoteGenerationView implements GenerationView {
     readonly id: string;
-    readonly events: StreamEvent[] = [];
     readonly #node: string;
     readonly #viewer = `${nodeId}#${(viewSerial++).toString()}`;
-    readonly #bytesBefore: number[] = [0];
+    readonly #log = new EventLog();
     readonly #listeners = new Set<GenerationListener>();
-    #committed = false;
-    #finished = false;
     #reading: Promise<void> | undefined;
     #readAgain = false;
     #timer: NodeJS.Timeout | undefined;
@@ -377,16 +375,20 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
       this.#node = node;
     }
 
+    get events(): readonly StreamEvent[] {
+      return this.#log.events;
+    }
+
     get committed(): boolean {
-      return this.#committed;
+      return this.#log.committed;
     }
 
     get finished(): boolean {
-      return this.#finished;
+      return this.#log.finished;
     }
 
     bytesFrom(seq: number): number {
-      return (this.#bytesBefore[this.events.length] ?? 0) - (this.#bytesBefore[seq] ?? 0);
+      return this.#log.bytesFrom(seq);
     }
 
     /**
@@ -397,7 +399,7 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
      */
     subscribe(listener: GenerationListener): () => void {
       this.#listeners.add(listener);
-      if (this.#listeners.size === 1 && !this.#finished) this.#follow();
+      if (this.#listeners.size === 1 && !this.finished) this.#follow();
       return () => {
         if (!this.#listeners.delete(listener) || this.#listeners.size > 0) return;
         this.#unfollow();
@@ -406,7 +408,7 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
 
     /** Asks the producing node to cancel; fire and forget (the `error` event shows the outcome). */
     cancel(reason: SluiceError = new SluiceError('cancelled')): void {
-      if (this.#finished) return;
+      if (this.finished) return;
       publishControl(this.#node, { type: 'cancel', id: this.id, code: reason.code, message: reason.message }).catch((error: unknown) => {
         logger.warn({ err: error, generationId: this.id }, 'redis generation registry: could not send a cancel to the producing node');
       });
@@ -427,7 +429,7 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
         do {
           this.#readAgain = false;
           await this.#readOnce(false);
-        } while (this.#readAgain && !this.#finished);
+        } while (this.#readAgain && !this.finished);
       })().finally(() => {
         this.#reading = undefined;
       });
@@ -444,7 +446,7 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
     }
 
     async #readOnce(strict: boolean): Promise<void> {
-      if (this.#finished) return;
+      if (this.finished) return;
       const before = this.events.length;
       let raw: unknown;
       let producerAlive: boolean;
@@ -468,10 +470,10 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
       }
       try {
         for (const item of Array.isArray(raw) ? raw : []) {
-          if (this.#finished) break;
+          if (this.finished) break;
           this.#append(parseEvent(item));
         }
-        if (!this.#finished && !producerAlive) {
+        if (!this.finished && !producerAlive) {
           this.#append({
             type: 'error',
             error: {
@@ -490,15 +492,12 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
 
     /** After a read: stop following once finished, and tell the listeners if the log grew. */
     #settleRead(before: number): void {
-      if (this.#finished) this.#unfollow();
+      if (this.finished) this.#unfollow();
       if (this.events.length > before) for (const listener of [...this.#listeners]) listener();
     }
 
     #append(event: StreamEvent): void {
-      this.events.push(event);
-      this.#bytesBefore.push((this.#bytesBefore[this.#bytesBefore.length - 1] ?? 0) + approximateEncodedBytes(event));
-      if (event.type === 'text-delta' || event.type === 'tool-call-delta') this.#committed = true;
-      if (isTerminal(event)) this.#finished = true;
+      this.#log.append(event);
     }
 
     #follow(): void {
