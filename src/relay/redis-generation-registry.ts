@@ -5,9 +5,9 @@
 // lets a reader tell "still running" from "its node died", so a follower never hangs: it gets
 // every event that reached Redis, then `generation_interrupted`. Nothing here may slow down or
 // break a stream served from the node that produces it: Redis failures only cost the mirror.
-import { createHash } from 'node:crypto';
 import { createNodePresence, nodeKey, type NodePresence } from '../redis/node-presence.js';
 import type { RedisConnections } from '../redis/connection.js';
+import { defineLuaScript, runLuaScript } from '../redis/lua-script.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { isErrorCode } from '../errors/table.js';
 import type { Logger } from '../observability/logger.js';
@@ -69,7 +69,7 @@ const maxMirrorFailures = 10;
  * KEYS: meta hash, events list. ARGV: expected length, finished flag, TTL ms, channel,
  * info JSON ('' once written), node id, then the events.
  */
-const appendScript = `
+const appendScript = defineLuaScript(`
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'info', ARGV[5], 'node', ARGV[6], 'finished', '0')
 elseif redis.call('EXISTS', KEYS[1]) == 0 then
@@ -87,8 +87,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 redis.call('PUBLISH', ARGV[4], length)
 return {1, length}
-`;
-const appendScriptSha = createHash('sha1').update(appendScript).digest('hex');
+`);
 
 /** The keys and channels of one deployment (prefix). Ids are hash-tagged so each generation's keys share a Redis Cluster slot. */
 function keysFor(prefix: string) {
@@ -158,14 +157,8 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
   const storeUnavailable = (cause?: unknown) =>
     new SluiceError('store_unavailable', { message: 'Redis is unreachable: generations running on other nodes cannot be found or cancelled until it is back.', cause });
 
-  async function appendBatch(args: string[]): Promise<[number, number]> {
-    let reply: unknown;
-    try {
-      reply = await redis.command.evalsha(appendScriptSha, 2, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      reply = await redis.command.eval(appendScript, 2, ...args);
-    }
+  async function appendBatch(keys: readonly string[], args: readonly string[]): Promise<[number, number]> {
+    const reply = await runLuaScript(redis.command, appendScript, keys, args);
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') throw new Error('redis: unexpected reply from the append script');
     return [reply[0], reply[1]];
   }
@@ -204,9 +197,7 @@ export function createRedisGenerationRegistry(options: RedisGenerationRegistryOp
         const finished = generation.finished;
         const end = generation.events.length;
         const batch = generation.events.slice(mirror.written, end).map((event) => JSON.stringify(event));
-        const [status, length] = await appendBatch([
-          keys.meta(info.id),
-          keys.events(info.id),
+        const [status, length] = await appendBatch([keys.meta(info.id), keys.events(info.id)], [
           mirror.written.toString(),
           finished ? '1' : '0',
           (finished ? retentionMs : runningTtlMs).toString(),
