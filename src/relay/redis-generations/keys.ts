@@ -4,15 +4,15 @@ import { nodeKey } from '../../redis/node-presence.js';
 
 export interface GenerationKeys {
   /** Hash: `info` (GenerationInfo JSON), `node` (the producing node's id), `finished` ('0' or '1'). */
-  meta(id: string): string;
+  readonly meta: (id: string) => string;
   /** List of the generation's events as JSON; the list index is the seq. */
-  events(id: string): string;
+  readonly events: (id: string) => string;
   /** Channel: the log's new length, published with every batch appended. */
-  grew(id: string): string;
+  readonly grew: (id: string) => string;
   /** The presence heartbeat key of src/redis/node-presence.ts. */
-  presence(nodeId: string): string;
+  readonly presence: (nodeId: string) => string;
   /** Channel of a node's control messages (cancel, attach, detach). */
-  control(nodeId: string): string;
+  readonly control: (nodeId: string) => string;
 }
 
 export function generationKeys(prefix: string): GenerationKeys {
