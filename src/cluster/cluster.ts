@@ -5,8 +5,8 @@
 import type { AppDependencies } from '../app.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
-import { createRedisHub } from '../hub/redis-hub.js';
-import { createRedisGenerationRegistry } from '../relay/redis-generation-registry.js';
+import { createRedisHub } from '../hub/redis-hub/redis-hub.js';
+import { createRedisGenerationRegistry } from '../relay/redis-generations/redis-generation-registry.js';
 import { createRedisTicketStore } from '../auth/redis-ticket-store.js';
 import { createRedisLimitState } from '../limits/redis-limit-state.js';
 import { createMemoryLimitState } from '../limits/memory-limit-state.js';

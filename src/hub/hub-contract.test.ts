@@ -3,7 +3,7 @@
 // count them exactly; one sequence orders user and broadcast pushes, so replay after a
 // Last-Event-ID merges both, in order, each once; retention by count and by age; disconnect closes
 // and removes; connection lists and counts are exact. What only one implementation promises lives
-// in its own test file (memory-hub.test.ts, redis-hub.test.ts).
+// in its own test file (memory-hub.test.ts, redis-hub/redis-hub.test.ts).
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
@@ -11,7 +11,7 @@ import { createLogger } from '../observability/logger.js';
 import type { Hub, HubCloseReason, HubConnection, HubRetention, PushMessage } from './hub.js';
 import { isPushEventName } from './hub.js';
 import { createMemoryHub } from './memory-hub.js';
-import { createRedisHub, type RedisHub } from './redis-hub.js';
+import { createRedisHub, type RedisHub } from './redis-hub/redis-hub.js';
 
 const available = await redisAvailable();
 const logger = createLogger('silent');

@@ -10,8 +10,8 @@
 //   means full, so an idle bucket vanishes by itself);
 // - quota: a string holding the used tokens, expiring at PXAT periodEnd (absent: needs a seed);
 // - concurrency: a sorted set of lease ids scored by their deadline (now + concurrencyLeaseMs).
-import { createHash } from 'node:crypto';
 import type { RedisConnections } from '../redis/connection.js';
+import { defineLuaScript, runLuaScript, type LuaScript } from '../redis/lua-script.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { concurrencyRetryAfterMs, type AdmitResult, type LimitCheck, type LimitState, type QuotaCheck } from './limit-state.js';
 
@@ -190,16 +190,7 @@ end
 return 0
 `;
 
-interface LuaScript {
-  readonly source: string;
-  readonly sha: string;
-}
-
-function luaScript(source: string): LuaScript {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
-
-const scripts = { admit: luaScript(admitScript), seed: luaScript(seedScript), settle: luaScript(settleScript) };
+const scripts = { admit: defineLuaScript(admitScript), seed: defineLuaScript(seedScript), settle: defineLuaScript(settleScript) };
 
 /** A number as a script argument: String() round-trips a double, and Lua's tonumber reads it back. */
 function numberArgument(value: number): string {
@@ -262,15 +253,10 @@ export function createRedisLimitState(redis: RedisConnections, options: RedisLim
   if (!(Number.isInteger(leaseMs) && leaseMs > 0)) throw new RangeError(`concurrencyLeaseMs must be a positive whole number of ms, got ${String(leaseMs)}.`);
   const keyOf = (check: LimitCheck): string => `${redis.keyPrefix}{limits}:${check.key}`;
 
-  /** EVALSHA, and EVAL once when Redis does not know the script yet (a restart, SCRIPT FLUSH). */
+  /** One script call; any failure is store_unavailable (nothing was taken or charged). */
   async function run(script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     try {
-      try {
-        return await redis.command.evalsha(script.sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-        return await redis.command.eval(script.source, keys.length, ...keys, ...args);
-      }
+      return await runLuaScript(redis.command, script, keys, args);
     } catch (error) {
       throw new SluiceError('store_unavailable', {
         message: `Redis, which holds the rate limits, did not answer (${error instanceof Error ? error.message : String(error)}); retry shortly.`,

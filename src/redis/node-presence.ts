@@ -5,6 +5,7 @@
 // still agree on who is alive.
 import type { Logger } from '../observability/logger.js';
 import type { RedisConnections } from './connection.js';
+import { defineLuaScript, runLuaScript } from './lua-script.js';
 
 export interface NodePresenceOptions {
   readonly redis: RedisConnections;
@@ -65,7 +66,7 @@ export function nodeKey(keyPrefix: string, nodeId: string): string {
 // KEYS[1] live set, KEYS[2] this node's key, KEYS[3..] owned keys; ARGV[1] node id, ARGV[2] TTL ms.
 // Scored by expiry, so reading the live set is one range query, not a SCAN of the keyspace; the
 // expired are dropped on every heartbeat, and the set itself expires when no node is left.
-const heartbeatScript = `
+const heartbeatScript = defineLuaScript(`
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ttl = tonumber(ARGV[2])
@@ -75,13 +76,13 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[2], nowMs, 'PX', ttl)
 for index = 3, #KEYS do redis.call('PEXPIRE', KEYS[index], ttl) end
 return nowMs
-`;
+`);
 
-const liveNodesScript = `
+const liveNodesScript = defineLuaScript(`
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. nowMs, '+inf')
-`;
+`);
 
 /**
  * Starts this node's heartbeat (one at once, then every `heartbeatIntervalMs`, and again as soon
@@ -103,7 +104,7 @@ export function createNodePresence(options: NodePresenceOptions): NodePresence {
   let stopped = false;
 
   async function beat(): Promise<void> {
-    await redis.command.eval(heartbeatScript, 2 + ownedKeys.length, liveSet, ownKey, ...ownedKeys, nodeId, ttlMs.toString());
+    await runLuaScript(redis.command, heartbeatScript, [liveSet, ownKey, ...ownedKeys], [nodeId, ttlMs.toString()]);
     lastBeatAt = performance.now();
     if (options.afterBeat) await options.afterBeat().catch((error: unknown) => logger.warn({ err: error, nodeId }, 'node presence: after-heartbeat work failed'));
   }
@@ -129,7 +130,7 @@ export function createNodePresence(options: NodePresenceOptions): NodePresence {
       return !stopped && performance.now() - lastBeatAt < ttlMs;
     },
     async liveNodes() {
-      const result = await redis.command.eval(liveNodesScript, 1, liveSet);
+      const result = await runLuaScript(redis.command, liveNodesScript, [liveSet], []);
       if (!Array.isArray(result)) throw new Error('node presence: unexpected reply to the live-nodes script.');
       return result.map(String).sort();
     },

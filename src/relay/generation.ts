@@ -9,6 +9,7 @@ import type { Candidate } from '../routing/model-router.js';
 import type { CallContext, ChatRequest } from '../contract/provider.js';
 import { errorPayload, isTerminal, type StreamEvent, type Usage } from '../contract/stream-event.js';
 import { withTimeouts } from './timeouts.js';
+import { EventLog } from './event-log.js';
 import type { GenerationSummary, Outcome } from '../contract/generation-summary.js';
 import { estimatePromptTokens, estimateTokens } from '../contract/usage-estimate.js';
 
@@ -58,29 +59,12 @@ export interface GenerationView {
   bytesFrom(seq: number): number;
 }
 
-/**
- * Roughly what an encoder writes around one event (an OpenAI chunk's frame is about 220 bytes).
- * Counted with every event, so that a client left behind on token-sized deltas reaches
- * `maxBufferedBytes` at about the bytes it really left unread, not at 200 times as many.
- */
-const eventFramingBytes = 200;
-
-/** Approximate encoded bytes of one event (its text plus framing), for slow-client accounting. */
-export function approximateEncodedBytes(event: StreamEvent): number {
-  return eventFramingBytes + (event.type === 'text-delta' ? event.text.length : event.type === 'tool-call-delta' ? (event.argumentsDelta?.length ?? 0) : 0);
-}
-
 export class Generation implements GenerationView {
   readonly id: string;
-  /** The log. `events[seq]` is the event with that sequence number. */
-  readonly events: StreamEvent[] = [];
   /** Settles when the generation has its terminal event; never rejects. */
   readonly done: Promise<GenerationSummary>;
 
-  #committed = false;
-  #finished = false;
-  /** Approximate encoded bytes of events[0..i), for slow-client accounting. */
-  readonly #bytesBefore: number[] = [0];
+  readonly #log = new EventLog();
   readonly #listeners = new Set<GenerationListener>();
   /** Notified like listeners, but never keep the generation alive nor cancel it by leaving. */
   readonly #observers = new Set<GenerationListener>();
@@ -105,13 +89,19 @@ export class Generation implements GenerationView {
     void this.#run();
   }
 
-  /** True once an answer event exists: from then on no fallback is possible. */
-  get committed(): boolean {
-    return this.#committed;
+  /** The log. `events[seq]` is the event with that sequence number. */
+  get events(): readonly StreamEvent[] {
+    return this.#log.events;
   }
 
+  /** True once an answer event exists: from then on no fallback is possible. */
+  get committed(): boolean {
+    return this.#log.committed;
+  }
+
+  /** True once the log holds its terminal event (`end` or `error`). */
   get finished(): boolean {
-    return this.#finished;
+    return this.#log.finished;
   }
 
   get provider(): string {
@@ -120,7 +110,7 @@ export class Generation implements GenerationView {
 
   /** Approximate encoded bytes (text plus framing) of the events from `seq` to the end of the log. */
   bytesFrom(seq: number): number {
-    return (this.#bytesBefore[this.events.length] ?? 0) - (this.#bytesBefore[seq] ?? 0);
+    return this.#log.bytesFrom(seq);
   }
 
   /**
@@ -133,7 +123,7 @@ export class Generation implements GenerationView {
     this.#graceTimer = undefined;
     return () => {
       if (!this.#listeners.delete(listener)) return;
-      if (this.#listeners.size > 0 || this.#finished) return;
+      if (this.#listeners.size > 0 || this.finished) return;
       const graceMs = this.#options.resumeGraceMs;
       if (graceMs === undefined) {
         this.cancel(new SluiceError('cancelled', { message: 'The client went away; the generation was cancelled.' }));
@@ -161,7 +151,7 @@ export class Generation implements GenerationView {
 
   /** Aborts the upstream call; the log ends with an `error` event carrying `reason`. */
   cancel(reason: SluiceError = new SluiceError('cancelled')): void {
-    if (!this.#finished && !this.#controller.signal.aborted) this.#controller.abort(reason);
+    if (!this.finished && !this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 
   async #run(): Promise<void> {
@@ -182,16 +172,16 @@ export class Generation implements GenerationView {
           // Nothing follows the terminal event, even from an adapter that yields more in its batch.
           for (const event of batch) {
             this.#accept(event);
-            if (this.#finished) break;
+            if (this.finished) break;
           }
-          if (this.#finished) break;
+          if (this.finished) break;
         }
-        if (!this.#finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
+        if (!this.finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
         return;
       } catch (thrown) {
         const cancelled = this.#controller.signal.aborted;
         const error = toSluiceError(cancelled ? this.#controller.signal.reason : thrown);
-        if (!cancelled && !this.#committed && index < candidates.length - 1 && fallbackCodes.has(error.code)) {
+        if (!cancelled && !this.committed && index < candidates.length - 1 && fallbackCodes.has(error.code)) {
           this.#fallbacks.push({ provider: this.#provider, code: error.code });
           continue;
         }
@@ -222,8 +212,8 @@ export class Generation implements GenerationView {
         // Adapters throw; an error event from one is treated the same way.
         throw new SluiceError(event.error.code, { ...event.error });
       default:
-        if (!this.#committed) {
-          this.#committed = true;
+        // The first answer event: the log commits when it is appended, below.
+        if (!this.committed) {
           this.#firstTokenAt = this.#options.now();
           // Every answer starts with `start` (the native API's `meta`), even from an adapter that sent none.
           if (!this.#sawStart) {
@@ -236,15 +226,14 @@ export class Generation implements GenerationView {
   }
 
   #fail(error: SluiceError, outcome: Outcome): void {
-    if (this.#finished) return;
+    if (this.finished) return;
     if (!this.#usage) this.#append({ type: 'usage', usage: this.#estimateUsage() });
     this.#append({ type: 'error', error: errorPayload(error) });
     this.#settle(outcome, error.code);
   }
 
   #append(event: StreamEvent): void {
-    this.events.push(event);
-    this.#bytesBefore.push((this.#bytesBefore[this.#bytesBefore.length - 1] ?? 0) + approximateEncodedBytes(event));
+    this.#log.append(event);
     if (event.type === 'usage') this.#usage = event.usage;
     // Listeners run once per turn of the event loop, so all events decoded from one network read
     // reach the client in one write.
@@ -259,8 +248,8 @@ export class Generation implements GenerationView {
     for (const listener of [...this.#listeners, ...this.#observers]) listener();
   };
 
+  /** Called right after the terminal event was appended (so `finished` is already true). */
   #settle(outcome: Outcome, errorCode?: ErrorCode): void {
-    this.#finished = true;
     clearTimeout(this.#graceTimer);
     const summary: GenerationSummary = {
       id: this.id,

@@ -4,18 +4,18 @@
 // producer ends followers with generation_interrupted instead of a hang; a fast stream costs few
 // round trips; keys expire; and a Redis outage never breaks a stream served locally.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
-import { SluiceError } from '../errors/sluice-error.js';
-import { createLogger } from '../observability/logger.js';
-import type { ProviderAdapter } from '../contract/provider.js';
-import type { Candidate } from '../routing/model-router.js';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../test/support/redis.js';
-import { unusedPort } from '../../test/support/tcp.js';
-import { Generation, type GenerationView } from './generation.js';
-import type { GenerationInfo } from './generation-registry.js';
+import { createRedisConnections, type RedisConnections } from '../../redis/connection.js';
+import { SluiceError } from '../../errors/sluice-error.js';
+import { createLogger } from '../../observability/logger.js';
+import type { ProviderAdapter } from '../../contract/provider.js';
+import type { Candidate } from '../../routing/model-router.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../../test/support/redis.js';
+import { unusedPort } from '../../../test/support/tcp.js';
+import { Generation, type GenerationView } from '../generation.js';
+import type { GenerationInfo } from '../generation-registry.js';
 import { createRedisGenerationRegistry, type RedisGenerationRegistry, type RedisGenerationRegistryOptions } from './redis-generation-registry.js';
-import type { StreamEvent } from '../contract/stream-event.js';
-import { scriptedAdapter, type Script } from '../../test/support/scripted-adapter.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
+import { scriptedAdapter, type Script } from '../../../test/support/scripted-adapter.js';
 
 const available = await redisAvailable();
 const logger = createLogger('silent');

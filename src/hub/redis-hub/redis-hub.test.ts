@@ -7,12 +7,12 @@
 // stay registered, and a node recovers by itself when Redis is back.
 import { createServer, type Server, type Socket, connect as connectTcp } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
-import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
-import { SluiceError } from '../errors/sluice-error.js';
-import { createLogger } from '../observability/logger.js';
-import type { HubCloseReason, HubConnection, PushMessage } from './hub.js';
+import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../../test/support/redis.js';
+import { unusedPort } from '../../../test/support/tcp.js';
+import { createRedisConnections, type RedisConnections } from '../../redis/connection.js';
+import { SluiceError } from '../../errors/sluice-error.js';
+import { createLogger } from '../../observability/logger.js';
+import type { HubCloseReason, HubConnection, PushMessage } from '../hub.js';
 import { createRedisHub, type RedisHub, type RedisHubOptions } from './redis-hub.js';
 
 const available = await redisAvailable();

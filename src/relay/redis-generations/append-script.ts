@@ -1,0 +1,81 @@
+// Appending one batch of a generation's events to its Redis log: one script, so the append, the
+// TTLs, the finished mark and the growth notice are one atomic step and one round trip.
+import type { Redis } from 'ioredis';
+import { defineLuaScript, runLuaScript } from '../../redis/lua-script.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
+import type { GenerationInfo } from '../generation-registry.js';
+import type { GenerationKeys } from './keys.js';
+
+/**
+ * Appends one batch to a generation's log, only if the log is as long as the writer believes
+ * (so a retry after a lost reply never duplicates events: the list index must stay the seq),
+ * sets the TTLs, marks it finished with the last batch, and tells followers the new length.
+ * KEYS: meta hash, events list. ARGV: expected length, finished flag, TTL ms, channel,
+ * info JSON ('' once written), node id, then the events.
+ * Returns {1, length} appended, {0, length} the log's length differs, {-1, 0} the keys are gone.
+ */
+const appendScript = defineLuaScript(`
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'info', ARGV[5], 'node', ARGV[6], 'finished', '0')
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  return {-1, 0}
+end
+local length = redis.call('LLEN', KEYS[2])
+if length ~= tonumber(ARGV[1]) then return {0, length} end
+-- unpack() is bounded by the Lua stack: push in slices.
+for first = 7, #ARGV, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+length = length + #ARGV - 6
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+redis.call('PUBLISH', ARGV[4], length)
+return {1, length}
+`);
+
+export interface AppendBatch {
+  readonly info: GenerationInfo;
+  /** The node that produces the generation. */
+  readonly nodeId: string;
+  /** How many events the writer believes Redis holds: the seq of the batch's first event. */
+  readonly expectedLength: number;
+  readonly events: readonly StreamEvent[];
+  /** True with the batch that ends in the terminal event. */
+  readonly finished: boolean;
+  /** The TTL both keys get, in ms. */
+  readonly ttlMs: number;
+  /** Whether the meta hash is to be (re)written: on the first batch, and after the keys expired. */
+  readonly writeInfo: boolean;
+}
+
+export type AppendResult =
+  /** The batch is in: the log is now `length` long. */
+  | { readonly outcome: 'appended'; readonly length: number }
+  /** Nothing appended: the log is `length` long, not `expectedLength`. */
+  | { readonly outcome: 'length-differs'; readonly length: number }
+  /** Nothing appended: the keys expired; write again from seq 0, info first. */
+  | { readonly outcome: 'keys-missing' };
+
+/** Runs the append script; rejects when Redis fails or answers something else. */
+export async function appendBatch(redis: Redis, keys: GenerationKeys, batch: AppendBatch): Promise<AppendResult> {
+  const { info } = batch;
+  const reply = await runLuaScript(
+    redis,
+    appendScript,
+    [keys.meta(info.id), keys.events(info.id)],
+    [
+      batch.expectedLength.toString(),
+      batch.finished ? '1' : '0',
+      batch.ttlMs.toString(),
+      keys.grew(info.id),
+      batch.writeInfo ? JSON.stringify(info) : '',
+      batch.nodeId,
+      ...batch.events.map((event) => JSON.stringify(event)),
+    ],
+  );
+  if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') throw new Error('redis: unexpected reply from the append script');
+  const [status, length] = reply as [number, number];
+  if (status === -1) return { outcome: 'keys-missing' };
+  return status === 1 ? { outcome: 'appended', length } : { outcome: 'length-differs', length };
+}

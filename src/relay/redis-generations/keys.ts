@@ -1,0 +1,26 @@
+// The Redis keys and channels of the generation registry, under one deployment's key prefix.
+// A generation's ids are hash-tagged (`{id}`), so all of its keys share a Redis Cluster slot.
+import { nodeKey } from '../../redis/node-presence.js';
+
+export interface GenerationKeys {
+  /** Hash: `info` (GenerationInfo JSON), `node` (the producing node's id), `finished` ('0' or '1'). */
+  readonly meta: (id: string) => string;
+  /** List of the generation's events as JSON; the list index is the seq. */
+  readonly events: (id: string) => string;
+  /** Channel: the log's new length, published with every batch appended. */
+  readonly grew: (id: string) => string;
+  /** The presence heartbeat key of src/redis/node-presence.ts. */
+  readonly presence: (nodeId: string) => string;
+  /** Channel of a node's control messages (cancel, attach, detach). */
+  readonly control: (nodeId: string) => string;
+}
+
+export function generationKeys(prefix: string): GenerationKeys {
+  return {
+    meta: (id) => `${prefix}generation:{${id}}`,
+    events: (id) => `${prefix}generation:{${id}}:events`,
+    grew: (id) => `${prefix}generation:{${id}}:grew`,
+    presence: (nodeId) => nodeKey(prefix, nodeId),
+    control: (nodeId) => `${prefix}generation-node:${nodeId}:control`,
+  };
+}

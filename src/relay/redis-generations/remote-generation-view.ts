@@ -1,0 +1,231 @@
+// A generation running on another node, read through the same GenerationView a local one offers:
+// its log is copied from Redis into an EventLog (pub/sub says when it grew; a periodic re-read
+// catches lost messages), cancel asks the producing node over its control channel, and following
+// holds a lease there that keeps the generation alive as a local subscriber would. The periodic
+// re-read also checks the producing node's presence, so a follower never hangs: when that node
+// died it gets every event that reached Redis, then `generation_interrupted`.
+import { SluiceError } from '../../errors/sluice-error.js';
+import type { Logger } from '../../observability/logger.js';
+import type { RedisConnections } from '../../redis/connection.js';
+import { errorPayload, type StreamEvent } from '../../contract/stream-event.js';
+import { EventLog } from '../event-log.js';
+import type { GenerationListener, GenerationView } from '../generation.js';
+import type { GenerationKeys } from './keys.js';
+import type { FollowingView, RemoteFollowers } from './remote-followers.js';
+import { parseEvent, publishControl, type ControlMessage } from './wire.js';
+
+/** What a view shares with the registry that made it. */
+export interface RemoteViewContext {
+  readonly redis: RedisConnections;
+  readonly keys: GenerationKeys;
+  /** This node's id (the reader's, not the producer's). */
+  readonly nodeId: string;
+  readonly now: () => number;
+  readonly logger: Logger;
+  /** How long reads may fail before the view ends with store_unavailable: as long as a crash takes to show. */
+  readonly presenceTtlMs: number;
+  /** How often a following view re-reads the log and renews its lease, in ms. */
+  readonly followCheckMs: number;
+  readonly followers: RemoteFollowers;
+}
+
+/** Redis did not answer: generations of other nodes can be neither found nor cancelled. */
+export function storeUnavailable(cause?: unknown): SluiceError {
+  return new SluiceError('store_unavailable', { message: 'Redis is unreachable: generations running on other nodes cannot be found or cancelled until it is back.', cause });
+}
+
+/** One read of the log beyond the cursor, and whether the producing node is alive. */
+interface LogRead {
+  readonly entries: unknown;
+  readonly producerAlive: boolean;
+}
+
+export class RemoteGenerationView implements GenerationView, FollowingView {
+  readonly id: string;
+  readonly #node: string;
+  /** Names this view's lease on the producing node: `<this node>#<serial>`. */
+  readonly #viewer: string;
+  readonly #context: RemoteViewContext;
+  readonly #log = new EventLog();
+  readonly #listeners = new Set<GenerationListener>();
+  #reading: Promise<void> | undefined;
+  #readAgain = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** When reads started failing (Redis unreachable), if they are failing. */
+  #failingSince: number | undefined;
+
+  /** The view of generation `id`, produced by node `node`; `open()` reads it first. */
+  constructor(id: string, node: string, viewer: string, context: RemoteViewContext) {
+    this.id = id;
+    this.#node = node;
+    this.#viewer = viewer;
+    this.#context = context;
+  }
+
+  get events(): readonly StreamEvent[] {
+    return this.#log.events;
+  }
+
+  get committed(): boolean {
+    return this.#log.committed;
+  }
+
+  get finished(): boolean {
+    return this.#log.finished;
+  }
+
+  bytesFrom(seq: number): number {
+    return this.#log.bytesFrom(seq);
+  }
+
+  /**
+   * Adds a listener called when the log grew (once per read from Redis). The first one starts
+   * following (subscription, periodic check, a lease that keeps the producer's generation
+   * alive as a local subscriber would); when the last leaves, following stops. Leaving never
+   * cancels the generation: its producing node decides that, as for its own clients.
+   */
+  subscribe(listener: GenerationListener): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1 && !this.finished) this.#follow();
+    return () => {
+      if (!this.#listeners.delete(listener) || this.#listeners.size > 0) return;
+      this.#unfollow();
+    };
+  }
+
+  /** Asks the producing node to cancel; fire and forget (the `error` event shows the outcome). */
+  cancel(reason: SluiceError = new SluiceError('cancelled')): void {
+    if (this.finished) return;
+    this.#publish({ type: 'cancel', id: this.id, code: reason.code, message: reason.message }).catch((error: unknown) => {
+      this.#context.logger.warn({ err: error, generationId: this.id }, 'redis generation registry: could not send a cancel to the producing node');
+    });
+  }
+
+  /** The first read, for find(): rejects with store_unavailable when Redis does not answer. */
+  async open(): Promise<void> {
+    await this.#readOnce(true);
+  }
+
+  /** Reads what Redis holds beyond the cursor and checks the producer is alive; never rejects. */
+  async read(): Promise<void> {
+    if (this.#reading) {
+      this.#readAgain = true;
+      return this.#reading;
+    }
+    this.#reading = (async () => {
+      do {
+        this.#readAgain = false;
+        await this.#readOnce(false);
+      } while (this.#readAgain && !this.finished);
+    })().finally(() => {
+      this.#reading = undefined;
+    });
+    return this.#reading;
+  }
+
+  onGrew(length: number): void {
+    if (Number.isFinite(length) && length <= this.#log.length) return;
+    this.refreshSoon();
+  }
+
+  refreshSoon(): void {
+    void this.read();
+  }
+
+  /** Stops following without telling anyone (registry shutdown). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #readOnce(strict: boolean): Promise<void> {
+    if (this.finished) return;
+    const before = this.#log.length;
+    let read: LogRead;
+    try {
+      read = await this.#fetch(before);
+      this.#failingSince = undefined;
+    } catch (error) {
+      if (strict) throw storeUnavailable(error);
+      this.#readFailed(error, before);
+      return;
+    }
+    this.#absorb(read);
+    this.#settleRead(before);
+  }
+
+  /** The log's entries from seq `from` on, and the producer's presence, in one transaction. */
+  async #fetch(from: number): Promise<LogRead> {
+    const { redis, keys, nodeId } = this.#context;
+    const replies = await redis.command.multi().lrange(keys.events(this.id), from, -1).exists(keys.presence(this.#node)).exec();
+    const [rangeReply, presenceReply] = replies ?? [];
+    if (!rangeReply || rangeReply[0] || !presenceReply || presenceReply[0]) throw rangeReply?.[0] ?? presenceReply?.[0] ?? new Error('redis: transaction aborted');
+    // Our own node cannot be the producer of a generation it does not hold: it restarted.
+    return { entries: rangeReply[1], producerAlive: presenceReply[1] === 1 && this.#node !== nodeId };
+  }
+
+  /** Not a hang either: a follower that cannot reach Redis for as long as a crash takes to show ends. */
+  #readFailed(error: unknown, before: number): void {
+    const { now, presenceTtlMs } = this.#context;
+    const since = (this.#failingSince ??= now());
+    if (now() - since >= presenceTtlMs) {
+      this.#log.append({ type: 'error', error: errorPayload(storeUnavailable(error)) });
+      this.#settleRead(before);
+    }
+  }
+
+  /** Appends what was read; ends the log when the producer died before its terminal event, or an entry is unreadable. */
+  #absorb(read: LogRead): void {
+    try {
+      for (const entry of Array.isArray(read.entries) ? read.entries : []) {
+        if (this.finished) break;
+        this.#log.append(parseEvent(entry));
+      }
+      if (!this.finished && !read.producerAlive) {
+        this.#log.append({
+          type: 'error',
+          error: {
+            code: 'generation_interrupted',
+            message: `Gateway node ${this.#node} stopped before the answer finished; every event it produced up to then was delivered. Retry the request.`,
+            retryable: true,
+          },
+        });
+      }
+    } catch (error) {
+      this.#context.logger.error({ err: error, generationId: this.id }, 'redis generation registry: unreadable generation log');
+      this.#log.append({ type: 'error', error: errorPayload(error instanceof SluiceError ? error : new SluiceError('internal_error')) });
+    }
+  }
+
+  /** After a read: stop following once finished, and tell the listeners if the log grew. */
+  #settleRead(before: number): void {
+    if (this.finished) this.#unfollow();
+    if (this.#log.length > before) for (const listener of [...this.#listeners]) listener();
+  }
+
+  #follow(): void {
+    this.#context.followers.add(this);
+    this.#timer = setInterval(() => {
+      this.refreshSoon();
+      this.#renewLease();
+    }, this.#context.followCheckMs);
+    this.#timer.unref();
+    this.#renewLease();
+  }
+
+  #renewLease(): void {
+    this.#publish({ type: 'attach', id: this.id, viewer: this.#viewer }).catch(() => undefined);
+  }
+
+  #unfollow(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#publish({ type: 'detach', id: this.id, viewer: this.#viewer }).catch(() => undefined);
+    this.#context.followers.remove(this);
+  }
+
+  #publish(message: ControlMessage): Promise<number> {
+    return publishControl(this.#context.redis, this.#context.keys, this.#node, message);
+  }
+}
