@@ -14,7 +14,9 @@ export type ControlMessage =
   | { type: 'attach'; id: string; viewer: string }
   | { type: 'detach'; id: string; viewer: string };
 
-const eventTypes: ReadonlySet<string> = new Set<StreamEventType>(['start', 'text-delta', 'tool-call-delta', 'usage', 'end', 'error']);
+/** Every event type, checked by the compiler: a new one cannot be forgotten here (it once was: `upstream-event`). */
+const everyEventType: Readonly<Record<StreamEventType, true>> = { start: true, 'text-delta': true, 'tool-call-delta': true, 'upstream-event': true, usage: true, end: true, error: true };
+const eventTypes: ReadonlySet<string> = new Set(Object.keys(everyEventType));
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
