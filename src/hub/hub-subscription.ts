@@ -54,97 +54,110 @@ export interface HubSubscription {
   unsubscribe(): Promise<void>;
 }
 
-type State = 'opening' | 'live' | 'closed';
-
 /** Registers `options.connection` with the hub and starts the replay; see {@link HubSubscription}. */
 export function subscribeToHub(options: HubSubscriptionOptions): HubSubscription {
-  const { hub, sink } = options;
-  let state: State = 'opening';
+  return new Subscription(options);
+}
+
+class Subscription implements HubSubscription {
+  readonly ready: Promise<void>;
+  readonly #options: HubSubscriptionOptions;
+  #state: 'opening' | 'live' | 'closed' = 'opening';
   /** Pushes that arrived while opening: delivered after the replay, minus those it holds. */
-  let held: PushMessage[] = [];
+  #held: PushMessage[] = [];
   /** A close the hub asked for while opening: passed on after what was held. */
-  let heldClose: HubCloseReason | undefined;
-  let left: Promise<void> | undefined;
-
-  const connection: HubConnection = {
-    ...options.connection,
-    deliver(message) {
-      if (state === 'closed') return false;
-      if (state === 'opening') {
-        held.push(message);
-        return true;
-      }
-      return sink.deliver(message, false);
-    },
-    close(reason) {
-      if (state === 'closed') return;
-      if (state === 'opening') heldClose = reason;
-      else sink.close(reason);
-    },
-  };
-
+  #heldClose: HubCloseReason | undefined;
   /** Resolves to the function that removes the connection; undefined when registering failed. */
-  const registration = hub.register(connection).catch((error: unknown) => {
-    if (!options.onError) throw error;
-    options.onError(error, 'register');
-    return undefined;
-  });
+  readonly #registration: Promise<(() => Promise<void>) | undefined>;
+  #left: Promise<void> | undefined;
 
-  /** A function, not an inline test: unsubscribe() may change the state across an await. */
-  function isClosed(): boolean {
-    return state === 'closed';
+  constructor(options: HubSubscriptionOptions) {
+    this.#options = options;
+    const connection: HubConnection = {
+      ...options.connection,
+      deliver: (message) => this.#deliver(message),
+      close: (reason) => this.#close(reason),
+    };
+    this.#registration = options.hub.register(connection).catch((error: unknown) => {
+      if (!options.onError) throw error;
+      options.onError(error, 'register');
+      return undefined;
+    });
+    this.ready = this.#open();
   }
 
-  function leave(): Promise<void> {
-    state = 'closed';
-    held = [];
-    heldClose = undefined;
+  unsubscribe(): Promise<void> {
+    this.#state = 'closed';
+    this.#held = [];
+    this.#heldClose = undefined;
     // While registering there is nothing to remove yet: it is removed once registered.
-    left ??= registration.then(
+    this.#left ??= this.#registration.then(
       (unregister) => unregister?.(),
       () => undefined,
     );
-    return left;
+    return this.#left;
   }
 
-  async function open(): Promise<void> {
+  #deliver(message: PushMessage): boolean {
+    if (this.#state === 'closed') return false;
+    if (this.#state === 'opening') {
+      this.#held.push(message);
+      return true;
+    }
+    return this.#options.sink.deliver(message, false);
+  }
+
+  #close(reason: HubCloseReason): void {
+    if (this.#state === 'opening') this.#heldClose = reason;
+    else if (this.#state === 'live') this.#options.sink.close(reason);
+  }
+
+  /** A method, not an inline test: unsubscribe() may change the state across an await. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  async #open(): Promise<void> {
     try {
-      await registration;
+      await this.#registration;
     } catch (error) {
-      state = 'closed';
+      this.#state = 'closed';
       throw error;
     }
-    // The client left while the connection was registered: leave() removes it.
-    if (isClosed()) return;
-    let replayed: PushMessage[] = [];
-    if (options.lastEventId !== undefined) {
-      try {
-        replayed = await hub.replay(connection.userId, options.lastEventId);
-      } catch (error) {
-        if (!options.onError) {
-          // Whoever calls unsubscribe() gets this same promise, and with it a failure to leave.
-          leave().catch(() => undefined);
-          throw error;
-        }
-        options.onError(error, 'replay');
+    // The client left while the connection registered: unsubscribe() removes it.
+    if (this.#isClosed()) return;
+    const replayed = await this.#replay();
+    if (this.#isClosed()) return;
+    this.#goLive(replayed);
+  }
+
+  async #replay(): Promise<PushMessage[]> {
+    const { hub, connection, lastEventId, onError } = this.#options;
+    if (lastEventId === undefined) return [];
+    try {
+      return await hub.replay(connection.userId, lastEventId);
+    } catch (error) {
+      if (!onError) {
+        // Whoever calls unsubscribe() gets this same promise, and with it a failure to leave.
+        this.unsubscribe().catch(() => undefined);
+        throw error;
       }
+      onError(error, 'replay');
+      return [];
     }
-    if (isClosed()) return;
-    goLive(replayed);
   }
 
   /** Hands over the replay, then what was held, then opens the tap; all in one synchronous step. */
-  function goLive(replayed: readonly PushMessage[]): void {
+  #goLive(replayed: readonly PushMessage[]): void {
+    const { sink } = this.#options;
     const replayedIds = new Set(replayed.map((message) => message.id));
-    const early = held;
-    held = [];
-    state = 'live';
+    const held = this.#held;
+    this.#held = [];
+    this.#state = 'live';
     for (const message of replayed) sink.deliver(message, true);
-    for (const message of early) if (!replayedIds.has(message.id)) sink.deliver(message, false);
-    const close = heldClose;
-    heldClose = undefined;
+    for (const message of held) if (!replayedIds.has(message.id)) sink.deliver(message, false);
+    const close = this.#heldClose;
+    this.#heldClose = undefined;
     if (close) sink.close(close);
   }
-
-  return { ready: open(), unsubscribe: leave };
 }
