@@ -1,6 +1,7 @@
 // The single-node hub: connections in this process, the push sequence a counter, replay from
-// memory. Right for one instance (DESIGN.md section 5); a cluster replaces it with a hub that
-// keeps the same connection registry and moves the sequence, the logs and the fan-out to Redis.
+// memory. Right for one instance (docs/deployment.md); a cluster replaces it with a hub that
+// keeps the same connection registry and moves the sequence, the logs and the fan-out to Redis
+// (decision 0009).
 import { hostname } from 'node:os';
 import { closeConnections, createConnectionRegistry, disconnectedReason, shuttingDownReason } from './connection-registry.js';
 import { defaultHubRetention, isPushEventName, isPushId, type Hub, type HubRetention, type PushMessage } from './hub.js';
