@@ -149,10 +149,11 @@ class SseChannel implements HubSink {
     this.#report = report;
   }
 
-  /** Opens the stream and sends its head, once. False when the channel ended or the client left. */
-  open(): boolean {
-    if (this.#sse) return !this.#ended;
-    if (this.#ended || this.#response.destroyed) return false;
+  /** The stream, opened (and its head sent) on the first call; undefined once the channel ended or the client left. */
+  open(): SseStream | undefined {
+    if (this.#ended) return undefined;
+    if (this.#sse) return this.#sse;
+    if (this.#response.destroyed) return undefined;
     const sse = new SseStream(this.#response, { heartbeatMs: this.#options.heartbeatMs });
     this.#sse = sse;
     sse.open();
@@ -161,15 +162,16 @@ class SseChannel implements HubSink {
     // The replay is delivered in this same turn: let it leave in as few socket writes as possible.
     this.#response.cork();
     process.nextTick(() => this.#response.uncork());
-    return true;
+    return sse;
   }
 
   /** Replayed events do not count against maxBufferedBytes: retention bounds them. */
   deliver(message: PushMessage, replayed: boolean): boolean {
-    if (!this.open() || !this.#sse) return false;
+    const sse = this.open();
+    if (!sse) return false;
     const text = formatPush(message);
-    if (this.#head === this.#queue.length && !this.#sse.blocked) {
-      this.#sse.write(text);
+    if (this.#head === this.#queue.length && !sse.blocked) {
+      sse.write(text);
       return true;
     }
     this.#enqueue(text, !replayed);
@@ -187,7 +189,8 @@ class SseChannel implements HubSink {
 
   /** Ends the stream with a `close` event, after everything already queued for it. */
   closeWith(data: CloseEventData): void {
-    if (!this.open() || !this.#sse) {
+    const sse = this.open();
+    if (!sse) {
       this.end();
       return;
     }
@@ -197,7 +200,7 @@ class SseChannel implements HubSink {
     const rest = this.#takeQueue();
     this.#report(data.reason);
     this.end();
-    this.#sse.end(rest + last);
+    sse.end(rest + last);
   }
 
   /** Stops taking events and leaves the hub; idempotent. */
