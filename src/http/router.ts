@@ -30,7 +30,8 @@ export interface RouteSpec {
   readonly options?: RouteOptions;
 }
 
-interface Route {
+/** A registered route, as a match returns it. */
+export interface Route {
   method: string;
   segments: string[];
   name: string;

@@ -1,8 +1,9 @@
-// The per-user connection hub: what a transport (SSE today, WebSocket next) registers its
-// connections in, and what POST /api/push, GET /api/connections and DELETE /api/connections/:userId
-// talk to. Only types and the rules every implementation shares live here; the memory hub is one
-// implementation, and the cluster (Redis) hub is meant to be another behind the same interface, so
-// every method is async and everything that crosses it is plain, JSON-serialisable data.
+// The per-user connection hub: what the transports (SSE and WebSocket, each through
+// hub-subscription.ts) register their connections in, and what POST /api/push,
+// GET /api/connections and DELETE /api/connections/:userId talk to. Only types and the rules every
+// implementation shares live here; the memory hub is one implementation and the cluster (Redis)
+// hub another behind the same interface, so every method is async and everything that crosses it
+// is plain, JSON-serialisable data.
 
 /** How a connection reaches its client. */
 export type HubTransport = 'sse' | 'ws';

@@ -6,7 +6,8 @@
 // over nodes again, and a client that stops reading is cut off before it costs unbounded memory.
 import type { ServerResponse } from 'node:http';
 import { SluiceError } from '../../errors/sluice-error.js';
-import { isPushId, type Hub, type HubCloseReason, type HubConnection, type PushMessage } from '../../hub/hub.js';
+import { isPushId, type Hub, type HubCloseReason, type PushMessage } from '../../hub/hub.js';
+import { subscribeToHub, type HubSink } from '../../hub/hub-subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import { errorPayload } from '../../contract/stream-event.js';
 import { callerOf } from '../request-context.js';
@@ -58,48 +59,44 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
     const principal = callerOf(context);
     const lastEventId = chooseLastEventId(request.headers['last-event-id'], context.query.get('lastEventId'));
     context.stream = true;
-    const closed = new Promise<void>((resolve) => response.once('close', () => resolve()));
 
     const channel = new SseChannel(response, options, (outcome) => (context.outcome = outcome));
-    const connection: HubConnection = {
-      id: options.createConnectionId(),
-      userId: principal.userId,
-      transport: 'sse',
-      openedAt: options.now(),
-      deliver: (message) => channel.deliver(message),
-      close: (reason) => channel.close({ reason: reason.code, reconnect: reason.code === 'shutting_down', message: reason.message }),
+    // A client that leaves while the connection registers or the replay is read leaves the hub at once.
+    const closed = new Promise<void>((resolve) =>
+      response.once('close', () => {
+        channel.end();
+        resolve();
+      }),
+    );
+    const connectionId = options.createConnectionId();
+    const subscription = subscribeToHub({
+      hub: options.hub,
+      connection: { id: connectionId, userId: principal.userId, transport: 'sse', openedAt: options.now() },
+      lastEventId,
+      sink: channel,
+    });
+    channel.onEnd = () => {
+      subscription.unsubscribe().catch((error: unknown) => options.logger.warn({ err: error, connectionId }, 'hub: unregistering a connection failed'));
     };
-    // Registered before the replay is read, so a push that lands in between is held, not lost;
-    // the channel drops those the replay already holds.
-    const unregister = await options.hub.register(connection);
-    const release = (): void => {
-      unregister().catch((error: unknown) => options.logger.warn({ err: error, connectionId: connection.id }, 'hub: unregistering a connection failed'));
-    };
-    channel.onEnd = release;
-    if (response.destroyed) {
-      channel.end();
-      return;
-    }
-    let replayed: PushMessage[] = [];
     try {
-      if (lastEventId !== undefined) replayed = await options.hub.replay(principal.userId, lastEventId);
+      await subscription.ready;
     } catch (error) {
       // Nothing was sent yet: the failure is still an HTTP status.
       channel.end();
       throw error;
     }
-    channel.start(replayed);
+    // Send the head now, even with nothing replayed: the client learns it is connected.
+    channel.open();
 
     let ageTimer: NodeJS.Timeout | undefined;
     if (options.maxConnectionAgeMs > 0) {
       const ageMs = options.maxConnectionAgeMs - Math.floor(random() * options.maxConnectionAgeMs * ageJitter);
       ageTimer = setTimeout(() => {
-        channel.close({ reason: 'max_connection_age', reconnect: true, message: `The stream reached its maximum age (hub.maxConnectionAgeMs); reconnect with Last-Event-ID.` });
+        channel.closeWith({ reason: 'max_connection_age', reconnect: true, message: `The stream reached its maximum age (hub.maxConnectionAgeMs); reconnect with Last-Event-ID.` });
       }, ageMs);
     }
     await closed;
     clearTimeout(ageTimer);
-    channel.end();
   };
 }
 
@@ -128,19 +125,17 @@ interface Pending {
 }
 
 /**
- * One SSE client of the hub. Events wait in its own queue while the socket is full, so that each
- * reaches the socket whole and in order; live events waiting there are counted, and past
- * maxBufferedBytes the stream ends with `client_too_slow`.
+ * One SSE client of the hub, the sink its hub subscription delivers to. Events wait in its own
+ * queue while the socket is full, so that each reaches the socket whole and in order; live events
+ * waiting there are counted, and past maxBufferedBytes the stream ends with `client_too_slow`.
  */
-class SseChannel {
+class SseChannel implements HubSink {
   /** Called once, when the channel stops taking events (the connection must leave the hub). */
   onEnd: (() => void) | undefined;
   readonly #response: ServerResponse;
   readonly #options: HubEventsOptions;
+  /** Created when the stream opens: not before the replay was read, so its failure can still be a status. */
   #sse: SseStream | undefined;
-  /** Pushes that arrived before start(): delivered after the replay, minus what it holds. */
-  #early: PushMessage[] | undefined = [];
-  #closeBeforeStart: CloseEventData | undefined;
   #queue: Pending[] = [];
   #head = 0;
   #queuedLiveBytes = 0;
@@ -154,37 +149,32 @@ class SseChannel {
     this.#report = report;
   }
 
-  /** Opens the stream, writes the replay and what arrived meanwhile, then goes live. */
-  start(replayed: readonly PushMessage[]): void {
-    // The client may have left while the replay was read; the handler then ends the channel.
-    if (this.#ended || this.#response.destroyed) return;
+  /** The stream, opened (and its head sent) on the first call; undefined once the channel ended or the client left. */
+  open(): SseStream | undefined {
+    if (this.#ended) return undefined;
+    if (this.#sse) return this.#sse;
+    if (this.#response.destroyed) return undefined;
     const sse = new SseStream(this.#response, { heartbeatMs: this.#options.heartbeatMs });
     this.#sse = sse;
     sse.open();
-    // Send the head now: the client learns it is connected without waiting for a first event.
     this.#response.flushHeaders();
     this.#response.on('drain', this.#flush);
-    const early = this.#early ?? [];
-    this.#early = undefined;
-    const replayedIds = new Set(replayed.map((message) => message.id));
-    for (const message of replayed) this.#enqueue(formatPush(message), false);
-    for (const message of early) if (!replayedIds.has(message.id)) this.#enqueue(formatPush(message), true);
-    if (this.#closeBeforeStart) this.close(this.#closeBeforeStart);
-    else this.#flush();
+    // The replay is delivered in this same turn: let it leave in as few socket writes as possible.
+    this.#response.cork();
+    process.nextTick(() => this.#response.uncork());
+    return sse;
   }
 
-  deliver(message: PushMessage): boolean {
-    if (this.#ended) return false;
-    if (this.#early) {
-      this.#early.push(message);
-      return true;
-    }
+  /** Replayed events do not count against maxBufferedBytes: retention bounds them. */
+  deliver(message: PushMessage, replayed: boolean): boolean {
+    const sse = this.open();
+    if (!sse) return false;
     const text = formatPush(message);
-    if (this.#head === this.#queue.length && this.#sse?.blocked === false) {
-      this.#sse.write(text);
+    if (this.#head === this.#queue.length && !sse.blocked) {
+      sse.write(text);
       return true;
     }
-    this.#enqueue(text, true);
+    this.#enqueue(text, !replayed);
     if (this.#queuedLiveBytes > this.#options.maxBufferedBytes) {
       this.#tooSlow();
       return false;
@@ -192,11 +182,16 @@ class SseChannel {
     return true;
   }
 
+  /** The hub ends the connection: after an admin's disconnect the client should not reconnect. */
+  close(reason: HubCloseReason): void {
+    this.closeWith({ reason: reason.code, reconnect: reason.code === 'shutting_down', message: reason.message });
+  }
+
   /** Ends the stream with a `close` event, after everything already queued for it. */
-  close(data: CloseEventData): void {
-    if (this.#ended) return;
-    if (!this.#sse) {
-      this.#closeBeforeStart = data;
+  closeWith(data: CloseEventData): void {
+    const sse = this.open();
+    if (!sse) {
+      this.end();
       return;
     }
     const last = formatSseEvent({ event: 'close', data: JSON.stringify(data), ...(data.reconnect ? { retry: hubReconnectDelayMs } : {}) });
@@ -205,7 +200,7 @@ class SseChannel {
     const rest = this.#takeQueue();
     this.#report(data.reason);
     this.end();
-    this.#sse.end(rest + last);
+    sse.end(rest + last);
   }
 
   /** Stops taking events and leaves the hub; idempotent. */

@@ -80,78 +80,9 @@ const chatQuerySchema = z.strictObject({
 });
 
 export function createNativeChatRoutes(dependencies: NativeChatDependencies): RouteSpec[] {
-  const { config, registry, metrics } = dependencies;
+  const { config, registry } = dependencies;
   const chats = createNativeChats(dependencies);
-
-  /** The `Last-Event-ID` of a request (header, or `lastEventId` query for clients that cannot set headers). */
-  function lastEventIdOf(context: RequestContext, request: IncomingMessage): { generationId: string; seq: number } | undefined {
-    const header = request.headers['last-event-id'];
-    const value = (Array.isArray(header) ? header[0] : header) ?? context.query.get('lastEventId') ?? undefined;
-    if (value === undefined || value === '') return undefined;
-    const parsed = parseNativeEventId(value);
-    if (!parsed) throw new SluiceError('invalid_request', { param: 'Last-Event-ID', message: `Last-Event-ID: "${value.slice(0, 80)}" is not an id of this API; ids look like <generationId>:<seq>.` });
-    return parsed;
-  }
-
-  /** Streams a generation's events after `afterSeq` (all of them when undefined), then follows live. */
-  async function attach(context: RequestContext, response: ServerResponse, generationId: string, afterSeq: number | undefined): Promise<void> {
-    const { generation, identity } = await chats.findOwned(callerOf(context), generationId);
-    const fromSeq = afterSeq === undefined ? 0 : afterSeq + 1;
-    context.model = identity.model;
-    context.stream = true;
-    if (generation.finished && fromSeq >= generation.events.length) {
-      // Nothing more will ever come: 204 tells EventSource to stop reconnecting.
-      response.writeHead(204);
-      response.end();
-      return;
-    }
-    await stream(context, response, generation, identity, fromSeq);
-  }
-
-  async function stream(context: RequestContext, response: ServerResponse, generation: GenerationView, identity: NativeStreamIdentity, fromSeq: number): Promise<void> {
-    const sse = new SseStream(response, {
-      heartbeatMs: config.server.heartbeatMs,
-      headers: { 'x-request-id': context.requestId, 'x-sluice-generation-id': identity.generationId },
-    });
-    metrics.activeStreams.inc();
-    try {
-      await relayGeneration({
-        generation,
-        sse,
-        encode: createNativeSseEncoder(identity),
-        fromSeq,
-        maxBufferedBytes: config.server.maxBufferedBytes,
-        onErrorBeforeOpen: (error) => sendError(response, error),
-      });
-    } finally {
-      metrics.activeStreams.dec();
-    }
-  }
-
-  async function startChat(context: RequestContext, response: ServerResponse, body: NativeChatBody, wantsStream: boolean): Promise<void> {
-    const principal = callerOf(context);
-    context.model = body.model ?? config.defaultModel;
-    context.stream = wantsStream;
-    const { generation, identity } = await chats.begin(principal, body, { stream: wantsStream, requestId: context.requestId });
-    if (context.ticket !== undefined) dependencies.bindTicket(context.ticket, principal, generation.id);
-    if (wantsStream) {
-      await stream(context, response, generation, identity, 0);
-      return;
-    }
-    await respondWhenDone(generation, response, (events) => {
-      const answer = collectAnswer(events);
-      return {
-        generationId: generation.id,
-        ...(identity.conversationId !== undefined ? { conversationId: identity.conversationId } : {}),
-        model: identity.model,
-        userId: principal.userId,
-        text: answer.text,
-        ...(answer.toolCalls.length > 0 ? { toolCalls: answer.toolCalls } : {}),
-        finishReason: answer.finishReason ?? null,
-        usage: answer.usage ?? null,
-      };
-    });
-  }
+  const { attach, startChat } = createChatResponses(dependencies, chats);
 
   return [
     {
@@ -219,6 +150,83 @@ export function createNativeChatRoutes(dependencies: NativeChatDependencies): Ro
       },
     },
   ];
+}
+
+/** How the native routes answer: a stream of a generation (new or resumed), or one JSON object. */
+function createChatResponses(dependencies: NativeChatDependencies, chats: NativeChats) {
+  const { config, metrics } = dependencies;
+
+  /** Streams a generation's events after `afterSeq` (all of them when undefined), then follows live. */
+  async function attach(context: RequestContext, response: ServerResponse, generationId: string, afterSeq: number | undefined): Promise<void> {
+    const { generation, identity } = await chats.findOwned(callerOf(context), generationId);
+    const fromSeq = afterSeq === undefined ? 0 : afterSeq + 1;
+    context.model = identity.model;
+    context.stream = true;
+    if (generation.finished && fromSeq >= generation.events.length) {
+      // Nothing more will ever come: 204 tells EventSource to stop reconnecting.
+      response.writeHead(204);
+      response.end();
+      return;
+    }
+    await stream(context, response, generation, identity, fromSeq);
+  }
+
+  async function stream(context: RequestContext, response: ServerResponse, generation: GenerationView, identity: NativeStreamIdentity, fromSeq: number): Promise<void> {
+    const sse = new SseStream(response, {
+      heartbeatMs: config.server.heartbeatMs,
+      headers: { 'x-request-id': context.requestId, 'x-sluice-generation-id': identity.generationId },
+    });
+    metrics.activeStreams.inc();
+    try {
+      await relayGeneration({
+        generation,
+        sse,
+        encode: createNativeSseEncoder(identity),
+        fromSeq,
+        maxBufferedBytes: config.server.maxBufferedBytes,
+        onErrorBeforeOpen: (error) => sendError(response, error),
+      });
+    } finally {
+      metrics.activeStreams.dec();
+    }
+  }
+
+  async function startChat(context: RequestContext, response: ServerResponse, body: NativeChatBody, wantsStream: boolean): Promise<void> {
+    const principal = callerOf(context);
+    context.model = body.model ?? config.defaultModel;
+    context.stream = wantsStream;
+    const { generation, identity } = await chats.begin(principal, body, { stream: wantsStream, requestId: context.requestId });
+    if (context.ticket !== undefined) dependencies.bindTicket(context.ticket, principal, generation.id);
+    if (wantsStream) {
+      await stream(context, response, generation, identity, 0);
+      return;
+    }
+    await respondWhenDone(generation, response, (events) => {
+      const answer = collectAnswer(events);
+      return {
+        generationId: generation.id,
+        ...(identity.conversationId !== undefined ? { conversationId: identity.conversationId } : {}),
+        model: identity.model,
+        userId: principal.userId,
+        text: answer.text,
+        ...(answer.toolCalls.length > 0 ? { toolCalls: answer.toolCalls } : {}),
+        finishReason: answer.finishReason ?? null,
+        usage: answer.usage ?? null,
+      };
+    });
+  }
+
+  return { attach, startChat };
+}
+
+/** The `Last-Event-ID` of a request (header, or `lastEventId` query for clients that cannot set headers). */
+function lastEventIdOf(context: RequestContext, request: IncomingMessage): { generationId: string; seq: number } | undefined {
+  const header = request.headers['last-event-id'];
+  const value = (Array.isArray(header) ? header[0] : header) ?? context.query.get('lastEventId') ?? undefined;
+  if (value === undefined || value === '') return undefined;
+  const parsed = parseNativeEventId(value);
+  if (!parsed) throw new SluiceError('invalid_request', { param: 'Last-Event-ID', message: `Last-Event-ID: "${value.slice(0, 80)}" is not an id of this API; ids look like <generationId>:<seq>.` });
+  return parsed;
 }
 
 export interface NativeChats {

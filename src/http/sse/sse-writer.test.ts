@@ -1,6 +1,6 @@
-// What the writer puts on the wire must parse the same in every common client (PROTOCOLS.md,
-// "What Sluice writes"): split multi-line data, no CR/LF in event or id, a lone-line heartbeat,
-// and streaming headers that keep proxies from buffering or compressing.
+// What the writer puts on the wire must parse the same in every common client
+// (docs/sse-wire-format.md): split multi-line data, no CR/LF in event or id, a lone-line
+// heartbeat, and streaming headers that keep proxies from buffering or compressing.
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';

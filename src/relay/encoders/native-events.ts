@@ -48,7 +48,7 @@ export function toNativeEvent(event: StreamEvent, identity: NativeStreamIdentity
   }
 }
 
-/** `<generationId>:<seq>`: short ASCII, safe in Last-Event-ID (PROTOCOLS.md). */
+/** `<generationId>:<seq>`: short ASCII, safe in Last-Event-ID (docs/sse-wire-format.md, "Ids"). */
 export function nativeEventId(generationId: string, seq: number): string {
   return `${generationId}:${seq.toString()}`;
 }

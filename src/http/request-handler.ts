@@ -1,0 +1,110 @@
+// Every HTTP request's way through the gateway: a request id, the route, the caller (with the
+// spent-ticket reopen EventSource needs), the access check, the handler, and one log line and one
+// metric when the response closes. A failure before the first byte is an error response; after
+// it, the socket is dropped, since the status line is long gone.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
+import type { Principal } from '../contract/principal.js';
+import type { Authenticator } from '../auth/authenticate.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { chooseRequestId, type RequestContext } from './request-context.js';
+import { sendError } from './respond.js';
+import type { ResumeGrants } from './resume-grants.js';
+import type { Route, Router } from './router.js';
+
+export interface RequestHandlerDependencies {
+  readonly router: Router;
+  readonly authenticator: Authenticator;
+  readonly resumeGrants: ResumeGrants;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+}
+
+export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
+
+/** The server's request listener; it never rejects. */
+export function createRequestHandler(dependencies: RequestHandlerDependencies): RequestHandler {
+  const { router, logger, now } = dependencies;
+
+  return async function handle(request, response) {
+    const url = new URL(request.url ?? '/', 'http://sluice.invalid');
+    const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query: url.searchParams };
+    response.setHeader('x-request-id', context.requestId);
+    response.once('close', () => logRequest(dependencies, context, request, response));
+    try {
+      const path = url.pathname;
+      const match = router.match(request.method ?? 'GET', path);
+      if (match.kind === 'not-found') throw new SluiceError('not_found', { message: `No route ${request.method ?? ''} ${path}.` });
+      if (match.kind === 'method-not-allowed') {
+        response.setHeader('allow', match.allowed.join(', '));
+        throw new SluiceError('method_not_allowed', { message: `${path} accepts ${match.allowed.join(', ')}.` });
+      }
+      context.route = match.route.name;
+      if (match.route.access !== 'public') context.principal = await authorize(dependencies, context, request, url, match.route);
+      await match.route.handler(context, request, response, match.params);
+    } catch (thrown) {
+      const error = toSluiceError(thrown);
+      if (error.code === 'internal_error') logger.error({ err: error.cause, requestId: context.requestId }, 'request failed');
+      context.errorCode = error.code;
+      if (!response.headersSent) sendError(response, error);
+      else response.destroy();
+    }
+  };
+}
+
+/** Who is calling, checked against the route's access; records a ticket it came with. */
+async function authorize(dependencies: RequestHandlerDependencies, context: RequestContext, request: IncomingMessage, url: URL, route: Route): Promise<Principal> {
+  const { authenticator, resumeGrants } = dependencies;
+  const ticket = route.tickets ? (url.searchParams.get('ticket') ?? undefined) : undefined;
+  const principal = await authenticator
+    .authenticate({ authorization: request.headers.authorization, ticket, actAs: headerValue(request.headers['x-sluice-user']) })
+    .catch((error: unknown) => resumeGrants.reopen(error, ticket, route.name, headerValue(request.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined));
+  if (ticket !== undefined && principal.via === 'ticket') {
+    context.ticket = ticket;
+    resumeGrants.grantRoute(ticket, principal, route.name);
+  }
+  if (!allows(route.access, principal)) {
+    throw new SluiceError('forbidden', { message: `${url.pathname} needs ${route.access === 'admin' ? 'an admin' : 'a service or admin'} credential; this one has role "${principal.role}".` });
+  }
+  return principal;
+}
+
+function allows(access: Route['access'], principal: Principal): boolean {
+  if (access === 'caller' || access === 'public') return true;
+  if (access === 'service') return principal.role === 'service' || principal.role === 'admin';
+  return principal.role === 'admin';
+}
+
+function logRequest(dependencies: RequestHandlerDependencies, context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
+  const status = response.headersSent ? response.statusCode : 499;
+  const durationMs = dependencies.now() - context.startedAt;
+  dependencies.metrics.requests.inc({ route: context.route, status: status.toString(), model: context.model ?? '', provider: context.provider ?? '' });
+  dependencies.logger.info(
+    {
+      requestId: context.requestId,
+      method: request.method,
+      userId: context.principal?.userId,
+      keyId: context.principal?.keyId,
+      route: context.route,
+      status,
+      model: context.model,
+      provider: context.provider,
+      stream: context.stream,
+      outcome: context.outcome,
+      errorCode: context.errorCode,
+      timeToFirstTokenMs: context.timeToFirstTokenMs,
+      durationMs,
+      usage: context.usage,
+    },
+    'request',
+  );
+}
+
+/** The first value of a header that may repeat. */
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

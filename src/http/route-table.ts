@@ -1,0 +1,76 @@
+// Every HTTP route of the gateway in one table: the OpenAI-compatible route, the native API, the
+// hub, administration, operations and the playground, each with who may call it.
+import type { Config } from '../config/config.js';
+import type { Principal } from '../contract/principal.js';
+import type { KeyService } from '../auth/api-keys.js';
+import type { TicketStore } from '../auth/tickets.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { GenerationRegistry } from '../relay/generation-registry.js';
+import type { GenerationService } from '../relay/generation-service.js';
+import type { ModelRouter } from '../routing/model-router.js';
+import type { Store } from '../store/store.js';
+import type { ResumeGrants } from './resume-grants.js';
+import { Router } from './router.js';
+import { createAdminKeysRoutes } from './routes/admin-keys.js';
+import { createAdminUsageRoute } from './routes/admin-usage.js';
+import { createChatCompletionsRoute } from './routes/chat-completions.js';
+import { createConversationRoutes } from './routes/conversations.js';
+import { createHubRoutes } from './routes/hub-routes.js';
+import { createNativeChatRoutes, type NativeChatDependencies } from './routes/native-chat.js';
+import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } from './routes/operations.js';
+import { createPlaygroundRoutes } from './routes/playground.js';
+import { createTicketsRoute } from './routes/tickets.js';
+
+export interface RouteTableDependencies {
+  readonly config: Config;
+  readonly generations: GenerationService;
+  readonly registry: GenerationRegistry;
+  readonly modelRouter: ModelRouter;
+  readonly store: Store;
+  readonly keys: KeyService;
+  readonly tickets: TicketStore;
+  readonly resumeGrants: ResumeGrants;
+  readonly hub: Hub;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+  /** Extra readiness (cluster mode: Redis reachable); /readyz answers 503 with its reason when not ready. */
+  readonly readiness?: () => { ready: boolean; reason?: string };
+}
+
+export function createRouteTable(dependencies: RouteTableDependencies): Router {
+  const { config, generations, modelRouter, store, keys, tickets, hub, metrics, logger, now } = dependencies;
+  const isReady = () => (generations.accepting ? (dependencies.readiness?.() ?? { ready: true }) : { ready: false, reason: 'shutting down' });
+  const router = new Router()
+    .add('POST', '/v1/chat/completions', createChatCompletionsRoute({ config, generations, metrics, now }))
+    .add('GET', '/v1/models', createModelsRoute(modelRouter))
+    .add('POST', '/api/tickets', createTicketsRoute({ tickets, ttlMs: config.auth.ticketTtlMs }))
+    .add('GET', '/healthz', healthRoute, { access: 'public' })
+    .add('GET', '/readyz', createReadyRoute(isReady), { access: 'public' })
+    .add('GET', '/metrics', createMetricsRoute(metrics), { access: 'public' })
+    .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' });
+  router.addAll(createNativeChatRoutes(nativeChatDependencies(dependencies)));
+  router.addAll(createConversationRoutes({ conversations: store.conversations }));
+  for (const route of createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now })) router.add(route.method, route.pattern, route.handler, { access: 'admin' });
+  router.addAll(createHubRoutes({ hub, config, now, logger }));
+  router.addAll(createPlaygroundRoutes({ logger }));
+  return router;
+}
+
+/** What the native chat routes and the WebSocket gateway's chats are built from. */
+export function nativeChatDependencies(dependencies: RouteTableDependencies): NativeChatDependencies {
+  const { config, generations, registry, store, metrics, logger, now, resumeGrants } = dependencies;
+  return {
+    config,
+    generations,
+    registry,
+    conversations: store.conversations,
+    metrics,
+    now,
+    onStoreError: (error: unknown) => logger.error({ err: error }, 'conversation turn not stored'),
+    bindTicket: (ticket: string, principal: Principal, generationId: string) => resumeGrants.grantGeneration(ticket, principal, generationId),
+  };
+}

@@ -1,0 +1,163 @@
+// One client connection's subscription to the hub, whatever carries it (SSE, WebSocket): register
+// the connection, replay what the client missed after its Last-Event-ID, then go live, with no
+// push lost or repeated in between (decision 0008), and leave the hub when the client goes.
+//
+// The order matters. The connection is registered *before* the replay is read, so a push that
+// lands between the two is held rather than lost; the held pushes are handed over after the
+// replay, minus those it already holds (by id). With the cluster hub, where appending to the log
+// and publishing are separate steps, a push can be in both: that is why the duplicates are dropped
+// by id and not by position.
+import type { HubCloseReason, HubConnection, Hub, PushMessage } from './hub.js';
+
+/** Where a subscription hands its messages: the transport's side of one client connection. */
+export interface HubSink {
+  /**
+   * Sends one message to the client, or queues it behind what is unsent. Messages come in id
+   * order: first the replay (`replayed` true: bounded by retention, so a transport need not count
+   * it against a slow-client limit), then live ones. Same rules as {@link HubConnection.deliver}:
+   * never throws, never blocks; false when the client could not take it.
+   */
+  deliver(message: PushMessage, replayed: boolean): boolean;
+  /**
+   * The hub ends the connection (an admin's disconnect, or this node shutting down). Never called
+   * before the replay and the held pushes were delivered: the client gets them first. Must not throw.
+   */
+  close(reason: HubCloseReason): void;
+}
+
+export interface HubSubscriptionOptions {
+  readonly hub: Hub;
+  /** The connection as the hub lists it: its id (unique on every node), user, transport and start. */
+  readonly connection: Pick<HubConnection, 'id' | 'userId' | 'transport' | 'openedAt'>;
+  /** The last push id the client saw (decimal digits, see isPushId); undefined replays nothing. */
+  readonly lastEventId: string | undefined;
+  readonly sink: HubSink;
+  /**
+   * For a transport that can no longer fail the request (a WebSocket after its upgrade): a failed
+   * registration or replay is reported here and the subscription goes on without it (no live
+   * pushes, or no replay). Without it, `ready` rejects instead and the connection leaves the hub.
+   */
+  readonly onError?: (error: unknown, step: 'register' | 'replay') => void;
+}
+
+export interface HubSubscription {
+  /**
+   * Settles once the replay and the pushes held meanwhile are delivered and pushes flow live.
+   * Rejects (nothing delivered, the connection already leaving the hub) when registering or
+   * replaying failed and no `onError` was given.
+   */
+  readonly ready: Promise<void>;
+  /**
+   * Stops delivering and leaves the hub; idempotent. Safe while `ready` is pending: the connection
+   * then leaves as soon as its registration completes. Rejects when the hub fails to remove it.
+   */
+  unsubscribe(): Promise<void>;
+}
+
+/** Registers `options.connection` with the hub and starts the replay; see {@link HubSubscription}. */
+export function subscribeToHub(options: HubSubscriptionOptions): HubSubscription {
+  return new Subscription(options);
+}
+
+class Subscription implements HubSubscription {
+  readonly ready: Promise<void>;
+  readonly #options: HubSubscriptionOptions;
+  #state: 'opening' | 'live' | 'closed' = 'opening';
+  /** Pushes that arrived while opening: delivered after the replay, minus those it holds. */
+  #held: PushMessage[] = [];
+  /** A close the hub asked for while opening: passed on after what was held. */
+  #heldClose: HubCloseReason | undefined;
+  /** Resolves to the function that removes the connection; undefined when registering failed. */
+  readonly #registration: Promise<(() => Promise<void>) | undefined>;
+  #left: Promise<void> | undefined;
+
+  constructor(options: HubSubscriptionOptions) {
+    this.#options = options;
+    const connection: HubConnection = {
+      ...options.connection,
+      deliver: (message) => this.#deliver(message),
+      close: (reason) => this.#close(reason),
+    };
+    this.#registration = options.hub.register(connection).catch((error: unknown) => {
+      if (!options.onError) throw error;
+      options.onError(error, 'register');
+      return undefined;
+    });
+    this.ready = this.#open();
+  }
+
+  unsubscribe(): Promise<void> {
+    this.#state = 'closed';
+    this.#held = [];
+    this.#heldClose = undefined;
+    // While registering there is nothing to remove yet: it is removed once registered.
+    this.#left ??= this.#registration.then(
+      (unregister) => unregister?.(),
+      () => undefined,
+    );
+    return this.#left;
+  }
+
+  #deliver(message: PushMessage): boolean {
+    if (this.#state === 'closed') return false;
+    if (this.#state === 'opening') {
+      this.#held.push(message);
+      return true;
+    }
+    return this.#options.sink.deliver(message, false);
+  }
+
+  #close(reason: HubCloseReason): void {
+    if (this.#state === 'opening') this.#heldClose = reason;
+    else if (this.#state === 'live') this.#options.sink.close(reason);
+  }
+
+  /** A method, not an inline test: unsubscribe() may change the state across an await. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  async #open(): Promise<void> {
+    try {
+      await this.#registration;
+    } catch (error) {
+      this.#state = 'closed';
+      throw error;
+    }
+    // The client left while the connection registered: unsubscribe() removes it.
+    if (this.#isClosed()) return;
+    const replayed = await this.#replay();
+    if (this.#isClosed()) return;
+    this.#goLive(replayed);
+  }
+
+  async #replay(): Promise<PushMessage[]> {
+    const { hub, connection, lastEventId, onError } = this.#options;
+    if (lastEventId === undefined) return [];
+    try {
+      return await hub.replay(connection.userId, lastEventId);
+    } catch (error) {
+      if (!onError) {
+        // Whoever calls unsubscribe() gets this same promise, and with it a failure to leave.
+        this.unsubscribe().catch(() => undefined);
+        throw error;
+      }
+      onError(error, 'replay');
+      return [];
+    }
+  }
+
+  /** Hands over the replay, then what was held, then opens the tap; all in one synchronous step. */
+  #goLive(replayed: readonly PushMessage[]): void {
+    const { sink } = this.#options;
+    const replayedIds = new Set(replayed.map((message) => message.id));
+    const held = this.#held;
+    this.#held = [];
+    this.#state = 'live';
+    for (const message of replayed) sink.deliver(message, true);
+    for (const message of held) if (!replayedIds.has(message.id)) sink.deliver(message, false);
+    const close = this.#heldClose;
+    this.#heldClose = undefined;
+    if (close) sink.close(close);
+  }
+}
