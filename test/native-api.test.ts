@@ -17,7 +17,6 @@ let upstream: MockOpenAi;
 let gateway: TestGateway;
 let aliceKey: string;
 let bobKey: string;
-let adminKey: string;
 
 beforeAll(async () => {
   upstream = await startMockOpenAi();
@@ -25,12 +24,12 @@ beforeAll(async () => {
     openAiConfig(upstream.baseUrl, upstream.apiKey, {
       auth: { mode: 'keys' },
       defaultModel: 'gpt-test',
-      generations: { resumeGraceMs: 300, retentionMs: 2000 },
+      // Retention long enough for the 200-resume test on a loaded machine; the retention test has its own gateway.
+      generations: { resumeGraceMs: 300, retentionMs: 60_000 },
     }),
   );
   aliceKey = (await gateway.app.keys.create({ userId: 'alice', role: 'user' })).key;
   bobKey = (await gateway.app.keys.create({ userId: 'bob', role: 'user' })).key;
-  adminKey = (await gateway.app.keys.create({ userId: 'ops', role: 'admin' })).key;
 });
 afterAll(async () => {
   await gateway?.close();
@@ -147,15 +146,23 @@ describe('resuming a dropped stream', () => {
   });
 
   it('only the owner or an admin may attach; a finished generation is gone after its retention', async () => {
-    const whole = await postNativeChat(gateway.url, { message: 'hello' }, { key: aliceKey });
-    const generationId = generationIdOf(whole);
-    const forbidden = await fetch(`${gateway.url}/api/generations/${generationId}/events`, { headers: nativeHeaders(bobKey) });
-    expect(forbidden.status).toBe(403);
-    expect((await attachNative(gateway.url, generationId, { key: adminKey })).text).toBe(fullText);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
-    const gone = await fetch(`${gateway.url}/api/generations/${generationId}/events`, { headers: nativeHeaders(aliceKey) });
-    expect(gone.status).toBe(404);
-    expect(((await gone.json()) as { error: { code: string } }).error.code).toBe('generation_not_found');
+    const shortLived = await startGateway(openAiConfig(upstream.baseUrl, upstream.apiKey, { auth: { mode: 'keys' }, defaultModel: 'gpt-test', generations: { resumeGraceMs: 300, retentionMs: 500 } }));
+    try {
+      const alice = (await shortLived.app.keys.create({ userId: 'alice', role: 'user' })).key;
+      const bob = (await shortLived.app.keys.create({ userId: 'bob', role: 'user' })).key;
+      const admin = (await shortLived.app.keys.create({ userId: 'ops', role: 'admin' })).key;
+      const whole = await postNativeChat(shortLived.url, { message: 'hello' }, { key: alice });
+      const generationId = generationIdOf(whole);
+      const forbidden = await fetch(`${shortLived.url}/api/generations/${generationId}/events`, { headers: nativeHeaders(bob) });
+      expect(forbidden.status).toBe(403);
+      expect((await attachNative(shortLived.url, generationId, { key: admin })).text).toBe(fullText);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const gone = await fetch(`${shortLived.url}/api/generations/${generationId}/events`, { headers: nativeHeaders(alice) });
+      expect(gone.status).toBe(404);
+      expect(((await gone.json()) as { error: { code: string } }).error.code).toBe('generation_not_found');
+    } finally {
+      await shortLived.close();
+    }
   });
 });
 
