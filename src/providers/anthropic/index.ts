@@ -1,6 +1,7 @@
 // The `anthropic` provider: the Messages API, streamed and not, with tools.
-import type { ResolvedAnthropicProvider } from '../../config/config.js';
-import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { ResolvedAnthropicProvider } from './config.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { AdapterDependencies } from '../definition.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, readJsonResponse, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
@@ -8,8 +9,8 @@ import { buildRequest } from './request.js';
 import { anthropicError, parseErrorDetail } from './errors.js';
 import { decodeMessage, decodeMessageStream } from './stream.js';
 
-export function createAnthropicAdapter(config: ResolvedAnthropicProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
+export function createAnthropicAdapter(config: ResolvedAnthropicProvider, dependencies: AdapterDependencies): ProviderAdapter {
+  const { dispatcher: pool, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
   const secrets = [config.apiKey, ...Object.values(config.headers ?? {})];
   const provider = config.id;
 

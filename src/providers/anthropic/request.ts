@@ -1,7 +1,7 @@
 // Builds a Messages API request from the OpenAI-shaped chat request: system turns lifted into the
 // top-level `system`, tool calls and tool results turned into content blocks, consecutive turns
 // of the same role merged, `max_tokens` always set.
-import type { ResolvedAnthropicProvider } from '../../config/config.js';
+import type { ResolvedAnthropicProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { CallContext, ChatMessage, ChatRequest } from '../../contract/provider.js';
 

@@ -1,7 +1,8 @@
 // The `openai` provider: any OpenAI-compatible chat completions API (OpenAI, DeepSeek, Qwen
 // compatible mode, Zhipu, Moonshot, vLLM, Ollama, Qianfan v2, Spark HTTP, …).
-import type { ResolvedOpenAiProvider } from '../../config/config.js';
-import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { ResolvedOpenAiProvider } from './config.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { AdapterDependencies } from '../definition.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, readJsonResponse, retryAfterSeconds, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
@@ -9,8 +10,8 @@ import { buildRequest } from './request.js';
 import { parseErrorDetail, statusError } from './errors.js';
 import { decodeChunkStream, decodeCompletion } from './stream.js';
 
-export function createOpenAiAdapter(config: ResolvedOpenAiProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
+export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies: AdapterDependencies): ProviderAdapter {
+  const { dispatcher: pool, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
   const secrets = [config.apiKey, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
   const provider = config.id;
 

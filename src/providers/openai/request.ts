@@ -1,5 +1,5 @@
 // Builds the upstream request for an OpenAI-compatible chat completions endpoint.
-import type { ResolvedOpenAiProvider } from '../../config/config.js';
+import type { ResolvedOpenAiProvider } from './config.js';
 import type { CallContext, ChatRequest } from '../../contract/provider.js';
 
 export interface BuiltRequest {

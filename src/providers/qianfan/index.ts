@@ -1,6 +1,7 @@
 // The `qianfan` provider: Baidu ERNIE chat (wenxinworkshop), with its OAuth access token.
-import type { ResolvedQianfanProvider } from '../../config/config.js';
-import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { ResolvedQianfanProvider } from './config.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { AdapterDependencies } from '../definition.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
@@ -10,8 +11,8 @@ import { qianfanError, qianfanErrorOf, tokenErrorCodes } from './errors.js';
 import { decodeResult, decodeResultStream } from './stream.js';
 import { createTokenSource } from './token.js';
 
-export function createQianfanAdapter(config: ResolvedQianfanProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
+export function createQianfanAdapter(config: ResolvedQianfanProvider, dependencies: AdapterDependencies): ProviderAdapter {
+  const { dispatcher: pool, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
   const provider = config.id;
   const secrets = [config.apiKey, config.secretKey];
   const tokens = createTokenSource({ baseUrl: config.baseUrl, apiKey: config.apiKey, secretKey: config.secretKey, provider, dispatcher: pool, now: dependencies.now });

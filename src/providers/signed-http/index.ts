@@ -1,7 +1,8 @@
 // The `signed-http` provider: a company's or vendor's own streaming endpoint, signed with one of
 // the configured schemes, its events relayed as they come.
-import type { ResolvedSignedHttpProvider } from '../../config/config.js';
-import type { OutboundProxy, CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { ResolvedSignedHttpProvider } from './config.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { AdapterDependencies } from '../definition.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { providerPool, readBodyText, sendUpstream, transportError } from '../shared/http-client.js';
 import { readSseEvents } from '../shared/sse-reader.js';
@@ -9,8 +10,8 @@ import { buildRequest, secretsOf } from './request.js';
 import { decodeEvents } from './stream.js';
 import { statusError } from './errors.js';
 
-export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, outboundProxy: OutboundProxy, dependencies: ProviderDependencies): ProviderAdapter {
-  const { dispatcher: pool, close } = providerPool(config, outboundProxy, dependencies.dispatcher);
+export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, dependencies: AdapterDependencies): ProviderAdapter {
+  const { dispatcher: pool, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
   const provider = config.id;
   const secrets = secretsOf(config);
   const passHeaders = (config.passHeaders ?? []).map((name) => name.toLowerCase());

@@ -2,7 +2,7 @@
 // scheme. `ak-sk-sha256` (a company-internal convention, PROTOCOLS.md): requestTime = epoch ms,
 // signature = lowercase hex SHA-256 of ak + sk + requestTime + body, the body exactly as sent.
 import { createHash } from 'node:crypto';
-import type { ResolvedSignedHttpProvider } from '../../config/config.js';
+import type { ResolvedSignedHttpProvider } from './config.js';
 import type { ChatRequest } from '../../contract/provider.js';
 
 export function signAkSk(ak: string, sk: string, requestTime: string, body: string): string {
