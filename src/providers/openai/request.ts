@@ -1,14 +1,9 @@
 // Builds the upstream request for an OpenAI-compatible chat completions endpoint.
 import type { ResolvedOpenAiProvider } from './config.js';
 import type { CallContext, ChatRequest } from '../../contract/provider.js';
+import type { OutboundRequest } from '../shared/http-upstream.js';
 
-export interface BuiltRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-export function buildRequest(provider: ResolvedOpenAiProvider, request: ChatRequest, context: CallContext): BuiltRequest {
+export function buildRequest(provider: ResolvedOpenAiProvider, request: ChatRequest, context: CallContext): OutboundRequest {
   const stream = context.mode === 'stream';
   const body: Record<string, unknown> = { ...request.params, model: request.model, messages: request.messages, stream };
   if (stream) {
