@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { ResolveContext, SomeProviderDefinition } from './definition.js';
 import { openAiProvider } from './openai/definition.js';
+import { azureProvider } from './azure/definition.js';
 import { anthropicProvider } from './anthropic/definition.js';
 import { sparkProvider } from './spark/definition.js';
 import { qianfanProvider } from './qianfan/definition.js';
@@ -12,7 +13,7 @@ import { signedHttpProvider } from './signed-http/definition.js';
 import { mockProvider } from './mock/definition.js';
 
 /** In the order the "type must be one of" message names them. */
-export const providerDefinitions = [openAiProvider, anthropicProvider, sparkProvider, qianfanProvider, signedHttpProvider, mockProvider] as const;
+export const providerDefinitions = [openAiProvider, azureProvider, anthropicProvider, sparkProvider, qianfanProvider, signedHttpProvider, mockProvider] as const;
 
 type ListedDefinition = (typeof providerDefinitions)[number];
 

@@ -1,6 +1,6 @@
 // How an OpenAI-format answer is read: its error statuses, and its body streamed (chunk events)
-// or whole (one chat.completion), apart from how the request was built, so that a provider taking
-// OpenAI's format behind another URL and key scheme can reuse it.
+// or whole (one chat.completion). Shared by every provider that answers in OpenAI's format,
+// whatever its request looks like (openai, azure).
 import type { CallContext } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { readJsonResponse, retryAfterSeconds, type UpstreamResponse } from '../shared/http-client.js';
