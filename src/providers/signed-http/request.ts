@@ -1,6 +1,7 @@
 // Builds the request for a company's own streaming endpoint and signs it with the configured
-// scheme. `ak-sk-sha256` (a company-internal convention, PROTOCOLS.md): requestTime = epoch ms,
-// signature = lowercase hex SHA-256 of ak + sk + requestTime + body, the body exactly as sent.
+// scheme. `ak-sk-sha256` (a company-internal convention, docs/providers/signed-http.md):
+// requestTime = epoch ms, signature = lowercase hex SHA-256 of ak + sk + requestTime + body, the
+// body exactly as sent.
 import { createHash } from 'node:crypto';
 import type { ResolvedSignedHttpProvider } from './config.js';
 import type { ChatRequest } from '../../contract/provider.js';

@@ -1,5 +1,5 @@
-// iFlytek Spark over WebSocket: the HMAC-SHA256 signed URL (PROTOCOLS.md, "Signed URL") and the
-// one request frame sent after the socket opens.
+// iFlytek Spark over WebSocket: the HMAC-SHA256 signed URL (docs/providers/spark.md, "Signed
+// URL") and the one request frame sent after the socket opens.
 import { createHmac } from 'node:crypto';
 import type { ResolvedSparkProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
