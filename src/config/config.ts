@@ -1,40 +1,10 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
 import type { Limits, Role } from '../contract/principal.js';
-import type { OutboundProxy, Timeouts } from '../contract/provider.js';
+import type { OutboundProxy } from '../contract/provider.js';
 import type { LogLevel } from '../observability/logger.js';
-import type { AnthropicProviderConfig, MockProviderConfig, OpenAiProviderConfig, QianfanProviderConfig, SignedHttpProviderConfig, SparkProviderConfig } from './schema.js';
+import type { ResolvedProvider } from '../providers/definitions.js';
 
-export type { LogLevel };
-
-type WithTimeouts<T> = Readonly<Omit<T, 'timeouts'>> & { readonly timeouts: Timeouts; readonly id: string };
-
-export type ResolvedOpenAiProvider = WithTimeouts<OpenAiProviderConfig> & {
-  readonly maxEventBytes: number;
-  readonly maxConnections: number;
-};
-export type ResolvedAnthropicProvider = WithTimeouts<AnthropicProviderConfig> & {
-  readonly baseUrl: string;
-  readonly version: string;
-  readonly maxTokens: number;
-  readonly maxEventBytes: number;
-  readonly maxConnections: number;
-};
-export type ResolvedSparkProvider = WithTimeouts<SparkProviderConfig> & { readonly baseUrl: string };
-export type ResolvedQianfanProvider = WithTimeouts<QianfanProviderConfig> & {
-  readonly baseUrl: string;
-  readonly maxEventBytes: number;
-  readonly maxConnections: number;
-};
-export type ResolvedSignedHttpProvider = WithTimeouts<SignedHttpProviderConfig> & {
-  readonly userIdField: string;
-  readonly maxEventBytes: number;
-  readonly maxConnections: number;
-};
-export type ResolvedMockProvider = WithTimeouts<MockProviderConfig> & {
-  readonly chunkCount: number;
-  readonly delayMs: number;
-};
-export type ResolvedProvider = ResolvedOpenAiProvider | ResolvedAnthropicProvider | ResolvedSparkProvider | ResolvedQianfanProvider | ResolvedSignedHttpProvider | ResolvedMockProvider;
+export type { LogLevel, ResolvedProvider };
 
 export interface ModelRoute {
   readonly provider: string;

@@ -1,17 +1,16 @@
-// The one defaults object. Every setting that has a default has it here, and nowhere else.
+// The one defaults object. Every setting that has a default has it here, and nowhere else; a
+// provider's own defaults are written in its definition (src/providers/<type>/config.ts) and
+// gathered here from the provider list.
 import type { Config, JwtSettings, LogLevel } from './config.js';
 import type { Timeouts } from '../contract/provider.js';
+import { providerDefinitions, type ProviderType } from '../providers/definitions.js';
 
 interface Defaults {
   server: Config['server'];
   log: { level: LogLevel };
   timeouts: Timeouts;
-  openai: { maxEventBytes: number; maxConnections: number };
-  anthropic: { baseUrl: string; version: string; maxTokens: number; maxEventBytes: number; maxConnections: number };
-  spark: { baseUrl: string };
-  qianfan: { baseUrl: string; maxEventBytes: number; maxConnections: number };
-  signedHttp: { userIdField: string; maxEventBytes: number; maxConnections: number };
-  mock: { chunkCount: number; delayMs: number };
+  /** By provider type: what `resolve` fills in for settings an entry leaves out. */
+  providers: Readonly<Record<ProviderType, Readonly<Record<string, unknown>>>>;
   auth: { mode: Config['auth']['mode']; ticketTtlMs: number; jwt: Omit<JwtSettings, 'secret' | 'jwksUrl' | 'issuer' | 'audience'> };
   store: { url: string };
   hub: Config['hub'];
@@ -35,34 +34,7 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
     idleMs: 60_000,
     totalMs: 0,
   },
-  openai: {
-    maxEventBytes: 16 * 1024 * 1024,
-    maxConnections: 256,
-  },
-  anthropic: {
-    baseUrl: 'https://api.anthropic.com',
-    version: '2023-06-01',
-    maxTokens: 4096,
-    maxEventBytes: 16 * 1024 * 1024,
-    maxConnections: 256,
-  },
-  spark: {
-    baseUrl: 'wss://spark-api.xf-yun.com',
-  },
-  signedHttp: {
-    userIdField: 'userId',
-    maxEventBytes: 16 * 1024 * 1024,
-    maxConnections: 256,
-  },
-  qianfan: {
-    baseUrl: 'https://aip.baidubce.com',
-    maxEventBytes: 16 * 1024 * 1024,
-    maxConnections: 256,
-  },
-  mock: {
-    chunkCount: 24,
-    delayMs: 20,
-  },
+  providers: Object.fromEntries(providerDefinitions.map((definition) => [definition.type, definition.defaults])) as Record<ProviderType, Readonly<Record<string, unknown>>>,
   auth: {
     mode: 'keys',
     ticketTtlMs: 60_000,

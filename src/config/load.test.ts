@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaults, zeroConfig } from './defaults.js';
 import { ConfigError, loadConfig, parseConfigText, resolveConfig } from './load.js';
+import { providerDefinitions } from '../providers/definitions.js';
 
 function problems(run: () => unknown): string[] {
   try {
@@ -57,7 +58,8 @@ describe('loadConfig', () => {
       'server.port: expected number, got string "eighty"',
       'server: unknown setting extra; check the spelling against docs/configuration.md',
       'providers.openai.baseUrl: must be an http(s) URL such as https://api.openai.com/v1',
-      'providers.b.type: type must be one of: openai, anthropic, spark, qianfan, signed-http, mock',
+      // Every listed provider type, in the list's order (a new provider needs no change here).
+      `providers.b.type: type must be one of: ${providerDefinitions.map((definition) => definition.type).join(', ')}`,
       // A cross-reference the schema cannot see, reported in the same run.
       'models.x.provider: no provider "nope"; define it under providers or use one of: openai, b',
     ]);

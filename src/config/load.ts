@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type ModelRouteConfig, type ProviderConfig, type RawConfig } from './schema.js';
+import { configSchema, type ModelRouteConfig, type RawConfig } from './schema.js';
 import { defaults, zeroConfig } from './defaults.js';
 import type { Config, LogLevel, ModelRoute, ResolvedProvider } from './config.js';
 import type { Timeouts } from '../contract/provider.js';
+import { resolveProvider, type ProviderConfig } from '../providers/definitions.js';
 
 export interface ConfigIssue {
   /** Dotted path into the YAML document, e.g. `providers.openai.baseUrl`. */
@@ -127,27 +128,7 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const rawProviders: Readonly<Record<string, ProviderConfig>> = raw.providers ?? zeroConfig.providers;
   const providers: Record<string, ResolvedProvider> = {};
   for (const [id, provider] of Object.entries(rawProviders)) {
-    const timeouts = withDefaults(baseTimeouts, provider.timeouts);
-    switch (provider.type) {
-      case 'openai':
-        providers[id] = { ...provider, ...withDefaults(defaults.openai, provider), id, timeouts };
-        break;
-      case 'anthropic':
-        providers[id] = { ...provider, ...withDefaults(defaults.anthropic, provider), id, timeouts };
-        break;
-      case 'spark':
-        providers[id] = { ...provider, ...withDefaults(defaults.spark, provider), id, timeouts };
-        break;
-      case 'qianfan':
-        providers[id] = { ...provider, ...withDefaults(defaults.qianfan, provider), id, timeouts };
-        break;
-      case 'signed-http':
-        providers[id] = { ...provider, ...withDefaults(defaults.signedHttp, provider), id, timeouts };
-        break;
-      case 'mock':
-        providers[id] = { ...provider, ...withDefaults(defaults.mock, provider), id, timeouts };
-        break;
-    }
+    providers[id] = resolveProvider(provider, { id, timeouts: withDefaults(baseTimeouts, provider.timeouts) });
   }
 
   const models: Record<string, ModelRoute> = {};

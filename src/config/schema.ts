@@ -1,123 +1,18 @@
 // The shape of sluice.yaml, as zod schemas. Defaults live in defaults.ts; this file only says
-// what is allowed, so that every problem can be reported at once with its path.
+// what is allowed, so that every problem can be reported at once with its path. Each provider's
+// schema lives in its own folder (src/providers/<type>/config.ts), named in providers/definitions.ts.
 import { z } from 'zod';
+import { providerDefinitions } from '../providers/definitions.js';
+import { timeoutsSchema } from '../providers/shared/config.js';
 
 const milliseconds = z.number().int().nonnegative();
 const positiveInt = z.number().int().positive();
 
-export const timeoutsSchema = z.strictObject({
-  /** TCP + TLS connect to the provider. */
-  connectMs: positiveInt.optional(),
-  /** From sending the request until the first event of the answer. */
-  firstByteMs: positiveInt.optional(),
-  /** Longest gap between two events of the answer. */
-  idleMs: positiveInt.optional(),
-  /** The whole answer; 0 or absent means no limit. */
-  totalMs: milliseconds.optional(),
-});
+const [firstProvider, ...otherProviders] = providerDefinitions;
 
-const providerCommon = {
-  /** Model names advertised in GET /v1/models for this provider. */
-  models: z.array(z.string().min(1)).optional(),
-  timeouts: timeoutsSchema.optional(),
-};
-
-export const openAiProviderSchema = z.strictObject({
-  type: z.literal('openai'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.openai.com/v1' }),
-  apiKey: z.string().min(1).optional(),
-  /** Extra headers sent on every upstream request (for example an organisation id). */
-  headers: z.record(z.string(), z.string()).optional(),
-  /** Outbound HTTP proxy for this provider only, e.g. http://proxy.internal:3128. */
-  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
-  /** Largest single upstream SSE event accepted, in bytes. */
-  maxEventBytes: positiveInt.optional(),
-  /** Keep-alive connections per upstream origin. */
-  maxConnections: positiveInt.optional(),
-  ...providerCommon,
-});
-
-export const anthropicProviderSchema = z.strictObject({
-  type: z.literal('anthropic'),
-  /** Without the /v1 suffix. */
-  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.anthropic.com' }).optional(),
-  apiKey: z.string().min(1),
-  /** The `anthropic-version` header. */
-  version: z.string().min(1).optional(),
-  /** `max_tokens` when the request gives none (the Messages API requires it). */
-  maxTokens: positiveInt.optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
-  maxEventBytes: positiveInt.optional(),
-  maxConnections: positiveInt.optional(),
-  ...providerCommon,
-});
-
-export const sparkProviderSchema = z.strictObject({
-  type: z.literal('spark'),
-  /** wss://spark-api.xf-yun.com by default; the version path is added per model. */
-  baseUrl: z.url({ protocol: /^wss?$/, error: 'must be a ws(s) URL such as wss://spark-api.xf-yun.com' }).optional(),
-  appId: z.string().min(1),
-  apiKey: z.string().min(1),
-  apiSecret: z.string().min(1),
-  /** Model name → WebSocket path and `domain`; merged over the known versions. */
-  versions: z.record(z.string().min(1), z.strictObject({ path: z.string().startsWith('/'), domain: z.string().min(1) })).optional(),
-  ...providerCommon,
-});
-
-export const qianfanProviderSchema = z.strictObject({
-  type: z.literal('qianfan'),
-  /** https://aip.baidubce.com by default; the token and chat paths are added to it. */
-  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://aip.baidubce.com' }).optional(),
-  apiKey: z.string().min(1),
-  secretKey: z.string().min(1),
-  /** Model name → chat endpoint (`completions_pro`, `ernie-speed-128k`, …); merged over the known ones. */
-  endpoints: z.record(z.string().min(1), z.string().min(1)).optional(),
-  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
-  maxEventBytes: positiveInt.optional(),
-  maxConnections: positiveInt.optional(),
-  ...providerCommon,
-});
-
-const fieldPath = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'a dotted field path such as data.content or choices.0.delta.content');
-
-export const signedHttpProviderSchema = z.strictObject({
-  type: z.literal('signed-http'),
-  /** The streaming endpoint, POSTed with the request body. */
-  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-  auth: z.discriminatedUnion('scheme', [
-    z.strictObject({ scheme: z.literal('none') }),
-    z.strictObject({ scheme: z.literal('bearer'), key: z.string().min(1) }),
-    z.strictObject({ scheme: z.literal('header'), name: z.string().min(1), key: z.string().min(1) }),
-    z.strictObject({ scheme: z.literal('ak-sk-sha256'), ak: z.string().min(1), sk: z.string().min(1) }),
-  ]),
-  /** Add the caller's user id to the request body and to every JSON event, under this name. */
-  userIdField: z.string().min(1).optional(),
-  /** Where the answer's text is in each JSON event; a non-JSON event is text as a whole. */
-  textPath: fieldPath.optional(),
-  /** The event that ends the answer: `path` equal to `equals`; without it, the end of the stream. */
-  endWhen: z.strictObject({ path: fieldPath, equals: z.union([z.string(), z.number(), z.boolean()]) }).optional(),
-  /** Upstream response headers copied to the client's response (e.g. x-trace-id). */
-  passHeaders: z.array(z.string().min(1)).optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  proxy: z.url({ protocol: /^https?$/, error: 'must be an http(s) proxy URL such as http://proxy:3128' }).optional(),
-  maxEventBytes: positiveInt.optional(),
-  maxConnections: positiveInt.optional(),
-  ...providerCommon,
-});
-
-export const mockProviderSchema = z.strictObject({
-  type: z.literal('mock'),
-  /** How many text deltas the demo answer is cut into. */
-  chunkCount: positiveInt.optional(),
-  /** Delay before each delta. */
-  delayMs: milliseconds.optional(),
-  ...providerCommon,
-});
-
-export const providerSchema = z.discriminatedUnion('type', [openAiProviderSchema, anthropicProviderSchema, sparkProviderSchema, qianfanProviderSchema, signedHttpProviderSchema, mockProviderSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be one of: openai, anthropic, spark, qianfan, signed-http, mock' : undefined,
+/** One entry under `providers:`, by its `type`: the union of every listed provider's schema. */
+export const providerSchema = z.discriminatedUnion('type', [firstProvider.schema, ...otherProviders.map((definition) => definition.schema)], {
+  error: (issue) => (issue.code === 'invalid_union' ? `type must be one of: ${providerDefinitions.map((definition) => definition.type).join(', ')}` : undefined),
 });
 
 export const modelRouteSchema = z.strictObject({
@@ -249,12 +144,5 @@ export const configSchema = z.strictObject({
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
-export type OpenAiProviderConfig = z.infer<typeof openAiProviderSchema>;
-export type MockProviderConfig = z.infer<typeof mockProviderSchema>;
-export type AnthropicProviderConfig = z.infer<typeof anthropicProviderSchema>;
-export type SparkProviderConfig = z.infer<typeof sparkProviderSchema>;
-export type QianfanProviderConfig = z.infer<typeof qianfanProviderSchema>;
-export type SignedHttpProviderConfig = z.infer<typeof signedHttpProviderSchema>;
-export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelRouteConfig = z.infer<typeof modelRouteSchema>;
 export type LimitsConfig = z.infer<typeof limitsSchema>;

@@ -1,15 +1,10 @@
 // Builds a Messages API request from the OpenAI-shaped chat request: system turns lifted into the
 // top-level `system`, tool calls and tool results turned into content blocks, consecutive turns
 // of the same role merged, `max_tokens` always set.
-import type { ResolvedAnthropicProvider } from '../../config/config.js';
+import type { ResolvedAnthropicProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { CallContext, ChatMessage, ChatRequest } from '../../contract/provider.js';
-
-export interface BuiltRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
+import type { OutboundRequest } from '../shared/http-upstream.js';
 
 type Block = Record<string, unknown>;
 interface AnthropicMessage {
@@ -17,7 +12,7 @@ interface AnthropicMessage {
   content: Block[];
 }
 
-export function buildRequest(provider: ResolvedAnthropicProvider, request: ChatRequest, context: CallContext): BuiltRequest {
+export function buildRequest(provider: ResolvedAnthropicProvider, request: ChatRequest, context: CallContext): OutboundRequest {
   const { system, messages } = convertMessages(request.messages);
   const params = request.params;
   const body: Record<string, unknown> = {

@@ -11,7 +11,7 @@ export interface DecodeOptions {
   secrets: readonly string[];
 }
 
-/** `stop_reason` → finish reason (PROTOCOLS.md): pause_turn is reported as a normal stop. */
+/** `stop_reason` → finish reason (docs/providers/anthropic.md): pause_turn is reported as a normal stop. */
 export function toFinishReason(reason: string | undefined): FinishReason {
   switch (reason) {
     case 'max_tokens':

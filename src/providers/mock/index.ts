@@ -1,7 +1,7 @@
 // The built-in `mock` provider: a deterministic demo model with no network, so a fresh install
 // streams something real (Chinese and emoji included, to exercise multi-byte handling end to end).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ResolvedMockProvider } from '../../config/config.js';
+import type { ResolvedMockProvider } from './config.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { estimatePromptTokens, estimateTokens } from '../../contract/usage-estimate.js';
 import type { CallContext, ChatMessage, ChatRequest, ProviderAdapter } from '../../contract/provider.js';

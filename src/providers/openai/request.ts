@@ -1,14 +1,17 @@
-// Builds the upstream request for an OpenAI-compatible chat completions endpoint.
-import type { ResolvedOpenAiProvider } from '../../config/config.js';
+// Builds the upstream request for an OpenAI-compatible chat completions endpoint. The body and the
+// plain headers are shared with the providers that take OpenAI's format at another URL (azure).
 import type { CallContext, ChatRequest } from '../../contract/provider.js';
+import type { OutboundRequest } from '../shared/http-upstream.js';
+import type { ResolvedOpenAiProvider } from './config.js';
 
-export interface BuiltRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
+export function buildRequest(provider: ResolvedOpenAiProvider, request: ChatRequest, context: CallContext): OutboundRequest {
+  const headers = chatCompletionsHeaders(provider.headers, context);
+  if (provider.apiKey) headers['authorization'] = `Bearer ${provider.apiKey}`;
+  return { url: `${provider.baseUrl.replace(/\/+$/, '')}/chat/completions`, headers, body: chatCompletionsBody(request, context) };
 }
 
-export function buildRequest(provider: ResolvedOpenAiProvider, request: ChatRequest, context: CallContext): BuiltRequest {
+/** The JSON body: the client's fields, the model, the messages, and `stream` as the mode says. */
+export function chatCompletionsBody(request: ChatRequest, context: CallContext): string {
   const stream = context.mode === 'stream';
   const body: Record<string, unknown> = { ...request.params, model: request.model, messages: request.messages, stream };
   if (stream) {
@@ -18,12 +21,15 @@ export function buildRequest(provider: ResolvedOpenAiProvider, request: ChatRequ
   } else {
     delete body['stream_options'];
   }
-  const headers: Record<string, string> = {
-    ...provider.headers,
+  return JSON.stringify(body);
+}
+
+/** The configured extra headers and the content headers; authentication is the caller's to add. */
+export function chatCompletionsHeaders(extraHeaders: Readonly<Record<string, string>> | undefined, context: CallContext): Record<string, string> {
+  return {
+    ...extraHeaders,
     'content-type': 'application/json',
-    accept: stream ? 'text/event-stream' : 'application/json',
+    accept: context.mode === 'stream' ? 'text/event-stream' : 'application/json',
     'x-request-id': context.requestId,
   };
-  if (provider.apiKey) headers['authorization'] = `Bearer ${provider.apiKey}`;
-  return { url: `${provider.baseUrl.replace(/\/+$/, '')}/chat/completions`, headers, body: JSON.stringify(body) };
 }

@@ -1,6 +1,6 @@
 // Builds an ERNIE chat request: the system prompt in its own field, turns merged so they
 // alternate user/assistant, starting and ending with the user (an odd count), as the API demands.
-import type { ResolvedQianfanProvider } from '../../config/config.js';
+import type { ResolvedQianfanProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { CallContext, ChatMessage, ChatRequest } from '../../contract/provider.js';
 

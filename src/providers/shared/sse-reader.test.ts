@@ -1,6 +1,7 @@
-// The upstream SSE reader must give the same events however the bytes are cut into reads
-// (PROTOCOLS-NOTES §7.4), follow the SSE spec's line and field rules (WPT vectors, §6.6), and
-// refuse oversized events the same way however they arrive.
+// The upstream SSE reader must give the same events however the bytes are cut into reads (whole,
+// every 1-byte split, every 2-way split, 1000 random chunkings), follow the SSE spec's line and
+// field rules (the web-platform-tests eventsource/ vectors), and refuse oversized events the same
+// way however they arrive.
 import { describe, expect, it } from 'vitest';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
@@ -238,7 +239,8 @@ describe('readSseEvents: end of stream', () => {
   });
 });
 
-// web-platform-tests eventsource/ vectors that test a parser (PROTOCOLS-NOTES §6.6), each fed
+// web-platform-tests eventsource/ vectors that test a parser
+// (https://github.com/web-platform-tests/wpt/tree/master/eventsource, the format-* tests), each fed
 // whole and one byte per read. Differences from a browser, by design of eventsource-parser or of
 // this reader, are marked.
 type Expected = Partial<EventSourceMessage>;
@@ -268,7 +270,7 @@ const vectors: [string, string, Expected[]][] = [
   ['format-data-before-final-empty-line', 'retry:1000\ndata:test1\n\nid:test\ndata:test2\n', [{ data: 'test1' }, { id: 'test', data: 'test2' }]],
 ];
 
-describe('readSseEvents: WPT parser vectors (PROTOCOLS-NOTES §6.6)', () => {
+describe('readSseEvents: WPT parser vectors', () => {
   it.each(vectors)('%s', async (_name, input, expected) => {
     const body = encoder.encode(input);
     const normalise = (events: EventSourceMessage[]) => events.map(({ id, event, data }) => ({ id, event, data }));

@@ -1,18 +1,14 @@
 // Builds the request for a company's own streaming endpoint and signs it with the configured
-// scheme. `ak-sk-sha256` (a company-internal convention, PROTOCOLS.md): requestTime = epoch ms,
-// signature = lowercase hex SHA-256 of ak + sk + requestTime + body, the body exactly as sent.
+// scheme. `ak-sk-sha256` (a company-internal convention, docs/providers/signed-http.md):
+// requestTime = epoch ms, signature = lowercase hex SHA-256 of ak + sk + requestTime + body, the
+// body exactly as sent.
 import { createHash } from 'node:crypto';
-import type { ResolvedSignedHttpProvider } from '../../config/config.js';
+import type { ResolvedSignedHttpProvider } from './config.js';
 import type { ChatRequest } from '../../contract/provider.js';
+import type { OutboundRequest } from '../shared/http-upstream.js';
 
 export function signAkSk(ak: string, sk: string, requestTime: string, body: string): string {
   return createHash('sha256').update(ak + sk + requestTime + body, 'utf8').digest('hex');
-}
-
-export interface BuiltRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
 }
 
 /**
@@ -21,7 +17,7 @@ export interface BuiltRequest {
  * no body of the endpoint's own shape, so it sends the chat request itself; the native API
  * (a later issue) passes its client's body through.
  */
-export function buildRequest(provider: ResolvedSignedHttpProvider, request: ChatRequest, now: number): BuiltRequest {
+export function buildRequest(provider: ResolvedSignedHttpProvider, request: ChatRequest, now: number): OutboundRequest {
   const fields: Record<string, unknown> = { ...request.params, messages: request.messages };
   if (request.model) fields['model'] = request.model;
   const user = typeof request.params['user'] === 'string' ? request.params['user'] : request.userId;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/load.js';
-import type { ResolvedSignedHttpProvider } from '../../config/config.js';
+import type { ResolvedSignedHttpProvider } from './config.js';
 import type { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { readSseEvents } from '../shared/sse-reader.js';

@@ -1,7 +1,7 @@
 // Reads a company endpoint's SSE events: JSON objects (text at the configured path) or plain
 // text. The configured end marker ends the answer; without one, the end of the stream does.
 import type { EventSourceMessage } from 'eventsource-parser';
-import type { ResolvedSignedHttpProvider } from '../../config/config.js';
+import type { ResolvedSignedHttpProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { isObject } from '../shared/json.js';

@@ -1,17 +1,19 @@
 // The `spark` provider: iFlytek Spark chat over WebSocket. One socket per generation, opened
 // with the signed URL; closing it is how a generation is cancelled.
 import WebSocket from 'ws';
-import type { ResolvedSparkProvider } from '../../config/config.js';
+import type { ResolvedSparkProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
-import type { CallContext, ChatRequest, ProviderAdapter, ProviderDependencies } from '../../contract/provider.js';
+import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { AdapterDependencies } from '../definition.js';
 import { knownVersions, requestFrame, resolveVersion, signedUrl } from './request.js';
 import { sparkHandshakeError } from './errors.js';
 import { decodeFrame } from './stream.js';
 
 type Item = { kind: 'frame'; text: string } | { kind: 'closed'; code: number } | { kind: 'failed'; error: unknown };
 
-export function createSparkAdapter(config: ResolvedSparkProvider, dependencies: ProviderDependencies): ProviderAdapter {
+/** The outbound proxy in `dependencies` is not used yet: the WebSocket connects directly. */
+export function createSparkAdapter(config: ResolvedSparkProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const provider = config.id;
 
   async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {

@@ -1,7 +1,7 @@
-// iFlytek Spark over WebSocket: the HMAC-SHA256 signed URL (PROTOCOLS.md, "Signed URL") and the
-// one request frame sent after the socket opens.
+// iFlytek Spark over WebSocket: the HMAC-SHA256 signed URL (docs/providers/spark.md, "Signed
+// URL") and the one request frame sent after the socket opens.
 import { createHmac } from 'node:crypto';
-import type { ResolvedSparkProvider } from '../../config/config.js';
+import type { ResolvedSparkProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { ChatMessage, ChatRequest } from '../../contract/provider.js';
 

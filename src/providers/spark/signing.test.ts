@@ -1,4 +1,5 @@
-// iFlytek's official test vector (PROTOCOLS.md): the signature must match to the byte.
+// iFlytek's official test vector (docs/providers/spark.md, "Signed URL"): the signature must
+// match to the byte.
 import { describe, expect, it } from 'vitest';
 import { signSparkRequest } from './request.js';
 

@@ -1,0 +1,13 @@
+// The `anthropic` provider as the provider list knows it (src/providers/definitions.ts).
+import type { ProviderDefinition } from '../definition.js';
+import { resolveWithDefaults } from '../shared/config.js';
+import { anthropicConfigSchema, anthropicDefaults, type ResolvedAnthropicProvider } from './config.js';
+import { createAnthropicAdapter } from './index.js';
+
+export const anthropicProvider: ProviderDefinition<typeof anthropicConfigSchema, ResolvedAnthropicProvider> = {
+  type: 'anthropic',
+  schema: anthropicConfigSchema,
+  defaults: anthropicDefaults,
+  resolve: (config, context) => resolveWithDefaults(config, anthropicDefaults, context),
+  createAdapter: createAnthropicAdapter,
+};

@@ -1,0 +1,13 @@
+// The `azure` provider as the provider list knows it (src/providers/definitions.ts).
+import type { ProviderDefinition } from '../definition.js';
+import { resolveWithDefaults } from '../shared/config.js';
+import { azureConfigSchema, azureDefaults, type ResolvedAzureProvider } from './config.js';
+import { createAzureAdapter } from './index.js';
+
+export const azureProvider: ProviderDefinition<typeof azureConfigSchema, ResolvedAzureProvider> = {
+  type: 'azure',
+  schema: azureConfigSchema,
+  defaults: azureDefaults,
+  resolve: (config, context) => resolveWithDefaults(config, azureDefaults, context),
+  createAdapter: createAzureAdapter,
+};

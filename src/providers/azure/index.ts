@@ -1,0 +1,37 @@
+// The `azure` provider: Azure OpenAI chat completions. Only the request is its own; the answer and
+// its errors are OpenAI's format and are read by the openai provider's reader.
+import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
+import type { AdapterDependencies } from '../definition.js';
+import { providerPool } from '../shared/http-client.js';
+import { streamHttpUpstream } from '../shared/http-upstream.js';
+import { createOpenAiAnswerReader } from '../openai/answer.js';
+import type { ResolvedAzureProvider } from './config.js';
+import { buildRequest } from './request.js';
+
+export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: AdapterDependencies): ProviderAdapter {
+  const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
+  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})];
+  const provider = config.id;
+  const answer = createOpenAiAnswerReader({ provider, secrets, maxEventBytes: config.maxEventBytes, now: dependencies.now });
+
+  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
+    yield* streamHttpUpstream({
+      provider,
+      dispatcher,
+      signal: context.signal,
+      request: buildRequest(config, request, context),
+      upstreamModel: request.model,
+      mapErrorResponse: answer.mapErrorResponse,
+      decode: (response) => answer.decode(response, context),
+    });
+  }
+
+  return {
+    id: provider,
+    type: 'azure',
+    models: config.models ?? Object.keys(config.deployments ?? {}),
+    stream,
+    close,
+  };
+}

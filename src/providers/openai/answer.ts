@@ -1,0 +1,50 @@
+// How an OpenAI-format answer is read: its error statuses, and its body streamed (chunk events)
+// or whole (one chat.completion). Shared by every provider that answers in OpenAI's format,
+// whatever its request looks like (openai, azure).
+import type { CallContext } from '../../contract/provider.js';
+import type { StreamEvent } from '../../contract/stream-event.js';
+import { readJsonResponse, retryAfterSeconds, type UpstreamResponse } from '../shared/http-client.js';
+import type { WholeResponse } from '../shared/http-upstream.js';
+import { readSseEvents } from '../shared/sse-reader.js';
+import { parseErrorDetail, statusError } from './errors.js';
+import { decodeChunkStream, decodeCompletion } from './stream.js';
+
+export interface OpenAiAnswerOptions {
+  provider: string;
+  /** Kept out of any upstream text passed on. */
+  secrets: readonly string[];
+  maxEventBytes: number;
+  now: () => number;
+}
+
+export interface OpenAiAnswerReader {
+  /** An error status, with `{"error":…}` in the body, → SluiceError (Retry-After kept). */
+  mapErrorResponse: (response: WholeResponse) => Error;
+  /** A 200's body → event batches. */
+  decode: (response: UpstreamResponse, context: CallContext) => AsyncGenerator<StreamEvent[]>;
+}
+
+export function createOpenAiAnswerReader(options: OpenAiAnswerOptions): OpenAiAnswerReader {
+  const { provider, secrets, maxEventBytes } = options;
+  return {
+    mapErrorResponse: (response) =>
+      statusError({
+        status: response.status,
+        detail: parseErrorDetail(response.text),
+        provider,
+        retryAfterSeconds: retryAfterSeconds(response.headers['retry-after'], options.now()),
+        secrets,
+      }),
+    async *decode(response, context) {
+      const contentType = String(response.headers['content-type'] ?? '');
+      if (context.mode === 'stream' && !contentType.includes('application/json')) {
+        yield* decodeChunkStream(readSseEvents(response.body, { maxEventBytes, provider }), { provider, secrets });
+        return;
+      }
+      // Asked for a stream but answered with JSON (some servers ignore `stream`): still fine.
+      const { json, text } = await readJsonResponse(response.body, maxEventBytes, provider);
+      if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
+      yield decodeCompletion(json, { provider, secrets });
+    },
+  };
+}

@@ -1,0 +1,89 @@
+// The one shell of an HTTP provider's call: send the request, turn an error answer into a
+// SluiceError, yield `start`, decode the body into event batches, map transport failures, and
+// free the connection on every way out. Each adapter brings only what is its own: the request
+// (built and signed), its error body mapping and its decoder.
+import type { Dispatcher } from 'undici';
+import type { StreamEvent } from '../../contract/stream-event.js';
+import { readBodyText, sendUpstream, transportError, type UpstreamResponse } from './http-client.js';
+
+/** A request as an adapter builds it; it is always POSTed. */
+export interface OutboundRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A response read whole, for error mapping. */
+export interface WholeResponse {
+  status: number;
+  headers: UpstreamResponse['headers'];
+  text: string;
+}
+
+export interface HttpUpstreamCall {
+  /** The provider id, for errors. */
+  provider: string;
+  dispatcher: Dispatcher;
+  /** The generation's signal: aborting it ends the upstream request at once. */
+  signal: AbortSignal;
+  request: OutboundRequest;
+  /** `start.upstreamModel`. */
+  upstreamModel: string;
+  /** Upstream response headers (lowercase names) copied into `start.responseHeaders`; absent: none. */
+  passHeaders?: readonly string[];
+  /** Turns a response whose status is not 200, its body read as text, into the error to throw. */
+  mapErrorResponse(response: WholeResponse): Error;
+  /** Decodes the body of an accepted response into batches of events, `end` last. */
+  decode(response: UpstreamResponse): AsyncIterable<readonly StreamEvent[]>;
+  /** How much of a body read whole (an error, or a wholeAnswer) is kept: 64 KiB when absent; the rest is discarded. */
+  maxWholeBytes?: number;
+  /**
+   * For upstreams that report errors with HTTP 200 (Qianfan): the 200 responses to read whole
+   * before `start`, so an error in them is thrown before anything is yielded. `errorOf` returns
+   * that error, if any; otherwise `decode` turns the text into the answer's events.
+   */
+  wholeAnswer?: {
+    when(response: UpstreamResponse): boolean;
+    errorOf(response: WholeResponse): Error | undefined;
+    decode(response: WholeResponse): readonly StreamEvent[];
+  };
+}
+
+/**
+ * Runs one upstream call as an adapter's `stream`. Failures are thrown as SluiceErrors (an abort
+ * rethrows the signal's reason); nothing is yielded before the upstream accepted the request.
+ */
+export async function* streamHttpUpstream(call: HttpUpstreamCall): AsyncGenerator<readonly StreamEvent[]> {
+  const { provider, signal } = call;
+  const response = await sendUpstream({ ...call.request, signal, dispatcher: call.dispatcher, provider });
+  try {
+    const readWhole = async (): Promise<WholeResponse> => ({ status: response.statusCode, headers: response.headers, text: await readBodyText(response.body, call.maxWholeBytes) });
+    if (response.statusCode !== 200) throw call.mapErrorResponse(await readWhole());
+    if (call.wholeAnswer?.when(response)) {
+      const whole = await readWhole();
+      const error = call.wholeAnswer.errorOf(whole);
+      if (error) throw error;
+      yield [startEvent(call, response)];
+      yield call.wholeAnswer.decode(whole);
+      return;
+    }
+    yield [startEvent(call, response)];
+    yield* call.decode(response);
+  } catch (error) {
+    throw transportError(error, signal, provider);
+  } finally {
+    // Ends the upstream request (and frees the pooled socket) on every exit path, early ones
+    // included: a consumer that stops iterating lands here through return().
+    if (!response.body.destroyed) response.body.destroy();
+  }
+}
+
+function startEvent(call: HttpUpstreamCall, response: UpstreamResponse): StreamEvent {
+  if (call.passHeaders === undefined) return { type: 'start', upstreamModel: call.upstreamModel };
+  const responseHeaders: Record<string, string> = {};
+  for (const name of call.passHeaders) {
+    const value = response.headers[name];
+    if (typeof value === 'string') responseHeaders[name] = value;
+  }
+  return { type: 'start', upstreamModel: call.upstreamModel, responseHeaders };
+}
