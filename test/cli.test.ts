@@ -254,7 +254,8 @@ describe('sluice serve and SIGTERM', () => {
   it('on the first start with an empty store, creates an admin key and prints it once', async () => {
     const identity = ['auth: { mode: keys }', `store: { url: "sqlite:${join(directory, 'first-start.db')}" }`];
     const first = await serve(100, 0, identity);
-    const printed = /^ {2}(sk-sluice-[a-z0-9]{12}-[A-Za-z0-9_-]{43})$/m.exec(first.stderr());
+    // The README's first screen promises this exact line.
+    const printed = /^ {2}export SLUICE_KEY=(sk-sluice-[a-z0-9]{12}-[A-Za-z0-9_-]{43})$/m.exec(first.stderr());
     expect(printed).not.toBeNull();
     const adminKey = printed?.[1] ?? '';
     const keys = await fetch(`${first.url}/admin/keys`, { headers: { authorization: `Bearer ${adminKey}` } });
