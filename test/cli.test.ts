@@ -13,7 +13,7 @@ import { assertBuildIsCurrent } from './support/build.js';
 import { postChat, readStream, type ParsedStream } from './support/chat-client.js';
 import { unusedPort } from './support/tcp.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
-import { within } from './support/wait.js';
+import { waitFor, within } from './support/wait.js';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
@@ -179,6 +179,48 @@ describe('sluice chat', () => {
     expect(events.filter((event) => event.type === 'delta').map((event) => event.text).join('')).toBe(demoAnswer('hi'));
   });
 
+  it('stops quietly when the reader of its stdout goes away (| head -3): exit 0, no stack trace, the generation cancelled', async () => {
+    // A long answer (about 6 s): the pipe closes after three lines, long before it ends.
+    const slow = await startGateway({ auth: { mode: 'keys' }, providers: { demo: { type: 'mock', chunkCount: 200, delayMs: 30 } }, models: { demo: { provider: 'demo', model: 'sluice-demo' } }, defaultModel: 'demo' });
+    try {
+      const slowKey = (await slow.app.keys.create({ userId: 'head-reader', role: 'user' })).key;
+      const child = spawn(process.execPath, [cli, 'chat', 'hi', '--json', '--url', slow.url, '--key', slowKey], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      // What `head -3` does: read three lines, then close its end of the pipe.
+      let lines = 0;
+      let buffered = '';
+      await within(
+        new Promise<void>((resolve) => {
+          child.stdout.on('data', (chunk: Buffer) => {
+            buffered += chunk.toString('utf8');
+            lines = buffered.split('\n').length - 1;
+            if (lines >= 3) {
+              child.stdout.destroy();
+              resolve();
+            }
+          });
+        }),
+        10_000,
+        'three lines from sluice chat',
+      );
+      const closedAt = performance.now();
+      const { code, signal } = await within(exited, 5_000, 'sluice chat to exit after its reader left');
+      expect(performance.now() - closedAt).toBeLessThan(3_000);
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(stderr).toBe('');
+      // Nobody reads the answer any more, so it is not left running (and billed) to the end.
+      await waitFor(() => slow.app.generations.active.size === 0, 'the generation to stop', 3_000);
+      await slow.app.generations.flushUsage();
+      const [usage] = await slow.app.store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, userId: 'head-reader', groupBy: [] });
+      expect(usage).toMatchObject({ requests: 1, cancelled: 1 });
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('on a pseudo-terminal shows a spinner until the first token, then erases it', async () => {
     // script(1) gives the command a real pty, as a person's terminal would.
     const command = [process.execPath, cli, 'chat', 'hello tty', '--url', gateway.url, '--key', key].map((part) => `'${part}'`).join(' ');
@@ -254,7 +296,8 @@ describe('sluice serve and SIGTERM', () => {
   it('on the first start with an empty store, creates an admin key and prints it once', async () => {
     const identity = ['auth: { mode: keys }', `store: { url: "sqlite:${join(directory, 'first-start.db')}" }`];
     const first = await serve(100, 0, identity);
-    const printed = /^ {2}(sk-sluice-[a-z0-9]{12}-[A-Za-z0-9_-]{43})$/m.exec(first.stderr());
+    // The README's first screen promises this exact line.
+    const printed = /^ {2}export SLUICE_KEY=(sk-sluice-[a-z0-9]{12}-[A-Za-z0-9_-]{43})$/m.exec(first.stderr());
     expect(printed).not.toBeNull();
     const adminKey = printed?.[1] ?? '';
     const keys = await fetch(`${first.url}/admin/keys`, { headers: { authorization: `Bearer ${adminKey}` } });

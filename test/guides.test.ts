@@ -4,7 +4,7 @@
 // snippets in headless Chromium (with a dropped connection and a hidden tab), and the nginx config
 // in a real nginx that must pass the first delta on long before the answer ends.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { demoAnswer } from '../src/providers/mock/answer.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
-import { allSnippets, findTools, runProcess, snippet, startPageServer, type PageServer, type Tool } from './support/guides.js';
+import { allSnippets, findTools, runProcess, snippet, startPageServer, type PageServer, type ProcessResult, type Tool } from './support/guides.js';
 import { waitFor, within } from './support/wait.js';
 
 const repository = new URL('..', import.meta.url).pathname;
@@ -72,7 +72,7 @@ function expectLive(result: { stdoutArrivals: number[]; exitedAtMs: number }, le
   expect(result.exitedAtMs - (result.stdoutArrivals[0] ?? Infinity)).toBeGreaterThan(leadMs);
 }
 
-const testedSnippets = ['curl-openai', 'curl-native', 'openai-node', 'python-native', 'python-openai', 'browser-eventsource', 'fetch-streaming', 'vue-chat-js', 'vue-component', 'nginx-conf'];
+const testedSnippets = ['curl-openai', 'curl-native', 'openai-node', 'python-native', 'python-openai', 'java-chat', 'java-stop', 'java-push', 'browser-eventsource', 'fetch-streaming', 'vue-chat-js', 'vue-component', 'nginx-conf'];
 
 describe('docs/guides', () => {
   it('every marked snippet is one this file runs, and each is found', () => {
@@ -81,6 +81,12 @@ describe('docs/guides', () => {
 
   it('README.md links the guides', () => {
     expect(readFileSync(join(repository, 'README.md'), 'utf8')).toMatch(/\[guides\]\(docs\/guides\/?\)/i);
+  });
+
+  it('docs/guides/README.md links every guide', () => {
+    const index = readFileSync(join(repository, 'docs/guides/README.md'), 'utf8');
+    const guides = readdirSync(join(repository, 'docs/guides')).filter((file) => file.endsWith('.md') && file !== 'README.md');
+    for (const guide of guides) expect(index, guide).toContain(`](${guide})`);
   });
 });
 
@@ -171,6 +177,98 @@ describe.skipIf(!available(tools.python))('python-requests.md', () => {
     expect(text).toBe(demoAnswer('Hello!'));
     expect(usage).toMatch(/^\{'prompt_tokens': \d+, 'completion_tokens': \d+, 'total_tokens': \d+\}\n$/);
     expectLive(result);
+  });
+});
+
+describe.skipIf(!available(tools.java))('java.md, run with `java File.java`', () => {
+  let directory: string;
+  beforeAll(() => {
+    mkdirSync(join(repository, 'node_modules/.cache'), { recursive: true });
+    directory = mkdtempSync(join(repository, 'node_modules/.cache/sluice-guides-java-'));
+  });
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  /** Writes the snippet as `<file>` and runs it as the guide says, held to Java 11's language and API. */
+  function runJava(name: string, file: string, args: string[], env: Record<string, string>): Promise<ProcessResult> {
+    const code = snippet(name);
+    expect(code.language).toBe('java');
+    writeFileSync(join(directory, file), code.code);
+    // The JVM compiles the file in memory first: allow for a loaded machine.
+    return runProcess(requireTool(tools.java), ['--source', '11', file, ...args], { cwd: directory, env, timeoutMs: 60_000 });
+  }
+
+  it('java-chat: prints the answer as it arrives, exact (CJK, emoji), though reads end inside characters, in a C locale', async () => {
+    const splitsBefore = pages.splitCharacters;
+    // LC_ALL=C: System.out would print ? for every non-ASCII character; the snippet prints UTF-8.
+    const result = await runJava('java-chat', 'Chat.java', [], { SLUICE_URL: pages.url, SLUICE_KEY: key, LC_ALL: 'C', LANG: 'C' });
+    expect(result.code, result.stderr).toBe(0);
+    // Several reads ended inside a character (the question is ASCII, so fewer than python-native's).
+    expect(pages.splitCharacters - splitsBefore).toBeGreaterThanOrEqual(3);
+    expect(demoAnswer('Hello!')).toMatch(/[\u4e00-\u9fff].*\u{1F44B}|\u{1F44B}.*[\u4e00-\u9fff]/su);
+    const match = /^([\s\S]*)\n\[(\d+) tokens\]\n$/.exec(result.stdout);
+    expect(match?.[1], result.stdout).toBe(demoAnswer('Hello!'));
+    expect(Number(match?.[2])).toBeGreaterThan(0);
+    expectLive(result);
+  });
+
+  it('java-chat: a refused key is reported with its code, exit 1', async () => {
+    const result = await runJava('java-chat', 'Chat.java', [], { SLUICE_URL: gateway.url, SLUICE_KEY: 'sk-sluice-aaaaaaaaaaaa-nope' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error 401 invalid_api_key: /);
+  });
+
+  it('java-stop: closing the body stream from another thread ends the read and cancels the generation', async () => {
+    // A 5 s answer, stopped after 1.5 s.
+    const slow = await startGateway({ auth: { mode: 'keys' }, providers: { demo: { type: 'mock', chunkCount: 100, delayMs: 50 } }, models: { 'sluice-demo': { provider: 'demo' } }, defaultModel: 'sluice-demo' });
+    try {
+      const stopper = (await slow.app.keys.create({ userId: 'java-stopper', role: 'user' })).key;
+      const result = await runJava('java-stop', 'Stop.java', ['1500'], { SLUICE_URL: slow.url, SLUICE_KEY: stopper });
+      expect(result.code, result.stderr).toBe(0);
+      const chunks = Number(/^stopped after (\d+) chunks\n$/.exec(result.stdout)?.[1]);
+      expect(chunks, result.stdout).toBeGreaterThan(0);
+      expect(chunks).toBeLessThan(100);
+      await waitFor(() => slow.app.generations.active.size === 0, 'the generation to end', 2_000);
+      await slow.app.generations.flushUsage();
+      const [usage] = await slow.app.store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, userId: 'java-stopper', groupBy: [] });
+      expect(usage).toMatchObject({ requests: 1, cancelled: 1 });
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('java-push: a service key pushes to a user, and the push reaches their open hub connection', async () => {
+    const service = (await gateway.app.keys.create({ userId: 'java-backend', role: 'service' })).key;
+    const reader = (await gateway.app.keys.create({ userId: 'java-push-reader', role: 'user' })).key;
+    const controller = new AbortController();
+    const events = await fetch(`${gateway.url}/api/events`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${reader}` }, signal: controller.signal });
+    expect(events.status).toBe(200);
+    let received = '';
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of events.body as AsyncIterable<Uint8Array>) received += decoder.decode(chunk, { stream: true });
+      } catch {
+        // Aborted at the end of the test.
+      }
+    })();
+    try {
+      for (let attempt = 0; (await gateway.app.hub.connections('java-push-reader')).length === 0; attempt++) {
+        if (attempt > 100) throw new Error('the hub never registered the events connection');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const text = '部署完成 ✅ 🚀 "quoted" \\ back';
+      // Arguments are decoded with the locale's charset, so the push text needs a UTF-8 locale.
+      const result = await runJava('java-push', 'Push.java', ['java-push-reader', text], { SLUICE_URL: gateway.url, SLUICE_KEY: service, LC_ALL: 'C.UTF-8' });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^200 \{"id":"\d+","connections":1\}\n$/);
+      await waitFor(() => received.includes('event: notice'), 'the push on the hub connection', 5_000);
+      const block = received.split('\n\n').find((part) => part.includes('event: notice')) ?? '';
+      const data = block.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice('data: '.length)).join('\n');
+      expect(JSON.parse(data)).toEqual({ text });
+    } finally {
+      controller.abort();
+      await reading;
+    }
   });
 });
 

@@ -20,6 +20,11 @@ function createFakeKeyStore(): KeyStore & { readonly records: Map<string, ApiKey
       if (records.has(record.id)) throw new Error(`duplicate key id ${record.id}`);
       records.set(record.id, record);
     },
+    async createIfEmpty(record) {
+      if (records.size > 0) return false;
+      records.set(record.id, record);
+      return true;
+    },
     async get(id) {
       return records.get(id);
     },
@@ -199,6 +204,21 @@ describe('ensureAdminKey', () => {
     const presetKey = `sk-sluice-opsadmin0001-${Buffer.alloc(32, 7).toString('base64url')}`;
     await expect(ensureAdminKey(service, { presetKey })).resolves.toBeUndefined();
     expect(store.records.has('opsadmin0001')).toBe(false);
+  });
+
+  it('installs one key when several nodes race on an empty store: one shared SLUICE_ADMIN_KEY, or one generated key', async () => {
+    // Every call sees count() === 0 before any of them writes, as nodes starting together do.
+    const presetKey = `sk-sluice-opsadmin0001-${Buffer.alloc(32, 7).toString('base64url')}`;
+    const preset = await Promise.all([1, 2, 3].map(() => ensureAdminKey(service, { presetKey })));
+    expect(preset.filter((result) => result !== undefined)).toEqual([{ created: presetKey, keyId: 'opsadmin0001', source: 'preset' }]);
+    expect(store.records.size).toBe(1);
+
+    store.records.clear();
+    const generated = await Promise.all([1, 2, 3].map(() => ensureAdminKey(service)));
+    const printed = generated.filter((result) => result !== undefined);
+    expect(printed).toHaveLength(1);
+    expect(store.records.size).toBe(1);
+    await expect(service.authenticate(printed[0]?.created ?? '')).resolves.toMatchObject({ role: 'admin' });
   });
 
   it('refuses a malformed SLUICE_ADMIN_KEY, explaining the format and how to get one', async () => {

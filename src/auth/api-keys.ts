@@ -73,6 +73,13 @@ export interface KeyService {
    */
   importKey(input: ImportKeyInput): Promise<ApiKeyRecord>;
   /**
+   * The first key of a store: imports `input.key` when given (as importKey does), else mints one,
+   * and stores it only if the store holds no key at all. Resolves to the key, or undefined when
+   * the store already had one (another node, starting at the same moment, may just have installed
+   * its own); safe to race across processes (see KeyStore.createIfEmpty).
+   */
+  createFirst(input: Omit<CreateKeyInput, 'expiresAt'> & { readonly key?: string }): Promise<CreatedKey | undefined>;
+  /**
    * Resolves a presented key to its principal (`via: 'key'`). Fails with `invalid_api_key` (bad
    * format, unknown id or wrong secret, the last two with one message so ids cannot be probed),
    * `api_key_revoked` or `api_key_expired`.
@@ -153,6 +160,13 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     };
   }
 
+  function importedRecord(input: ImportKeyInput): ApiKeyRecord {
+    const match = apiKeyPattern.exec(input.key);
+    if (!match?.[1] || !match[2]) throw new Error(`The key to import is not a Sluice API key; it must look like ${expectedForm}.`);
+    checkUserId(input.userId);
+    return buildRecord(match[1], match[2], input, undefined);
+  }
+
   return {
     async create(input) {
       checkUserId(input.userId);
@@ -167,12 +181,16 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     },
 
     async importKey(input) {
-      const match = apiKeyPattern.exec(input.key);
-      if (!match?.[1] || !match[2]) throw new Error(`The key to import is not a Sluice API key; it must look like ${expectedForm}.`);
-      checkUserId(input.userId);
-      const record = buildRecord(match[1], match[2], input, undefined);
+      const record = importedRecord(input);
       await keys.create(record);
       return record;
+    },
+
+    async createFirst(input) {
+      checkUserId(input.userId);
+      const key = input.key ?? `${apiKeyPrefix}${newId()}-${Buffer.from(random(secretBytes)).toString('base64url')}`;
+      const record = importedRecord({ ...input, key });
+      return (await keys.createIfEmpty(record)) ? { key, record } : undefined;
     },
 
     async authenticate(token) {
@@ -241,8 +259,10 @@ export interface EnsuredAdminKey {
  * verifier and would never reach the key check. A malformed preset is reported even when keys
  * already exist, so a typo does not lie dormant until the database is reset.
  *
- * Two instances starting at once on an empty store may each install a key; both work and either
- * can be revoked.
+ * Several nodes starting at once on an empty store install one key between them: the first to
+ * reach the store installs its key and gets it back; the others get undefined, so only one of them
+ * prints a generated key, and with a shared SLUICE_ADMIN_KEY the others simply go on (their key is
+ * the one installed).
  */
 export async function ensureAdminKey(service: KeyService, options: EnsureAdminKeyOptions = {}): Promise<EnsuredAdminKey | undefined> {
   const { presetKey } = options;
@@ -252,11 +272,11 @@ export async function ensureAdminKey(service: KeyService, options: EnsureAdminKe
         'Generate one with `sluice keys create --role admin`, or leave SLUICE_ADMIN_KEY unset and Sluice prints a new admin key on first start.',
     );
   }
+  // The common case (keys exist) without a write transaction; createFirst decides the race.
   if ((await service.count()) > 0) return undefined;
-  if (presetKey !== undefined) {
-    const record = await service.importKey({ key: presetKey, userId: 'admin', role: 'admin', name: 'admin (SLUICE_ADMIN_KEY)' });
-    return { created: presetKey, keyId: record.id, source: 'preset' };
-  }
-  const { key, record } = await service.create({ userId: 'admin', role: 'admin', name: 'admin (first start)' });
-  return { created: key, keyId: record.id, source: 'generated' };
+  const installed = await service.createFirst(
+    presetKey !== undefined ? { key: presetKey, userId: 'admin', role: 'admin', name: 'admin (SLUICE_ADMIN_KEY)' } : { userId: 'admin', role: 'admin', name: 'admin (first start)' },
+  );
+  if (installed === undefined) return undefined;
+  return { created: installed.key, keyId: installed.record.id, source: presetKey !== undefined ? 'preset' : 'generated' };
 }

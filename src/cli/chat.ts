@@ -1,7 +1,8 @@
 // `sluice chat "question"`: the terminal client. It streams the answer to stdout as it arrives
 // through the client library (so it resumes a dropped stream like any other client): a spinner on
 // stderr until the first token when stdout is a terminal, plain text when piped, one JSON event per
-// line with --json. A failure prints its code and message on stderr and exits 1.
+// line with --json. A failure prints its code and message on stderr and exits 1; a reader that
+// closes stdout early (`| head`) ends it quietly with 0 and cancels the generation.
 import { parseArgs } from 'node:util';
 import { createSluiceClient, SluiceClientError, type ChatEvent } from '../client/index.js';
 
@@ -64,6 +65,26 @@ export async function chatCommand(args: string[], io: ChatIo, signal?: AbortSign
   const onAbort = () => void stream.cancel().catch(() => undefined);
   signal?.addEventListener('abort', onAbort, { once: true });
 
+  // The reader of stdout may go away: `sluice chat --json | head -3` closes the pipe after three
+  // lines and the next write fails with EPIPE (Node ignores SIGPIPE, so the error arrives as an
+  // 'error' event, which unhandled crashed the command with a stack trace). Then nobody reads the
+  // answer, so the generation is cancelled (native-API generations outlive their connection, so
+  // closing it would not stop the upstream call or its billing) and the command ends.
+  let outputError: NodeJS.ErrnoException | undefined;
+  let cancelling: Promise<void> | undefined;
+  const onOutputError = (error: NodeJS.ErrnoException) => {
+    if (outputError !== undefined) return;
+    outputError = error;
+    cancelling = stream.cancel().catch(() => undefined);
+  };
+  // Stays attached after the command returns: a write already queued may still fail.
+  io.stdout.on('error', onOutputError);
+  // stderr closed too (`2>&1 | head`): its messages have nowhere to go, which is no reason to crash.
+  io.stderr.on('error', () => undefined);
+  const write = (text: string) => {
+    if (outputError === undefined) io.stdout.write(text);
+  };
+
   const json = values.json === true;
   const spinner = !json && io.stdout.isTTY === true && io.stderr.isTTY === true ? startSpinner(io.stderr) : undefined;
   let failure: ChatEvent | undefined;
@@ -71,28 +92,40 @@ export async function chatCommand(args: string[], io: ChatIo, signal?: AbortSign
   let endedWithNewline = true;
   try {
     for await (const event of stream) {
+      // Leaving the loop releases the connection; the cancel request is already on its way.
+      if (outputError !== undefined) break;
       if (json) {
-        io.stdout.write(`${JSON.stringify(event)}\n`);
+        write(`${JSON.stringify(event)}\n`);
         if (event.type === 'error') failure = event;
         continue;
       }
       if (event.type === 'delta' && event.text !== undefined && event.text !== '') {
         spinner?.stop();
-        io.stdout.write(event.text);
+        write(event.text);
         endedWithNewline = event.text.endsWith('\n');
       } else if (event.type === 'usage') usage = event;
       else if (event.type === 'error') failure = event;
     }
   } catch (error) {
     spinner?.stop();
-    if (!endedWithNewline) io.stdout.write('\n');
-    io.stderr.write(`sluice chat: ${describe(error, baseUrl)}\n`);
-    return 1;
+    if (outputError === undefined) {
+      if (!endedWithNewline) write('\n');
+      io.stderr.write(`sluice chat: ${describe(error, baseUrl)}\n`);
+      return 1;
+    }
   } finally {
     spinner?.stop();
     signal?.removeEventListener('abort', onAbort);
   }
-  if (!json && !endedWithNewline) io.stdout.write('\n');
+  if (outputError !== undefined) {
+    await cancelling;
+    // EPIPE is the reader's choice, as with any Unix tool in a pipeline: exit 0. Anything else (a
+    // full disk) is a failure to report.
+    if (outputError.code === 'EPIPE') return 0;
+    io.stderr.write(`sluice chat: cannot write the answer: ${outputError.message}\n`);
+    return 1;
+  }
+  if (!json && !endedWithNewline) write('\n');
   if (failure?.type === 'error') {
     if (!json) io.stderr.write(`sluice chat: ${failure.code}: ${failure.message}\n`);
     return signal?.aborted === true ? 130 : 1;

@@ -1,5 +1,6 @@
 // `sluice serve`: load config, open the store, create the app, listen, and shut down gracefully on
-// SIGTERM/SIGINT. On the first start with an empty store it installs an admin key and prints it once.
+// SIGTERM/SIGINT. On the first start with an empty store it installs an admin key and prints it once,
+// as an `export SLUICE_KEY=…` line; of several nodes starting together only the one that installed it.
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createApp } from '../app.js';
 import { createStore } from '../store/create-store.js';
@@ -31,7 +32,8 @@ export async function serve(configPath: string | undefined): Promise<void> {
       process.stderr.write(
         config.auth.adminKey !== undefined
           ? 'sluice: the store had no keys; installed SLUICE_ADMIN_KEY as the admin key.\n'
-          : `\nsluice: the store had no keys, so this admin key was created. It is shown only now:\n\n  ${installed.created}\n\nUse it as "Authorization: Bearer <key>", and create keys for users with "sluice keys create" or POST /admin/keys.\n\n`,
+          : // The line is a shell command to paste: the README's examples and `sluice chat` read SLUICE_KEY.
+            `\nsluice: the store had no keys, so this admin key was created. It is shown only now:\n\n  export SLUICE_KEY=${installed.created}\n\nRun that line in your shell (sluice chat and the README's examples read SLUICE_KEY), or send the key as "Authorization: Bearer <key>". Create keys for users with "sluice keys create" or POST /admin/keys.\n\n`,
       );
     }
   }

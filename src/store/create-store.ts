@@ -4,10 +4,10 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Sqlite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.js';
-import { migrateToLatest } from './migrations.js';
+import { migrateToLatest, withMigrationLock } from './migrations.js';
 import { createSqlStore } from './sql-store.js';
 import { parseStoreUrl, type StoreLocation } from './store-url.js';
 import type { Store } from './store.js';
@@ -40,9 +40,14 @@ const postgresInt8Oid = 20;
  */
 export async function createStore(url: string, _options: CreateStoreOptions = {}): Promise<Store> {
   const location = parseStoreUrl(url);
-  const { db, schema } = location.kind === 'sqlite' ? { db: await openSqlite(location.path) } : await openPostgres(location);
+  const db = location.kind === 'sqlite' ? await openSqlite(location.path) : await openPostgres(location);
   try {
-    await migrateToLatest(db, location.kind, schema);
+    // Under one lock with the migrations: several nodes starting at once on an empty database
+    // create the schema and run each migration exactly once, and the others wait, then find them.
+    await withMigrationLock(db, location.kind, async (connection) => {
+      const schema = location.kind === 'postgres' ? await preparePostgresSchema(connection, location) : undefined;
+      await migrateToLatest(connection, location.kind, schema);
+    });
   } catch (error) {
     await db.destroy();
     throw error;
@@ -54,6 +59,9 @@ async function openSqlite(path: string): Promise<Kysely<Database>> {
   if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
   const database = new Sqlite(path);
   try {
+    // First, so that every statement after it, switching to WAL included, waits for another
+    // process that holds the lock (several nodes starting on one new file) instead of failing.
+    database.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
     // WAL lets readers (the CLI, /readyz) run while the server writes.
     database.pragma('journal_mode = WAL');
     // In WAL mode NORMAL never corrupts the database; it may lose the last commits on power loss,
@@ -61,7 +69,6 @@ async function openSqlite(path: string): Promise<Kysely<Database>> {
     // the most expensive thing a request did (CPU per non-streamed request 0.37× → 1.41× of the
     // hand relay in the benchmark).
     database.pragma('synchronous = NORMAL');
-    database.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
     // Off by default in SQLite; conversation_messages relies on ON DELETE CASCADE.
     database.pragma('foreign_keys = ON');
   } catch (error) {
@@ -71,10 +78,8 @@ async function openSqlite(path: string): Promise<Kysely<Database>> {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
 }
 
-/** The pool behind kysely, and the schema its tables live in (the first one on the search path). */
-async function openPostgres(
-  location: Extract<StoreLocation, { kind: 'postgres' }>,
-): Promise<{ db: Kysely<Database>; schema: string }> {
+/** The pool behind kysely, checked by one connection so an unreachable server fails here, by name. */
+async function openPostgres(location: Extract<StoreLocation, { kind: 'postgres' }>): Promise<Kysely<Database>> {
   const pool = new pg.Pool({
     connectionString: location.connectionString,
     connectionTimeoutMillis: postgresConnectTimeoutMs,
@@ -94,33 +99,31 @@ async function openPostgres(
   // An idle client that loses its connection emits on the pool; unhandled, that would crash the
   // process. pg drops that client, and the next query surfaces the problem to its caller.
   pool.on('error', () => {});
-  let client: pg.PoolClient;
   try {
-    client = await pool.connect();
+    (await pool.connect()).release();
   } catch (error) {
     await pool.end();
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`cannot connect to PostgreSQL at ${location.displayName}: ${reason}`, { cause: error });
   }
-  let schema: string | null;
-  try {
-    if (location.schema !== undefined) await client.query(`create schema if not exists "${location.schema}"`);
-    const result = await client.query<{ schema: string | null }>('select current_schema() as schema');
-    schema = result.rows[0]?.schema ?? null;
-  } catch (error) {
-    // Released before end(): end() waits for every checked-out client.
-    client.release();
-    await pool.end();
-    throw error;
-  }
-  client.release();
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * Creates the `?schema=` schema if it is missing and returns the schema the tables live in (the
+ * first one on the search path). Runs inside the migration lock: `create schema if not exists`
+ * is not safe against itself (two sessions may both pass the "if not exists").
+ */
+async function preparePostgresSchema(connection: Kysely<Database>, location: Extract<StoreLocation, { kind: 'postgres' }>): Promise<string> {
+  if (location.schema !== undefined) await sql.raw(`create schema if not exists "${location.schema}"`).execute(connection);
+  const result = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(connection);
+  const schema = result.rows[0]?.schema ?? null;
   if (schema === null) {
-    await pool.end();
     throw new Error(
       `PostgreSQL at ${location.displayName} has no schema on the search path to create tables in; add ?schema=<name> to the store URL`,
     );
   }
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), schema };
+  return schema;
 }
 
 function parseInt8(text: string): number {

@@ -1,6 +1,6 @@
 // Versioned schema changes, applied in name order by kysely's Migrator when a store opens. A
 // migration, once released, is never edited: a change to the schema is a new entry.
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /** The dialects a store runs on; migrations differ only where SQL itself does. */
 export type StoreKind = 'sqlite' | 'postgres';
@@ -89,9 +89,55 @@ export function createMigrations(kind: StoreKind): Record<string, Migration> {
 export const migrationNames: readonly string[] = Object.keys(createMigrations('sqlite')).sort();
 
 /**
- * Brings the database up to the latest migration; a no-op when it is already there. Kysely keeps
- * its own `kysely_migration` and `kysely_migration_lock` tables, and the lock makes two nodes
- * starting together against one PostgreSQL database safe.
+ * The PostgreSQL advisory lock (a bigint key) that serialises Sluice's first-start work across
+ * every process using the database: migrations with the creation of the store's schema, and
+ * installing the first admin key. The value is "sluice" in ASCII; nothing else takes it. One lock
+ * for the whole database, not one per schema: kysely's own migration lock is database-wide anyway,
+ * and the work it guards takes milliseconds.
+ */
+export const postgresSetupLockKey = 0x736c75696365n;
+
+/**
+ * Runs `work` on one connection inside one transaction that no other process can run at the same
+ * time, and commits it (or rolls it all back when `work` throws).
+ *
+ * - PostgreSQL: `pg_advisory_xact_lock`, held until the transaction ends. Kysely's Migrator takes
+ *   a lock too, but only around running the migrations: its table creation before that, and our
+ *   `create schema if not exists`, race (`duplicate key value violates unique constraint
+ *   "pg_namespace_nspname_index"` when three nodes started at once on an empty database).
+ * - SQLite: `BEGIN IMMEDIATE` takes the write lock before the first read, so a second process on
+ *   the same file waits (busy_timeout) and then sees the finished schema. Kysely runs SQLite
+ *   migrations without a transaction and without a lock ("one connection"), which holds only inside
+ *   one process: two processes on one new file both ran 0001 and one failed with `table
+ *   "api_keys" already exists`.
+ */
+export async function withMigrationLock<Schema, Result>(
+  db: Kysely<Schema>,
+  kind: StoreKind,
+  work: (connection: Kysely<Schema>) => Promise<Result>,
+): Promise<Result> {
+  return db.connection().execute(async (connection) => {
+    await sql.raw(kind === 'sqlite' ? 'begin immediate' : 'begin').execute(connection);
+    let result: Result;
+    try {
+      if (kind === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(postgresSetupLockKey)})`.execute(connection);
+      result = await work(connection);
+    } catch (error) {
+      // A failed statement has already aborted a PostgreSQL transaction; the rollback ends it, and
+      // its own failure (the connection is gone) must not hide the first error.
+      await sql.raw('rollback').execute(connection).catch(() => {});
+      throw error;
+    }
+    await sql.raw('commit').execute(connection);
+    return result;
+  });
+}
+
+/**
+ * Brings the database up to the latest migration; a no-op when it is already there. Call it inside
+ * `withMigrationLock`, with the connection that gives: every migration then runs in that one
+ * transaction, so a failed one leaves the database as it was, and concurrent starts run them once.
+ * Kysely keeps its own `kysely_migration` and `kysely_migration_lock` tables.
  *
  * `schema` (PostgreSQL only) is the schema the store's tables live in, where the bookkeeping tables
  * go too. It must be given there: without it kysely looks for `kysely_migration` in every schema
@@ -99,10 +145,12 @@ export const migrationNames: readonly string[] = Object.keys(createMigrations('s
  *
  * @throws Error naming the failed migration, with the database's error as `cause`.
  */
-export async function migrateToLatest<Schema>(db: Kysely<Schema>, kind: StoreKind, schema?: string): Promise<void> {
+export async function migrateToLatest<Schema>(connection: Kysely<Schema>, kind: StoreKind, schema?: string): Promise<void> {
   const migrations = createMigrations(kind);
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  const migrator = new Migrator({ db, provider, ...(schema !== undefined ? { migrationTableSchema: schema } : {}) });
+  // disableTransactions: the caller's transaction is the one that matters; a nested BEGIN would
+  // be refused by SQLite, and kysely's COMMIT would end ours (and release its lock) early.
+  const migrator = new Migrator({ db: connection, provider, disableTransactions: true, ...(schema !== undefined ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? '(before any migration ran)';

@@ -4,7 +4,7 @@
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { limitNames, roles, type Limits, type Role } from '../contract/principal.js';
 import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database } from './database.js';
-import type { StoreKind } from './migrations.js';
+import { postgresSetupLockKey, type StoreKind } from './migrations.js';
 import type {
   ApiKeyRecord,
   ConversationMessage,
@@ -33,7 +33,7 @@ export function createSqlStore(db: Kysely<Database>, kind: StoreKind): Store {
   let closing: Promise<void> | undefined;
   return {
     kind,
-    keys: createKeyStore(db),
+    keys: createKeyStore(db, kind),
     usage: createUsageStore(db),
     conversations: createConversationStore(db),
     async ping() {
@@ -51,23 +51,53 @@ export function createSqlStore(db: Kysely<Database>, kind: StoreKind): Store {
   };
 }
 
-function createKeyStore(db: Kysely<Database>): KeyStore {
+function apiKeyValues(record: ApiKeyRecord) {
+  return {
+    id: record.id,
+    user_id: record.userId,
+    role: record.role,
+    name: record.name ?? null,
+    secret_hash: record.secretHash,
+    limits: JSON.stringify(record.limits),
+    created_at: record.createdAt,
+    expires_at: record.expiresAt ?? null,
+    revoked_at: record.revokedAt ?? null,
+  };
+}
+
+function createKeyStore(db: Kysely<Database>, kind: StoreKind): KeyStore {
   return {
     async create(record) {
-      await db
-        .insertInto('api_keys')
-        .values({
-          id: record.id,
-          user_id: record.userId,
-          role: record.role,
-          name: record.name ?? null,
-          secret_hash: record.secretHash,
-          limits: JSON.stringify(record.limits),
-          created_at: record.createdAt,
-          expires_at: record.expiresAt ?? null,
-          revoked_at: record.revokedAt ?? null,
-        })
-        .execute();
+      await db.insertInto('api_keys').values(apiKeyValues(record)).execute();
+    },
+    async createIfEmpty(record) {
+      const transaction = await db.startTransaction().execute();
+      try {
+        // PostgreSQL (READ COMMITTED): without the lock two nodes would each insert their own key
+        // and each count only its own uncommitted row. SQLite needs none: the insert below is the
+        // transaction's first statement, so it takes the database's one write lock (waiting out
+        // busy_timeout for another process) before anything is read.
+        if (kind === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(postgresSetupLockKey)})`.execute(transaction);
+        // A node racing with the same SLUICE_ADMIN_KEY has the same id: no duplicate-key error.
+        const inserted = await transaction
+          .insertInto('api_keys')
+          .values(apiKeyValues(record))
+          .onConflict((conflict) => conflict.column('id').doNothing())
+          .executeTakeFirst();
+        const { count } = await transaction
+          .selectFrom('api_keys')
+          .select((expression) => expression.fn.countAll<number>().as('count'))
+          .executeTakeFirstOrThrow();
+        if (inserted.numInsertedOrUpdatedRows === 1n && count === 1) {
+          await transaction.commit().execute();
+          return true;
+        }
+      } catch (error) {
+        await transaction.rollback().execute().catch(() => {});
+        throw error;
+      }
+      await transaction.rollback().execute();
+      return false;
     },
     async get(id) {
       const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();

@@ -213,6 +213,17 @@ function storeContract(backend: Backend): void {
       expect((await store.keys.get('k1'))?.revokedAt).toBe(1_000);
     });
 
+    it('createIfEmpty stores only the first key of a store, and never a second with the same id', async () => {
+      expect(await store.keys.createIfEmpty(key({ id: 'first' }))).toBe(true);
+      expect(await store.keys.createIfEmpty(key({ id: 'second' }))).toBe(false);
+      expect(await store.keys.createIfEmpty(key({ id: 'first', secretHash: 'b'.repeat(64) }))).toBe(false);
+      expect((await store.keys.list()).map((record) => record.id)).toEqual(['first']);
+      expect((await store.keys.get('first'))?.secretHash).toBe('a'.repeat(64));
+      // A revoked key still counts: the store is not empty.
+      await store.keys.revoke('first', dayOne);
+      expect(await store.keys.createIfEmpty(key({ id: 'third' }))).toBe(false);
+    });
+
     it('counts keys', async () => {
       expect(await store.keys.count()).toBe(0);
       await store.keys.create(key({ id: 'a' }));
@@ -474,6 +485,29 @@ describe.skipIf(postgresProblem !== undefined)('postgres schemas', () => {
       expect(await second.appliedMigrations()).toEqual([...migrationNames]);
     } finally {
       await Promise.all([first.dispose(), second.dispose()]);
+    }
+  });
+});
+
+describe.skipIf(postgresProblem !== undefined)('postgres: several nodes opening one empty schema at once', () => {
+  // The same race as nodes of a deployment starting together (test/cold-start.test.ts runs it with
+  // real processes): before the migration lock, `create schema if not exists` failed with a
+  // duplicate key in pg_namespace, and the admin key install with one in api_keys_pkey.
+  it('all open it, migrations apply once, and exactly one first key is installed', async () => {
+    const location = await postgresBackend.prepare();
+    const stores: Store[] = [];
+    try {
+      const opened = await Promise.allSettled(Array.from({ length: 6 }, () => createStore(location.url)));
+      for (const result of opened) if (result.status === 'fulfilled') stores.push(result.value);
+      expect(opened.filter((result) => result.status === 'rejected')).toEqual([]);
+      expect(await location.appliedMigrations()).toEqual([...migrationNames]);
+      // Half race with one shared id (SLUICE_ADMIN_KEY on every node), half with their own ids.
+      const installed = await Promise.all(stores.map((opened, index) => opened.keys.createIfEmpty(key({ id: index % 2 === 0 ? 'shared' : `own-${index.toString()}` }))));
+      expect(installed.filter(Boolean)).toHaveLength(1);
+      expect(await stores[0]?.keys.count()).toBe(1);
+    } finally {
+      await Promise.all(stores.map((opened) => opened.close()));
+      await location.dispose();
     }
   });
 });

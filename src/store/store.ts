@@ -96,6 +96,14 @@ export interface ConversationMessage {
 
 export interface KeyStore {
   create(record: ApiKeyRecord): Promise<void>;
+  /**
+   * Stores the record only if the store holds no key at all (revoked ones count); true when it
+   * did. Atomic across every process sharing the database: of several calls racing on an empty
+   * store exactly one returns true, whether their records share an id or not, and the others
+   * store nothing and throw nothing. For the first admin key, installed by whichever node starts
+   * first.
+   */
+  createIfEmpty(record: ApiKeyRecord): Promise<boolean>;
   get(id: string): Promise<ApiKeyRecord | undefined>;
   /** Newest first; revoked keys included (they show `revokedAt`). */
   list(filter?: { userId?: string }): Promise<ApiKeyRecord[]>;

@@ -1,6 +1,6 @@
 // What test/guides.test.ts needs to run the snippets of docs/guides/*.md as they are written: find
 // the fenced block after a `<!-- test: name -->` marker, locate the tools (curl, python3 with
-// requests, chromium, nginx), run a process with a deadline while timing its output, and serve a
+// requests, chromium, nginx, java), run a process with a deadline while timing its output, and serve a
 // page to headless Chromium from the same origin as Sluice (Sluice sends no CORS headers).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -59,14 +59,24 @@ function firstWorking(candidates: string[], args: string[]): string | undefined 
   return candidates.find((candidate) => (candidate.startsWith('/') ? existsSync(candidate) : true) && succeeds(candidate, args));
 }
 
-export function findTools(): { curl: Tool; python: Tool; chromium: Tool; nginx: Tool } {
+export function findTools(): { curl: Tool; python: Tool; chromium: Tool; nginx: Tool; java: Tool } {
   return {
     curl: { command: firstWorking(['curl'], ['--version']), debianPackage: 'curl', missing: 'curl is not installed' },
     // Prefer the system Python, where python3-requests installs; else whatever python3 is on PATH.
     python: { command: firstWorking(['/usr/bin/python3', 'python3'], ['-c', 'import requests']), debianPackage: 'python3-requests', missing: 'no python3 can import requests' },
     chromium: { command: firstWorking(['/usr/bin/chromium'], ['--version']), debianPackage: 'chromium', missing: '/usr/bin/chromium is not installed' },
     nginx: { command: firstWorking(['nginx', '/usr/sbin/nginx'], ['-v']), debianPackage: 'nginx', missing: 'nginx is not installed' },
+    java: { command: findJdk(), debianPackage: 'default-jdk-headless', missing: 'no java with a compiler (JDK 11 or later) is on PATH' },
   };
+}
+
+/**
+ * `java` when it can run a source file: `java File.java` needs JDK 11 or later (Java 8 has no
+ * --list-modules) and the compiler module, which a JRE lacks.
+ */
+function findJdk(): string | undefined {
+  const result = spawnSync('java', ['--list-modules'], { encoding: 'utf8', timeout: 10_000 });
+  return result.status === 0 && /^jdk\.compiler@/m.test(result.stdout) ? 'java' : undefined;
 }
 
 /** Output of a finished process, with when each piece of stdout arrived (ms after spawn). */
