@@ -164,6 +164,14 @@ describe('usage rows', () => {
     const row = report.data[0]!;
     expect(row).toMatchObject({ userId: 'u7', keyId: record.id, model: 'gpt-test', day: today, requests: 4, completed: 1, cancelled: 1, errors: 1, refused: 1, estimatedRequests: 2 });
     expect(row['promptTokens'] as number).toBeGreaterThan(9);
+    // Each row says which API surface it came through.
+    const rows = await gateway.app.store.usage.recent({ limit: 10, userId: 'u7' });
+    expect(rows.map((usage) => [usage.outcome, usage.route])).toEqual([
+      ['refused', 'chat-completions'],
+      ['error', 'chat-completions'],
+      ['cancelled', 'chat-completions'],
+      ['completed', 'chat-completions'],
+    ]);
   });
 
   it('bad report parameters name the field', async () => {

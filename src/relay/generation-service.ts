@@ -29,6 +29,8 @@ export interface StartOptions {
    */
   resumable?: boolean;
   conversationId?: string;
+  /** The API surface the request came through, for its usage row: `chat-completions`, `native`, `websocket`, `responses`, `messages`. */
+  route?: string;
 }
 
 export interface GenerationService {
@@ -91,7 +93,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         });
       } catch (error) {
         if (error instanceof SluiceError) {
-          recordUsage({ ...usageIdentity(principal, options.model), at: startedAt, provider: '', promptTokens: 0, completionTokens: 0, totalTokens: 0, estimated: false, durationMs: 0, outcome: 'refused', errorCode: error.code });
+          recordUsage({ ...usageIdentity(principal, options.model, options.route), at: startedAt, provider: '', promptTokens: 0, completionTokens: 0, totalTokens: 0, estimated: false, durationMs: 0, outcome: 'refused', errorCode: error.code });
         }
         throw error;
       }
@@ -122,7 +124,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       void generation.done.then(async (summary) => {
         active.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);
-        recordUsage(usageRow(principal, options.model, startedAt, summary));
+        recordUsage(usageRow(principal, options.model, startedAt, summary, options.route));
         await admission.settle(summary.usage.totalTokens).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
       });
       return generation;
@@ -130,13 +132,13 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
   };
 }
 
-function usageIdentity(principal: Principal, model: string): Pick<UsageRecord, 'userId' | 'keyId' | 'model'> {
-  return { userId: principal.userId, model, ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}) };
+function usageIdentity(principal: Principal, model: string, route: string | undefined): Pick<UsageRecord, 'userId' | 'keyId' | 'model' | 'route'> {
+  return { userId: principal.userId, model, ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}), ...(route !== undefined ? { route } : {}) };
 }
 
-function usageRow(principal: Principal, model: string, at: number, summary: GenerationSummary): UsageRecord {
+function usageRow(principal: Principal, model: string, at: number, summary: GenerationSummary, route: string | undefined): UsageRecord {
   const row: UsageRecord = {
-    ...usageIdentity(principal, model),
+    ...usageIdentity(principal, model, route),
     at,
     generationId: summary.id,
     provider: summary.provider,

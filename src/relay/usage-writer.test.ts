@@ -20,6 +20,7 @@ function fakeUsage(fail = false): UsageStore & { batches: UsageRecord[][] } {
       batches.push([...rows]);
     },
     aggregate: async () => [],
+    recent: async () => [],
     tokensSince: async () => 0,
   };
 }

@@ -12,6 +12,8 @@ export interface ApiKeysTable {
   name: string | null;
   secret_hash: string;
   limits: string;
+  /** JSON list of model patterns the key may use; null: every model. */
+  models: string | null;
   created_at: number;
   expires_at: number | null;
   revoked_at: number | null;
@@ -36,6 +38,14 @@ export interface UsageTable {
   duration_ms: number;
   outcome: string;
   error_code: string | null;
+  /** The API surface: chat-completions, native, responses, messages, embeddings, websocket. */
+  route: string | null;
+  /** The pool deployment that served (`provider/model`). */
+  deployment: string | null;
+  /** The provider key that served (`provider#n`), never the key itself. */
+  provider_key_id: string | null;
+  /** Upstream attempts made, the serving one included. */
+  attempts: number | null;
 }
 
 export interface ConversationsTable {

@@ -82,6 +82,18 @@ export function createMigrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    // Usage rows say which API surface they came from and, with upstream pools, which deployment
+    // and which provider key served and after how many attempts; keys may name the models they
+    // allow. All nullable: rows and keys from before stay valid.
+    '0002-usage-routing-and-key-models': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable('usage').addColumn('route', 'text').execute();
+        await db.schema.alterTable('usage').addColumn('deployment', 'text').execute();
+        await db.schema.alterTable('usage').addColumn('provider_key_id', 'text').execute();
+        await db.schema.alterTable('usage').addColumn('attempts', 'integer').execute();
+        await db.schema.alterTable('api_keys').addColumn('models', 'text').execute();
+      },
+    },
   };
 }
 

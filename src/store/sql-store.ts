@@ -3,7 +3,7 @@
 // and migrations.ts (one column type); the queries here are portable SQL.
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { limitNames, roles, type Limits, type Role } from '../contract/principal.js';
-import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database } from './database.js';
+import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database, UsageTable } from './database.js';
 import { postgresSetupLockKey, type StoreKind } from './migrations.js';
 import type {
   ApiKeyRecord,
@@ -59,6 +59,7 @@ function apiKeyValues(record: ApiKeyRecord) {
     name: record.name ?? null,
     secret_hash: record.secretHash,
     limits: JSON.stringify(record.limits),
+    models: record.models !== undefined ? JSON.stringify(record.models) : null,
     created_at: record.createdAt,
     expires_at: record.expiresAt ?? null,
     revoked_at: record.revokedAt ?? null,
@@ -147,6 +148,10 @@ function usageValues(row: UsageRecord) {
     duration_ms: row.durationMs,
     outcome: row.outcome,
     error_code: row.errorCode ?? null,
+    route: row.route ?? null,
+    deployment: row.deployment ?? null,
+    provider_key_id: row.providerKeyId ?? null,
+    attempts: row.attempts ?? null,
   };
 }
 
@@ -161,6 +166,13 @@ function createUsageStore(db: Kysely<Database>): UsageStore {
       await db.insertInto('usage').values(rows.map(usageValues)).execute();
     },
     aggregate: (query) => aggregateUsage(db, query),
+    async recent(query) {
+      let select = db.selectFrom('usage').selectAll();
+      if (query.userId !== undefined) select = select.where('user_id', '=', query.userId);
+      // id breaks ties between rows of the same millisecond: the later insert first.
+      const rows = await select.orderBy('at', 'desc').orderBy('id', 'desc').limit(Math.max(0, query.limit)).execute();
+      return rows.map(toUsageRecord);
+    },
     async tokensSince(subject, since) {
       const [column, value] = 'keyId' in subject ? (['key_id', subject.keyId] as const) : (['user_id', subject.userId] as const);
       const row = await db
@@ -362,9 +374,39 @@ function toApiKeyRecord(row: Selectable<ApiKeysTable>): ApiKeyRecord {
     ...(row.name !== null ? { name: row.name } : {}),
     secretHash: row.secret_hash,
     limits: parseLimits(row.limits),
+    ...(row.models !== null ? { models: parseModels(row.models) } : {}),
     createdAt: row.created_at,
     ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {}),
     ...(row.revoked_at !== null ? { revokedAt: row.revoked_at } : {}),
+  };
+}
+
+const usageOutcomes: readonly UsageOutcome[] = ['completed', 'cancelled', 'error', 'refused'];
+
+function toUsageRecord(row: Selectable<UsageTable>): UsageRecord {
+  const optional = {
+    keyId: row.key_id,
+    generationId: row.generation_id,
+    upstreamModel: row.upstream_model,
+    timeToFirstTokenMs: row.time_to_first_token_ms,
+    errorCode: row.error_code,
+    route: row.route,
+    deployment: row.deployment,
+    providerKeyId: row.provider_key_id,
+    attempts: row.attempts,
+  };
+  return {
+    at: Number(row.at),
+    userId: row.user_id,
+    provider: row.provider,
+    model: row.model,
+    promptTokens: row.prompt_tokens,
+    completionTokens: row.completion_tokens,
+    totalTokens: row.total_tokens,
+    estimated: row.estimated === 1,
+    durationMs: row.duration_ms,
+    outcome: oneOf<UsageOutcome>(row.outcome, usageOutcomes, 'usage.outcome'),
+    ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== null).map(([name, value]) => [name, typeof value === 'string' ? value : Number(value)])),
   };
 }
 
@@ -394,6 +436,15 @@ function toConversationMessage(row: Selectable<ConversationMessagesTable>): Conv
 function oneOf<T extends string>(value: string, allowed: readonly T[], column: string): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new Error(`store column ${column} holds "${value}", expected one of ${allowed.join(', ')}`);
+}
+
+/** Reads the `models` JSON list back. */
+function parseModels(text: string): string[] {
+  const value: unknown = JSON.parse(text);
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) {
+    throw new Error(`store column api_keys.models holds ${text}, expected a JSON list of strings`);
+  }
+  return value;
 }
 
 /** Reads the `limits` JSON back, keeping only known limit names with finite numeric values. */

@@ -173,6 +173,7 @@ function storeContract(backend: Backend): void {
         role: 'service',
         name: 'ci',
         limits: { requestsPerMinute: 60, tokensPerMinute: 10_000, concurrentStreams: 2, dailyTokens: 1e6, monthlyTokens: 2e7 },
+        models: ['chat', 'spark-*', 'openai/gpt-4o'],
         expiresAt: dayOne + 30 * day,
         revokedAt: dayOne + day,
       });
@@ -185,6 +186,7 @@ function storeContract(backend: Backend): void {
       expect(Object.keys(got ?? {})).not.toContain('name');
       expect(Object.keys(got ?? {})).not.toContain('expiresAt');
       expect(Object.keys(got ?? {})).not.toContain('revokedAt');
+      expect(Object.keys(got ?? {})).not.toContain('models');
       expect(await store.keys.get('missing')).toBeUndefined();
     });
 
@@ -257,6 +259,15 @@ function storeContract(backend: Backend): void {
       await store.usage.record(usage({ timeToFirstTokenMs: 42, upstreamModel: 'gpt-4o-2024-08-06', generationId: 'g1' }));
       const [total] = await store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, groupBy: [] });
       expect(total?.requests).toBe(1);
+    });
+
+    it('lists the newest rows first with every field, optional ones absent when not given, filtered by user', async () => {
+      const full = usage({ at: dayOne + 2, userId: 'alice', keyId: 'k1', generationId: 'g2', upstreamModel: 'gpt-4o-2024-08-06', timeToFirstTokenMs: 42, errorCode: 'upstream_error', outcome: 'error', route: 'chat-completions', deployment: 'openai-a/gpt-4o-mini', providerKeyId: 'openai-a#2', attempts: 3 });
+      const bare = usage({ at: dayOne + 1, userId: 'bob' });
+      await store.usage.recordMany([bare, full]);
+      expect(await store.usage.recent({ limit: 10 })).toStrictEqual([full, bare]);
+      expect(await store.usage.recent({ limit: 1 })).toStrictEqual([full]);
+      expect(await store.usage.recent({ limit: 10, userId: 'bob' })).toStrictEqual([bare]);
     });
 
     it('recordMany stores a batch in one go, and an empty batch is a no-op', async () => {

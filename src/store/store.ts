@@ -13,6 +13,8 @@ export interface ApiKeyRecord {
   /** Lowercase hex SHA-256 of the secret part; the secret itself is never stored. */
   readonly secretHash: string;
   readonly limits: Limits;
+  /** Model patterns the key may use (`chat`, `spark-*`); absent: every model. */
+  readonly models?: readonly string[];
   readonly createdAt: number;
   readonly expiresAt?: number;
   readonly revokedAt?: number;
@@ -40,6 +42,14 @@ export interface UsageRecord {
   readonly durationMs: number;
   readonly outcome: UsageOutcome;
   readonly errorCode?: string;
+  /** The API surface the request came through (`chat-completions`, `native`, `responses`, …). */
+  readonly route?: string;
+  /** The pool deployment that served (`provider/model`). */
+  readonly deployment?: string;
+  /** The provider key that served (`provider#n`), never the key itself. */
+  readonly providerKeyId?: string;
+  /** Upstream attempts made, the serving one included. */
+  readonly attempts?: number;
 }
 
 export type UsageGroup = 'user' | 'key' | 'model' | 'day';
@@ -117,6 +127,8 @@ export interface UsageStore {
   /** Several rows in one statement and transaction (the gateway writes usage in batches). */
   recordMany(rows: readonly UsageRecord[]): Promise<void>;
   aggregate(query: UsageQuery): Promise<UsageAggregate[]>;
+  /** The newest rows first (at most `limit`), optionally for one user: request logs, tests. */
+  recent(query: { readonly limit: number; readonly userId?: string }): Promise<UsageRecord[]>;
   /** Total tokens of the rows for this key (or user) at or after `since`: seeds quota counters. */
   tokensSince(subject: { keyId: string } | { userId: string }, since: number): Promise<number>;
 }

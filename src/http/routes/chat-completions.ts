@@ -48,6 +48,7 @@ export function createChatCompletionsRoute(dependencies: Dependencies) {
       mode: stream ? 'stream' : 'complete',
       requestId: context.requestId,
       principal,
+      route: 'chat-completions',
     });
     const identity = { id: `chatcmpl-${generation.id}`, created: Math.floor(dependencies.now() / 1000), model: body.model };
     void generation.done.then((summary) => {

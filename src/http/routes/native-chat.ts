@@ -195,7 +195,7 @@ function createChatResponses(dependencies: NativeChatDependencies, chats: Native
     const principal = callerOf(context);
     context.model = body.model ?? config.defaultModel;
     context.stream = wantsStream;
-    const { generation, identity } = await chats.begin(principal, body, { stream: wantsStream, requestId: context.requestId });
+    const { generation, identity } = await chats.begin(principal, body, { stream: wantsStream, requestId: context.requestId, route: 'native' });
     if (context.ticket !== undefined) dependencies.bindTicket(context.ticket, principal, generation.id);
     if (wantsStream) {
       await stream(context, response, generation, identity, 0);
@@ -235,7 +235,7 @@ export interface NativeChats {
    * before the new message, its turns stored when the answer ends. Rejects like
    * GenerationService.start, or with `conversation_not_found`.
    */
-  begin(principal: Principal, body: NativeChatBody, options: { stream: boolean; requestId: string }): Promise<{ generation: Generation; identity: NativeStreamIdentity }>;
+  begin(principal: Principal, body: NativeChatBody, options: { stream: boolean; requestId: string; route: 'native' | 'websocket' }): Promise<{ generation: Generation; identity: NativeStreamIdentity }>;
   /** A generation the principal may attach to: `generation_not_found`, or `forbidden` for someone else's. */
   findOwned(principal: Principal, generationId: string): Promise<{ generation: GenerationView; identity: NativeStreamIdentity }>;
 }
@@ -256,6 +256,7 @@ export function createNativeChats(dependencies: Pick<NativeChatDependencies, 'co
         mode: options.stream ? 'stream' : 'complete',
         requestId: options.requestId,
         principal,
+        route: options.route,
         // One JSON answer cannot be resumed: a client that leaves it cancels it.
         resumable: options.stream,
         ...(body.conversationId !== undefined ? { conversationId: body.conversationId } : {}),

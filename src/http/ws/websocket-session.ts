@@ -137,7 +137,7 @@ class WebSocketSession {
     this.#chats.set(id, reserved);
     let started: Awaited<ReturnType<NativeChats['begin']>>;
     try {
-      started = await this.#dependencies.chats.begin(this.#principal, body, { stream: true, requestId: `ws-${this.#connectionId}-${id}` });
+      started = await this.#dependencies.chats.begin(this.#principal, body, { stream: true, requestId: `ws-${this.#connectionId}-${id}`, route: 'websocket' });
     } finally {
       if (this.#chats.get(id) === reserved) this.#chats.delete(id);
     }
