@@ -164,8 +164,23 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const conversations = withDefaults(defaults.conversations, raw.conversations);
 
   const hub = withDefaults(defaults.hub, raw.hub);
+  const metrics = resolveMetrics(raw.metrics, server, issues);
 
-  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, ...(cluster ? { cluster } : {}) };
+  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}) };
+}
+
+/** `metrics.listen` split into host and port; its port must not be the main one. */
+function resolveMetrics(raw: RawConfig['metrics'], server: Config['server'], issues: ConfigIssue[]): Config['metrics'] {
+  const auth = raw?.auth ?? defaults.metrics.auth;
+  if (raw?.listen === undefined) return { auth };
+  const colon = raw.listen.lastIndexOf(':');
+  // The schema let through only host:port, the host bracketed when it is IPv6.
+  const host = raw.listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(raw.listen.slice(colon + 1));
+  if (port > 65535) issues.push({ path: 'metrics.listen', message: `${port.toString()} is not a port number (0-65535)` });
+  // Two listeners on one port collide unless both name distinct addresses; one rule is simpler to follow.
+  else if (port !== 0 && port === server.port) issues.push({ path: 'metrics.listen', message: `port ${port.toString()} is the main port (server.port); choose another port` });
+  return { auth, listen: { host, port } };
 }
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
