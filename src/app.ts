@@ -32,7 +32,7 @@ import type { Hub } from './hub/hub.js';
 import { createMemoryHub } from './hub/memory-hub.js';
 import { createRequestHandler, headerValue } from './http/request-handler.js';
 import { createResumeGrants, type ResumeGrants } from './http/resume-grants.js';
-import { createRouteTable, nativeChatDependencies } from './http/route-table.js';
+import { createMetricsRouteTable, createRouteTable, nativeChatDependencies } from './http/route-table.js';
 import { createNativeChats } from './http/routes/native-chat.js';
 import { createWebSocketGateway } from './http/ws/websocket-gateway.js';
 import { shutDownGracefully } from './http/graceful-shutdown.js';
@@ -72,11 +72,17 @@ export interface App {
   readonly keys: KeyService;
   /** Per-user connections and push (GET /api/events, POST /api/push). */
   readonly hub: Hub;
-  /** Listens on the configured host and port (port 0 picks a free one). */
+  /** The listener of /metrics alone, when metrics.listen is set; /metrics is on `server` otherwise. */
+  readonly metricsServer?: Server;
+  /**
+   * Listens on the configured host and port (port 0 picks a free one), and on metrics.listen when
+   * set; resolves with the main address. If either fails, neither is left listening.
+   */
   listen(): Promise<AddressInfo>;
   /**
    * Graceful stop: refuses new requests, lets running generations finish for up to
-   * `drainTimeoutMs`, ends the rest with a `shutting_down` error event, then closes.
+   * `drainTimeoutMs`, ends the rest with a `shutting_down` error event, then closes (the metrics
+   * listener last, so the drain can still be watched).
    */
   shutdown(drainTimeoutMs?: number): Promise<void>;
 }
@@ -101,6 +107,13 @@ export function createApp(dependencies: AppDependencies): App {
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => void handle(request, response));
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => websockets.handleUpgrade(request, socket, head));
+  // metrics.listen: /metrics on a server of its own, through the same handler (access, request log).
+  const metricsListen = config.metrics.listen;
+  let metricsServer: Server | undefined;
+  if (metricsListen) {
+    const handleMetrics = createRequestHandler({ router: createMetricsRouteTable(config, metrics), authenticator, resumeGrants: services.resumeGrants, logger, metrics, now });
+    metricsServer = createServer({ keepAliveTimeout: 65_000 }, (request, response) => void handleMetrics(request, response));
+  }
 
   return {
     config,
@@ -111,8 +124,21 @@ export function createApp(dependencies: AppDependencies): App {
     store,
     keys,
     hub,
-    listen: () => listen(server, config),
-    shutdown: (drainTimeoutMs = config.server.drainTimeoutMs) => shutDownGracefully({ server, generations, hub, websockets, providers: services.providers, logger }, drainTimeoutMs),
+    ...(metricsServer ? { metricsServer } : {}),
+    listen: async () => {
+      const address = await listen(server, config.server);
+      if (metricsServer && metricsListen) {
+        await listen(metricsServer, metricsListen).catch(async (error: unknown) => {
+          await closeServer(server);
+          throw error;
+        });
+      }
+      return address;
+    },
+    shutdown: async (drainTimeoutMs = config.server.drainTimeoutMs) => {
+      await shutDownGracefully({ server, generations, hub, websockets, providers: services.providers, logger }, drainTimeoutMs);
+      if (metricsServer) await closeServer(metricsServer);
+    },
   };
 }
 
@@ -177,13 +203,21 @@ function createServices(dependencies: AppDependencies): Services {
   return { now, createId, logger, metrics, providers, modelRouter, keys, tickets, resumeGrants, authenticator, registry, generations, hub, healthStore };
 }
 
-/** Listens on the configured host and port (port 0 picks a free one). */
-function listen(server: Server, config: Config): Promise<AddressInfo> {
+/** Listens on `host` and `port` (port 0 picks a free one); rejects with the socket's error (EADDRINUSE, …). */
+function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+/** Closes a server that needs no drain (the metrics listener; a main server whose partner failed), keep-alive sockets included. */
+function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
 }

@@ -4,6 +4,7 @@
 // an in-band shutting_down error).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -88,6 +89,43 @@ describe('sluice check-config', () => {
     expect(result.stderr).toMatch(/^ {2}- providers\.openai\.apiKey: environment variable SLUICE_TEST_MISSING_KEY is not set/m);
   });
 
+  it('explains each problem in one line: YAML position, the key meant, where a key belongs, references, in our words', async () => {
+    const syntax = await sluice(['check-config', file('syntax.yaml', 'server:\n  port: 8080\n  host: "127.0.0.1\nlog: { level: info }\n')]);
+    expect(syntax.code).toBe(1);
+    expect(syntax.stderr).toMatch(/: 1 problem\n {2}- line \d+, column \d+: Missing closing "quote; fix the YAML syntax\n$/);
+
+    const path = file(
+      'explained.yaml',
+      [
+        'server:',
+        '  port: 0',
+        '  heartbeatMs: 0',
+        '  redisUrl: redis://127.0.0.1:6379',
+        'limits:',
+        '  requestsPerMinute: 60',
+        'providers:',
+        '  openai: { type: openai, baseUrl: "https://api.openai.com/v1", apikey: sk-x }',
+        'models:',
+        '  chat: { provider: openai, fallbacks: [backup] }',
+        'defaultModel: caht',
+      ].join('\n'),
+    );
+    const result = await sluice(['check-config', path]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        `${path}: 6 problems`,
+        '  - server.heartbeatMs: must be a whole number above 0',
+        '  - server: unknown setting redisUrl; it belongs under cluster.redisUrl',
+        '  - providers.openai: unknown setting apikey; did you mean apiKey?',
+        '  - limits: unknown setting requestsPerMinute; it belongs under limits.perUser.requestsPerMinute (or limits.users.<id>.requestsPerMinute)',
+        '  - models.chat.fallbacks.0: "backup" is neither a model alias nor provider/model with a configured provider',
+        '  - defaultModel: "caht" is neither a model alias nor provider/model with a configured provider; did you mean chat?',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('prints OK for a valid file and exits 0', async () => {
     const path = file(
       'good.yaml',
@@ -96,7 +134,7 @@ describe('sluice check-config', () => {
     const result = await sluice(['check-config', path], { SLUICE_TEST_KEY: 'sk-x' });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`${path}: OK`);
+    expect(result.stdout).toBe(`${path}: OK (1 provider, 1 model alias)\n`);
   });
 });
 
@@ -347,6 +385,20 @@ describe('sluice serve and SIGTERM', () => {
     expect((await fetch(`${served.url}/admin/keys`, { headers: { authorization: `Bearer ${chosen}` } })).status).toBe(200);
     served.child.kill('SIGTERM');
     expect(await within(served.exited, 5000, 'sluice to exit')).toBe(0);
+  });
+
+  it('on a port already in use ends with one line naming the port and how to change it, and exits 1', async () => {
+    const occupier = createNetServer();
+    await new Promise<void>((resolve) => occupier.listen(0, '127.0.0.1', resolve));
+    const port = (occupier.address() as AddressInfo).port;
+    try {
+      const path = file('port-in-use.yaml', [`server: { host: 127.0.0.1, port: ${port.toString()} }`, 'log: { level: warn }', 'auth: { mode: none }', 'store: { url: "sqlite::memory:" }'].join('\n'));
+      const result = await sluice(['serve', '--config', path]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`sluice: port ${port.toString()} is in use; set server.port in the config or SLUICE_PORT\n`);
+    } finally {
+      await new Promise((resolve) => occupier.close(resolve));
+    }
   });
 
   it('lets a running stream finish, refuses new connections, and exits 0', async () => {

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { plural } from '../config/issue-messages.js';
 import { createStore } from '../store/create-store.js';
 import { serve } from './serve.js';
 import { keysCommand, keysHelp } from './keys.js';
@@ -110,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
       }
       try {
         const config = loadConfig({ path: file });
-        process.stdout.write(`${file}: OK (${Object.keys(config.providers).length.toString()} providers, ${Object.keys(config.models).length.toString()} model aliases)\n`);
+        process.stdout.write(`${file}: OK (${plural(Object.keys(config.providers).length, 'provider')}, ${plural(Object.keys(config.models).length, 'model alias', 'model aliases')})\n`);
         return 0;
       } catch (error) {
         if (error instanceof ConfigError) {

@@ -1,12 +1,14 @@
 // `sluice serve`: load config, open the store, create the app, listen, and shut down gracefully on
 // SIGTERM/SIGINT. On the first start with an empty store it installs an admin key and prints it once,
 // as an `export SLUICE_KEY=…` line; of several nodes starting together only the one that installed it.
+import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createApp } from '../app.js';
 import { createStore } from '../store/create-store.js';
 import { ensureAdminKey } from '../auth/api-keys.js';
 import { openCluster } from '../cluster/cluster.js';
 import { createLogger } from '../observability/logger.js';
+import { describeListenFailure } from './listen-failure.js';
 
 export async function serve(configPath: string | undefined): Promise<void> {
   let config;
@@ -37,9 +39,24 @@ export async function serve(configPath: string | undefined): Promise<void> {
       );
     }
   }
-  const address = await app.listen();
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port.toString()}`;
-  app.logger.info({ url, providers: Object.keys(config.providers), defaultModel: config.defaultModel, auth: config.auth.mode, store: store.kind, node: config.cluster?.nodeId }, `sluice listening on ${url}`);
+  let address: AddressInfo;
+  try {
+    address = await app.listen();
+  } catch (error) {
+    const failure = describeListenFailure(error, config);
+    if (failure === undefined) throw error;
+    // One line an operator can act on (the port, the setting), not a stack trace.
+    process.stderr.write(`sluice: ${failure}\n`);
+    await app.shutdown(0);
+    await cluster?.close();
+    await store.close();
+    process.exitCode = 1;
+    return;
+  }
+  const url = urlOf(address);
+  const metricsAddress = app.metricsServer?.address();
+  const metrics = metricsAddress && typeof metricsAddress === 'object' ? `${urlOf(metricsAddress)}/metrics` : undefined;
+  app.logger.info({ url, metrics, providers: Object.keys(config.providers), defaultModel: config.defaultModel, auth: config.auth.mode, store: store.kind, node: config.cluster?.nodeId }, `sluice listening on ${url}`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -66,4 +83,8 @@ export async function serve(configPath: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function urlOf(address: AddressInfo): string {
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port.toString()}`;
 }

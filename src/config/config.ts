@@ -56,6 +56,13 @@ export interface Config {
   readonly generations: { readonly resumeGraceMs: number; readonly retentionMs: number };
   readonly conversations: { readonly historyMessages: number; readonly historyChars: number };
   readonly limits: { readonly perUser: Limits; readonly users: Readonly<Record<string, Limits>> };
+  /** GET /metrics: on the main port (public, or admin only), or on a listener of its own. */
+  readonly metrics: {
+    /** Who may read /metrics, wherever it is served. */
+    readonly auth: 'none' | 'admin';
+    /** Present when metrics.listen is set: /metrics is served there, and the main port answers 404. */
+    readonly listen?: { readonly host: string; readonly port: number };
+  };
   /** The per-user connection hub (GET /api/events, POST /api/push). */
   readonly hub: {
     /** A hub stream is ended after about this long (ms), so clients reconnect and rebalance; 0 means never. */

@@ -17,6 +17,7 @@ interface Defaults {
   generations: Config['generations'];
   websocket: Config['websocket'];
   conversations: Config['conversations'];
+  metrics: Config['metrics'];
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   server: {
@@ -45,6 +46,8 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   websocket: { pingIntervalMs: 30_000, cancelChatsOnClose: false },
   generations: { resumeGraceMs: 30_000, retentionMs: 300_000 },
   conversations: { historyMessages: 20, historyChars: 32_000 },
+  // Public on the main port, as before the setting existed; docs/deployment.md advises listen or admin.
+  metrics: { auth: 'none' },
 });
 
 /** The configuration used when Sluice starts with no config file: the built-in demo model. */

@@ -83,10 +83,10 @@ describe('loadConfig', () => {
   });
 
   it('names an unknown key wherever it is', () => {
-    expect(problems(() => resolveConfig({ providers: { a: { type: 'openai', baseUrl: 'https://x', apikey: 'k' } } }, {}))).toEqual([
-      'providers.a: unknown setting apikey; check the spelling against docs/configuration.md',
-    ]);
-    expect(problems(() => resolveConfig({ timeouts: { idleMS: 1 } }, {}))).toEqual(['timeouts: unknown setting idleMS; check the spelling against docs/configuration.md']);
+    expect(problems(() => resolveConfig({ providers: { a: { type: 'openai', baseUrl: 'https://x', apikey: 'k' } } }, {}))).toEqual(['providers.a: unknown setting apikey; did you mean apiKey?']);
+    expect(problems(() => resolveConfig({ timeouts: { idleMS: 1 } }, {}))).toEqual(['timeouts: unknown setting idleMS; did you mean idleMs?']);
+    // Nothing near it anywhere in the schema: where to look it up.
+    expect(problems(() => resolveConfig({ timeouts: { colour: 1 } }, {}))).toEqual(['timeouts: unknown setting colour; check the spelling against docs/configuration.md']);
   });
 
   it('checks that models and fallbacks point at configured providers', () => {
@@ -95,8 +95,11 @@ describe('loadConfig', () => {
     expect(found).toContain('models.chat.fallbacks.0: "nope" is neither a model alias nor provider/model with a configured provider');
   });
 
-  it('reports YAML syntax errors with a line', () => {
-    expect(problems(() => parseConfigText('providers:\n  a: [unclosed\n', {}))[0]).toMatch(/^line \d+:/);
+  it('reports YAML syntax errors with a line and a column', () => {
+    expect(problems(() => parseConfigText('providers:\n  a: [unclosed\n', {}))[0]).toMatch(/^line \d+, column \d+: /);
+    // The position is the mistake's own, not line 0: the second `port` of server, 4th line, 3rd column.
+    expect(problems(() => parseConfigText('log: { level: info }\nserver:\n  port: 8080\n  port: 9090\n', {}))).toEqual(['line 4, column 3: Map keys must be unique; fix the YAML syntax']);
+    expect(problems(() => parseConfigText('server:\n  host: "127.0.0.1\n', {}))[0]).toMatch(/^line 3, column 1: Missing closing "quote; fix the YAML syntax$/);
   });
 
   it('applies environment overrides and checks them', () => {

@@ -2,24 +2,22 @@
 // with its path and how to fix it, and returns a frozen, typed Config.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseDocument } from 'yaml';
-import type { z } from 'zod';
+import { LineCounter, parseDocument } from 'yaml';
 import { configSchema, type ModelRouteConfig, type RawConfig } from './schema.js';
 import { defaults, zeroConfig } from './defaults.js';
+import type { ConfigIssue } from './config-issue.js';
+import { describeSchemaIssues, plural } from './issue-messages.js';
+import { crossCheckIssues } from './cross-checks.js';
 import type { Config, LogLevel, ModelRoute, ResolvedProvider } from './config.js';
 import type { Timeouts } from '../contract/provider.js';
 import { resolveProvider, type ProviderConfig } from '../providers/definitions.js';
 
-export interface ConfigIssue {
-  /** Dotted path into the YAML document, e.g. `providers.openai.baseUrl`. */
-  path: string;
-  message: string;
-}
+export type { ConfigIssue };
 
 export class ConfigError extends Error {
   readonly issues: readonly ConfigIssue[];
   constructor(source: string, issues: readonly ConfigIssue[]) {
-    super(`${source}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${formatIssues(issues)}`);
+    super(`${source}: ${plural(issues.length, 'problem')}\n${formatIssues(issues)}`);
     this.name = 'ConfigError';
     this.issues = issues;
   }
@@ -52,14 +50,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
 }
 
 export function parseConfigText(text: string, env: Env, source = 'config'): Config {
-  const document = parseDocument(text, { prettyErrors: false });
+  // Without prettyErrors the messages stay one clean line, and errors carry no linePos: the
+  // LineCounter turns each error's offset into a line and column instead.
+  const lines = new LineCounter();
+  const document = parseDocument(text, { prettyErrors: false, lineCounter: lines });
   if (document.errors.length > 0) {
     throw new ConfigError(
       source,
-      document.errors.map((error) => ({
-        path: `line ${(error.linePos?.[0]?.line ?? 0).toString()}`,
-        message: `${error.message.split('\n')[0] ?? 'invalid YAML'}; fix the YAML syntax`,
-      })),
+      document.errors.map((error) => {
+        const { line, col } = lines.linePos(error.pos[0]);
+        return { path: `line ${line.toString()}, column ${col.toString()}`, message: `${error.message.split('\n')[0] ?? 'invalid YAML'}; fix the YAML syntax` };
+      }),
     );
   }
   return resolveConfig(document.toJS() ?? {}, env, source);
@@ -70,14 +71,13 @@ export function resolveConfig(input: unknown, env: Env, source = 'config'): Conf
   const issues: ConfigIssue[] = [];
   const interpolated = interpolate(input, env, [], issues);
   const parsed = configSchema.safeParse(interpolated, { reportInput: true });
-  if (!parsed.success) {
-    // A missing variable was already reported at its path; the empty string it left is not news.
-    const reported = new Set(issues.map((issue) => issue.path));
-    issues.push(...parsed.error.issues.map(zodIssue).filter((issue) => !reported.has(issue.path)));
-    // Checked on the unvalidated document too, so a route to a missing provider is reported with
-    // the schema's problems instead of on the next run.
-    issues.push(...unknownProviderIssues(interpolated));
-  }
+  // A missing variable was already reported at its path; the empty string it left is not news.
+  const reported = new Set(issues.map((issue) => issue.path));
+  const notReported = (issue: ConfigIssue): boolean => !reported.has(issue.path);
+  if (!parsed.success) issues.push(...describeSchemaIssues(parsed.error.issues, configSchema, interpolated).filter(notReported));
+  // References between settings are checked on the unvalidated document in the same pass, so a
+  // route to a missing provider is reported with the schema's problems instead of on the next run.
+  issues.push(...crossCheckIssues(interpolated).filter(notReported));
   if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);
 
   const config = applyDefaults(parsed.data, env, issues);
@@ -105,24 +105,6 @@ function interpolate(value: unknown, env: Env, path: readonly (string | number)[
   return value;
 }
 
-function zodIssue(issue: z.core.$ZodIssue): ConfigIssue {
-  const path = issue.path.map(String).join('.');
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return { path, message: `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}; check the spelling against docs/configuration.md` };
-    case 'invalid_type':
-      return { path, message: issue.input === undefined ? `required (${issue.expected})` : `expected ${issue.expected}, got ${describe(issue.input)}` };
-    default:
-      return { path, message: issue.message };
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
-}
-
 function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config {
   const baseTimeouts: Timeouts = withDefaults(defaults.timeouts, raw.timeouts);
   const rawProviders: Readonly<Record<string, ProviderConfig>> = raw.providers ?? zeroConfig.providers;
@@ -132,27 +114,13 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   }
 
   const models: Record<string, ModelRoute> = {};
-  issues.push(...unknownProviderIssues(raw));
   // A file that configures no providers gets the whole demo gateway, its model alias included.
   const rawModels: Readonly<Record<string, ModelRouteConfig>> = raw.models ?? (raw.providers === undefined ? zeroConfig.models : {});
   for (const [alias, route] of Object.entries(rawModels)) {
     models[alias] = { provider: route.provider, model: route.model ?? alias, fallbacks: route.fallbacks ?? [] };
   }
-  const resolvable = (name: string): boolean => {
-    if (Object.hasOwn(models, name)) return true;
-    const slash = name.indexOf('/');
-    return slash > 0 && Object.hasOwn(providers, name.slice(0, slash));
-  };
-  for (const [alias, route] of Object.entries(models)) {
-    route.fallbacks.forEach((fallback, index) => {
-      if (!resolvable(fallback)) issues.push({ path: `models.${alias}.fallbacks.${index.toString()}`, message: `"${fallback}" is neither a model alias nor provider/model with a configured provider` });
-    });
-  }
-
+  // Whether the routes, fallbacks and defaultModel name something was checked with the schema (cross-checks.ts).
   const defaultModel = raw.defaultModel ?? Object.keys(models)[0] ?? firstProviderModel(providers);
-  if (defaultModel !== undefined && !resolvable(defaultModel)) {
-    issues.push({ path: 'defaultModel', message: `"${defaultModel}" is neither a model alias nor provider/model with a configured provider` });
-  }
 
   const server: { -readonly [K in keyof Config['server']]: Config['server'][K] } = withDefaults(defaults.server, raw.server);
   const host = env['SLUICE_HOST'];
@@ -196,8 +164,23 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const conversations = withDefaults(defaults.conversations, raw.conversations);
 
   const hub = withDefaults(defaults.hub, raw.hub);
+  const metrics = resolveMetrics(raw.metrics, server, issues);
 
-  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, ...(cluster ? { cluster } : {}) };
+  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}) };
+}
+
+/** `metrics.listen` split into host and port; its port must not be the main one. */
+function resolveMetrics(raw: RawConfig['metrics'], server: Config['server'], issues: ConfigIssue[]): Config['metrics'] {
+  const auth = raw?.auth ?? defaults.metrics.auth;
+  if (raw?.listen === undefined) return { auth };
+  const colon = raw.listen.lastIndexOf(':');
+  // The schema let through only host:port, the host bracketed when it is IPv6.
+  const host = raw.listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(raw.listen.slice(colon + 1));
+  if (port > 65535) issues.push({ path: 'metrics.listen', message: `${port.toString()} is not a port number (0-65535)` });
+  // Two listeners on one port collide unless both name distinct addresses; one rule is simpler to follow.
+  else if (port !== 0 && port === server.port) issues.push({ path: 'metrics.listen', message: `port ${port.toString()} is the main port (server.port); choose another port` });
+  return { auth, listen: { host, port } };
 }
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -225,25 +208,6 @@ function resolveAuth(raw: RawConfig['auth'], host: string, env: Env, issues: Con
 
 function pickDefined<T extends Record<string, unknown>>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
-
-/** Model routes naming a provider that is not configured. Reads the document loosely: it may be invalid elsewhere. */
-function unknownProviderIssues(document: unknown): ConfigIssue[] {
-  if (!isRecord(document) || !isRecord(document['models'])) return [];
-  const providers = document['providers'] ?? zeroConfig.providers;
-  const providerIds = isRecord(providers) ? Object.keys(providers) : [];
-  const issues: ConfigIssue[] = [];
-  for (const [alias, route] of Object.entries(document['models'])) {
-    const provider = isRecord(route) ? route['provider'] : undefined;
-    if (typeof provider === 'string' && provider !== '' && !providerIds.includes(provider)) {
-      issues.push({ path: `models.${alias}.provider`, message: `no provider "${provider}"; define it under providers or use one of: ${providerIds.join(', ')}` });
-    }
-  }
-  return issues;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Overlays the set values of `overrides` on `base` (zod leaves absent optional keys undefined). */

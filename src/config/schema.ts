@@ -143,6 +143,15 @@ export const configSchema = z.strictObject({
       retentionMs: milliseconds.optional(),
     })
     .optional(),
+  /** Where GET /metrics is served, and to whom; by default publicly on the main port. */
+  metrics: z
+    .strictObject({
+      /** host:port of a listener of its own for /metrics (e.g. 127.0.0.1:9464); the main port then answers 404 there. */
+      listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'use host:port, such as 127.0.0.1:9464 or [::1]:9464').optional(),
+      /** none: anyone who reaches it; admin: an admin credential (Authorization: Bearer). */
+      auth: z.enum(['none', 'admin']).optional(),
+    })
+    .optional(),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

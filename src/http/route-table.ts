@@ -12,7 +12,7 @@ import type { GenerationService } from '../relay/generation-service.js';
 import type { ModelRouter } from '../routing/model-router.js';
 import type { Store } from '../store/store.js';
 import type { ResumeGrants } from './resume-grants.js';
-import { Router } from './router.js';
+import { Router, type RouteSpec } from './router.js';
 import { createAdminKeysRoutes } from './routes/admin-keys.js';
 import { createAdminUsageRoute } from './routes/admin-usage.js';
 import { createChatCompletionsRoute } from './routes/chat-completions.js';
@@ -50,7 +50,8 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
     .add('POST', '/api/tickets', createTicketsRoute({ tickets, ttlMs: config.auth.ticketTtlMs }))
     .add('GET', '/healthz', healthRoute, { access: 'public' })
     .add('GET', '/readyz', createReadyRoute(isReady), { access: 'public' })
-    .add('GET', '/metrics', createMetricsRoute(metrics), { access: 'public' })
+    // With metrics.listen, /metrics is served on its own listener only (createMetricsRouteTable).
+    .addAll(config.metrics.listen ? [] : [metricsRoute(config, metrics)])
     .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' });
   router.addAll(createNativeChatRoutes(nativeChatDependencies(dependencies)));
   router.addAll(createConversationRoutes({ conversations: store.conversations }));
@@ -58,6 +59,16 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
   router.addAll(createHubRoutes({ hub, config, now, logger }));
   router.addAll(createPlaygroundRoutes({ logger }));
   return router;
+}
+
+/** The routes of the separate metrics listener (metrics.listen): /metrics and nothing else. */
+export function createMetricsRouteTable(config: Config, metrics: Metrics): Router {
+  return new Router().addAll([metricsRoute(config, metrics)]);
+}
+
+/** GET /metrics, open to anyone or to admin credentials only (metrics.auth), wherever it is served. */
+function metricsRoute(config: Config, metrics: Metrics): RouteSpec {
+  return { method: 'GET', pattern: '/metrics', handler: createMetricsRoute(metrics), options: { access: config.metrics.auth === 'admin' ? 'admin' : 'public' } };
 }
 
 /** What the native chat routes and the WebSocket gateway's chats are built from. */
