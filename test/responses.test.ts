@@ -139,7 +139,7 @@ describe('streamed', () => {
       body: JSON.stringify({ model: 'gpt-test', input: 'Hi', stream: true }),
       signal: controller.signal,
     });
-    const reader = response.body!.getReader();
+    const reader: ReadableStreamDefaultReader<Uint8Array> = response.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';
     while (!text.includes('response.output_text.delta')) {
