@@ -123,6 +123,33 @@ describe('sluice keys and sluice usage', () => {
     expect(json.find((entry) => entry.id === id)?.revokedAt).not.toBeNull();
   });
 
+  it('create --models limits the key to those patterns; create --json and list show them', async () => {
+    const config = storeConfig();
+    const created = await sluice(['keys', 'create', '--config', config, '--user', 'gina', '--role', 'user', '--models', 'chat, spark-*', '--json']);
+    expect(created.stderr).toBe('');
+    const { id, models } = JSON.parse(created.stdout) as { id: string; models: string[] };
+    expect(models).toEqual(['chat', 'spark-*']);
+    const unrestricted = JSON.parse((await sluice(['keys', 'create', '--config', config, '--user', 'gina', '--role', 'user', '--json'])).stdout) as { id: string; models: string[] | null };
+    expect(unrestricted.models).toBeNull();
+
+    const listed = await sluice(['keys', 'list', '--user', 'gina', '--config', config]);
+    expect(listed.stdout).toMatch(/^id +user +role +state +created +limits +models +name$/m);
+    expect(listed.stdout).toMatch(new RegExp(`^${id} +gina +user +active +\\d{4}-\\d{2}-\\d{2} +- +chat,spark-\\*$`, 'm'));
+    expect(listed.stdout).toMatch(new RegExp(`^${unrestricted.id} +gina +user +active +\\d{4}-\\d{2}-\\d{2} +-$`, 'm'));
+    // Three CLI starts: on a loaded two-core machine each can take several seconds.
+  }, 60_000);
+
+  it('create --models refuses an empty list or a bad pattern, exit 2', async () => {
+    for (const [models, problem] of [
+      ['', '--models must be 1 to 128 characters'],
+      ['chat,gpt 4o', '--models must be 1 to 128 characters of A-Z, a-z, 0-9 and . _ : / * @ -, got "chat,gpt 4o"'],
+    ] as const) {
+      const result = await sluice(['keys', 'create', '--config', storeConfig(), '--user', 'gina', '--role', 'user', '--models', models]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(problem);
+    }
+  }, 60_000);
+
   it('bad arguments exit 2 and name every problem', async () => {
     const result = await sluice(['keys', 'create', '--config', storeConfig(), '--role', 'root', '--rpm', 'lots']);
     expect(result.code).toBe(2);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockOpenAi, defaultAnswer, type MockOpenAi } from './support/mock-openai.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { postChat, readCompletionText, readErrorAnswer, readStream } from './support/chat-client.js';
+import { sparkCredentials, startMockSpark, type MockSpark } from './support/mock-spark.js';
 
 interface TestProxy {
   url: string;
@@ -70,6 +71,7 @@ const proxyVariables = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', '
 const savedVariables = new Map<string, string>();
 
 let upstream: MockOpenAi;
+let spark: MockSpark;
 let proxy: TestProxy;
 let otherProxy: TestProxy;
 const gateways: TestGateway[] = [];
@@ -81,12 +83,14 @@ beforeAll(async () => {
     delete process.env[name];
   }
   upstream = await startMockOpenAi();
+  spark = await startMockSpark();
   proxy = await startProxy();
   otherProxy = await startProxy();
 });
 afterAll(async () => {
   for (const gateway of gateways) await gateway.close();
   await upstream?.close();
+  await spark?.close();
   await proxy?.close();
   await otherProxy?.close();
   for (const [name, value] of savedVariables) process.env[name] = value;
@@ -162,6 +166,44 @@ describe('outbound proxy', () => {
     const gateway = await gatewayWith({});
     await expectExactAnswers(gateway);
     expect(proxy.seen).toEqual([]);
+    expect(otherProxy.seen).toEqual([]);
+  });
+});
+
+describe('outbound proxy for a WebSocket provider (Spark)', () => {
+  const sparkHost = () => new URL(spark.baseUrl).host;
+
+  async function sparkGatewayWith(provider: Record<string, unknown>, env: Record<string, string> = {}): Promise<TestGateway> {
+    const gateway = await startGateway({ providers: { spark: { type: 'spark', baseUrl: spark.baseUrl, ...sparkCredentials, ...provider } } }, env);
+    gateways.push(gateway);
+    return gateway;
+  }
+
+  async function expectSparkAnswer(gateway: TestGateway): Promise<void> {
+    spark.reset();
+    const streamed = await postChat(gateway.url, { model: 'spark/generalv3.5' });
+    expect(streamed.status).toBe(200);
+    const answer = await readStream(streamed);
+    expect(answer.content).toBe('答复[hi] 完成 🙂');
+    expect(spark.frames).toHaveLength(1);
+  }
+
+  it('a provider with proxy: opens its signed WebSocket through a CONNECT tunnel', async () => {
+    const gateway = await sparkGatewayWith({ proxy: proxy.url });
+    await expectSparkAnswer(gateway);
+    expect(proxy.seen).toEqual([`CONNECT ${sparkHost()}`]);
+  });
+
+  it('HTTP_PROXY carries ws:// upstreams, NO_PROXY exempts them, and the provider proxy wins', async () => {
+    await expectSparkAnswer(await sparkGatewayWith({}, { HTTP_PROXY: proxy.url }));
+    expect(proxy.seen).toEqual([`CONNECT ${sparkHost()}`]);
+
+    proxy.seen.length = 0;
+    await expectSparkAnswer(await sparkGatewayWith({}, { HTTP_PROXY: proxy.url, NO_PROXY: 'localhost,127.0.0.1' }));
+    expect(proxy.seen).toEqual([]);
+
+    await expectSparkAnswer(await sparkGatewayWith({ proxy: proxy.url }, { HTTP_PROXY: otherProxy.url }));
+    expect(proxy.seen).toEqual([`CONNECT ${sparkHost()}`]);
     expect(otherProxy.seen).toEqual([]);
   });
 });

@@ -118,6 +118,17 @@ describe('storage', () => {
     expect(badUser).toMatchObject({ code: 'invalid_request', param: 'userId' });
     expect(store.records.size).toBe(0);
   });
+
+  it('stores a key\'s model list, and refuses an empty one or a bad pattern naming the element', async () => {
+    const { record } = await service.create({ userId: 'alice', role: 'user', models: ['chat', 'spark-*'] });
+    expect(store.records.get(record.id)?.models).toEqual(['chat', 'spark-*']);
+    const empty = await rejectionOf(service.create({ userId: 'alice', role: 'user', models: [] }));
+    expect(empty).toMatchObject({ code: 'invalid_request', param: 'models' });
+    const badPattern = await rejectionOf(service.create({ userId: 'alice', role: 'user', models: ['chat', 'gpt 4o'] }));
+    expect(badPattern).toMatchObject({ code: 'invalid_request', param: 'models[1]' });
+    expect(badPattern.message).toMatch(/^The key's models\[1\] must be 1 to 128 characters/);
+    expect(store.records.size).toBe(1);
+  });
 });
 
 describe('authenticate', () => {
@@ -125,6 +136,11 @@ describe('authenticate', () => {
     const { key, record } = await service.create({ userId: 'alice', role: 'service', limits: { concurrentStreams: 2 } });
     await expect(service.authenticate(key)).resolves.toEqual({ userId: 'alice', role: 'service', via: 'key', keyId: record.id, keyLimits: { concurrentStreams: 2 } });
     expect(timingSafeEqual).toHaveBeenCalledTimes(1);
+  });
+
+  it('hands the key\'s model list to the principal as allowedModels', async () => {
+    const { key } = await service.create({ userId: 'alice', role: 'user', models: ['chat', 'openai/*'] });
+    expect((await service.authenticate(key)).allowedModels).toEqual(['chat', 'openai/*']);
   });
 
   it('answers an unknown id and a wrong secret identically, both after a constant-time comparison', async () => {

@@ -6,6 +6,7 @@ import { SluiceError } from '../errors/sluice-error.js';
 import type { ApiKeyRecord, KeyStore } from '../store/store.js';
 import type { Limits, Principal, Role } from '../contract/principal.js';
 import { describeInvalidUserId, isValidUserId } from './user-id.js';
+import { modelPatternsSchema } from './model-allowlist.js';
 
 /** Every Sluice key starts with this; `both` mode routes on it and secret scanners can match it. */
 export const apiKeyPrefix = 'sk-sluice-';
@@ -46,6 +47,8 @@ export interface CreateKeyInput {
   /** A label for people (`ci`, `web front end`). */
   readonly name?: string;
   readonly limits?: Limits;
+  /** Model patterns the key may use (`chat`, `spark-*`, `openai/*`); absent: every model. */
+  readonly models?: readonly string[];
   /** Milliseconds since the epoch; must be in the future. Absent: the key never expires. */
   readonly expiresAt?: number;
 }
@@ -63,8 +66,9 @@ export interface ImportKeyInput extends Omit<CreateKeyInput, 'expiresAt'> {
 
 export interface KeyService {
   /**
-   * Mints a key and stores its record. Fails with `invalid_request` (param `userId` or
-   * `expiresAt`) when the user id is malformed or the expiry is not in the future.
+   * Mints a key and stores its record. Fails with `invalid_request` (param `userId`, `models` or
+   * `expiresAt`) when the user id is malformed, the model list is not 1 to 100 valid patterns, or
+   * the expiry is not in the future.
    */
   create(input: CreateKeyInput): Promise<CreatedKey>;
   /**
@@ -147,6 +151,15 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     }
   }
 
+  function checkModels(models: readonly string[] | undefined): void {
+    if (models === undefined) return;
+    const result = modelPatternsSchema.safeParse(models);
+    if (result.success) return;
+    const issue = result.error.issues[0];
+    const param = `models${issue?.path.map((index) => `[${String(index)}]`).join('') ?? ''}`;
+    throw new SluiceError('invalid_request', { param, message: `The key's ${param} ${issue?.message ?? 'is invalid'}.` });
+  }
+
   function buildRecord(id: string, secret: string, input: Omit<CreateKeyInput, 'expiresAt'>, expiresAt: number | undefined): ApiKeyRecord {
     return {
       id,
@@ -155,6 +168,7 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       ...(input.name !== undefined ? { name: input.name } : {}),
       secretHash: hashSecret(secret),
       limits: { ...input.limits },
+      ...(input.models !== undefined ? { models: [...input.models] } : {}),
       createdAt: now(),
       ...(expiresAt !== undefined ? { expiresAt } : {}),
     };
@@ -164,12 +178,14 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     const match = apiKeyPattern.exec(input.key);
     if (!match?.[1] || !match[2]) throw new Error(`The key to import is not a Sluice API key; it must look like ${expectedForm}.`);
     checkUserId(input.userId);
+    checkModels(input.models);
     return buildRecord(match[1], match[2], input, undefined);
   }
 
   return {
     async create(input) {
       checkUserId(input.userId);
+      checkModels(input.models);
       if (input.expiresAt !== undefined && !(Number.isFinite(input.expiresAt) && input.expiresAt > now())) {
         throw new SluiceError('invalid_request', { param: 'expiresAt', message: 'expiresAt must be a time in the future (milliseconds since the epoch); leave it out for a key that never expires.' });
       }
@@ -216,7 +232,14 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       if (record.expiresAt !== undefined && record.expiresAt <= now()) {
         throw new SluiceError('api_key_expired', { message: `The API key ${record.id} expired at ${new Date(record.expiresAt).toISOString()}; ask an admin for a new key.` });
       }
-      return { userId: record.userId, role: record.role, via: 'key', keyId: record.id, keyLimits: record.limits };
+      return {
+        userId: record.userId,
+        role: record.role,
+        via: 'key',
+        keyId: record.id,
+        keyLimits: record.limits,
+        ...(record.models !== undefined && record.models.length > 0 ? { allowedModels: record.models } : {}),
+      };
     },
 
     count() {

@@ -187,6 +187,12 @@ describe('acting for a user', () => {
     expect(actFor(asAlice, 'admin')).toEqual(admin);
   });
 
+  it('a service credential acting for a user keeps its own model allowlist, whoever it names', () => {
+    const service: Principal = { userId: 'backend', role: 'service', via: 'key', keyId: 'k2', keyLimits: {}, allowedModels: ['chat'] };
+    expect(actFor(service, 'alice').allowedModels).toEqual(['chat']);
+    expect(actFor(actFor(service, 'alice'), 'backend').allowedModels).toEqual(['chat']);
+  });
+
   it('validates the user id: 1 to 128 of A-Za-z0-9._@:-, the param naming where it came from', () => {
     const service: Principal = { userId: 'svc', role: 'service', via: 'key', keyLimits: {} };
     expect(actFor(service, `${'a'.repeat(119)}.b_c@d:e-`).userId).toHaveLength(128);

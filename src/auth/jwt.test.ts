@@ -41,6 +41,34 @@ describe('HS256 shared secret', () => {
     expect(nonString.code).toBe('invalid_token');
   });
 
+  it('reads the models claim as an array or a space-separated string into allowedModels', async () => {
+    const verifier = hsVerifier({ modelsClaim: 'models' });
+    await expect(verifier.verify(await hs256({ sub: 'alice', models: ['chat', 'openai/*'] }))).resolves.toMatchObject({ allowedModels: ['chat', 'openai/*'] });
+    await expect(verifier.verify(await hs256({ sub: 'alice', models: ' chat  spark-* ' }))).resolves.toMatchObject({ allowedModels: ['chat', 'spark-*'] });
+    const configured = hsVerifier({ modelsClaim: 'https://sluice.example/models' });
+    await expect(configured.verify(await hs256({ sub: 'alice', 'https://sluice.example/models': 'chat' }))).resolves.toMatchObject({ allowedModels: ['chat'] });
+  });
+
+  it('lets a token without the models claim, or with an empty one, use every model', async () => {
+    const verifier = hsVerifier({ modelsClaim: 'models' });
+    for (const claims of [{ sub: 'alice' }, { sub: 'alice', models: [] }, { sub: 'alice', models: ' ' }] as JWTPayload[]) {
+      expect(await verifier.verify(await hs256(claims))).not.toHaveProperty('allowedModels');
+    }
+  });
+
+  it('refuses a models claim of another shape or with a bad pattern instead of allowing every model', async () => {
+    const verifier = hsVerifier({ modelsClaim: 'models' });
+    for (const models of [42, { chat: true }, ['chat', 7], ['chat?'], Array.from({ length: 101 }, () => 'x')]) {
+      const error = await rejectionOf(verifier.verify(await hs256({ sub: 'alice', models })));
+      expect(error.code).toBe('invalid_token');
+      expect(error.message).toContain('"models" claim must list model patterns');
+    }
+  });
+
+  it('reads no models claim when none is configured', async () => {
+    expect(await hsVerifier().verify(await hs256({ sub: 'alice', models: ['chat'] }))).not.toHaveProperty('allowedModels');
+  });
+
   it('refuses a token without the user claim, naming the claim', async () => {
     for (const claims of [{}, { sub: '' }, { sub: 42 }] as JWTPayload[]) {
       const error = await rejectionOf(hsVerifier().verify(await hs256(claims)));
@@ -96,6 +124,7 @@ describe('HS256 shared secret', () => {
     expect(() => createJwtVerifier({ ...baseOptions, secret, jwksUrl: 'https://login.example.com/jwks' })).toThrow(/exactly one of secret/);
     expect(() => createJwtVerifier({ ...baseOptions, secret: 'short' })).toThrow(/at least 32 characters/);
     expect(() => createJwtVerifier({ ...baseOptions, jwksUrl: 'ftp://login.example.com/jwks' })).toThrow(/http\(s\)/);
+    expect(() => createJwtVerifier({ ...baseOptions, secret, modelsClaim: '' })).toThrow(/modelsClaim must name a claim/);
   });
 });
 

@@ -4,6 +4,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions, type JWTVerifyGetKey } from 'jose';
 import { SluiceError } from '../errors/sluice-error.js';
 import { roles, type Principal, type Role } from '../contract/principal.js';
+import { modelPatternsSchema } from './model-allowlist.js';
 
 export interface JwtOptions {
   /** HS256 shared secret, at least 32 characters (RFC 7518 §3.2: a key as long as the hash). */
@@ -19,6 +20,12 @@ export interface JwtOptions {
   /** Top-level claim holding `user`, `service` or `admin`; absent means `defaultRole`. */
   roleClaim: string;
   defaultRole: Role;
+  /**
+   * Top-level claim holding the model patterns the token may use: an array of strings, or one
+   * string of patterns separated by spaces (as OAuth writes `scope`). Absent from the token, or
+   * empty: every model. Absent here: no claim is read and tokens may use every model.
+   */
+  modelsClaim?: string;
   /** Seconds of clock skew allowed on `exp` and `nbf`. */
   clockToleranceSeconds: number;
 }
@@ -73,12 +80,12 @@ function invalidToken(message: string, cause?: unknown): SluiceError {
  * Does no I/O: the JWKS is fetched on the first token.
  */
 export function createJwtVerifier(options: JwtOptions, dependencies: JwtVerifierDependencies = {}): JwtVerifier {
-  const { secret, jwksUrl, issuer, audience, userClaim, roleClaim, defaultRole, clockToleranceSeconds } = options;
+  const { secret, jwksUrl, issuer, audience, userClaim, roleClaim, modelsClaim, defaultRole, clockToleranceSeconds } = options;
   if ((secret === undefined) === (jwksUrl === undefined)) {
     throw new Error('JWT settings need exactly one of secret (HS256) or jwksUrl (RS256/ES256).');
   }
   if (secret !== undefined && secret.length < 32) throw new Error('The JWT secret needs at least 32 characters (256 bits) for HS256.');
-  if (userClaim === '' || roleClaim === '') throw new Error('The JWT userClaim and roleClaim must name a claim.');
+  if (userClaim === '' || roleClaim === '' || modelsClaim === '') throw new Error('The JWT userClaim, roleClaim and modelsClaim must name a claim.');
   if (!isRole(defaultRole)) throw new Error(`The JWT defaultRole must be one of ${roles.join(', ')}.`);
   if (!(Number.isFinite(clockToleranceSeconds) && clockToleranceSeconds >= 0)) throw new Error('The JWT clockToleranceSeconds must be zero or more.');
 
@@ -168,9 +175,25 @@ export function createJwtVerifier(options: JwtOptions, dependencies: JwtVerifier
       if (roleValue !== undefined && !isRole(roleValue)) {
         throw invalidToken(`The bearer token's "${roleClaim}" claim must be one of ${roles.join(', ')}; leave it out for the default role "${defaultRole}".`);
       }
-      return { userId, role: roleValue ?? defaultRole, via: 'jwt', keyLimits: {} };
+      const allowedModels = modelsClaim === undefined ? undefined : modelsOf(payload[modelsClaim], modelsClaim);
+      return { userId, role: roleValue ?? defaultRole, via: 'jwt', keyLimits: {}, ...(allowedModels !== undefined ? { allowedModels } : {}) };
     },
   };
+}
+
+/**
+ * The model patterns of a token's models claim; undefined (every model) when the claim is absent
+ * or lists nothing. A claim of another shape, or with a pattern a key could not hold, refuses the
+ * token rather than letting it use every model.
+ */
+function modelsOf(value: unknown, claim: string): readonly string[] | undefined {
+  const list = typeof value === 'string' ? value.split(' ').filter((pattern) => pattern !== '') : value;
+  if (list === undefined || (Array.isArray(list) && list.length === 0)) return undefined;
+  const parsed = modelPatternsSchema.safeParse(list);
+  if (parsed.success) return parsed.data;
+  throw invalidToken(
+    `The bearer token's "${claim}" claim must list model patterns (an array of strings, or one string separated by spaces), at most 100, each 1 to 128 characters of A-Z, a-z, 0-9 and . _ : / * @ -; leave it out to allow every model.`,
+  );
 }
 
 function remoteKeySet(jwksUrl: string, dependencies: JwtVerifierDependencies): JWTVerifyGetKey {

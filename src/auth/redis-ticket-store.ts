@@ -38,6 +38,8 @@ const principalSchema = z.object({
   keyId: z.string().exactOptional(),
   keyLimits: limitsSchema,
   actingAs: z.string().exactOptional(),
+  // Without it the parse would drop the list, and a ticket from a restricted key could use every model.
+  allowedModels: z.array(z.string()).readonly().exactOptional(),
 }) satisfies z.ZodType<Principal>;
 
 const ticketEntrySchema = z.object({ principal: principalSchema, expiresAt: z.number() });

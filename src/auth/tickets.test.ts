@@ -90,6 +90,14 @@ describe.each(implementations)('$name ticket store', (implementation) => {
     await expect(tickets.redeem(ticket)).resolves.toMatchObject({ keyLimits: { concurrentStreams: 2 } });
   });
 
+  it('keeps the model allowlist of the key it was issued for, on redeem and on resume', async () => {
+    const restricted: Principal = { ...alice, allowedModels: ['chat', 'spark-*'] };
+    const { ticket } = await tickets.issue(restricted, 30_000);
+    await expect(tickets.redeem(ticket)).resolves.toEqual(restricted);
+    await tickets.allowResume(ticket, restricted, 'generation-1', start + 60_000);
+    await expect(tickets.resume(ticket, 'generation-1')).resolves.toEqual(restricted);
+  });
+
   it('refuses an expired ticket from its expiry on, saying when it expired', async () => {
     const { ticket: early } = await tickets.issue(alice, 30_000);
     const { ticket: late } = await tickets.issue(alice, 30_000);

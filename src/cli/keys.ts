@@ -5,13 +5,17 @@ import { z } from 'zod';
 import { createKeyService } from '../auth/api-keys.js';
 import { publicKey } from '../http/routes/admin-keys.js';
 import { limitsInputSchema, userIdSchema } from '../http/routes/limits-input.js';
+import { modelPatternsSchema } from '../auth/model-allowlist.js';
 import type { Store } from '../store/store.js';
 
 export const keysHelp = `Usage:
   sluice keys create --user U --role user|service|admin [--name NAME] [--rpm N] [--tpm N]
                      [--concurrency N] [--daily-tokens N] [--monthly-tokens N] [--expires DATE|30d]
+                     [--models chat,spark-*,openai/*]
   sluice keys list [--user U] [--json]
   sluice keys revoke ID
+--models limits the key to the model names matching these patterns (* matches anything); without
+it the key may use every model, and list leaves its models column blank.
 All take --config FILE (or SLUICE_CONFIG) to find the store; SLUICE_STORE_URL overrides it.`;
 
 export interface CliOutput {
@@ -51,6 +55,7 @@ async function createKey(args: string[], store: Store, io: CliOutput, now: () =>
       role: { type: 'string' },
       name: { type: 'string' },
       expires: { type: 'string' },
+      models: { type: 'string' },
       json: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(limitFlags).map((flag) => [flag, { type: 'string' as const }])),
     },
@@ -72,6 +77,12 @@ async function createKey(args: string[], store: Store, io: CliOutput, now: () =>
     expiresAt = parseExpiry(values.expires, now());
     if (expiresAt === undefined) problems.push(`--expires must be a future date (2027-01-31), date-time, or a duration such as 30d or 12h, got "${values.expires}"`);
   }
+  let models: string[] | undefined;
+  if (values.models !== undefined) {
+    const parsed = modelPatternsSchema.safeParse(values.models.split(',').map((pattern) => pattern.trim()));
+    if (parsed.success) models = parsed.data;
+    else problems.push(`--models ${parsed.error.issues[0]?.message ?? 'is invalid'}, got "${values.models}"`);
+  }
   if (problems.length > 0 || !user.success || !role.success) {
     io.err(`sluice keys create:\n${problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
     return 2;
@@ -80,6 +91,7 @@ async function createKey(args: string[], store: Store, io: CliOutput, now: () =>
     userId: user.data,
     role: role.data,
     limits: limitsInputSchema.parse(limits),
+    ...(models !== undefined ? { models } : {}),
     ...(values.name !== undefined ? { name: values.name } : {}),
     ...(expiresAt !== undefined ? { expiresAt } : {}),
   });
@@ -106,9 +118,11 @@ async function listKeys(args: string[], store: Store, io: CliOutput): Promise<nu
     record.revokedAt !== undefined ? 'revoked' : record.expiresAt !== undefined && record.expiresAt <= Date.now() ? 'expired' : 'active',
     new Date(record.createdAt).toISOString().slice(0, 10),
     Object.entries(record.limits).map(([name, value]) => `${name}=${String(value)}`).join(' ') || '-',
+    // Blank for every model, like an unnamed key's name: a word there could be read as a pattern.
+    record.models?.join(',') ?? '',
     record.name ?? '',
   ]);
-  io.out(formatTable(['id', 'user', 'role', 'state', 'created', 'limits', 'name'], rows));
+  io.out(formatTable(['id', 'user', 'role', 'state', 'created', 'limits', 'models', 'name'], rows));
   return 0;
 }
 

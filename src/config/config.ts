@@ -21,6 +21,8 @@ export interface JwtSettings {
   readonly audience?: string;
   readonly userClaim: string;
   readonly roleClaim: string;
+  /** The claim holding the model patterns a token may use (an array, or a space-separated string). */
+  readonly modelsClaim: string;
   readonly defaultRole: Role;
   readonly clockToleranceSeconds: number;
 }

@@ -38,7 +38,7 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   auth: {
     mode: 'keys',
     ticketTtlMs: 60_000,
-    jwt: { userClaim: 'sub', roleClaim: 'role', defaultRole: 'user', clockToleranceSeconds: 5 },
+    jwt: { userClaim: 'sub', roleClaim: 'role', modelsClaim: 'models', defaultRole: 'user', clockToleranceSeconds: 5 },
   },
   store: { url: 'sqlite:./data/sluice.db' },
   hub: { maxConnectionAgeMs: 60 * 60_000, retentionCount: 100, retentionMs: 5 * 60_000 },

@@ -184,9 +184,12 @@ describe('auth, store and limits settings', () => {
       audience: 'sluice',
       userClaim: 'sub',
       roleClaim: 'role',
+      modelsClaim: 'models',
       defaultRole: 'user',
       clockToleranceSeconds: 5,
     });
+    expect(resolveConfig({ auth: { mode: 'jwt', jwt: { secret: 's'.repeat(32), modelsClaim: 'https://sluice.example/models' } } }, {}).auth.jwt?.modelsClaim).toBe('https://sluice.example/models');
+    expect(problems(() => resolveConfig({ auth: { mode: 'jwt', jwt: { secret: 's'.repeat(32), modelsClaim: '' } } }, {}))[0]).toMatch(/^auth\.jwt\.modelsClaim: /);
   });
 
   it('takes SLUICE_STORE_URL and SLUICE_ADMIN_KEY from the environment, and checks the store URL', () => {

@@ -50,6 +50,8 @@ export const authSchema = z.strictObject({
       userClaim: z.string().min(1).optional(),
       /** The claim holding the role (user, service or admin); absent in a token means defaultRole. */
       roleClaim: z.string().min(1).optional(),
+      /** The claim holding the model patterns a token may use; absent in a token means every model. */
+      modelsClaim: z.string().min(1).optional(),
       defaultRole: z.enum(['user', 'service', 'admin']).optional(),
       clockToleranceSeconds: z.number().int().nonnegative().optional(),
     })

@@ -34,6 +34,12 @@ export interface Principal {
   readonly keyLimits: Limits;
   /** When a service credential acts for an end user: the service's own user id. */
   readonly actingAs?: string;
+  /**
+   * Model patterns (`chat`, `spark-*`, `openai/*`) the credential may ask for, from the key's
+   * `models` or the JWT's models claim; absent: every model. Never empty. A service credential
+   * acting for an end user keeps its own list.
+   */
+  readonly allowedModels?: readonly string[];
 }
 
 /**

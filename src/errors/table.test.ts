@@ -39,6 +39,7 @@ describe('error table', () => {
       invalid_token: [401, 'authentication_error', false],
       invalid_ticket: [401, 'authentication_error', false],
       forbidden: [403, 'permission_error', false],
+      model_not_allowed: [403, 'permission_error', false],
       rate_limited: [429, 'rate_limit_error', true],
       quota_exceeded: [429, 'rate_limit_error', false],
       identity_provider_unavailable: [503, 'server_error', true],

@@ -40,6 +40,7 @@ export const errorTable = {
   invalid_token: { status: 401, type: 'authentication_error', message: 'The bearer token is not valid.', retryable: false },
   invalid_ticket: { status: 401, type: 'authentication_error', message: 'The ticket is unknown, used or expired; ask POST /api/tickets for a new one.', retryable: false },
   forbidden: { status: 403, type: 'permission_error', message: 'This credential may not do that.', retryable: false },
+  model_not_allowed: { status: 403, type: 'permission_error', message: 'The API key or token does not allow this model.', retryable: false },
   rate_limited: { status: 429, type: 'rate_limit_error', message: 'A rate limit was reached.', retryable: true },
   quota_exceeded: { status: 429, type: 'rate_limit_error', message: 'A token quota is used up.', retryable: false },
   identity_provider_unavailable: { status: 503, type: 'server_error', message: 'The identity provider\'s key set (JWKS) could not be fetched to check the token.', retryable: true },

@@ -14,6 +14,7 @@ import { Generation } from './generation.js';
 import type { GenerationSummary } from '../contract/generation-summary.js';
 import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
+import { modelRefusal } from '../auth/model-allowlist.js';
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -35,8 +36,9 @@ export interface StartOptions {
 
 export interface GenerationService {
   /**
-   * Admits the request against the principal's limits and starts the generation. Rejects with
-   * `model_not_found`, `shutting_down`, `rate_limited` or `quota_exceeded` before anything starts.
+   * Admits the request against the principal's model allowlist and limits and starts the
+   * generation. Rejects with `model_not_allowed`, `model_not_found`, `shutting_down`,
+   * `rate_limited` or `quota_exceeded` before anything starts.
    */
   start(options: StartOptions): Promise<Generation>;
   readonly active: ReadonlySet<Generation>;
@@ -80,6 +82,12 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
     flushUsage: () => usageWriter.flush(),
     async start(options) {
       if (!accepting) throw new SluiceError('shutting_down');
+      // Before the name is resolved, so a restricted caller cannot tell which models exist beyond its list.
+      const notAllowed = modelRefusal(options.principal, options.model);
+      if (notAllowed) {
+        recordUsage(refusedRow(options, now(), notAllowed.code));
+        throw notAllowed;
+      }
       const candidates = dependencies.router.resolve(options.model);
       const { principal } = options;
       const startedAt = now();
@@ -134,6 +142,11 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
 
 function usageIdentity(principal: Principal, model: string, route: string | undefined): Pick<UsageRecord, 'userId' | 'keyId' | 'model' | 'route'> {
   return { userId: principal.userId, model, ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}), ...(route !== undefined ? { route } : {}) };
+}
+
+/** The usage row of a request refused before anything started. */
+function refusedRow(options: StartOptions, at: number, errorCode: string): UsageRecord {
+  return { ...usageIdentity(options.principal, options.model, options.route), at, provider: '', promptTokens: 0, completionTokens: 0, totalTokens: 0, estimated: false, durationMs: 0, outcome: 'refused', errorCode };
 }
 
 function usageRow(principal: Principal, model: string, at: number, summary: GenerationSummary, route: string | undefined): UsageRecord {

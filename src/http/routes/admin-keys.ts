@@ -9,12 +9,15 @@ import { sendJson } from '../respond.js';
 import type { RouteHandler } from '../router.js';
 import { parseBody, parseWith } from '../validate.js';
 import { limitsInputSchema, userIdSchema } from './limits-input.js';
+import { modelPatternsSchema } from '../../auth/model-allowlist.js';
 
 export const createKeyBodySchema = z.strictObject({
   userId: userIdSchema,
   role: z.enum(['user', 'service', 'admin'], { error: 'must be one of user, service, admin' }),
   name: z.string().min(1).max(200).optional(),
   limits: limitsInputSchema.optional(),
+  /** Model patterns the key may use (`chat`, `spark-*`, `openai/*`); absent: every model. */
+  models: modelPatternsSchema.optional(),
   /** An ISO 8601 date or date-time, in the future. */
   expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2027-01-31T00:00:00Z' }).or(z.iso.date({ error: 'must be an ISO 8601 date such as 2027-01-31' })).optional(),
 });
@@ -27,6 +30,7 @@ export function publicKey(record: ApiKeyRecord): Record<string, unknown> {
     role: record.role,
     name: record.name ?? null,
     limits: record.limits,
+    models: record.models ?? null,
     createdAt: new Date(record.createdAt).toISOString(),
     expiresAt: record.expiresAt === undefined ? null : new Date(record.expiresAt).toISOString(),
     revokedAt: record.revokedAt === undefined ? null : new Date(record.revokedAt).toISOString(),
@@ -54,6 +58,7 @@ export function createAdminKeysRoutes(dependencies: { keys: KeyService; store: K
       role: body.role,
       ...(body.name !== undefined ? { name: body.name } : {}),
       ...(body.limits !== undefined ? { limits: body.limits } : {}),
+      ...(body.models !== undefined ? { models: body.models } : {}),
       ...(expiresAt !== undefined ? { expiresAt } : {}),
     });
     sendJson(response, 201, { ...publicKey(record), key, note: 'The key is shown only in this answer; store it now.' });

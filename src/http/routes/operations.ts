@@ -3,12 +3,19 @@ import type { RouteHandler } from '../router.js';
 import type { ModelRouter } from '../../routing/model-router.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { sendJson } from '../respond.js';
+import { callerOf } from '../request-context.js';
+import { isModelAllowed } from '../../auth/model-allowlist.js';
 
+/** GET /v1/models: the models the caller may use (all of them unless its key or token lists some). */
 export function createModelsRoute(router: ModelRouter): RouteHandler {
-  return (_context, _request, response) => {
+  return (context, _request, response) => {
+    const { allowedModels } = callerOf(context);
     sendJson(response, 200, {
       object: 'list',
-      data: router.list().map((model) => ({ id: model.id, object: 'model', created: 0, owned_by: model.provider })),
+      data: router
+        .list()
+        .filter((model) => isModelAllowed(allowedModels, model.id))
+        .map((model) => ({ id: model.id, object: 'model', created: 0, owned_by: model.provider })),
     });
   };
 }

@@ -1,6 +1,6 @@
 // The `spark` entry of sluice.yaml: its schema, defaults and resolved form.
 import { z } from 'zod';
-import { providerCommonFields, type ResolvedConfig } from '../shared/config.js';
+import { providerCommonFields, proxyUrlSchema, type ResolvedConfig } from '../shared/config.js';
 
 export const sparkConfigSchema = z.strictObject({
   type: z.literal('spark'),
@@ -11,6 +11,8 @@ export const sparkConfigSchema = z.strictObject({
   apiSecret: z.string().min(1),
   /** Model name → WebSocket path and `domain`; merged over the known versions. */
   versions: z.record(z.string().min(1), z.strictObject({ path: z.string().startsWith('/'), domain: z.string().min(1) })).optional(),
+  /** Outbound HTTP proxy for this provider only (a CONNECT tunnel carries the WebSocket), e.g. http://proxy.internal:3128. */
+  proxy: proxyUrlSchema.optional(),
   ...providerCommonFields,
 });
 

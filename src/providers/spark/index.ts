@@ -9,10 +9,11 @@ import type { AdapterDependencies } from '../definition.js';
 import { knownVersions, requestFrame, resolveVersion, signedUrl } from './request.js';
 import { sparkHandshakeError } from './errors.js';
 import { decodeFrame } from './stream.js';
+import { websocketProxyAgent } from '../shared/websocket-proxy.js';
 
 type Item = { kind: 'frame'; text: string } | { kind: 'closed'; code: number } | { kind: 'failed'; error: unknown };
 
-/** The outbound proxy in `dependencies` is not used yet: the WebSocket connects directly. */
+/** Each generation opens its own socket, through the provider's `proxy:` or HTTPS_PROXY/HTTP_PROXY minus NO_PROXY. */
 export function createSparkAdapter(config: ResolvedSparkProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const provider = config.id;
 
@@ -20,7 +21,9 @@ export function createSparkAdapter(config: ResolvedSparkProvider, dependencies: 
     const { path, domain } = resolveVersion(config, request.model);
     const frame = requestFrame(config, request, domain);
     context.signal.throwIfAborted();
-    const socket = new WebSocket(signedUrl(config, path, dependencies.now()), { handshakeTimeout: config.timeouts.connectMs, perMessageDeflate: false });
+    const url = signedUrl(config, path, dependencies.now());
+    const agent = websocketProxyAgent(new URL(url), config.proxy, dependencies.outboundProxy);
+    const socket = new WebSocket(url, { handshakeTimeout: config.timeouts.connectMs, perMessageDeflate: false, ...(agent ? { agent } : {}) });
     // Messages become a queue the generator drains; `wake` resolves the pending read.
     const queue: Item[] = [];
     let wake: (() => void) | undefined;
