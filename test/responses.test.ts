@@ -3,8 +3,10 @@
 // streamed and not, instructions and input items, a function call round trip through
 // previous_response_id, storage (store: false, GET, DELETE, owner only), background responses
 // that outlive their client, resume after a sequence number on one upstream call and can be
-// cancelled, errors before and after the first byte, a usage row, and a client that leaves
-// cancelling the upstream within 100 ms.
+// cancelled, errors before and after the first byte, a usage row, a client that leaves
+// cancelling the upstream within 100 ms, and the example of docs/responses.md run as written.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI, { BadRequestError, NotFoundError } from 'openai';
 import type { Response as OpenAiResponse, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +14,8 @@ import { startMockOpenAi, defaultAnswer, splitText, type MockOpenAi } from './su
 import { startMockAnthropic, type MockAnthropic } from './support/mock-anthropic.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { waitFor, within } from './support/wait.js';
+import { runProcess } from './support/guides.js';
+import { demoAnswer } from '../src/providers/mock/answer.js';
 
 let openai: MockOpenAi;
 let anthropic: MockAnthropic;
@@ -423,5 +427,40 @@ describe('background past the registry retention', () => {
     const replayed = await collect(await client.responses.retrieve(id, { stream: true, starting_after: 3 }));
     expect(replayed).toEqual(live.slice(4));
     expect(openai.requests).toHaveLength(1);
+  });
+});
+
+describe('docs/responses.md', () => {
+  const repository = new URL('..', import.meta.url).pathname;
+  let demo: TestGateway;
+  let key: string;
+  let directory: string;
+  beforeAll(async () => {
+    demo = await startGateway({ auth: { mode: 'keys' }, providers: { demo: { type: 'mock', chunkCount: 20, delayMs: 20 } }, models: { 'sluice-demo': { provider: 'demo' } }, defaultModel: 'sluice-demo' });
+    key = (await demo.app.keys.create({ userId: 'doc-reader', role: 'user' })).key;
+    // Inside the repository, so `import 'openai'` resolves from its node_modules.
+    mkdirSync(join(repository, 'node_modules/.cache'), { recursive: true });
+    directory = mkdtempSync(join(repository, 'node_modules/.cache/sluice-responses-doc-'));
+  });
+  afterAll(async () => {
+    rmSync(directory, { recursive: true, force: true });
+    await demo?.close();
+  });
+
+  it('responses-node: the example runs as written: streams, continues, and resumes a background response', async () => {
+    const markdown = readFileSync(join(repository, 'docs/responses.md'), 'utf8');
+    const blocks = [...markdown.matchAll(/<!-- test: responses-node -->\s*\n```js\n([\s\S]*?)\n```/g)];
+    expect(blocks).toHaveLength(1);
+    const file = join(directory, 'responses.mjs');
+    writeFileSync(file, `${blocks[0]?.[1] ?? ''}\n`);
+    const result = await runProcess(process.execPath, [file], { env: { SLUICE_URL: demo.url, SLUICE_KEY: key }, timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toBe(demoAnswer('Hello!'));
+    expect(lines[1]).toMatch(/^\[completed, \d+ tokens\]$/);
+    expect(lines[2]).toBe(demoAnswer('And again?'));
+    expect(lines[3]).toBe('[background completed]');
+    // The first answer was printed as it arrived, not at the end.
+    expect(result.stdoutArrivals.length).toBeGreaterThan(5);
   });
 });
