@@ -214,6 +214,19 @@ describe('how a response ends', () => {
     });
   });
 
+  it('failing mid-answer, as the SDK surfaces it: a response.failed event to look for, no throw', async () => {
+    const failedLog: StreamEvent[] = [start, text('Hi'), usage, { type: 'error', error: { code: 'upstream_idle_timeout', message: 'The provider went quiet.', retryable: true } }];
+    const stream = clientAnswering(sse(failedLog, identity)).responses.stream({ model: 'gpt-test', input: 'Hi' });
+    const failures: unknown[] = [];
+    stream.on('response.failed', (event) => failures.push(event.response.error));
+    const final = await stream.finalResponse();
+    expect(failures).toEqual([{ code: 'upstream_idle_timeout', message: 'The provider went quiet.' }]);
+    // finalResponse() only takes the object of response.completed: after a failure it is the
+    // snapshot the SDK assembled, still in progress.
+    expect(final.status).toBe('in_progress');
+    expect(outputText(final)).toBe('Hi');
+  });
+
   it('cancelled: response.failed whose response says cancelled', () => {
     const failed = encodeAll([start, text('Hi'), usage, { type: 'error', error: { code: 'cancelled', message: 'The client went away.', retryable: false } }]).at(-1);
     expect(failed?.type === 'response.failed' && failed.response.status).toBe('cancelled');
