@@ -18,11 +18,11 @@ const layers = {
   auth: ['errors', 'contract', 'observability', 'redis', 'config', 'store'],
   limits: ['errors', 'contract', 'observability', 'redis', 'config'],
   hub: ['errors', 'contract', 'observability', 'redis', 'sse'],
-  routing: ['errors', 'contract', 'observability', 'config', 'providers'],
+  routing: ['errors', 'contract', 'observability', 'redis', 'config', 'providers', 'limits'],
   relay: ['errors', 'contract', 'observability', 'redis', 'sse', 'config', 'providers', 'routing', 'limits', 'store', 'auth'],
   http: ['errors', 'contract', 'observability', 'sse', 'config', 'providers', 'routing', 'relay', 'limits', 'store', 'auth', 'hub'],
   'app.ts': ['errors', 'contract', 'observability', 'config', 'providers', 'routing', 'relay', 'limits', 'store', 'auth', 'hub', 'http'],
-  cluster: ['errors', 'contract', 'observability', 'redis', 'config', 'relay', 'limits', 'auth', 'hub', 'app.ts'],
+  cluster: ['errors', 'contract', 'observability', 'redis', 'config', 'routing', 'relay', 'limits', 'auth', 'hub', 'app.ts'],
   cli: ['errors', 'contract', 'observability', 'redis', 'config', 'providers', 'store', 'auth', 'http', 'app.ts', 'cluster', 'client'],
   client: [],
 };

@@ -25,6 +25,9 @@ import { createAuthenticator, type Authenticator } from './auth/authenticate.js'
 import { createLimiter } from './limits/create-limiter.js';
 import { createMemoryLimitState } from './limits/memory-limit-state.js';
 import type { LimitState } from './limits/limit-state.js';
+import type { HealthStore } from './routing/health.js';
+import { createMemoryHealthStore } from './routing/memory-health-store.js';
+import { cooldownPolicyOf } from './routing/cooldown-policy.js';
 import type { Hub } from './hub/hub.js';
 import { createMemoryHub } from './hub/memory-hub.js';
 import { createRequestHandler, headerValue } from './http/request-handler.js';
@@ -49,6 +52,8 @@ export interface AppDependencies {
   tickets?: TicketStore;
   /** Where rate-limit counters live; in memory unless given. */
   limitState?: LimitState;
+  /** Where upstream health (cooldowns, disabled keys, in-flight counts) lives; in memory unless given (cluster mode shares it). */
+  healthStore?: HealthStore;
   /** Where resumable generations are found by id; in memory unless given. */
   registry?: GenerationRegistry;
   /** Extra readiness (cluster mode: Redis reachable); /readyz answers 503 with its reason when not ready. */
@@ -126,6 +131,7 @@ interface Services {
   readonly registry: GenerationRegistry;
   readonly generations: GenerationService;
   readonly hub: Hub;
+  readonly healthStore: HealthStore;
 }
 
 /** Builds each service from the config, taking the ones given in `dependencies` as they are. */
@@ -167,7 +173,8 @@ function createServices(dependencies: AppDependencies): Services {
   });
   const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
   const resumeGrants = createResumeGrants({ tickets, logger, now, generationRetentionMs: config.generations.retentionMs });
-  return { now, createId, logger, metrics, providers, modelRouter, keys, tickets, resumeGrants, authenticator, registry, generations, hub };
+  const healthStore = dependencies.healthStore ?? createMemoryHealthStore(cooldownPolicyOf(config));
+  return { now, createId, logger, metrics, providers, modelRouter, keys, tickets, resumeGrants, authenticator, registry, generations, hub, healthStore };
 }
 
 /** Listens on the configured host and port (port 0 picks a free one). */

@@ -1,6 +1,6 @@
 // Cluster mode, chosen by config alone (cluster.redisUrl): opens the Redis connections and builds
 // the Redis implementations of every shared piece — hub, generation registry, tickets, limit
-// state — behind the interfaces the app already takes, plus readiness. Single-node mode never
+// state, upstream health — behind the interfaces the app already takes, plus readiness. Single-node mode never
 // loads any of this.
 import type { AppDependencies } from '../app.js';
 import type { Config } from '../config/config.js';
@@ -11,11 +11,15 @@ import { createRedisTicketStore } from '../auth/redis-ticket-store.js';
 import { createRedisLimitState } from '../limits/redis-limit-state.js';
 import { createMemoryLimitState } from '../limits/memory-limit-state.js';
 import { createFailoverLimitState } from '../limits/failover-limit-state.js';
+import { cooldownPolicyOf } from '../routing/cooldown-policy.js';
+import { createFailoverHealthStore } from '../routing/failover-health-store.js';
+import { createMemoryHealthStore } from '../routing/memory-health-store.js';
+import { createRedisHealthStore } from '../routing/redis-health-store.js';
 import { createRedisConnections, redactUrl } from '../redis/connection.js';
 
 export interface ClusterServices {
   /** What createApp takes in place of its memory implementations. */
-  readonly dependencies: Required<Pick<AppDependencies, 'hub' | 'registry' | 'tickets' | 'limitState' | 'readiness'>>;
+  readonly dependencies: Required<Pick<AppDependencies, 'hub' | 'registry' | 'tickets' | 'limitState' | 'healthStore' | 'readiness'>>;
   /** Leaves the cluster: stops heartbeats and subscriptions, then closes the connections (after app.shutdown). */
   close(): Promise<void>;
 }
@@ -42,12 +46,20 @@ export async function openCluster(cluster: NonNullable<Config['cluster']>, confi
   });
   const registry = createRedisGenerationRegistry({ redis, nodeId: cluster.nodeId, retentionMs: config.generations.retentionMs, logger, now, presence: hub.presence });
   const limitState = createFailoverLimitState({ primary: createRedisLimitState(redis), fallback: createMemoryLimitState(), logger });
+  const cooldown = cooldownPolicyOf(config);
+  const healthStore = createFailoverHealthStore({
+    primary: createRedisHealthStore(redis, cooldown),
+    fallback: createMemoryHealthStore(cooldown),
+    isHealthy: () => redis.healthy,
+    logger,
+  });
   return {
     dependencies: {
       hub,
       registry,
       tickets: createRedisTicketStore(redis, { now }),
       limitState,
+      healthStore,
       readiness: () => (redis.healthy && hub.presence.registered ? { ready: true } : { ready: false, reason: 'redis unreachable: shared state (hub, resumes on other nodes, cluster limits) is unavailable' }),
     },
     async close() {

@@ -55,6 +55,7 @@ describe('error table', () => {
       upstream_model_not_found: [404, 'not_found_error', false],
       upstream_rate_limited: [429, 'rate_limit_error', true],
       upstream_quota_exceeded: [429, 'rate_limit_error', false],
+      provider_limit_reached: [429, 'rate_limit_error', true],
       upstream_unavailable: [503, 'api_error', true],
       upstream_error: [502, 'api_error', true],
       upstream_connect_failed: [502, 'api_error', true],

@@ -58,6 +58,7 @@ export const errorTable = {
   upstream_model_not_found: { status: 404, type: 'not_found_error', message: 'The provider does not know this model.', retryable: false },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', message: 'The provider is rate limiting requests.', retryable: true },
   upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', message: 'The provider account has run out of quota.', retryable: false },
+  provider_limit_reached: { status: 429, type: 'rate_limit_error', message: 'The provider\'s request or token budget set on this gateway (providers.<id>.limits) stayed used up for as long as the request could wait.', retryable: true },
   upstream_unavailable: { status: 503, type: 'api_error', message: 'The provider is unavailable.', retryable: true },
   upstream_error: { status: 502, type: 'api_error', message: 'The provider failed.', retryable: true },
   upstream_connect_failed: { status: 502, type: 'api_error', message: 'Could not connect to the provider.', retryable: true },

@@ -24,14 +24,18 @@
 //   the counters with it), so that settling frees exactly the slots that admission took, on both.
 import type { LimitName } from '../contract/principal.js';
 
-/** The name of one limit as the caller sees it in a refusal: `key.requestsPerMinute`. */
-export type LimitLabel = `${'key' | 'user'}.${LimitName}`;
+/**
+ * The name of one limit as the caller sees it in a refusal: `key.requestsPerMinute`; or, for the
+ * budget Sluice keeps towards an upstream provider (routing/provider-quotas.ts),
+ * `provider.tokensPerMinute`.
+ */
+export type LimitLabel = `${'key' | 'user'}.${LimitName}` | `provider.${'requestsPerMinute' | 'tokensPerMinute'}`;
 
 interface CheckBase {
   /**
    * The counter's key, unique per subject, kind and (for quotas) period:
    * `key:<id>:rpm`, `user:<id>:tpm`, `key:<id>:streams`, `user:<id>:day:2026-12-01`,
-   * `key:<id>:month:2026-12`. Ids are URI-encoded, so they never contain `:`.
+   * `key:<id>:month:2026-12`, `provider:<id>:rpm`. Ids are URI-encoded, so they never contain `:`.
    */
   readonly key: string;
   /** The limit's value (requests, tokens or streams), a number ≥ 0. */

@@ -4,10 +4,11 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Sqlite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.js';
 import { migrateToLatest, withMigrationLock } from './migrations.js';
+import { CurrentSchemaPostgresDialect } from './postgres-introspector.js';
 import { createSqlStore } from './sql-store.js';
 import { parseStoreUrl, type StoreLocation } from './store-url.js';
 import type { Store } from './store.js';
@@ -106,7 +107,8 @@ async function openPostgres(location: Extract<StoreLocation, { kind: 'postgres' 
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`cannot connect to PostgreSQL at ${location.displayName}: ${reason}`, { cause: error });
   }
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Not kysely's PostgresDialect: its introspector fails while another schema is being dropped.
+  return new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
 }
 
 /**

@@ -576,6 +576,44 @@ describe.skipIf(postgresProblem !== undefined)('postgres: several nodes opening 
   });
 });
 
+describe.skipIf(postgresProblem !== undefined)('postgres: other schemas coming and going', () => {
+  // Test runs (and other applications) create and drop their own schemas in the same database.
+  // Kysely's introspector, which its Migrator asks whether its tables exist, looked every schema
+  // up by name again and failed with `schema "…" does not exist` when one was dropped meanwhile.
+  it('opening a store is not disturbed by schemas being dropped at the same time', async () => {
+    let churning = true;
+    let churned = 0;
+    const churn = (async () => {
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      try {
+        while (churning) {
+          const name = `sluice_churn_${randomBytes(6).toString('hex')}`;
+          await client.query(`create schema "${name}"; create table "${name}".t (id serial primary key, a text, b text, c text)`);
+          await client.query(`drop schema "${name}" cascade`);
+          churned++;
+        }
+      } finally {
+        await client.end();
+      }
+    })();
+    try {
+      for (let attempt = 0; attempt < 15; attempt++) {
+        const location = await postgresBackend.prepare();
+        try {
+          await (await createStore(location.url)).close();
+        } finally {
+          await location.dispose();
+        }
+      }
+    } finally {
+      churning = false;
+      await churn;
+    }
+    expect(churned).toBeGreaterThan(10);
+  }, 60_000);
+});
+
 describe('sqlite file at rest', () => {
   it('holds the key hash but never the key secret', async () => {
     const location = await fileBackend.prepare();

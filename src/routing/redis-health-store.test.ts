@@ -1,0 +1,154 @@
+// The Redis HealthStore runs the contract every store must pass (health-store-contract.test.ts),
+// plus what only a shared store promises: two nodes see each other's cooldowns and in-flight
+// counts, exactly one of them gets a half-open probe, a dead node's lease stops counting, keys
+// vanish when nothing is known any more, and a dead Redis fails at once instead of hanging.
+import { afterEach, describe, expect, it } from 'vitest';
+import { deleteKeysUnder, keysUnder, redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { unusedPort } from '../../test/support/tcp.js';
+import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
+import { createLogger } from '../observability/logger.js';
+import { contractPolicy, describeHealthStore } from './health-store-contract.test.js';
+import { createRedisHealthStore } from './redis-health-store.js';
+
+const available = await redisAvailable();
+
+const opened: RedisConnections[] = [];
+const prefixes: string[] = [];
+
+/** A node's connections under `keyPrefix`, closed after the test. */
+async function connect(keyPrefix: string, url = redisUrl): Promise<RedisConnections> {
+  const redis = createRedisConnections({ url, keyPrefix, logger: createLogger('silent') });
+  opened.push(redis);
+  if (url === redisUrl) await redis.ready();
+  return redis;
+}
+
+/** A fresh prefix whose keys are deleted after the test. */
+function newPrefix(): string {
+  const prefix = uniqueKeyPrefix();
+  prefixes.push(prefix);
+  return prefix;
+}
+
+afterEach(async () => {
+  if (available && prefixes.length > 0) {
+    const cleaner = await connect(uniqueKeyPrefix());
+    for (const prefix of prefixes.splice(0)) await deleteKeysUnder(cleaner.command, prefix);
+  }
+  await Promise.all(opened.splice(0).map((redis) => redis.close()));
+});
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+describe.skipIf(!available)('redis health store', () => {
+  describeHealthStore('redis', async () => createRedisHealthStore(await connect(newPrefix()), contractPolicy));
+
+  it("two nodes see each other's cooldowns and in-flight counts", async () => {
+    const prefix = newPrefix();
+    const first = createRedisHealthStore(await connect(prefix), contractPolicy);
+    const second = createRedisHealthStore(await connect(prefix), contractPolicy);
+    await first.recordFailure('openai/gpt-4o', { code: 'upstream_unavailable' }, 10_000);
+    const releaseOne = await first.acquire('azure/gpt-4o', 10_000);
+    const releaseTwo = await second.acquire('azure/gpt-4o', 10_000);
+    const seen = await second.read(['openai/gpt-4o', 'azure/gpt-4o'], 10_500);
+    expect(seen.get('openai/gpt-4o')).toMatchObject({ state: 'cooling', coolingUntil: 11_000, consecutiveFailures: 1, lastErrorCode: 'upstream_unavailable', lastFailureAt: 10_000 });
+    expect(seen.get('azure/gpt-4o')).toEqual({ state: 'healthy', consecutiveFailures: 0, inFlight: 2 });
+    // A release on one node counts on the other; a success there heals the target for the first.
+    releaseOne();
+    await second.recordSuccess('openai/gpt-4o', 11_000);
+    await settle();
+    const after = await first.read(['openai/gpt-4o', 'azure/gpt-4o'], 11_000);
+    expect(after.get('openai/gpt-4o')?.state).toBe('healthy');
+    expect(after.get('azure/gpt-4o')?.inFlight).toBe(1);
+    releaseTwo();
+  });
+
+  it('a half-open probe is claimed by exactly one of several racing nodes', async () => {
+    const prefix = newPrefix();
+    const first = createRedisHealthStore(await connect(prefix), contractPolicy);
+    const second = createRedisHealthStore(await connect(prefix), contractPolicy);
+    await first.recordFailure('openai#2', { code: 'upstream_rate_limited' }, 0);
+    const claims = await Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? first : second).claimProbe('openai#2', 1000)));
+    expect(claims.filter((claimed) => claimed === true)).toHaveLength(1);
+  });
+
+  it("a dead node's in-flight lease stops counting when it runs out, not a millisecond earlier", async () => {
+    const prefix = newPrefix();
+    const leaseMs = 60_000;
+    const crashing = await connect(prefix);
+    await createRedisHealthStore(crashing, contractPolicy, { inFlightLeaseMs: leaseMs }).acquire('openai/gpt-4o', 0);
+    // The node dies without releasing.
+    await crashing.close();
+    const survivor = createRedisHealthStore(await connect(prefix), contractPolicy, { inFlightLeaseMs: leaseMs });
+    expect((await survivor.read(['openai/gpt-4o'], leaseMs - 1)).get('openai/gpt-4o')?.inFlight).toBe(1);
+    expect((await survivor.read(['openai/gpt-4o'], leaseMs)).get('openai/gpt-4o')?.inFlight).toBe(0);
+    // The next acquire prunes it: only the new lease is left in the set.
+    await survivor.acquire('openai/gpt-4o', leaseMs);
+    const redis = await connect(prefix);
+    expect(await redis.command.zcard(`${prefix}{health}:in-flight:openai%2Fgpt-4o`)).toBe(1);
+  });
+
+  it('keys sit under the prefix and the {health} tag, and vanish when nothing is known any more', async () => {
+    const prefix = newPrefix();
+    const redis = await connect(prefix);
+    const store = createRedisHealthStore(redis, contractPolicy, { inFlightLeaseMs: 600_000 });
+    const keys = () => keysUnder(redis.command, prefix);
+    // A model name may hold ':' (ollama's llama3:8b); encoded, it cannot run into a key's parts.
+    const id = 'ollama/llama3:8b';
+
+    await store.read([id], 0);
+    await store.claimProbe(id, 0);
+    expect(await keys()).toEqual([]);
+
+    const release = await store.acquire(id, 0);
+    expect(await keys()).toEqual([`${prefix}{health}:in-flight:ollama%2Fllama3%3A8b`]);
+    expect(await redis.command.pttl(`${prefix}{health}:in-flight:ollama%2Fllama3%3A8b`)).toBeGreaterThan(590_000);
+    release();
+    await settle();
+    expect(await keys()).toEqual([]);
+
+    // Cooling for 1 s, then forgotten maxMs (8 s) after that if no one tries it again.
+    await store.recordFailure(id, { code: 'upstream_error' }, 0);
+    const target = `${prefix}{health}:target:ollama%2Fllama3%3A8b`;
+    expect(await keys()).toEqual([target]);
+    expect(await redis.command.pttl(target)).toBeGreaterThan(8_500);
+    expect(await redis.command.pttl(target)).toBeLessThanOrEqual(9_000);
+    await store.recordSuccess(id, 2000);
+    expect(await keys()).toEqual([]);
+
+    // A disabled key is kept until reset, however long.
+    await store.recordFailure(id, { code: 'upstream_auth_failed', disable: true }, 0);
+    expect(await redis.command.pttl(target)).toBe(-1);
+    await store.reset(id);
+    expect(await keys()).toEqual([]);
+  });
+
+  it('a target nobody probed is forgotten maxMs after its cooldown: the exponent starts again', async () => {
+    const prefix = newPrefix();
+    const redis = await connect(prefix);
+    const store = createRedisHealthStore(redis, { initialMs: 100, maxMs: 200, probeTimeoutMs: 50 });
+    await store.recordFailure('a/m', { code: 'upstream_error' }, Date.now());
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await store.read(['a/m'], Date.now())).get('a/m')?.state).toBe('healthy');
+    expect(await store.recordFailure('a/m', { code: 'upstream_error' }, 0)).toMatchObject({ consecutiveFailures: 1, coolingUntil: 100 });
+  });
+});
+
+describe('redis health store without Redis', () => {
+  it('fails at once with a retryable store_unavailable instead of hanging', async () => {
+    const dead = await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`);
+    const store = createRedisHealthStore(dead, contractPolicy);
+    const started = Date.now();
+    await expect(store.read(['a/m'], 0)).rejects.toMatchObject({ code: 'store_unavailable', retryable: true });
+    await expect(store.acquire('a/m', 0)).rejects.toMatchObject({ code: 'store_unavailable' });
+    await expect(store.recordFailure('a/m', { code: 'upstream_error' }, 0)).rejects.toMatchObject({ code: 'store_unavailable' });
+    await expect(store.reset('a/m')).rejects.toMatchObject({ code: 'store_unavailable' });
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('refuses a lease duration that is not a positive whole number of ms', async () => {
+    const dead = await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`);
+    expect(() => createRedisHealthStore(dead, contractPolicy, { inFlightLeaseMs: 0 })).toThrow(RangeError);
+    expect(() => createRedisHealthStore(dead, contractPolicy, { inFlightLeaseMs: 1.5 })).toThrow(RangeError);
+  });
+});
