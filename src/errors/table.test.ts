@@ -28,6 +28,7 @@ describe('error table', () => {
       model_not_found: [404, 'not_found_error', false],
       generation_not_found: [404, 'not_found_error', false],
       conversation_not_found: [404, 'not_found_error', false],
+      response_not_found: [404, 'not_found_error', false],
       not_found: [404, 'not_found_error', false],
       invalid_frame: [400, 'invalid_request_error', false],
       method_not_allowed: [405, 'invalid_request_error', false],

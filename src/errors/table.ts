@@ -28,6 +28,7 @@ export const errorTable = {
   model_not_found: { status: 404, type: 'not_found_error', message: 'The model does not exist or is not configured on this gateway.', retryable: false },
   generation_not_found: { status: 404, type: 'not_found_error', message: 'No such generation, or it finished longer ago than the retention window.', retryable: false },
   conversation_not_found: { status: 404, type: 'not_found_error', message: 'No such conversation for this user.', retryable: false },
+  response_not_found: { status: 404, type: 'not_found_error', message: 'No such response for this user: it was never stored (store: false), was deleted, or belongs to someone else.', retryable: false },
   not_found: { status: 404, type: 'not_found_error', message: 'No such route.', retryable: false },
   invalid_frame: { status: 400, type: 'invalid_request_error', message: 'The WebSocket frame is invalid.', retryable: false },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'This route does not accept that method.', retryable: false },

@@ -1,4 +1,4 @@
-// Every HTTP route of the gateway in one table: the OpenAI-compatible route, the native API, the
+// Every HTTP route of the gateway in one table: the OpenAI-compatible routes, the native API, the
 // hub, administration, operations and the playground, each with who may call it.
 import type { Config } from '../config/config.js';
 import type { Principal } from '../contract/principal.js';
@@ -21,6 +21,7 @@ import { createHubRoutes } from './routes/hub-routes.js';
 import { createNativeChatRoutes, type NativeChatDependencies } from './routes/native-chat.js';
 import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } from './routes/operations.js';
 import { createPlaygroundRoutes } from './routes/playground.js';
+import { createResponsesRoutes } from './routes/responses.js';
 import { createTicketsRoute } from './routes/tickets.js';
 
 export interface RouteTableDependencies {
@@ -58,6 +59,18 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
   for (const route of createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now })) router.add(route.method, route.pattern, route.handler, { access: 'admin' });
   router.addAll(createHubRoutes({ hub, config, now, logger }));
   router.addAll(createPlaygroundRoutes({ logger }));
+  // The OpenAI Responses API: POST /v1/responses, GET and DELETE /v1/responses/:id, POST …/cancel.
+  router.addAll(
+    createResponsesRoutes({
+      config,
+      generations,
+      registry: dependencies.registry,
+      responses: store.responses,
+      metrics,
+      now,
+      onStoreError: (error: unknown, responseId: string) => logger.error({ err: error, responseId }, 'response outcome not stored'),
+    }),
+  );
   return router;
 }
 

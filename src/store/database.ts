@@ -66,10 +66,30 @@ export interface ConversationMessagesTable {
   generation_id: string | null;
 }
 
+/** One response of the Responses API; the last four columns are JSON text. */
+export interface ResponsesTable {
+  id: string;
+  user_id: string;
+  generation_id: string;
+  model: string;
+  status: string;
+  /** 1 for a background response, else 0. */
+  background: number;
+  created_at: number;
+  completed_at: number | null;
+  previous_response_id: string | null;
+  request: string;
+  input: string;
+  response: string;
+  /** The generation's event log, stored when a background response finishes. */
+  events: string | null;
+}
+
 /** The whole schema, for `Kysely<Database>`. */
 export interface Database {
   api_keys: ApiKeysTable;
   usage: UsageTable;
   conversations: ConversationsTable;
   conversation_messages: ConversationMessagesTable;
+  responses: ResponsesTable;
 }

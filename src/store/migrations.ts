@@ -94,6 +94,29 @@ export function createMigrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.alterTable('api_keys').addColumn('models', 'text').execute();
       },
     },
+    // Responses of the Responses API (POST /v1/responses) kept for GET, previous_response_id and
+    // background resumes. The request echo, input items, response object and event log are JSON
+    // text: the routes read them as a whole and never query inside them.
+    '0003-responses': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('responses')
+          .addColumn('id', 'text', (column) => column.primaryKey())
+          .addColumn('user_id', 'text', (column) => column.notNull())
+          .addColumn('generation_id', 'text', (column) => column.notNull())
+          .addColumn('model', 'text', (column) => column.notNull())
+          .addColumn('status', 'text', (column) => column.notNull())
+          .addColumn('background', 'integer', (column) => column.notNull())
+          .addColumn('created_at', 'bigint', (column) => column.notNull())
+          .addColumn('completed_at', 'bigint')
+          .addColumn('previous_response_id', 'text')
+          .addColumn('request', 'text', (column) => column.notNull())
+          .addColumn('input', 'text', (column) => column.notNull())
+          .addColumn('response', 'text', (column) => column.notNull())
+          .addColumn('events', 'text')
+          .execute();
+      },
+    },
   };
 }
 

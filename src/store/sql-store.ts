@@ -3,7 +3,7 @@
 // and migrations.ts (one column type); the queries here are portable SQL.
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { limitNames, roles, type Limits, type Role } from '../contract/principal.js';
-import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database, UsageTable } from './database.js';
+import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database, ResponsesTable, UsageTable } from './database.js';
 import { postgresSetupLockKey, type StoreKind } from './migrations.js';
 import type {
   ApiKeyRecord,
@@ -12,6 +12,9 @@ import type {
   ConversationStore,
   KeyStore,
   MessageStatus,
+  ResponseRecord,
+  ResponseStatus,
+  ResponseStore,
   Store,
   UsageAggregate,
   UsageGroup,
@@ -36,6 +39,7 @@ export function createSqlStore(db: Kysely<Database>, kind: StoreKind): Store {
     keys: createKeyStore(db, kind),
     usage: createUsageStore(db),
     conversations: createConversationStore(db),
+    responses: createResponseStore(db),
     async ping() {
       try {
         await sql`select 1`.execute(db);
@@ -366,6 +370,52 @@ function createConversationStore(db: Kysely<Database>): ConversationStore {
   };
 }
 
+function createResponseStore(db: Kysely<Database>): ResponseStore {
+  return {
+    async create(record) {
+      await db
+        .insertInto('responses')
+        .values({
+          id: record.id,
+          user_id: record.userId,
+          generation_id: record.generationId,
+          model: record.model,
+          status: record.status,
+          background: record.background ? 1 : 0,
+          created_at: record.createdAt,
+          completed_at: record.completedAt ?? null,
+          previous_response_id: record.previousResponseId ?? null,
+          request: JSON.stringify(record.request),
+          input: JSON.stringify(record.input),
+          response: JSON.stringify(record.response),
+          events: record.events !== undefined ? JSON.stringify(record.events) : null,
+        })
+        .execute();
+    },
+    async get(id) {
+      const row = await db.selectFrom('responses').selectAll().where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : toResponseRecord(row);
+    },
+    async finish(id, outcome) {
+      const result = await db
+        .updateTable('responses')
+        .set({
+          status: outcome.status,
+          completed_at: outcome.completedAt,
+          response: JSON.stringify(outcome.response),
+          ...(outcome.events !== undefined ? { events: JSON.stringify(outcome.events) } : {}),
+        })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+    async delete(id) {
+      const result = await db.deleteFrom('responses').where('id', '=', id).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    },
+  };
+}
+
 function toApiKeyRecord(row: Selectable<ApiKeysTable>): ApiKeyRecord {
   return {
     id: row.id,
@@ -429,6 +479,35 @@ function toConversationMessage(row: Selectable<ConversationMessagesTable>): Conv
     createdAt: row.created_at,
     ...(row.generation_id !== null ? { generationId: row.generation_id } : {}),
   };
+}
+
+const responseStatuses: readonly ResponseStatus[] = ['queued', 'in_progress', 'completed', 'incomplete', 'failed', 'cancelled'];
+
+function toResponseRecord(row: Selectable<ResponsesTable>): ResponseRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    generationId: row.generation_id,
+    model: row.model,
+    status: oneOf(row.status, responseStatuses, 'responses.status'),
+    background: row.background === 1,
+    createdAt: Number(row.created_at),
+    ...(row.completed_at !== null ? { completedAt: Number(row.completed_at) } : {}),
+    ...(row.previous_response_id !== null ? { previousResponseId: row.previous_response_id } : {}),
+    request: parseJson(row.request, 'responses.request'),
+    input: parseJson(row.input, 'responses.input'),
+    response: parseJson(row.response, 'responses.response'),
+    ...(row.events !== null ? { events: parseJson(row.events, 'responses.events') } : {}),
+  };
+}
+
+/** JSON text of a column, parsed; its shape is for the reader to check. */
+function parseJson(text: string, column: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(`store column ${column} holds text that is not JSON`);
+  }
 }
 
 // The database is a boundary like any other: a value written by another version, or by hand, is

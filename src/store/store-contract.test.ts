@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStore } from './create-store.js';
 import { migrationNames } from './migrations.js';
-import type { ApiKeyRecord, Store, UsageRecord } from './store.js';
+import type { ApiKeyRecord, ResponseRecord, Store, UsageRecord } from './store.js';
 
 /** A fresh, empty place to open stores: a URL, and whether data outlives a close. */
 interface Location {
@@ -432,6 +432,59 @@ function storeContract(backend: Backend): void {
       // Same id again: no orphaned messages left behind for it to inherit.
       await store.conversations.create({ id: 'c1', userId: 'alice', createdAt: 3, updatedAt: 3 });
       expect(await store.conversations.messages('c1')).toEqual([]);
+    });
+  });
+
+  describe('responses', () => {
+    const record = (overrides: Partial<ResponseRecord> = {}): ResponseRecord => ({
+      id: 'resp_g1',
+      userId: 'alice',
+      generationId: 'g1',
+      model: 'gpt-4o',
+      status: 'in_progress',
+      background: false,
+      createdAt: dayOne,
+      request: { instructions: 'Be brief.', tools: [], metadata: { team: 'ops' }, temperature: null },
+      input: [{ role: 'user', content: 'Hi 你好 🙂' }],
+      response: { id: 'resp_g1', object: 'response', status: 'in_progress', output: [] },
+      ...overrides,
+    });
+
+    it('round-trips every field, the JSON ones exactly, optional ones absent when not given', async () => {
+      const bare = record();
+      const full = record({ id: 'resp_g2', generationId: 'g2', status: 'completed', background: true, completedAt: dayOne + 5, previousResponseId: 'resp_g1', events: [{ type: 'text-delta', text: 'a"\n' }, { type: 'end', finishReason: 'stop' }] });
+      await store.responses.create(bare);
+      await store.responses.create(full);
+      expect(await store.responses.get('resp_g1')).toStrictEqual(bare);
+      expect(await store.responses.get('resp_g2')).toStrictEqual(full);
+      const got = await store.responses.get('resp_g1');
+      for (const field of ['completedAt', 'previousResponseId', 'events']) expect(Object.keys(got ?? {})).not.toContain(field);
+      expect(await store.responses.get('missing')).toBeUndefined();
+    });
+
+    it('refuses a second response with the same id', async () => {
+      await store.responses.create(record());
+      await expect(store.responses.create(record())).rejects.toThrow();
+    });
+
+    it('finish records status, completion time, the final object and the event log; false for a missing one', async () => {
+      await store.responses.create(record({ background: true, status: 'queued' }));
+      const events = [{ type: 'start', upstreamModel: 'gpt-4o' }, { type: 'end', finishReason: 'stop' }];
+      expect(await store.responses.finish('resp_g1', { status: 'completed', completedAt: dayOne + 9, response: { id: 'resp_g1', status: 'completed', output: [{ type: 'message' }] }, events })).toBe(true);
+      expect(await store.responses.get('resp_g1')).toStrictEqual(
+        record({ background: true, status: 'completed', completedAt: dayOne + 9, response: { id: 'resp_g1', status: 'completed', output: [{ type: 'message' }] }, events }),
+      );
+      // Without an event log the column stays as it was.
+      expect(await store.responses.finish('resp_g1', { status: 'cancelled', completedAt: dayOne + 10, response: {} })).toBe(true);
+      expect((await store.responses.get('resp_g1'))?.events).toStrictEqual(events);
+      expect(await store.responses.finish('missing', { status: 'failed', completedAt: 1, response: {} })).toBe(false);
+    });
+
+    it('deletes once: false when there was none', async () => {
+      await store.responses.create(record());
+      expect(await store.responses.delete('resp_g1')).toBe(true);
+      expect(await store.responses.delete('resp_g1')).toBe(false);
+      expect(await store.responses.get('resp_g1')).toBeUndefined();
     });
   });
 

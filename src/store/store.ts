@@ -1,5 +1,6 @@
-// The one storage interface for keys, usage and conversations. SQLite (the default, embedded) and
-// PostgreSQL implement it with the same contract tests; routes and the CLI see only this.
+// The one storage interface for keys, usage, conversations and stored responses. SQLite (the
+// default, embedded) and PostgreSQL implement it with the same contract tests; routes and the CLI
+// see only this.
 import type { Limits, Role } from '../contract/principal.js';
 
 /** All times are milliseconds since the epoch. */
@@ -146,11 +147,60 @@ export interface ConversationStore {
   messages(id: string, options?: { lastCount?: number }): Promise<ConversationMessage[]>;
 }
 
+/** Where a response of the Responses API stands; the last four are final. */
+export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
+
+/**
+ * A response of the Responses API (POST /v1/responses), stored unless its request said `store:
+ * false`. The JSON fields are returned as stored (parsed, not checked): the routes that wrote them
+ * validate them when they read them back.
+ */
+export interface ResponseRecord {
+  /** `resp_<generationId>`. */
+  readonly id: string;
+  /** The owner: only they (or an admin) may read, continue, cancel or delete it. */
+  readonly userId: string;
+  readonly generationId: string;
+  /** The model name the client asked for. */
+  readonly model: string;
+  readonly status: ResponseStatus;
+  readonly background: boolean;
+  readonly createdAt: number;
+  readonly completedAt?: number;
+  readonly previousResponseId?: string;
+  /** JSON: the request fields the response object repeats (instructions, tools, temperature, …). */
+  readonly request: unknown;
+  /** JSON: the input items, those of the previous responses first. */
+  readonly input: unknown;
+  /** JSON: the response object as GET answers it, as last stored. */
+  readonly response: unknown;
+  /** JSON: the generation's event log, kept once a background response finished, for replays. */
+  readonly events?: unknown;
+}
+
+/** How a response ended, recorded once its generation finished. */
+export interface ResponseOutcome {
+  readonly status: ResponseStatus;
+  readonly completedAt: number;
+  readonly response: unknown;
+  readonly events?: unknown;
+}
+
+export interface ResponseStore {
+  create(record: ResponseRecord): Promise<void>;
+  get(id: string): Promise<ResponseRecord | undefined>;
+  /** Records how the response ended; false when there is no such response (deleted meanwhile). */
+  finish(id: string, outcome: ResponseOutcome): Promise<boolean>;
+  /** False when there was none. */
+  delete(id: string): Promise<boolean>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly keys: KeyStore;
   readonly usage: UsageStore;
   readonly conversations: ConversationStore;
+  readonly responses: ResponseStore;
   /** True when the database answers (for /readyz). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
