@@ -188,13 +188,15 @@ describe.skipIf(!available(tools.java))('java.md, run with `java File.java`', ()
   });
   afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
+  // Each run compiles the file in memory before it starts: 3 s on an idle machine, over 30 s on a busy one.
+  const javaTimeoutMs = 90_000;
+
   /** Writes the snippet as `<file>` and runs it as the guide says, held to Java 11's language and API. */
   function runJava(name: string, file: string, args: string[], env: Record<string, string>): Promise<ProcessResult> {
     const code = snippet(name);
     expect(code.language).toBe('java');
     writeFileSync(join(directory, file), code.code);
-    // The JVM compiles the file in memory first: allow for a loaded machine.
-    return runProcess(requireTool(tools.java), ['--source', '11', file, ...args], { cwd: directory, env, timeoutMs: 60_000 });
+    return runProcess(requireTool(tools.java), ['--source', '11', file, ...args], { cwd: directory, env, timeoutMs: javaTimeoutMs - 5_000 });
   }
 
   it('java-chat: prints the answer as it arrives, exact (CJK, emoji), though reads end inside characters, in a C locale', async () => {
@@ -209,13 +211,13 @@ describe.skipIf(!available(tools.java))('java.md, run with `java File.java`', ()
     expect(match?.[1], result.stdout).toBe(demoAnswer('Hello!'));
     expect(Number(match?.[2])).toBeGreaterThan(0);
     expectLive(result);
-  });
+  }, javaTimeoutMs);
 
   it('java-chat: a refused key is reported with its code, exit 1', async () => {
     const result = await runJava('java-chat', 'Chat.java', [], { SLUICE_URL: gateway.url, SLUICE_KEY: 'sk-sluice-aaaaaaaaaaaa-nope' });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^error 401 invalid_api_key: /);
-  });
+  }, javaTimeoutMs);
 
   it('java-stop: closing the body stream from another thread ends the read and cancels the generation', async () => {
     // A 5 s answer, stopped after 1.5 s.
@@ -234,7 +236,7 @@ describe.skipIf(!available(tools.java))('java.md, run with `java File.java`', ()
     } finally {
       await slow.close();
     }
-  });
+  }, javaTimeoutMs);
 
   it('java-push: a service key pushes to a user, and the push reaches their open hub connection', async () => {
     const service = (await gateway.app.keys.create({ userId: 'java-backend', role: 'service' })).key;
@@ -269,7 +271,7 @@ describe.skipIf(!available(tools.java))('java.md, run with `java File.java`', ()
       controller.abort();
       await reading;
     }
-  });
+  }, javaTimeoutMs);
 });
 
 interface PageResult {
