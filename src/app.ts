@@ -9,6 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config/config.js';
+import { ConfigError } from './config/load.js';
+import { planReload, type ReloadOutcome } from './config/reload-plan.js';
+import { SluiceError } from './errors/sluice-error.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
@@ -32,8 +35,9 @@ import type { Hub } from './hub/hub.js';
 import { createMemoryHub } from './hub/memory-hub.js';
 import { createRequestHandler, headerValue } from './http/request-handler.js';
 import { createResumeGrants, type ResumeGrants } from './http/resume-grants.js';
-import { createMetricsRouteTable, createRouteTable, nativeChatDependencies } from './http/route-table.js';
-import { createNativeChats } from './http/routes/native-chat.js';
+import { createMetricsRouteTable, createRouteTable, nativeChatDependencies, type RouteTableDependencies } from './http/route-table.js';
+import { createNativeChats, type NativeChats } from './http/routes/native-chat.js';
+import type { Router } from './http/router.js';
 import { createWebSocketGateway } from './http/ws/websocket-gateway.js';
 import { shutDownGracefully } from './http/graceful-shutdown.js';
 
@@ -60,9 +64,15 @@ export interface AppDependencies {
   readiness?: () => { ready: boolean; reason?: string };
   /** The per-user connection hub; in memory unless given (cluster mode shares it). */
   hub?: Hub;
+  /**
+   * Reads the config again (sluice serve: the --config file, throwing ConfigError when it has
+   * problems). Without it, POST /admin/reload answers `reload_unavailable`.
+   */
+  readConfig?: () => Config;
 }
 
 export interface App {
+  /** The config new requests run on (it changes on a reload). */
   readonly config: Config;
   readonly server: Server;
   readonly logger: Logger;
@@ -85,38 +95,80 @@ export interface App {
    * listener last, so the drain can still be watched).
    */
   shutdown(drainTimeoutMs?: number): Promise<void>;
+  /**
+   * Applies a new, valid config to new requests at once; running streams finish on what they
+   * started with. Settings fixed at start (listener, store, cluster, …) keep their values and are
+   * listed in `restartRequired` (docs/reload.md).
+   */
+  reload(next: Config): ReloadOutcome;
+  /** Re-reads the config with `readConfig` and applies it; throws ConfigError (nothing changes) when it has problems. */
+  reloadFromSource(): ReloadOutcome;
 }
 
 export function createApp(dependencies: AppDependencies): App {
-  const { config, store } = dependencies;
-  const services = createServices(dependencies);
-  const { now, logger, metrics, generations, hub, keys, authenticator } = services;
-  const routeDependencies = { ...services, config, store, ...(dependencies.readiness ? { readiness: dependencies.readiness } : {}) };
-  const handle = createRequestHandler({ router: createRouteTable(routeDependencies), authenticator, resumeGrants: services.resumeGrants, logger, metrics, now });
+  const { store } = dependencies;
+  const lasting = createLastingServices(dependencies, () => runtime);
+  const { now, logger, metrics, generations, hub, keys } = lasting;
+  const build = (config: Config): Runtime => createRuntime(config, dependencies, lasting, reload);
+  const reload = createReloader({ dependencies, lasting, build, current: () => runtime, swap: (next) => (runtime = next) });
+  let runtime: Runtime = build(dependencies.config);
+  // The handler, the WebSocket gateway and the generation service read the runtime through
+  // getters on every request, socket or generation, so a reload swaps what new work sees and
+  // nothing else (docs/reload.md).
+  const handle = createRequestHandler({
+    get router() {
+      return runtime.routes;
+    },
+    get authenticator() {
+      return runtime.authenticator;
+    },
+    resumeGrants: lasting.resumeGrants,
+    logger,
+    metrics,
+    now,
+  });
   const websockets = createWebSocketGateway({
-    config,
+    get config() {
+      return runtime.config;
+    },
+    get chats() {
+      return runtime.chats;
+    },
     hub,
-    chats: createNativeChats(nativeChatDependencies(routeDependencies)),
     logger,
     now,
-    createId: services.createId,
+    createId: lasting.createId,
     // Browsers cannot set headers on a WebSocket: a ticket in the URL, or Authorization where the client can send it.
     authenticate: (request, url) =>
-      authenticator.authenticate({ authorization: request.headers.authorization, ticket: url.searchParams.get('ticket') ?? undefined, actAs: headerValue(request.headers['x-sluice-user']) }),
+      runtime.authenticator.authenticate({ authorization: request.headers.authorization, ticket: url.searchParams.get('ticket') ?? undefined, actAs: headerValue(request.headers['x-sluice-user']) }),
   });
 
+  const startConfig = dependencies.config;
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => void handle(request, response));
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => websockets.handleUpgrade(request, socket, head));
   // metrics.listen: /metrics on a server of its own, through the same handler (access, request log).
-  const metricsListen = config.metrics.listen;
+  // Where /metrics is served is fixed at start; a reload cannot move it.
+  const metricsListen = startConfig.metrics.listen;
   let metricsServer: Server | undefined;
   if (metricsListen) {
-    const handleMetrics = createRequestHandler({ router: createMetricsRouteTable(config, metrics), authenticator, resumeGrants: services.resumeGrants, logger, metrics, now });
+    const metricsRoutes = createMetricsRouteTable(startConfig, metrics);
+    const handleMetrics = createRequestHandler({
+      router: metricsRoutes,
+      get authenticator() {
+        return runtime.authenticator;
+      },
+      resumeGrants: lasting.resumeGrants,
+      logger,
+      metrics,
+      now,
+    });
     metricsServer = createServer({ keepAliveTimeout: 65_000 }, (request, response) => void handleMetrics(request, response));
   }
 
   return {
-    config,
+    get config() {
+      return runtime.config;
+    },
     server,
     logger,
     metrics,
@@ -125,8 +177,10 @@ export function createApp(dependencies: AppDependencies): App {
     keys,
     hub,
     ...(metricsServer ? { metricsServer } : {}),
+    reload: (next) => reload.apply(next),
+    reloadFromSource: () => reload.fromSource(),
     listen: async () => {
-      const address = await listen(server, config.server);
+      const address = await listen(server, startConfig.server);
       if (metricsServer && metricsListen) {
         await listen(metricsServer, metricsListen).catch(async (error: unknown) => {
           await closeServer(server);
@@ -135,50 +189,51 @@ export function createApp(dependencies: AppDependencies): App {
       }
       return address;
     },
-    shutdown: async (drainTimeoutMs = config.server.drainTimeoutMs) => {
-      await shutDownGracefully({ server, generations, hub, websockets, providers: services.providers, logger }, drainTimeoutMs);
+    shutdown: async (drainTimeoutMs = startConfig.server.drainTimeoutMs) => {
+      await shutDownGracefully({ server, generations, hub, websockets, providers: runtime.providers, logger }, drainTimeoutMs);
+      await reload.retired();
       if (metricsServer) await closeServer(metricsServer);
     },
   };
 }
 
-/** What the app is made of, before any route or socket. */
-interface Services {
+/** What lives as long as the process: built once from the config the app started with. */
+interface LastingServices {
   readonly now: () => number;
   readonly createId: () => string;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly providers: ProviderRegistry;
-  readonly modelRouter: ModelRouter;
   readonly keys: KeyService;
   readonly tickets: TicketStore;
   readonly resumeGrants: ResumeGrants;
-  readonly authenticator: Authenticator;
   readonly registry: GenerationRegistry;
   readonly generations: GenerationService;
   readonly hub: Hub;
   readonly healthStore: HealthStore;
 }
 
-/** Builds each service from the config, taking the ones given in `dependencies` as they are. */
-function createServices(dependencies: AppDependencies): Services {
+/**
+ * What a reload rebuilds from the new config: the providers (their connection pools), the model
+ * router, the authenticator (JWT settings) and the route table, which reads the config per route.
+ */
+interface Runtime {
+  readonly config: Config;
+  readonly providers: ProviderRegistry;
+  readonly modelRouter: ModelRouter;
+  readonly authenticator: Authenticator;
+  readonly routes: Router;
+  readonly chats: NativeChats;
+}
+
+/** Builds each lasting service from the config, taking the ones given in `dependencies` as they are. */
+function createLastingServices(dependencies: AppDependencies, current: () => Runtime): LastingServices {
   const { config, store } = dependencies;
   const now = dependencies.now ?? Date.now;
   const createId = dependencies.createId ?? createGenerationIdFactory();
   const logger = dependencies.logger ?? createLogger(config.log.level);
   const metrics = dependencies.metrics ?? createMetrics();
-  const providers = createProviderRegistry(config, { now, ...(dependencies.dispatcher ? { dispatcher: dependencies.dispatcher } : {}) });
-  const modelRouter = createModelRouter(config, providers);
   const keys = createKeyService({ keys: store.keys, now });
   const tickets = dependencies.tickets ?? createMemoryTicketStore({ now });
-  const anonymous: Principal = { userId: 'anonymous', role: 'service', via: 'anonymous', keyLimits: {} };
-  const authenticator = createAuthenticator({
-    mode: config.auth.mode,
-    keys,
-    tickets,
-    anonymousPrincipal: anonymous,
-    ...(config.auth.jwt ? { jwt: createJwtVerifier(config.auth.jwt) } : {}),
-  });
   const limiter = createLimiter({
     state: dependencies.limitState ?? createMemoryLimitState(),
     now,
@@ -188,19 +243,104 @@ function createServices(dependencies: AppDependencies): Services {
   const generations = createGenerationService({
     registry,
     resumeGraceMs: config.generations.resumeGraceMs,
-    router: modelRouter,
+    // Read on every start: a generation resolves its model with the runtime of the moment it starts.
+    get router() {
+      return current().modelRouter;
+    },
     metrics,
     logger,
     now,
     createId,
     limiter,
     usage: store.usage,
-    userLimits: (userId) => config.limits.users[userId] ?? config.limits.perUser,
+    userLimits: (userId) => {
+      const { limits } = current().config;
+      return limits.users[userId] ?? limits.perUser;
+    },
   });
   const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
   const resumeGrants = createResumeGrants({ tickets, logger, now, generationRetentionMs: config.generations.retentionMs });
   const healthStore = dependencies.healthStore ?? createMemoryHealthStore(cooldownPolicyOf(config));
-  return { now, createId, logger, metrics, providers, modelRouter, keys, tickets, resumeGrants, authenticator, registry, generations, hub, healthStore };
+  return { now, createId, logger, metrics, keys, tickets, resumeGrants, registry, generations, hub, healthStore };
+}
+
+/** The config-derived half of the app, for the config the app starts with or reloads. */
+function createRuntime(config: Config, dependencies: AppDependencies, lasting: LastingServices, reload: Reloader): Runtime {
+  const { now, keys, tickets } = lasting;
+  const providers = createProviderRegistry(config, { now, ...(dependencies.dispatcher ? { dispatcher: dependencies.dispatcher } : {}) });
+  const modelRouter = createModelRouter(config, providers);
+  const anonymous: Principal = { userId: 'anonymous', role: 'service', via: 'anonymous', keyLimits: {} };
+  const authenticator = createAuthenticator({
+    mode: config.auth.mode,
+    keys,
+    tickets,
+    anonymousPrincipal: anonymous,
+    ...(config.auth.jwt ? { jwt: createJwtVerifier(config.auth.jwt) } : {}),
+  });
+  const routeDependencies: RouteTableDependencies = {
+    ...lasting,
+    config,
+    modelRouter,
+    store: dependencies.store,
+    reload: () => reload.fromSource(),
+    ...(dependencies.readiness ? { readiness: dependencies.readiness } : {}),
+  };
+  return { config, providers, modelRouter, authenticator, routes: createRouteTable(routeDependencies), chats: createNativeChats(nativeChatDependencies(routeDependencies)) };
+}
+
+/** Swaps the runtime for one built from a new config; see docs/reload.md. */
+interface Reloader {
+  /** Applies `next` (already validated) to new requests; running ones finish on what they started with. */
+  apply(next: Config): ReloadOutcome;
+  /** Reads the config again from where it came from (sluice serve: the --config file) and applies it. */
+  fromSource(): ReloadOutcome;
+  /** Settles when the providers replaced by reloads are closed (shutdown waits for it). */
+  retired(): Promise<void>;
+}
+
+interface ReloaderParts {
+  readonly dependencies: AppDependencies;
+  readonly lasting: LastingServices;
+  readonly build: (config: Config) => Runtime;
+  readonly current: () => Runtime;
+  readonly swap: (next: Runtime) => void;
+}
+
+function createReloader(parts: ReloaderParts): Reloader {
+  const { dependencies, lasting } = parts;
+  const closing = new Set<Promise<void>>();
+  const reloader: Reloader = {
+    apply(next) {
+      const previous = parts.current();
+      const plan = planReload(previous.config, next);
+      // Built completely before the swap: a config that cannot be built leaves the old one running.
+      parts.swap(parts.build(plan.config));
+      lasting.logger.level = plan.config.log.level;
+      // The replaced providers' connection pools close once the generations that may still use
+      // them (every one running at the swap) have ended.
+      const running = [...lasting.generations.active].map((generation) => generation.done);
+      const closed = Promise.allSettled(running)
+        .then(() => Promise.allSettled([...previous.providers.values()].map((provider) => provider.close())))
+        .then(() => undefined);
+      closing.add(closed);
+      void closed.finally(() => closing.delete(closed));
+      const outcome = { changed: plan.changed, restartRequired: plan.restartRequired };
+      lasting.logger.info(outcome, 'configuration reloaded');
+      if (plan.restartRequired.length > 0) lasting.logger.warn({ restartRequired: plan.restartRequired }, 'some changed settings apply only after a restart');
+      return outcome;
+    },
+    fromSource() {
+      if (!dependencies.readConfig) throw new SluiceError('reload_unavailable');
+      try {
+        return reloader.apply(dependencies.readConfig());
+      } catch (error) {
+        if (error instanceof ConfigError) lasting.logger.error({ issues: error.issues }, 'configuration not reloaded: the new one has errors; the running one stays');
+        throw error;
+      }
+    },
+    retired: () => Promise.all([...closing]).then(() => undefined),
+  };
+  return reloader;
 }
 
 /** Listens on `host` and `port` (port 0 picks a free one); rejects with the socket's error (EADDRINUSE, …). */

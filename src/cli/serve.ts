@@ -1,5 +1,5 @@
-// `sluice serve`: load config, open the store, create the app, listen, and shut down gracefully on
-// SIGTERM/SIGINT. On the first start with an empty store it installs an admin key and prints it once,
+// `sluice serve`: load config, open the store, create the app, listen, reload the config on SIGHUP,
+// and shut down gracefully on SIGTERM/SIGINT. On the first start with an empty store it installs an admin key and prints it once,
 // as an `export SLUICE_KEY=…` line; of several nodes starting together only the one that installed it.
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -25,7 +25,7 @@ export async function serve(configPath: string | undefined): Promise<void> {
   const store = await createStore(config.store.url);
   const logger = createLogger(config.log.level);
   const cluster = config.cluster ? await openCluster(config.cluster, config, logger) : undefined;
-  const app = createApp({ config, store, logger, ...cluster?.dependencies });
+  const app = createApp({ config, store, logger, readConfig: () => loadConfig({ path: configPath }), ...cluster?.dependencies });
   if (config.auth.mode === 'none') app.logger.warn({ host: config.server.host }, 'auth.mode is none: every caller is anonymous and unauthenticated (allowed only on a loopback address)');
   if (config.auth.mode === 'keys' || config.auth.mode === 'both') {
     const installed = await ensureAdminKey(app.keys, config.auth.adminKey !== undefined ? { presetKey: config.auth.adminKey } : {});
@@ -81,6 +81,15 @@ export async function serve(configPath: string | undefined): Promise<void> {
         },
       );
   };
+  // SIGHUP re-reads the config file, as POST /admin/reload does; a config with problems is
+  // logged and refused, and the running one stays (docs/reload.md).
+  process.on('SIGHUP', () => {
+    try {
+      app.reloadFromSource();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) app.logger.error({ err: error }, 'configuration reload failed');
+    }
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

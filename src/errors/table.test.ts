@@ -31,6 +31,8 @@ describe('error table', () => {
       response_not_found: [404, 'not_found_error', false],
       not_found: [404, 'not_found_error', false],
       invalid_frame: [400, 'invalid_request_error', false],
+      config_invalid: [400, 'invalid_request_error', false],
+      reload_unavailable: [409, 'invalid_request_error', false],
       method_not_allowed: [405, 'invalid_request_error', false],
       missing_credentials: [401, 'authentication_error', false],
       invalid_api_key: [401, 'authentication_error', false],

@@ -31,6 +31,8 @@ export const errorTable = {
   response_not_found: { status: 404, type: 'not_found_error', message: 'No such response for this user: it was never stored (store: false), was deleted, or belongs to someone else.', retryable: false },
   not_found: { status: 404, type: 'not_found_error', message: 'No such route.', retryable: false },
   invalid_frame: { status: 400, type: 'invalid_request_error', message: 'The WebSocket frame is invalid.', retryable: false },
+  config_invalid: { status: 400, type: 'invalid_request_error', message: 'The new configuration has problems; the running one stays.', retryable: false },
+  reload_unavailable: { status: 409, type: 'invalid_request_error', message: 'This gateway was not started from a config file, so there is nothing to reload.', retryable: false },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'This route does not accept that method.', retryable: false },
   // Who is calling, and how much they may.
   missing_credentials: { status: 401, type: 'authentication_error', message: 'No credential: send Authorization: Bearer <key or token>.', retryable: false },

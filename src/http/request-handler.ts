@@ -28,7 +28,7 @@ export type RequestHandler = (request: IncomingMessage, response: ServerResponse
 
 /** The server's request listener; it never rejects. */
 export function createRequestHandler(dependencies: RequestHandlerDependencies): RequestHandler {
-  const { router, logger, now } = dependencies;
+  const { logger, now } = dependencies;
 
   return async function handle(request, response) {
     const url = new URL(request.url ?? '/', 'http://sluice.invalid');
@@ -37,7 +37,8 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
     response.once('close', () => logRequest(dependencies, context, request, response));
     try {
       const path = url.pathname;
-      const match = router.match(request.method ?? 'GET', path);
+      // Read per request: a config reload swaps the route table (docs/reload.md).
+      const match = dependencies.router.match(request.method ?? 'GET', path);
       if (match.kind === 'not-found') throw new SluiceError('not_found', { message: `No route ${request.method ?? ''} ${path}.` });
       if (match.kind === 'method-not-allowed') {
         response.setHeader('allow', match.allowed.join(', '));

@@ -1,5 +1,7 @@
 // Every HTTP route of the gateway in one table: the OpenAI-compatible routes, the native API, the
 // hub, administration, operations and the playground, each with who may call it.
+import type { ReloadOutcome } from '../config/reload-plan.js';
+import { createAdminReloadRoute } from './routes/admin-reload.js';
 import type { Config } from '../config/config.js';
 import type { Principal } from '../contract/principal.js';
 import type { KeyService } from '../auth/api-keys.js';
@@ -40,6 +42,8 @@ export interface RouteTableDependencies {
   readonly now: () => number;
   /** Extra readiness (cluster mode: Redis reachable); /readyz answers 503 with its reason when not ready. */
   readonly readiness?: () => { ready: boolean; reason?: string };
+  /** Re-reads and applies the config (POST /admin/reload). */
+  readonly reload: () => ReloadOutcome;
 }
 
 export function createRouteTable(dependencies: RouteTableDependencies): Router {
@@ -53,7 +57,8 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
     .add('GET', '/readyz', createReadyRoute(isReady), { access: 'public' })
     // With metrics.listen, /metrics is served on its own listener only (createMetricsRouteTable).
     .addAll(config.metrics.listen ? [] : [metricsRoute(config, metrics)])
-    .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' });
+    .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' })
+    .add('POST', '/admin/reload', createAdminReloadRoute(dependencies.reload), { access: 'admin' });
   router.addAll(createNativeChatRoutes(nativeChatDependencies(dependencies)));
   router.addAll(createConversationRoutes({ conversations: store.conversations }));
   for (const route of createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now })) router.add(route.method, route.pattern, route.handler, { access: 'admin' });

@@ -11,6 +11,8 @@ export interface ChatInput {
   content?: string;
   /** Defaults to a 10 s timeout, so a gateway that never answers fails the test instead of hanging it. */
   signal?: AbortSignal;
+  /** Extra request headers (Authorization, …). */
+  headers?: Record<string, string>;
 }
 
 export function chatBody(input: ChatInput): string {
@@ -20,7 +22,7 @@ export function chatBody(input: ChatInput): string {
 export function postChat(baseUrl: string, input: ChatInput): Promise<Response> {
   return fetch(`${baseUrl}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...input.headers },
     body: chatBody(input),
     signal: input.signal ?? AbortSignal.timeout(10_000),
   });
