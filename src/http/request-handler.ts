@@ -35,6 +35,7 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
     const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query: url.searchParams };
     response.setHeader('x-request-id', context.requestId);
     response.once('close', () => logRequest(dependencies, context, request, response));
+    let answerError: (response: ServerResponse, error: SluiceError) => void = sendError;
     try {
       const path = url.pathname;
       // Read per request: a config reload swaps the route table (docs/reload.md).
@@ -45,13 +46,14 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
         throw new SluiceError('method_not_allowed', { message: `${path} accepts ${match.allowed.join(', ')}.` });
       }
       context.route = match.route.name;
+      if (match.route.sendError) answerError = match.route.sendError;
       if (match.route.access !== 'public') context.principal = await authorize(dependencies, context, request, url, match.route);
       await match.route.handler(context, request, response, match.params);
     } catch (thrown) {
       const error = toSluiceError(thrown);
       if (error.code === 'internal_error') logger.error({ err: error.cause, requestId: context.requestId }, 'request failed');
       context.errorCode = error.code;
-      if (!response.headersSent) sendError(response, error);
+      if (!response.headersSent) answerError(response, error);
       else response.destroy();
     }
   };
@@ -62,7 +64,7 @@ async function authorize(dependencies: RequestHandlerDependencies, context: Requ
   const { authenticator, resumeGrants } = dependencies;
   const ticket = route.tickets ? (url.searchParams.get('ticket') ?? undefined) : undefined;
   const principal = await authenticator
-    .authenticate({ authorization: request.headers.authorization, ticket, actAs: headerValue(request.headers['x-sluice-user']) })
+    .authenticate({ authorization: authorizationOf(request, route), ticket, actAs: headerValue(request.headers['x-sluice-user']) })
     .catch((error: unknown) => resumeGrants.reopen(error, ticket, route.name, headerValue(request.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined));
   if (ticket !== undefined && principal.via === 'ticket') {
     context.ticket = ticket;
@@ -72,6 +74,13 @@ async function authorize(dependencies: RequestHandlerDependencies, context: Requ
     throw new SluiceError('forbidden', { message: `${url.pathname} needs ${route.access === 'admin' ? 'an admin' : 'a service or admin'} credential; this one has role "${principal.role}".` });
   }
   return principal;
+}
+
+/** The Authorization header, or the route's API key header (`x-api-key`) as a bearer token. */
+function authorizationOf(request: IncomingMessage, route: Route): string | undefined {
+  if (request.headers.authorization !== undefined || route.apiKeyHeader === undefined) return request.headers.authorization;
+  const key = headerValue(request.headers[route.apiKeyHeader]);
+  return key !== undefined && key !== '' ? `Bearer ${key}` : undefined;
 }
 
 function allows(access: Route['access'], principal: Principal): boolean {

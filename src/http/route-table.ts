@@ -24,6 +24,7 @@ import { createNativeChatRoutes, type NativeChatDependencies } from './routes/na
 import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } from './routes/operations.js';
 import { createPlaygroundRoutes } from './routes/playground.js';
 import { createResponsesRoutes } from './routes/responses.js';
+import { createMessagesRoutes } from './routes/messages.js';
 import { createTicketsRoute } from './routes/tickets.js';
 
 export interface RouteTableDependencies {
@@ -76,6 +77,8 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
       onStoreError: (error: unknown, responseId: string) => logger.error({ err: error, responseId }, 'response outcome not stored'),
     }),
   );
+  // The Anthropic Messages API: POST /v1/messages and /v1/messages/count_tokens.
+  router.addAll(createMessagesRoutes({ config, generations, modelRouter, metrics }));
   return router;
 }
 
