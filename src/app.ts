@@ -18,6 +18,7 @@ import { createProviderRegistry, type ProviderRegistry } from './providers/regis
 import { createModelRouter, type ModelRouter } from './routing/model-router.js';
 import { createGenerationService, type GenerationService } from './relay/generation-service.js';
 import { createGenerationIdFactory } from './relay/generation-id.js';
+import { createEmbeddingService, type EmbeddingService } from './relay/embedding-service.js';
 import { createMemoryGenerationRegistry, type GenerationRegistry } from './relay/generation-registry.js';
 import type { Store } from './store/store.js';
 import type { Principal } from './contract/principal.js';
@@ -208,6 +209,8 @@ interface LastingServices {
   readonly resumeGrants: ResumeGrants;
   readonly registry: GenerationRegistry;
   readonly generations: GenerationService;
+  /** POST /v1/embeddings: admission and usage rows like generations, without one. */
+  readonly embeddings: EmbeddingService;
   readonly hub: Hub;
   readonly healthStore: HealthStore;
 }
@@ -258,10 +261,24 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
       return limits.users[userId] ?? limits.perUser;
     },
   });
+  const embeddings = createEmbeddingService({
+    // Read on every request, as for generations.
+    get router() {
+      return current().modelRouter;
+    },
+    limiter,
+    userLimits: (userId) => {
+      const { limits } = current().config;
+      return limits.users[userId] ?? limits.perUser;
+    },
+    recordUsage: (row) => generations.recordUsage(row),
+    accepting: () => generations.accepting,
+    now,
+  });
   const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
   const resumeGrants = createResumeGrants({ tickets, logger, now, generationRetentionMs: config.generations.retentionMs });
   const healthStore = dependencies.healthStore ?? createMemoryHealthStore(cooldownPolicyOf(config));
-  return { now, createId, logger, metrics, keys, tickets, resumeGrants, registry, generations, hub, healthStore };
+  return { now, createId, logger, metrics, keys, tickets, resumeGrants, registry, generations, embeddings, hub, healthStore };
 }
 
 /** The config-derived half of the app, for the config the app starts with or reloads. */

@@ -25,11 +25,14 @@ import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } 
 import { createPlaygroundRoutes } from './routes/playground.js';
 import { createResponsesRoutes } from './routes/responses.js';
 import { createMessagesRoutes } from './routes/messages.js';
+import { createEmbeddingsRoute } from './routes/embeddings.js';
+import type { EmbeddingService } from '../relay/embedding-service.js';
 import { createTicketsRoute } from './routes/tickets.js';
 
 export interface RouteTableDependencies {
   readonly config: Config;
   readonly generations: GenerationService;
+  readonly embeddings: EmbeddingService;
   readonly registry: GenerationRegistry;
   readonly modelRouter: ModelRouter;
   readonly store: Store;
@@ -53,6 +56,7 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
   const router = new Router()
     .add('POST', '/v1/chat/completions', createChatCompletionsRoute({ config, generations, metrics, now }))
     .add('GET', '/v1/models', createModelsRoute(modelRouter))
+    .add('POST', '/v1/embeddings', createEmbeddingsRoute({ config, embeddings: dependencies.embeddings }))
     .add('POST', '/api/tickets', createTicketsRoute({ tickets, ttlMs: config.auth.ticketTtlMs }))
     .add('GET', '/healthz', healthRoute, { access: 'public' })
     .add('GET', '/readyz', createReadyRoute(isReady), { access: 'public' })

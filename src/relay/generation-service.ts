@@ -47,6 +47,8 @@ export interface GenerationService {
   readonly accepting: boolean;
   /** Settles when every usage row written so far is stored (shutdown, tests). */
   flushUsage(): Promise<void>;
+  /** Queues a usage row of a request that is not a generation (embeddings), with the generations' own. */
+  recordUsage(row: UsageRecord): void;
 }
 
 export interface GenerationServiceDependencies {
@@ -80,6 +82,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       accepting = false;
     },
     flushUsage: () => usageWriter.flush(),
+    recordUsage,
     async start(options) {
       if (!accepting) throw new SluiceError('shutting_down');
       // Before the name is resolved, so a restricted caller cannot tell which models exist beyond its list.
