@@ -3,7 +3,10 @@
 // do): float and base64 vectors (passed through), batches of texts and of token ids, the usage row
 // with route `embeddings`, the allowlist (403), a provider without embeddings (400
 // model_not_supported), errors naming the field, token limits, and a client that leaves
-// cancelling the upstream request within 100 ms.
+// cancelling the upstream request within 100 ms, and the example of docs/embeddings.md run as
+// written.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI, { BadRequestError, PermissionDeniedError, RateLimitError } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockEmbedding, mockEmbeddingTokens, startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
@@ -11,6 +14,7 @@ import { startMockAzure, type MockAzure } from './support/mock-azure.js';
 import { startMockAnthropic, type MockAnthropic } from './support/mock-anthropic.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { within } from './support/wait.js';
+import { runProcess } from './support/guides.js';
 
 let openai: MockOpenAi;
 let azure: MockAzure;
@@ -172,5 +176,36 @@ describe('cancellation', () => {
     expect(closedAt - abortedAt).toBeLessThan(100);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await lastUsageRow('alice')).toMatchObject({ route: 'embeddings', outcome: 'cancelled', errorCode: 'cancelled', estimated: true });
+  });
+});
+
+describe('docs/embeddings.md', () => {
+  const repository = new URL('..', import.meta.url).pathname;
+  let demo: TestGateway;
+  let key: string;
+  let directory: string;
+  beforeAll(async () => {
+    demo = await startGateway({ auth: { mode: 'keys' }, providers: { openai: { type: 'openai', baseUrl: openai.baseUrl, apiKey: openai.apiKey } }, models: { 'text-embedding-3-small': { provider: 'openai', model: 'text-embedding-3-small' } } });
+    key = (await demo.app.keys.create({ userId: 'doc-reader', role: 'user' })).key;
+    // Inside the repository, so `import 'openai'` resolves from its node_modules.
+    mkdirSync(join(repository, 'node_modules/.cache'), { recursive: true });
+    directory = mkdtempSync(join(repository, 'node_modules/.cache/sluice-embeddings-doc-'));
+  });
+  afterAll(async () => {
+    rmSync(directory, { recursive: true, force: true });
+    await demo?.close();
+  });
+
+  it('embeddings-node: the example runs as written: a float batch, then one base64 vector decoded', async () => {
+    const markdown = readFileSync(join(repository, 'docs/embeddings.md'), 'utf8');
+    const blocks = [...markdown.matchAll(/<!-- test: embeddings-node -->\s*\n```js\n([\s\S]*?)\n```/g)];
+    expect(blocks).toHaveLength(1);
+    const file = join(directory, 'embeddings.mjs');
+    writeFileSync(file, `${blocks[0]?.[1] ?? ''}\n`);
+    const result = await runProcess(process.execPath, [file], { env: { SLUICE_URL: demo.url, SLUICE_KEY: key }, timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(0);
+    const tokens = mockEmbeddingTokens('The quick brown fox') + mockEmbeddingTokens('敏捷的棕色狐狸');
+    expect(result.stdout.split('\n').slice(0, 4)).toEqual(['0: 8 dimensions', '1: 8 dimensions', `[${tokens.toString()} tokens]`, 'base64 decoded: 8 dimensions']);
+    expect(openai.requests.map((request) => request.body['encoding_format'])).toEqual(['float', 'base64']);
   });
 });

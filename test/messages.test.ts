@@ -3,8 +3,10 @@
 // signed-http agent (ak-sk signature) and an OpenAI-type upstream: messages.stream() and
 // messages.create(), system prompts, tools both ways, x-api-key and Bearer credentials, errors
 // as Anthropic bodies before the first byte and `event: error` after it, `ping` heartbeats,
-// count_tokens, usage rows, the allowlist, and a client that leaves cancelling the upstream
-// within 100 ms.
+// count_tokens, usage rows, the allowlist, a client that leaves cancelling the upstream within
+// 100 ms, and the example of docs/messages.md run as written.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Anthropic, { APIError, AuthenticationError, BadRequestError, NotFoundError, PermissionDeniedError } from '@anthropic-ai/sdk';
 import type { RawMessageStreamEvent } from '@anthropic-ai/sdk/resources/messages';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +16,8 @@ import { startMockQianfan, type MockQianfan } from './support/mock-qianfan.js';
 import { startMockSignedHttp, type MockSignedHttp } from './support/mock-signed-http.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { waitFor, within } from './support/wait.js';
+import { runProcess } from './support/guides.js';
+import { demoAnswer } from '../src/providers/mock/answer.js';
 
 let openai: MockOpenAi;
 let spark: MockSpark;
@@ -306,5 +310,40 @@ describe('cancellation', () => {
     await gateway.app.generations.flushUsage();
     const [row] = await gateway.app.store.usage.recent({ limit: 1, userId: 'alice' });
     expect(row).toMatchObject({ route: 'messages', outcome: 'cancelled' });
+  });
+});
+
+describe('docs/messages.md', () => {
+  const repository = new URL('..', import.meta.url).pathname;
+  let demo: TestGateway;
+  let key: string;
+  let directory: string;
+  beforeAll(async () => {
+    demo = await startGateway({ auth: { mode: 'keys' }, providers: { demo: { type: 'mock', chunkCount: 20, delayMs: 20 } }, models: { 'sluice-demo': { provider: 'demo' } } });
+    key = (await demo.app.keys.create({ userId: 'doc-reader', role: 'user' })).key;
+    // Inside the repository, so `import '@anthropic-ai/sdk'` resolves from its node_modules.
+    mkdirSync(join(repository, 'node_modules/.cache'), { recursive: true });
+    directory = mkdtempSync(join(repository, 'node_modules/.cache/sluice-messages-doc-'));
+  });
+  afterAll(async () => {
+    rmSync(directory, { recursive: true, force: true });
+    await demo?.close();
+  });
+
+  it('messages-node: the example runs as written: streams, answers once, counts tokens', async () => {
+    const markdown = readFileSync(join(repository, 'docs/messages.md'), 'utf8');
+    const blocks = [...markdown.matchAll(/<!-- test: messages-node -->\s*\n```js\n([\s\S]*?)\n```/g)];
+    expect(blocks).toHaveLength(1);
+    const file = join(directory, 'messages.mjs');
+    writeFileSync(file, `${blocks[0]?.[1] ?? ''}\n`);
+    const result = await runProcess(process.execPath, [file], { env: { SLUICE_URL: demo.url, SLUICE_KEY: key }, timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toBe(demoAnswer('Hello!'));
+    expect(lines[1]).toMatch(/^\[end_turn, \d+ output tokens\]$/);
+    expect(lines[2]).toBe(demoAnswer('And again?'));
+    expect(lines[3]).toMatch(/^\[about \d+ input tokens\]$/);
+    // The first answer was printed as it arrived, not at the end.
+    expect(result.stdoutArrivals.length).toBeGreaterThan(5);
   });
 });

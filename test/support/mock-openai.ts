@@ -172,12 +172,12 @@ export function mockEmbeddingTokens(input: string | readonly number[]): number {
 export function answerEmbeddings(response: ServerResponse, body: Record<string, unknown>, model = String(body['model'])): void {
   const input = body['input'];
   const inputs: (string | number[])[] =
-    typeof input === 'string' ? [input] : Array.isArray(input) && input.length > 0 && input.every((item) => typeof item === 'number') ? [input as number[]] : Array.isArray(input) ? (input as (string | number[])[]) : [];
+    typeof input === 'string' ? [input] : Array.isArray(input) && input.length > 0 && input.every((item) => typeof item === 'number') ? [input] : Array.isArray(input) ? (input as (string | number[])[]) : [];
   if (typeof body['model'] !== 'string' || inputs.length === 0 || inputs.some((item) => (typeof item === 'string' ? item === '' : !Array.isArray(item) || item.length === 0))) {
     return sendError(response, 400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'invalid_request_error', null);
   }
   const format = body['encoding_format'] ?? 'float';
-  if (format !== 'float' && format !== 'base64') return sendError(response, 400, `Invalid value: '${String(format)}'. Supported values are: 'float' and 'base64'.`, 'invalid_request_error', 'invalid_value');
+  if (format !== 'float' && format !== 'base64') return sendError(response, 400, `Invalid value: '${JSON.stringify(format)}'. Supported values are: 'float' and 'base64'.`, 'invalid_request_error', 'invalid_value');
   const dimensions = typeof body['dimensions'] === 'number' ? body['dimensions'] : mockEmbeddingDimensions;
   const tokens = inputs.reduce((sum, item) => sum + mockEmbeddingTokens(item), 0);
   const data = inputs.map((item, index) => {
