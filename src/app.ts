@@ -14,6 +14,7 @@ import { planReload, type ReloadOutcome } from './config/reload-plan.js';
 import { SluiceError } from './errors/sluice-error.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import type { Tracing } from './observability/tracing.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import { createModelRouter, type ModelRouter } from './routing/model-router.js';
 import { createGenerationService, type GenerationService } from './relay/generation-service.js';
@@ -70,6 +71,11 @@ export interface AppDependencies {
    * problems). Without it, POST /admin/reload answers `reload_unavailable`.
    */
   readConfig?: () => Config;
+  /**
+   * The tracer, required when `config.tracing` is set (startTracing(config.tracing) makes it; the
+   * OpenTelemetry SDK is loaded only then). Closed, with its last spans sent, on shutdown.
+   */
+  tracing?: Tracing;
 }
 
 export interface App {
@@ -107,7 +113,8 @@ export interface App {
 }
 
 export function createApp(dependencies: AppDependencies): App {
-  const { store } = dependencies;
+  const { store, tracing } = dependencies;
+  if (dependencies.config.tracing && !tracing) throw new Error('config.tracing is set but no tracer was given: pass `tracing: await startTracing(config.tracing)` to createApp');
   const lasting = createLastingServices(dependencies, () => runtime);
   const { now, logger, metrics, generations, hub, keys } = lasting;
   const build = (config: Config): Runtime => createRuntime(config, dependencies, lasting, reload);
@@ -127,6 +134,7 @@ export function createApp(dependencies: AppDependencies): App {
     logger,
     metrics,
     now,
+    ...(tracing ? { tracing } : {}),
   });
   const websockets = createWebSocketGateway({
     get config() {
@@ -194,6 +202,7 @@ export function createApp(dependencies: AppDependencies): App {
       await shutDownGracefully({ server, generations, hub, websockets, providers: runtime.providers, logger }, drainTimeoutMs);
       await reload.retired();
       if (metricsServer) await closeServer(metricsServer);
+      await tracing?.close().catch((error: unknown) => logger.warn({ err: error }, 'tracing: the last spans could not be sent'));
     },
   };
 }

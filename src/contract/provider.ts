@@ -31,6 +31,8 @@ export interface CallContext {
   /** `stream` asks the upstream for a stream; `complete` for one response (fewer events). */
   mode: 'stream' | 'complete';
   requestId: string;
+  /** The W3C `traceparent` of this attempt's span, sent upstream when the request is traced. */
+  traceparent?: string;
 }
 
 /** One embeddings call, in OpenAI's terms (`POST /v1/embeddings`), after alias resolution. */

@@ -9,6 +9,7 @@ import type { Principal } from '../contract/principal.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import { chooseRequestId, type RequestContext } from './request-context.js';
 import { sendError } from './respond.js';
 import type { ResumeGrants } from './resume-grants.js';
@@ -22,6 +23,8 @@ export interface RequestHandlerDependencies {
   readonly metrics: Metrics;
   /** Milliseconds since the epoch. */
   readonly now: () => number;
+  /** Present when tracing is on: every request to a route that is not public gets a span. */
+  readonly tracing?: Tracing;
 }
 
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
@@ -47,6 +50,16 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
       }
       context.route = match.route.name;
       if (match.route.sendError) answerError = match.route.sendError;
+      if (dependencies.tracing && match.route.access !== 'public') {
+        context.trace = dependencies.tracing.startRequest({
+          method: request.method ?? 'GET',
+          route: match.route.name,
+          requestId: context.requestId,
+          startedAt: context.startedAt,
+          ...optional('traceparent', headerValue(request.headers.traceparent)),
+          ...optional('tracestate', headerValue(request.headers.tracestate)),
+        });
+      }
       if (match.route.access !== 'public') context.principal = await authorize(dependencies, context, request, url, match.route);
       await match.route.handler(context, request, response, match.params);
     } catch (thrown) {
@@ -92,6 +105,17 @@ function allows(access: Route['access'], principal: Principal): boolean {
 function logRequest(dependencies: RequestHandlerDependencies, context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
   const status = response.headersSent ? response.statusCode : 499;
   const durationMs = dependencies.now() - context.startedAt;
+  context.trace?.end({
+    status,
+    ...optional('userId', context.principal?.userId),
+    ...optional('keyId', context.principal?.keyId),
+    ...optional('model', context.model),
+    ...optional('provider', context.provider),
+    ...optional('outcome', context.outcome),
+    ...optional('errorCode', context.errorCode),
+    ...optional('timeToFirstTokenMs', context.timeToFirstTokenMs),
+    ...optional('usage', context.usage),
+  });
   dependencies.metrics.requests.inc({ route: context.route, status: status.toString(), model: context.model ?? '', provider: context.provider ?? '' });
   dependencies.logger.info(
     {
@@ -117,4 +141,9 @@ function logRequest(dependencies: RequestHandlerDependencies, context: RequestCo
 /** The first value of a header that may repeat. */
 export function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined (for optional properties). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
 }

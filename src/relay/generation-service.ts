@@ -11,6 +11,7 @@ import type { Limiter } from '../limits/limiter.js';
 import type { UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { Generation } from './generation.js';
+import type { GenerationTrace } from '../contract/generation-trace.js';
 import type { GenerationSummary } from '../contract/generation-summary.js';
 import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
@@ -32,6 +33,8 @@ export interface StartOptions {
   conversationId?: string;
   /** The API surface the request came through, for its usage row: `chat-completions`, `native`, `websocket`, `responses`, `messages`. */
   route?: string;
+  /** The request's trace, when it is traced: the generation's upstream attempts become its child spans. */
+  trace?: GenerationTrace;
 }
 
 export interface GenerationService {
@@ -121,6 +124,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         requestId: options.requestId,
         now,
         ...(options.resumable === true ? { resumeGraceMs: dependencies.resumeGraceMs } : {}),
+        ...(options.trace !== undefined ? { trace: options.trace } : {}),
       });
       active.add(generation);
       if (options.resumable === true) {

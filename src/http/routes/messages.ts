@@ -15,7 +15,7 @@ import type { GenerationService } from '../../relay/generation-service.js';
 import { createMessagesSseEncoder, messageFromLog, messagesPing, type MessageIdentity } from '../../relay/encoders/messages-events.js';
 import type { ModelRouter } from '../../routing/model-router.js';
 import { readJsonBody } from '../request-body.js';
-import { callerOf, type RequestContext } from '../request-context.js';
+import { callerOf, recordGeneration, traceOf, type RequestContext } from '../request-context.js';
 import { sendAnthropicError, sendJson } from '../respond.js';
 import { respondWhenDone } from '../respond-when-done.js';
 import type { RouteSpec } from '../router.js';
@@ -66,17 +66,12 @@ export function createMessagesRoutes(dependencies: MessagesDependencies): RouteS
       request: { messages, params: toChatParams(body), ...(userId !== undefined ? { userId } : {}) },
       mode: stream ? 'stream' : 'complete',
       requestId: context.requestId,
+      ...traceOf(context),
       principal,
       route: 'messages',
     });
     const identity: MessageIdentity = { id: `msg_${generation.id}`, model: body.model, estimatedInputTokens: estimateInput(body, messages) };
-    void generation.done.then((summary) => {
-      context.provider = summary.provider;
-      context.usage = summary.usage;
-      context.outcome = summary.outcome;
-      if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;
-      if (summary.errorCode !== undefined) context.errorCode = summary.errorCode;
-    });
+    recordGeneration(context, generation);
 
     if (!stream) {
       await respondWhenDone(generation, response, (events) => messageFromLog(identity, events), sendAnthropicError);

@@ -21,6 +21,7 @@ export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: 
       provider,
       dispatcher,
       signal: context.signal,
+      traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,
       mapErrorResponse: answer.mapErrorResponse,

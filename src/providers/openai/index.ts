@@ -21,6 +21,7 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies
       provider,
       dispatcher,
       signal: context.signal,
+      traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,
       mapErrorResponse: answer.mapErrorResponse,
