@@ -53,20 +53,24 @@ export function budgetMicros(amount: number): number {
 }
 
 /**
- * The price of a request served under the model name `alias` (an alias from `models:`, or a
- * `provider/model` name), by `deployment` (`provider/model`, the upstream that answered) when
- * known. Looked up in order: the alias's own `price`, then `prices.<deployment>`, then
- * `prices.<alias>` for a direct `provider/model` name. Undefined: the model has no price, and the
- * request costs nothing and counts towards no budget. Once models are pools of deployments, a
- * deployment's own price belongs first in this list; nothing else has to change.
+ * The price of a request for the model name `alias` (an alias from `models:`, or a
+ * `provider/model` name) that `deployment` (`provider/model`, the upstream that answered) served;
+ * without `deployment`, the price of the alias's first choice (what admission checks budgets in).
+ * In order: the alias's own `price` when its own route served; the price of the fallback alias
+ * whose route served; `prices.<deployment>`; for a direct name, `prices.<alias>`. Undefined: the
+ * model has no price, and the request costs nothing and counts towards no budget.
+ *
+ * Once models are pools of deployments, a deployment's own price goes first in this list, and a
+ * deployment of the alias's pool counts as "its own route"; callers do not change.
  */
 export function servedPrice(config: Pick<Config, 'models' | 'prices'>, alias: string, deployment?: string): Price | undefined {
   const route = config.models[alias];
-  if (route?.price !== undefined) return route.price;
-  if (deployment !== undefined) {
-    const byDeployment = config.prices[deployment];
-    if (byDeployment !== undefined) return byDeployment;
+  if (route === undefined) return config.prices[deployment ?? alias] ?? config.prices[alias];
+  const primary = `${route.provider}/${route.model}`;
+  if (deployment === undefined || deployment === primary) return route.price ?? config.prices[primary];
+  for (const name of route.fallbacks) {
+    const fallback = config.models[name];
+    if (fallback !== undefined && `${fallback.provider}/${fallback.model}` === deployment && fallback.price !== undefined) return fallback.price;
   }
-  if (route !== undefined) return config.prices[`${route.provider}/${route.model}`];
-  return config.prices[alias];
+  return config.prices[deployment];
 }

@@ -34,6 +34,11 @@ export type LimitName = (typeof limitNames)[number];
 export const budgetNames = ['dailyBudget', 'monthlyBudget'] as const;
 export type BudgetName = (typeof budgetNames)[number];
 
+/** `limits` without its budgets: what is stored as a key's limits JSON and shown as its limits. */
+export function countingLimits(limits: Limits): Limits {
+  return Object.fromEntries(Object.entries(limits).filter(([name]) => name !== 'dailyBudgetMicros' && name !== 'monthlyBudgetMicros'));
+}
+
 export interface Principal {
   /** The end user the request is for (after a service credential named one). */
   readonly userId: string;
