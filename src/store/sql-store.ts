@@ -270,6 +270,11 @@ async function aggregateUsage(db: Kysely<Database>, query: UsageQuery): Promise<
     .groupBy(grouped)
     .execute();
 
+  // Grouped by nothing, an empty range still answers one total row of zeros (the currency split
+  // leaves no row to sum into when there is nothing to split).
+  if (rows.length === 0 && groups.size === 0) {
+    return [{ requests: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, estimatedRequests: 0, completed: 0, cancelled: 0, errors: 0, refused: 0, costMicros: 0 }];
+  }
   const aggregates = rows.map((row): UsageAggregate => ({
     ...(row.user_id !== null ? { userId: row.user_id } : {}),
     ...(row.key_id !== null ? { keyId: row.key_id } : {}),
