@@ -128,8 +128,10 @@ async function refusalOf(gateway: TestGateway, key: string): Promise<{ status: n
   try {
     await client(gateway, key).chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] });
   } catch (error) {
-    if (error instanceof OpenAI.APIError) return { status: error.status, code: error.code, message: error.message, retryAfter: error.headers?.get('retry-after') };
-    throw error;
+    if (!(error instanceof OpenAI.APIError)) throw error;
+    const refused = error as InstanceType<typeof OpenAI.APIError>;
+    const headers: Headers | undefined = refused.headers;
+    return { status: refused.status, code: refused.code, message: refused.message, retryAfter: headers?.get('retry-after') };
   }
   throw new Error('the request was not refused');
 }
