@@ -22,6 +22,7 @@ function fakeUsage(fail = false): UsageStore & { batches: UsageRecord[][] } {
     aggregate: async () => [],
     recent: async () => [],
     tokensSince: async () => 0,
+    costSince: async () => 0,
   };
 }
 
