@@ -10,6 +10,7 @@
 // subscriber, as PUBLISH's does on a single server (docs/decisions/0019-redis-cluster.md).
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { ShardedSubscriber } from './sharded-subscriber.js';
 
 /** Where Redis is: one server, or a Redis Cluster given by some of its nodes. */
 export type RedisTarget =
@@ -68,23 +69,30 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
     lazyConnect: false,
   };
+  const listeners = new Set<(healthy: boolean) => void>();
+  const messageListeners = new Set<(channel: string, message: string) => void>();
+  const deliver = (channel: unknown, message: unknown): void => {
+    for (const listener of messageListeners) listener(String(channel), String(message));
+  };
+  let healthy = false;
+  let closing = false;
   const sharded = options.clusterNodes !== undefined;
   let command: RedisCommands;
-  let subscriber: RedisCommands;
+  // One Redis for SUBSCRIBE on a single server; on a cluster, a subscriber per master (sharded).
+  let subscriber: Redis | undefined;
+  let shards: ShardedSubscriber | undefined;
   if (options.clusterNodes !== undefined) {
-    command = openCluster(options.clusterNodes, settings, 'sluice-command', false);
-    subscriber = openCluster(options.clusterNodes, settings, 'sluice-subscriber', true);
+    const cluster = openCluster(options.clusterNodes, settings);
+    command = cluster;
+    shards = new ShardedSubscriber(cluster, { ...settings, ...cluster.options.redisOptions }, deliver, () => update());
   } else {
     command = new Redis(options.url, { ...settings, connectionName: 'sluice-command' });
     subscriber = new Redis(options.url, { ...settings, connectionName: 'sluice-subscriber' });
+    subscriber.on('message', deliver);
   }
-  const messageEvent = sharded ? 'smessage' : 'message';
-  const listeners = new Set<(healthy: boolean) => void>();
-  let healthy = false;
-  let closing = false;
 
   const update = (): void => {
-    const now = command.status === 'ready' && subscriber.status === 'ready';
+    const now = command.status === 'ready' && (subscriber ? subscriber.status === 'ready' : shards?.ready === true);
     if (now === healthy || closing) return;
     healthy = now;
     // Logged once per change of state, not once per failed command or reconnection attempt.
@@ -92,7 +100,7 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     else options.logger.warn('redis: unreachable; shared state (hub, resumes across nodes, limits) is unavailable until it is back');
     for (const listener of listeners) listener(now);
   };
-  for (const connection of [command, subscriber]) {
+  for (const connection of subscriber ? [command, subscriber] : [command]) {
     connection.on('ready', update);
     connection.on('close', update);
     connection.on('end', update);
@@ -112,24 +120,16 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
       return Number(sharded ? await command.spublish(channel, message) : await command.publish(channel, message));
     },
     async subscribe(...channels) {
-      if (!sharded) {
-        await subscriber.subscribe(...channels);
-        return;
-      }
-      // One SSUBSCRIBE per channel: the channels of one call must share a slot.
-      for (const channel of channels) await subscriber.ssubscribe(channel);
+      if (subscriber) await subscriber.subscribe(...channels);
+      else for (const channel of channels) await shards?.subscribe(channel);
     },
     async unsubscribe(...channels) {
-      if (!sharded) {
-        await subscriber.unsubscribe(...channels);
-        return;
-      }
-      for (const channel of channels) await subscriber.sunsubscribe(channel);
+      if (subscriber) await subscriber.unsubscribe(...channels);
+      else for (const channel of channels) await shards?.unsubscribe(channel);
     },
     onMessage(listener) {
-      const handler = (channel: unknown, message: unknown): void => listener(String(channel), String(message));
-      subscriber.on(messageEvent, handler);
-      return () => subscriber.off(messageEvent, handler);
+      messageListeners.add(listener);
+      return () => messageListeners.delete(listener);
     },
     onHealthChange(listener) {
       listeners.add(listener);
@@ -153,19 +153,20 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     async close() {
       closing = true;
       listeners.clear();
-      await Promise.allSettled([command.quit(), subscriber.quit()]);
+      messageListeners.clear();
+      shards?.close();
+      await Promise.allSettled([command.quit(), subscriber?.quit()]);
       command.disconnect();
-      subscriber.disconnect();
+      subscriber?.disconnect();
     },
   };
 }
 
 /**
  * A Redis Cluster client from seed node URLs. The credentials and TLS of the first URL apply to
- * every node (a cluster shares them). The subscriber keeps one sharded-subscriber connection per
- * master and follows slot moves (ioredis's `shardedSubscribers`).
+ * every node (a cluster shares them).
  */
-function openCluster(urls: readonly string[], settings: RedisOptions, connectionName: string, subscriber: boolean): Cluster {
+function openCluster(urls: readonly string[], settings: RedisOptions): Cluster {
   const seeds: ClusterNode[] = urls.map((url) => {
     const parsed = new URL(url);
     return { host: parsed.hostname, port: Number(parsed.port || 6379) };
@@ -179,10 +180,9 @@ function openCluster(urls: readonly string[], settings: RedisOptions, connection
     // The same pace as a single server's reconnection, and never giving up.
     clusterRetryStrategy: (attempt) => retryStrategy?.(attempt) ?? 2000,
     slotsRefreshTimeout: 2000,
-    shardedSubscribers: subscriber,
     redisOptions: {
       ...perNode,
-      connectionName,
+      connectionName: 'sluice-command',
       ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
       ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
       ...(first.protocol === 'rediss:' ? { tls: {} } : {}),

@@ -9,6 +9,7 @@ import { recordCommands, redisBackends, uniqueKeyPrefix } from '../../test/suppo
 import { createRedisConnections } from './connection.js';
 import { hashTagOf, slotKey } from './keys.js';
 import { defineLuaScript, runLuaScript } from './lua-script.js';
+import { hashSlot } from './sharded-subscriber.js';
 
 const backends = await redisBackends();
 const logger = createLogger('silent');
@@ -26,6 +27,11 @@ describe('slotKey', () => {
     expect(hashTagOf(slotKey('sluice:', 'hub', ':user:a}b{c'))).toBe('hub');
     expect(hashTagOf('sluice:plain')).toBe('sluice:plain');
     expect(hashTagOf('sluice:{}x')).toBe('sluice:{}x');
+  });
+
+  it('is hashed as Redis Cluster does (CLUSTER KEYSLOT): by the tag alone', () => {
+    expect([hashSlot('a'), hashSlot('b'), hashSlot('foo'), hashSlot('123456789')]).toEqual([15495, 3300, 12182, 0x31c3 % 16384]);
+    expect(hashSlot(slotKey('sluice:', 'hub', ':seq'))).toBe(hashSlot('hub'));
   });
 });
 
