@@ -276,7 +276,7 @@ describe('compose.yaml', () => {
       expect(url.pathname).toBe(`/${String(postgres['POSTGRES_DB'])}`);
       expect(url.username).toBe(String(postgres['POSTGRES_USER']));
       expect(decodeURIComponent(url.password)).toBe(interpolate(String(postgres['POSTGRES_PASSWORD']), {}));
-      expect(new URL(config.cluster?.redisUrl ?? '').hostname).toBe('redis');
+      expect(new URL(config.cluster && 'url' in config.cluster.redis ? config.cluster.redis.url : '').hostname).toBe('redis');
       ids.add(config.cluster?.nodeId ?? '');
       // Every node gets the same admin key: whichever starts first installs it.
       expect(environment['SLUICE_ADMIN_KEY']).toBe(sampleAdminKey);

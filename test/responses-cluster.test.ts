@@ -5,7 +5,6 @@
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCluster, type ClusterServices } from '../src/cluster/cluster.js';
 import { resolveConfig } from '../src/config/load.js';
@@ -14,7 +13,7 @@ import { demoAnswer } from '../src/providers/mock/answer.js';
 import { createStore } from '../src/store/create-store.js';
 import type { Store } from '../src/store/store.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
-import { deleteKeysUnder, redisAvailable, redisUrl, uniqueKeyPrefix } from './support/redis.js';
+import { deleteKeysUnder, openClient, redisBackends, uniqueKeyPrefix } from './support/redis.js';
 import { waitFor } from './support/wait.js';
 
 const postgresBase = process.env['SLUICE_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -31,12 +30,13 @@ async function postgresAnswers(): Promise<boolean> {
   }
 }
 
-const redisUp = await redisAvailable();
+const backends = await redisBackends();
 const postgresUp = await postgresAnswers();
 if (!postgresUp && process.env['CI']) throw new Error(`PostgreSQL does not answer at ${postgresBase}; .ci/run starts it`);
 if (!postgresUp) console.warn(`Skipping the Responses cluster tests: PostgreSQL does not answer at ${postgresBase}.`);
 
-describe.skipIf(!redisUp || !postgresUp)('background responses across two nodes', () => {
+// Once on a single Redis, once on a Redis Cluster.
+for (const backend of backends) describe.skipIf(!backend.available || !postgresUp)(`background responses across two nodes (${backend.name})`, () => {
   const keyPrefix = uniqueKeyPrefix();
   let store: Store;
   const clusters: ClusterServices[] = [];
@@ -54,7 +54,7 @@ describe.skipIf(!redisUp || !postgresUp)('background responses across two nodes'
     for (const nodeId of ['a', 'b']) {
       const config = {
         auth: { mode: 'keys' },
-        cluster: { redisUrl, nodeId, keyPrefix, presenceTtlMs: 2000 },
+        cluster: { ...(backend.target.clusterNodes === undefined ? { redisUrl: backend.target.url } : { redisClusterNodes: [...backend.target.clusterNodes] }), nodeId, keyPrefix, presenceTtlMs: 2000 },
         generations: { resumeGraceMs: 5000, retentionMs: 60_000 },
         providers: { demo: { type: 'mock', chunkCount: 40, delayMs: 20 } },
         models: { demo: { provider: 'demo' } },
@@ -76,7 +76,7 @@ describe.skipIf(!redisUp || !postgresUp)('background responses across two nodes'
     await admin.connect();
     await admin.query(`drop schema if exists "${schema}" cascade`);
     await admin.end();
-    const redis = new Redis(redisUrl);
+    const redis = openClient(backend);
     try {
       await deleteKeysUnder(redis, keyPrefix);
     } finally {

@@ -3,10 +3,10 @@
 // when two race for it, keeps what it granted, expires to the millisecond, and a spent ticket
 // resumes only its own stream until its grant ends. Then what only each store promises: memory
 // stays bounded; Redis tickets work across nodes, vanish after their real TTL, and fail fast.
-import { afterEach, beforeEach, describe, expect, it as itAlways } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
+import { beforeAll, afterEach, beforeEach, describe, expect, it as itAlways } from 'vitest';
+import { redisBackends, type RedisBackend, uniqueKeyPrefix, deleteKeysUnder, keysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
+import { createRedisConnections, type RedisConnections, type RedisTarget } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createLogger } from '../observability/logger.js';
 import type { Principal } from '../contract/principal.js';
@@ -23,14 +23,17 @@ const alice: Principal = { userId: 'alice', role: 'service', via: 'key', keyId: 
 const start = Date.UTC(2025, 0, 1);
 let nowMs = start;
 
-const redisIsAvailable = await redisAvailable();
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
+
 /** Connections opened by a test and the key prefixes it wrote under, cleaned up after it. */
 const opened: { redis: RedisConnections; keyPrefix: string }[] = [];
 
-async function connect(keyPrefix: string, url = redisUrl): Promise<RedisConnections> {
-  const redis = createRedisConnections({ url, keyPrefix, logger: createLogger('silent') });
+async function connect(keyPrefix: string, target: RedisTarget = backend.target): Promise<RedisConnections> {
+  const redis = createRedisConnections({ ...target, keyPrefix, logger: createLogger('silent') });
   opened.push({ redis, keyPrefix });
-  if (url === redisUrl) await redis.ready();
+  if (target === backend.target) await redis.ready();
   return redis;
 }
 
@@ -49,7 +52,14 @@ interface Implementation {
 
 const implementations: Implementation[] = [
   { name: 'memory', available: true, create: async (now) => createMemoryTicketStore({ now, sweepIntervalMs: 10_000 }) },
-  { name: 'redis', available: redisIsAvailable, create: async (now) => createRedisTicketStore(await connect(uniqueKeyPrefix()), { now }) },
+  ...backends.map((each) => ({
+    name: `redis (${each.name})`,
+    available: each.available,
+    create: async (now: () => number) => {
+      backend = each;
+      return createRedisTicketStore(await connect(uniqueKeyPrefix()), { now });
+    },
+  })),
 ];
 
 describe.each(implementations)('$name ticket store', (implementation) => {
@@ -162,8 +172,11 @@ describe('memory ticket store', () => {
 
 });
 
-describe('redis ticket store across nodes', () => {
-  const it = redisIsAvailable ? itAlways : itAlways.skip;
+for (const each of backends) describe(`redis ticket store across nodes (${each.name})`, () => {
+  const it = each.available ? itAlways : itAlways.skip;
+  beforeAll(() => {
+    backend = each;
+  });
 
   async function twoNodes(): Promise<[TicketStore, TicketStore]> {
     const keyPrefix = uniqueKeyPrefix();
@@ -210,14 +223,14 @@ describe('redis ticket store across nodes', () => {
     const redis = await connect(keyPrefix);
     const store = createRedisTicketStore(redis, { now: () => Date.now() });
     const { ticket } = await store.issue(alice, 30_000);
-    const [, keys] = await redis.command.scan('0', 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+    const keys = await keysUnder(redis.command, keyPrefix);
     expect(keys).toHaveLength(1);
     expect(keys[0]).not.toContain(ticket);
     expect(await redis.command.pttl(keys[0] ?? '')).toBeGreaterThan(29_000);
   });
 
   itAlways('a dead Redis fails issue and redeem at once with a retryable error', async () => {
-    const store = createRedisTicketStore(await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`), { now: () => Date.now() });
+    const store = createRedisTicketStore(await connect(uniqueKeyPrefix(), { url: `redis://127.0.0.1:${String(await unusedPort())}` }), { now: () => Date.now() });
     const started = Date.now();
     await expect(store.issue(alice, 30_000)).rejects.toMatchObject({ code: 'store_unavailable', retryable: true });
     await expect(store.redeem(Buffer.alloc(32).toString('base64url'))).rejects.toMatchObject({ code: 'store_unavailable' });

@@ -1,21 +1,24 @@
 // Cluster mode hands the app a shared upstream health: a cooldown one node records holds on
 // another, and while Redis is unreachable a node still reads health (from its own memory) rather
 // than failing the request.
-import { afterEach, describe, expect, it } from 'vitest';
-import { deleteKeysUnder, redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { beforeAll, afterEach, describe, expect, it } from 'vitest';
+import { redisBackends, type RedisBackend, deleteKeysUnder, uniqueKeyPrefix } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { resolveConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
-import { createRedisConnections } from '../redis/connection.js';
+import { createRedisConnections, type RedisTarget } from '../redis/connection.js';
 import { openCluster, type ClusterServices } from './cluster.js';
 
-const available = await redisAvailable();
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
 const logger = createLogger('silent');
 const opened: ClusterServices[] = [];
 const prefixes: string[] = [];
 
-async function node(nodeId: string, keyPrefix: string, url = redisUrl): Promise<ClusterServices> {
-  const config = resolveConfig({ cluster: { redisUrl: url, nodeId, keyPrefix } }, {});
+async function node(nodeId: string, keyPrefix: string, target: RedisTarget = backend.target): Promise<ClusterServices> {
+  const redis = target.clusterNodes === undefined ? { redisUrl: target.url } : { redisClusterNodes: [...target.clusterNodes] };
+  const config = resolveConfig({ cluster: { ...redis, nodeId, keyPrefix } }, {});
   if (config.cluster === undefined) throw new Error('the config has no cluster section');
   const services = await openCluster(config.cluster, config, logger);
   opened.push(services);
@@ -24,16 +27,19 @@ async function node(nodeId: string, keyPrefix: string, url = redisUrl): Promise<
 
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((services) => services.close()));
-  if (available) {
-    const cleaner = createRedisConnections({ url: redisUrl, keyPrefix: '', logger });
+  if (backend.available) {
+    const cleaner = createRedisConnections({ ...backend.target, keyPrefix: '', logger });
     await cleaner.ready();
     for (const prefix of prefixes.splice(0)) await deleteKeysUnder(cleaner.command, prefix);
     await cleaner.close();
   }
 });
 
-describe('cluster upstream health', () => {
-  it.skipIf(!available)('is shared: a cooldown recorded on one node holds on the other', async () => {
+for (const each of backends) describe(`cluster upstream health (${each.name})`, () => {
+  beforeAll(() => {
+    backend = each;
+  });
+  it.skipIf(!each.available)('is shared: a cooldown recorded on one node holds on the other', async () => {
     const keyPrefix = uniqueKeyPrefix();
     prefixes.push(keyPrefix);
     const first = await node('node-1', keyPrefix);
@@ -44,7 +50,8 @@ describe('cluster upstream health', () => {
   });
 
   it('falls back to the node\'s memory while Redis is unreachable, instead of failing the request', async () => {
-    const services = await node('node-1', uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`);
+    const nowhere = `redis://127.0.0.1:${String(await unusedPort())}`;
+    const services = await node('node-1', uniqueKeyPrefix(), each.target.url === undefined ? { clusterNodes: [nowhere] } : { url: nowhere });
     const health = services.dependencies.healthStore;
     await health.recordFailure('demo/demo', { code: 'upstream_unavailable' }, 0);
     expect((await health.read(['demo/demo'], 1)).get('demo/demo')?.state).toBe('cooling');

@@ -1,4 +1,4 @@
-// Cluster mode, chosen by config alone (cluster.redisUrl): opens the Redis connections and builds
+// Cluster mode, chosen by config alone (cluster.redisUrl, or cluster.redisClusterNodes for a Redis Cluster): opens the Redis connections and builds
 // the Redis implementations of every shared piece — hub, generation registry, tickets, limit
 // state, upstream health — behind the interfaces the app already takes, plus readiness. Single-node mode never
 // loads any of this.
@@ -15,7 +15,7 @@ import { cooldownPolicyOf } from '../routing/cooldown-policy.js';
 import { createFailoverHealthStore } from '../routing/failover-health-store.js';
 import { createMemoryHealthStore } from '../routing/memory-health-store.js';
 import { createRedisHealthStore } from '../routing/redis-health-store.js';
-import { createRedisConnections, redactUrl } from '../redis/connection.js';
+import { createRedisConnections, describeTarget } from '../redis/connection.js';
 
 export interface ClusterServices {
   /** What createApp takes in place of its memory implementations. */
@@ -28,13 +28,13 @@ export interface ClusterServices {
 const startupWaitMs = 5000;
 
 export async function openCluster(cluster: NonNullable<Config['cluster']>, config: Config, logger: Logger, now: () => number = Date.now): Promise<ClusterServices> {
-  const redis = createRedisConnections({ url: cluster.redisUrl, keyPrefix: cluster.keyPrefix, logger });
+  const redis = createRedisConnections({ ...cluster.redis, keyPrefix: cluster.keyPrefix, logger });
   try {
     await redis.ready(startupWaitMs);
   } catch {
     // A node that starts while Redis is down still serves what needs no shared state, reports
     // not ready, and joins the cluster by itself once Redis answers.
-    logger.warn({ redis: redactUrl(cluster.redisUrl) }, 'redis: not reachable at start; serving without shared state until it is');
+    logger.warn({ redis: describeTarget(cluster.redis) }, 'redis: not reachable at start; serving without shared state until it is');
   }
   const hub = createRedisHub({
     redis,

@@ -56,8 +56,14 @@ export interface Config {
     readonly adminKey?: string;
   };
   readonly store: { readonly url: string };
-  /** Present when cluster.redisUrl (or SLUICE_REDIS_URL) is set. */
-  readonly cluster?: { readonly redisUrl: string; readonly nodeId: string; readonly keyPrefix: string; readonly presenceTtlMs: number };
+  /** Present when cluster.redisUrl (or SLUICE_REDIS_URL) or cluster.redisClusterNodes (or SLUICE_REDIS_CLUSTER_NODES) is set. */
+  readonly cluster?: {
+    /** `{ url }` for one Redis, `{ clusterNodes }` for a Redis Cluster's seed nodes. */
+    readonly redis: { readonly url: string } | { readonly clusterNodes: readonly string[] };
+    readonly nodeId: string;
+    readonly keyPrefix: string;
+    readonly presenceTtlMs: number;
+  };
   readonly websocket: { readonly pingIntervalMs: number; readonly cancelChatsOnClose: boolean };
   readonly generations: { readonly resumeGraceMs: number; readonly retentionMs: number };
   readonly conversations: { readonly historyMessages: number; readonly historyChars: number };

@@ -213,14 +213,28 @@ describe('auth, store and limits settings', () => {
 describe('cluster settings', () => {
   it('are off without a Redis URL, and on with cluster.redisUrl or SLUICE_REDIS_URL', () => {
     expect(resolveConfig({}, {}).cluster).toBeUndefined();
-    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redisUrl: 'redis://cache:6379', nodeId: 'node-1', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
+    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redis: { url: 'redis://cache:6379' }, nodeId: 'node-1', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
     const fromEnv = resolveConfig({}, { SLUICE_REDIS_URL: 'redis://127.0.0.1:6379', SLUICE_NODE_ID: 'n2' }).cluster;
-    expect(fromEnv).toEqual({ redisUrl: 'redis://127.0.0.1:6379', nodeId: 'n2', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
+    expect(fromEnv).toEqual({ redis: { url: 'redis://127.0.0.1:6379' }, nodeId: 'n2', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
+  });
+
+  it('take a Redis Cluster\'s seed nodes from cluster.redisClusterNodes or SLUICE_REDIS_CLUSTER_NODES (comma-separated)', () => {
+    const fromFile = resolveConfig({ cluster: { redisClusterNodes: ['redis://10.0.0.1:6379', 'redis://10.0.0.2:6379'], nodeId: 'n1' } }, {}).cluster;
+    expect(fromFile?.redis).toEqual({ clusterNodes: ['redis://10.0.0.1:6379', 'redis://10.0.0.2:6379'] });
+    const fromEnv = resolveConfig({}, { SLUICE_REDIS_CLUSTER_NODES: 'redis://a:7101, redis://b:7102' }).cluster;
+    expect(fromEnv?.redis).toEqual({ clusterNodes: ['redis://a:7101', 'redis://b:7102'] });
   });
 
   it('name what is wrong', () => {
     expect(problems(() => resolveConfig({ cluster: { redisUrl: 'http://cache' } }, {}))[0]).toMatch(/^cluster\.redisUrl: must be a redis:\/\//);
-    expect(problems(() => resolveConfig({ cluster: { nodeId: 'n1' } }, {}))).toEqual(['cluster.redisUrl: cluster settings need cluster.redisUrl (or SLUICE_REDIS_URL)']);
+    expect(problems(() => resolveConfig({ cluster: { nodeId: 'n1' } }, {}))).toEqual(['cluster.redisUrl: cluster settings need cluster.redisUrl or cluster.redisClusterNodes (or SLUICE_REDIS_URL / SLUICE_REDIS_CLUSTER_NODES)']);
+    expect(problems(() => resolveConfig({ cluster: { redisUrl: 'redis://a:6379', redisClusterNodes: ['redis://b:6379'] } }, {}))).toEqual([
+      'cluster.redisClusterNodes: set either cluster.redisUrl (one Redis) or cluster.redisClusterNodes (a Redis Cluster), not both; SLUICE_REDIS_URL and SLUICE_REDIS_CLUSTER_NODES count as the settings they override',
+    ]);
+    expect(problems(() => resolveConfig({}, { SLUICE_REDIS_URL: 'redis://a:6379', SLUICE_REDIS_CLUSTER_NODES: 'redis://b:6379' }))[0]).toMatch(/^cluster\.redisClusterNodes: set either/);
+    expect(problems(() => resolveConfig({ cluster: { redisClusterNodes: [] } }, {}))[0]).toMatch(/^cluster\.redisClusterNodes: list at least one node/);
+    expect(problems(() => resolveConfig({ cluster: { redisClusterNodes: ['cache:7000'] } }, {}))[0]).toMatch(/^cluster\.redisClusterNodes\.0: must be a redis:\/\//);
+    expect(problems(() => resolveConfig({}, { SLUICE_REDIS_CLUSTER_NODES: 'redis://a:1,cache:2' }))).toEqual(['env SLUICE_REDIS_CLUSTER_NODES: "cache:2" is not a redis:// URL; list the nodes comma-separated, such as redis://10.0.0.1:6379,redis://10.0.0.2:6379']);
     expect(problems(() => resolveConfig({}, { SLUICE_REDIS_URL: 'cache:6379' }))).toEqual(['env SLUICE_REDIS_URL: "cache:6379" is not a redis:// URL']);
   });
 });

@@ -164,8 +164,18 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const websocket = withDefaults(defaults.websocket, raw.websocket);
   const redisUrl = env['SLUICE_REDIS_URL'] || raw.cluster?.redisUrl;
   if (env['SLUICE_REDIS_URL'] && !/^rediss?:\/\/.+/.test(env['SLUICE_REDIS_URL'])) issues.push({ path: 'env SLUICE_REDIS_URL', message: `"${env['SLUICE_REDIS_URL']}" is not a redis:// URL` });
-  const cluster = redisUrl ? { redisUrl, nodeId: raw.cluster?.nodeId ?? env['SLUICE_NODE_ID'] ?? `${hostname()}:${process.pid.toString()}`, keyPrefix: raw.cluster?.keyPrefix ?? 'sluice:', presenceTtlMs: raw.cluster?.presenceTtlMs ?? 15_000 } : undefined;
-  if (!redisUrl && (raw.cluster?.nodeId !== undefined || raw.cluster?.keyPrefix !== undefined || raw.cluster?.presenceTtlMs !== undefined)) issues.push({ path: 'cluster.redisUrl', message: 'cluster settings need cluster.redisUrl (or SLUICE_REDIS_URL)' });
+  const clusterNodesEnv = env['SLUICE_REDIS_CLUSTER_NODES'];
+  const clusterNodes = clusterNodesEnv ? clusterNodesEnv.split(',').map((node) => node.trim()).filter((node) => node !== '') : raw.cluster?.redisClusterNodes;
+  if (clusterNodesEnv) {
+    const bad = clusterNodes?.find((node) => !/^rediss?:\/\/.+/.test(node));
+    if (bad !== undefined || clusterNodes?.length === 0) issues.push({ path: 'env SLUICE_REDIS_CLUSTER_NODES', message: `"${bad ?? clusterNodesEnv}" is not a redis:// URL; list the nodes comma-separated, such as redis://10.0.0.1:6379,redis://10.0.0.2:6379` });
+  }
+  if (redisUrl && clusterNodes) {
+    issues.push({ path: 'cluster.redisClusterNodes', message: 'set either cluster.redisUrl (one Redis) or cluster.redisClusterNodes (a Redis Cluster), not both; SLUICE_REDIS_URL and SLUICE_REDIS_CLUSTER_NODES count as the settings they override' });
+  }
+  const redis = clusterNodes && clusterNodes.length > 0 ? { clusterNodes } : redisUrl ? { url: redisUrl } : undefined;
+  const cluster = redis ? { redis, nodeId: raw.cluster?.nodeId ?? env['SLUICE_NODE_ID'] ?? `${hostname()}:${process.pid.toString()}`, keyPrefix: raw.cluster?.keyPrefix ?? 'sluice:', presenceTtlMs: raw.cluster?.presenceTtlMs ?? 15_000 } : undefined;
+  if (!redis && (raw.cluster?.nodeId !== undefined || raw.cluster?.keyPrefix !== undefined || raw.cluster?.presenceTtlMs !== undefined)) issues.push({ path: 'cluster.redisUrl', message: 'cluster settings need cluster.redisUrl or cluster.redisClusterNodes (or SLUICE_REDIS_URL / SLUICE_REDIS_CLUSTER_NODES)' });
   const conversations = withDefaults(defaults.conversations, raw.conversations);
 
   const hub = withDefaults(defaults.hub, raw.hub);

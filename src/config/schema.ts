@@ -96,6 +96,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Redis shared by every node: redis://host:6379 (rediss:// for TLS). Setting it turns cluster mode on. */
       redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379' }).optional(),
+      /** Seed nodes of a Redis Cluster instead of redisUrl (the rest are discovered): [redis://host:7000, …]. Setting it turns cluster mode on. */
+      redisClusterNodes: z
+        .array(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL such as redis://10.0.0.1:6379' }))
+        .min(1, 'list at least one node of the Redis Cluster, such as [redis://10.0.0.1:6379]')
+        .optional(),
       /** This node's id in connection lists and logs; default hostname:pid. */
       nodeId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'node ids use A-Z, a-z, 0-9 and . _ : -').optional(),
       /** A node silent for this long counts as gone (ms): its connections leave the lists and followers of its generations get generation_interrupted. */

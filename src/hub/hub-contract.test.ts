@@ -5,7 +5,7 @@
 // and removes; connection lists and counts are exact. What only one implementation promises lives
 // in its own test file (memory-hub.test.ts, redis-hub/redis-hub.test.ts).
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
+import { redisBackends, type RedisBackend, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
 import { createLogger } from '../observability/logger.js';
 import type { Hub, HubCloseReason, HubConnection, HubRetention, PushMessage } from './hub.js';
@@ -13,7 +13,7 @@ import { isPushEventName } from './hub.js';
 import { createMemoryHub } from './memory-hub.js';
 import { createRedisHub, type RedisHub } from './redis-hub/redis-hub.js';
 
-const available = await redisAvailable();
+const backends = await redisBackends();
 const logger = createLogger('silent');
 
 interface HubOptions {
@@ -33,14 +33,14 @@ interface Implementation {
 
 const deleteKeys = (redis: RedisConnections, prefix: string) => deleteKeysUnder(redis.command, prefix);
 
-function redisImplementation(): Implementation {
+function redisImplementation(backend: RedisBackend): Implementation {
   const opened: { hub: RedisHub; redis: RedisConnections; prefix: string }[] = [];
   return {
-    name: 'redis hub',
-    skip: !available,
+    name: `redis hub (${backend.name})`,
+    skip: !backend.available,
     async create(options) {
       const prefix = uniqueKeyPrefix();
-      const redis = createRedisConnections({ url: redisUrl, keyPrefix: prefix, logger });
+      const redis = createRedisConnections({ ...backend.target, keyPrefix: prefix, logger });
       await redis.ready();
       const hub = createRedisHub({ redis, nodeId: options.nodeId ?? 'contract-node', now: options.now, logger, ...(options.retention ? { retention: options.retention } : {}) });
       opened.push({ hub, redis, prefix });
@@ -59,7 +59,7 @@ function redisImplementation(): Implementation {
 
 const implementations: Implementation[] = [
   { name: 'memory hub', skip: false, create: async (options) => createMemoryHub(options), cleanup: async () => undefined },
-  redisImplementation(),
+  ...backends.map(redisImplementation),
 ];
 
 interface FakeConnection {

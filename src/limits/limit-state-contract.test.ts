@@ -4,7 +4,7 @@
 // The clock is fake and far in the future: Redis expires quota keys at their real periodEnd, so a
 // period must not have ended in real time while the tests run.
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
+import { redisBackends, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
 import { createLogger } from '../observability/logger.js';
 import type { LimitCheck, LimitState, QuotaCheck, RateCheck } from './limit-state.js';
@@ -28,14 +28,16 @@ interface Implementation {
   create(): Promise<{ readonly state: LimitState; readonly cleanup: () => Promise<void> }>;
 }
 
+const backends = await redisBackends();
+
 const implementations: Implementation[] = [
   { name: 'memory', available: true, create: async () => ({ state: createMemoryLimitState(), cleanup: async () => undefined }) },
-  {
-    name: 'redis',
-    available: await redisAvailable(),
+  ...backends.map((backend) => ({
+    name: `redis (${backend.name})`,
+    available: backend.available,
     create: async () => {
       const keyPrefix = uniqueKeyPrefix();
-      const redis = createRedisConnections({ url: redisUrl, keyPrefix, logger: createLogger('silent') });
+      const redis = createRedisConnections({ ...backend.target, keyPrefix, logger: createLogger('silent') });
       await redis.ready();
       return {
         state: createRedisLimitState(redis),
@@ -45,7 +47,7 @@ const implementations: Implementation[] = [
         },
       };
     },
-  },
+  })),
 ];
 
 describe.each(implementations)('$name limit state', (implementation) => {

@@ -2,18 +2,19 @@
 // several nodes share one budget and racing admits never take more than it holds; a node that died
 // holding a concurrency slot frees it when its lease runs out; idle keys expire by themselves,
 // all under the prefix and one Cluster hash tag; and a dead Redis fails an admit at once.
-import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../test/support/redis.js';
+import { beforeAll, afterEach, describe, expect, it } from 'vitest';
+import { redisBackends, type RedisBackend, uniqueKeyPrefix, keysUnder, deleteKeysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
+import { createRedisConnections, type RedisConnections, type RedisTarget } from '../redis/connection.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createLogger } from '../observability/logger.js';
 import { createLimiter } from './create-limiter.js';
 import type { LimitCheck, QuotaCheck, RateCheck } from './limit-state.js';
 import { createRedisLimitState } from './redis-limit-state.js';
 
-const available = await redisAvailable();
-const test = available ? it : it.skip;
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
 
 const rpm = (key: string, limit: number): RateCheck => ({ kind: 'requests', key, limit, label: 'key.requestsPerMinute', periodMs: 60_000 });
 const tpm = (key: string, limit: number): RateCheck => ({ kind: 'tokens', key, limit, label: 'key.tokensPerMinute', periodMs: 60_000 });
@@ -23,10 +24,10 @@ const opened: RedisConnections[] = [];
 const prefixes: string[] = [];
 
 /** A node's connections under `keyPrefix`, closed after the test. */
-async function connect(keyPrefix: string, url = redisUrl): Promise<RedisConnections> {
-  const redis = createRedisConnections({ url, keyPrefix, logger: createLogger('silent') });
+async function connect(keyPrefix: string, target: RedisTarget = backend.target): Promise<RedisConnections> {
+  const redis = createRedisConnections({ ...target, keyPrefix, logger: createLogger('silent') });
   opened.push(redis);
-  if (url === redisUrl) await redis.ready();
+  if (target === backend.target) await redis.ready();
   return redis;
 }
 
@@ -40,16 +41,16 @@ function newPrefix(): string {
 const keysOf = (redis: RedisConnections, prefix: string) => keysUnder(redis.command, prefix);
 
 afterEach(async () => {
-  const cleaner = available && prefixes.length > 0 ? await connect(uniqueKeyPrefix()) : undefined;
-  for (const prefix of prefixes.splice(0)) {
-    const keys = cleaner === undefined ? [] : await keysOf(cleaner, prefix);
-    if (keys.length > 0) await cleaner?.command.del(...keys);
-  }
+  const cleaner = backend.available && prefixes.length > 0 ? await connect(uniqueKeyPrefix()) : undefined;
+  for (const prefix of prefixes.splice(0)) if (cleaner) await deleteKeysUnder(cleaner.command, prefix);
   await Promise.all(opened.splice(0).map((redis) => redis.close()));
 });
 
-describe('redis limit state across nodes', () => {
-  test('two nodes share one budget: 20 racing admits of 10 per minute admit exactly 10', async () => {
+for (const each of backends) describe.skipIf(!each.available)(`redis limit state across nodes (${each.name})`, () => {
+  beforeAll(() => {
+    backend = each;
+  });
+  it('two nodes share one budget: 20 racing admits of 10 per minute admit exactly 10', async () => {
     const prefix = newPrefix();
     const first = createRedisLimitState(await connect(prefix));
     const second = createRedisLimitState(await connect(prefix));
@@ -65,7 +66,7 @@ describe('redis limit state across nodes', () => {
     expect(await first.admit([streams('key:k1:streams', 15)], now, 'one-too-many')).toMatchObject({ outcome: 'refused' });
   });
 
-  test('a slot taken on one node is freed by a settle there, and quotas charged on one count on the other', async () => {
+  it('a slot taken on one node is freed by a settle there, and quotas charged on one count on the other', async () => {
     const prefix = newPrefix();
     const options = { now: () => Date.now(), seedQuota: async () => 0 };
     const first = createLimiter({ ...options, state: createRedisLimitState(await connect(prefix)) });
@@ -79,7 +80,7 @@ describe('redis limit state across nodes', () => {
     await expect(first.admit(who)).rejects.toMatchObject({ code: 'quota_exceeded' });
   });
 
-  test("a crashed node's lease runs out and frees its slot, not a millisecond earlier", async () => {
+  it("a crashed node's lease runs out and frees its slot, not a millisecond earlier", async () => {
     const prefix = newPrefix();
     const leaseMs = 60_000;
     const crashing = await connect(prefix);
@@ -92,7 +93,7 @@ describe('redis limit state across nodes', () => {
     expect(await survivor.admit([streams('user:ada:streams', 1)], now + leaseMs, 'waiting-2')).toEqual({ outcome: 'admitted' });
   });
 
-  test('every key is under the prefix and the {limits} hash tag, and idle ones expire by themselves', async () => {
+  it('every key is under the prefix and the {limits} hash tag, and idle ones expire by themselves', async () => {
     const prefix = newPrefix();
     const redis = await connect(prefix);
     const state = createRedisLimitState(redis, { concurrencyLeaseMs: 600_000 });
@@ -125,7 +126,7 @@ describe('redis limit state across nodes', () => {
   });
 
   it('a dead Redis refuses an admit at once, with a retryable error, instead of hanging', async () => {
-    const dead = await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`);
+    const dead = await connect(uniqueKeyPrefix(), { url: `redis://127.0.0.1:${String(await unusedPort())}` });
     const state = createRedisLimitState(dead);
     const started = Date.now();
     const error: unknown = await state.admit([rpm('key:k1:rpm', 10)], started, 'lease-1').catch((thrown: unknown) => thrown);
@@ -137,7 +138,7 @@ describe('redis limit state across nodes', () => {
   });
 
   it('refuses a lease duration that is not a positive whole number of ms', async () => {
-    const redis = await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`);
+    const redis = await connect(uniqueKeyPrefix(), { url: `redis://127.0.0.1:${String(await unusedPort())}` });
     expect(() => createRedisLimitState(redis, { concurrencyLeaseMs: 0 })).toThrow(RangeError);
     expect(() => createRedisLimitState(redis, { concurrencyLeaseMs: 1.5 })).toThrow(RangeError);
   });

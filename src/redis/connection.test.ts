@@ -1,17 +1,22 @@
 // The Redis connections fail fast and say when they are healthy: a command to a Redis that is not
 // there rejects at once instead of hanging, and health follows the real connection state.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/logger.js';
-import { redisAvailable, redisUrl } from '../../test/support/redis.js';
+import { redisBackends, type RedisBackend } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { createRedisConnections, redactUrl } from './connection.js';
 
-const available = await redisAvailable();
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
 const logger = createLogger('silent');
 
-describe.skipIf(!available)('Redis connections', () => {
+for (const each of backends) describe.skipIf(!each.available)(`Redis connections (${each.name})`, () => {
+  beforeAll(() => {
+    backend = each;
+  });
   it('become healthy, run commands, and close', async () => {
-    const redis = createRedisConnections({ url: redisUrl, logger });
+    const redis = createRedisConnections({ ...backend.target, logger });
     await redis.ready();
     expect(redis.healthy).toBe(true);
     expect(await redis.command.ping()).toBe('PONG');

@@ -2,28 +2,52 @@
 // ioredis connection can issue nothing else), a key prefix, and a health state that /readyz
 // reads. Every command fails fast instead of hanging on a dead Redis: no offline queue, a command
 // timeout, and reconnection in the background.
-import { Redis, type RedisOptions } from 'ioredis';
+//
+// Two kinds of Redis behind one interface: a single server (`url`) or a Redis Cluster (`clusterNodes`,
+// its seed nodes; docs/deployment.md, "Redis Cluster"). On a cluster every script and transaction
+// must touch one hash slot (src/redis/keys.ts), and publish/subscribe is sharded (SPUBLISH /
+// SSUBSCRIBE), so that a channel lives on the master of its slot and SPUBLISH's answer counts every
+// subscriber, as PUBLISH's does on a single server (docs/decisions/0019-redis-cluster.md).
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { ShardedSubscriber } from './sharded-subscriber.js';
 
-export interface RedisConnectionOptions {
+/** Where Redis is: one server, or a Redis Cluster given by some of its nodes. */
+export type RedisTarget =
   /** redis://host:port[/db] (rediss:// for TLS). */
-  url: string;
+  | { readonly url: string; readonly clusterNodes?: undefined }
+  /** redis://host:port (rediss:// for TLS) of one or more nodes of a Redis Cluster; the rest are discovered. */
+  | { readonly clusterNodes: readonly string[]; readonly url?: undefined };
+
+export type RedisConnectionOptions = RedisTarget & {
   /** Prefix of every key and channel, so several deployments (or test runs) can share a Redis. Default `sluice:`. */
   keyPrefix?: string;
   /** A command that has no answer after this long fails (ms). Default 1000. */
   commandTimeoutMs?: number;
   logger: Logger;
-}
+};
+
+/** What runs commands: a single server's client or a cluster's (both take the same commands). */
+export type RedisCommands = Redis | Cluster;
 
 export interface RedisConnections {
   /** For commands (and Lua scripts). */
-  readonly command: Redis;
-  /** For SUBSCRIBE / PSUBSCRIBE only. */
-  readonly subscriber: Redis;
+  readonly command: RedisCommands;
   /** Every key and channel starts with this. */
   readonly keyPrefix: string;
+  /** True on a Redis Cluster: one slot per script and transaction, sharded publish/subscribe. */
+  readonly sharded: boolean;
+  /** The publish command for Lua scripts: `PUBLISH`, or `SPUBLISH` on a cluster (the channel must share the script's slot). */
+  readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   /** True while both connections are ready. */
   readonly healthy: boolean;
+  /** Publishes `message`; resolves to how many subscribers received it. */
+  publish(channel: string, message: string): Promise<number>;
+  /** Subscribes the subscriber connection to each channel (sharded on a cluster, one slot at a time). */
+  subscribe(...channels: string[]): Promise<void>;
+  unsubscribe(...channels: string[]): Promise<void>;
+  /** Calls `listener` with every message of every subscribed channel; returns the way to stop. */
+  onMessage(listener: (channel: string, message: string) => void): () => void;
   /** Called on every change of `healthy`. */
   onHealthChange(listener: (healthy: boolean) => void): () => void;
   /** Resolves once both connections are ready (rejects after `timeoutMs`). */
@@ -33,6 +57,7 @@ export interface RedisConnections {
 
 export function createRedisConnections(options: RedisConnectionOptions): RedisConnections {
   const keyPrefix = options.keyPrefix ?? 'sluice:';
+  const where = describeTarget(options);
   const settings: RedisOptions = {
     // A command sent while disconnected fails at once instead of waiting in a queue: no request
     // may hang on a dead Redis (what needs no shared state keeps working without it).
@@ -44,22 +69,38 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
     lazyConnect: false,
   };
-  const command = new Redis(options.url, { ...settings, connectionName: 'sluice-command' });
-  const subscriber = new Redis(options.url, { ...settings, connectionName: 'sluice-subscriber' });
   const listeners = new Set<(healthy: boolean) => void>();
+  const messageListeners = new Set<(channel: string, message: string) => void>();
+  const deliver = (channel: unknown, message: unknown): void => {
+    for (const listener of messageListeners) listener(String(channel), String(message));
+  };
   let healthy = false;
   let closing = false;
+  const sharded = options.clusterNodes !== undefined;
+  let command: RedisCommands;
+  // One Redis for SUBSCRIBE on a single server; on a cluster, a subscriber per master (sharded).
+  let subscriber: Redis | undefined;
+  let shards: ShardedSubscriber | undefined;
+  if (options.clusterNodes !== undefined) {
+    const cluster = openCluster(options.clusterNodes, settings);
+    command = cluster;
+    shards = new ShardedSubscriber(cluster, { ...settings, ...cluster.options.redisOptions }, deliver, () => update());
+  } else {
+    command = new Redis(options.url, { ...settings, connectionName: 'sluice-command' });
+    subscriber = new Redis(options.url, { ...settings, connectionName: 'sluice-subscriber' });
+    subscriber.on('message', deliver);
+  }
 
   const update = (): void => {
-    const now = command.status === 'ready' && subscriber.status === 'ready';
+    const now = command.status === 'ready' && (subscriber ? subscriber.status === 'ready' : shards?.ready === true);
     if (now === healthy || closing) return;
     healthy = now;
     // Logged once per change of state, not once per failed command or reconnection attempt.
-    if (now) options.logger.info('redis: connected');
+    if (now) options.logger.info(sharded ? 'redis: connected to the cluster' : 'redis: connected');
     else options.logger.warn('redis: unreachable; shared state (hub, resumes across nodes, limits) is unavailable until it is back');
     for (const listener of listeners) listener(now);
   };
-  for (const connection of [command, subscriber]) {
+  for (const connection of subscriber ? [command, subscriber] : [command]) {
     connection.on('ready', update);
     connection.on('close', update);
     connection.on('end', update);
@@ -69,10 +110,26 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
 
   return {
     command,
-    subscriber,
     keyPrefix,
+    sharded,
+    publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
     get healthy() {
       return healthy;
+    },
+    async publish(channel, message) {
+      return Number(sharded ? await command.spublish(channel, message) : await command.publish(channel, message));
+    },
+    async subscribe(...channels) {
+      if (subscriber) await subscriber.subscribe(...channels);
+      else for (const channel of channels) await shards?.subscribe(channel);
+    },
+    async unsubscribe(...channels) {
+      if (subscriber) await subscriber.unsubscribe(...channels);
+      else for (const channel of channels) await shards?.unsubscribe(channel);
+    },
+    onMessage(listener) {
+      messageListeners.add(listener);
+      return () => messageListeners.delete(listener);
     },
     onHealthChange(listener) {
       listeners.add(listener);
@@ -83,7 +140,7 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           stop();
-          reject(new Error(`redis: not ready after ${timeoutMs.toString()} ms at ${redactUrl(options.url)}`));
+          reject(new Error(`redis: not ready after ${timeoutMs.toString()} ms at ${where}`));
         }, timeoutMs);
         const stop = this.onHealthChange((now) => {
           if (!now) return;
@@ -96,11 +153,46 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     async close() {
       closing = true;
       listeners.clear();
-      await Promise.allSettled([command.quit(), subscriber.quit()]);
+      messageListeners.clear();
+      shards?.close();
+      await Promise.allSettled([command.quit(), subscriber?.quit()]);
       command.disconnect();
-      subscriber.disconnect();
+      subscriber?.disconnect();
     },
   };
+}
+
+/**
+ * A Redis Cluster client from seed node URLs. The credentials and TLS of the first URL apply to
+ * every node (a cluster shares them).
+ */
+function openCluster(urls: readonly string[], settings: RedisOptions): Cluster {
+  const seeds: ClusterNode[] = urls.map((url) => {
+    const parsed = new URL(url);
+    return { host: parsed.hostname, port: Number(parsed.port || 6379) };
+  });
+  const first = new URL(urls[0] ?? 'redis://127.0.0.1:6379');
+  const { retryStrategy, ...perNode } = settings;
+  return new Cluster(seeds, {
+    // As on a single server: fail at once while the cluster is not ready, never queue.
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    // The same pace as a single server's reconnection, and never giving up.
+    clusterRetryStrategy: (attempt) => retryStrategy?.(attempt) ?? 2000,
+    slotsRefreshTimeout: 2000,
+    redisOptions: {
+      ...perNode,
+      connectionName: 'sluice-command',
+      ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+      ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+      ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  });
+}
+
+/** Where the connections go, without passwords, for messages. */
+export function describeTarget(target: RedisTarget): string {
+  return target.clusterNodes !== undefined ? `the Redis Cluster at ${target.clusterNodes.map(redactUrl).join(', ')}` : redactUrl(target.url);
 }
 
 /** The URL without its password, for messages. */

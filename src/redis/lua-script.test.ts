@@ -1,13 +1,17 @@
 // Scripts run by digest: a script Redis does not hold yet is sent whole once (EVAL) and by digest
-// (EVALSHA) from then on, with the same reply; a failing script's own error is not retried.
+// (EVALSHA) from then on, with the same reply; a failing script's own error is not retried. On a
+// Redis Cluster a script's keys must share one slot: keys made by slotKey with one tag do, and the
+// cluster refuses (CROSSSLOT) a script given two slots' keys, or one reaching a key it did not declare.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/logger.js';
-import { redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { recordCommands, redisBackends, uniqueKeyPrefix } from '../../test/support/redis.js';
 import { createRedisConnections } from './connection.js';
+import { hashTagOf, slotKey } from './keys.js';
 import { defineLuaScript, runLuaScript } from './lua-script.js';
+import { hashSlot } from './sharded-subscriber.js';
 
-const available = await redisAvailable();
+const backends = await redisBackends();
 const logger = createLogger('silent');
 
 describe('defineLuaScript', () => {
@@ -17,31 +21,66 @@ describe('defineLuaScript', () => {
   });
 });
 
-describe.skipIf(!available)('runLuaScript', () => {
-  it('sends a script Redis has never seen once whole, then by digest, with the same reply', async () => {
-    const redis = createRedisConnections({ url: redisUrl, keyPrefix: uniqueKeyPrefix(), logger });
-    await redis.ready();
-    const sent: string[] = [];
-    const sendCommand = redis.command.sendCommand.bind(redis.command);
-    redis.command.sendCommand = (command, ...rest) => {
-      sent.push(command.name);
-      return sendCommand(command, ...rest);
-    };
-    // A source of this test's own, so no earlier run (or other test) has cached it.
-    const script = defineLuaScript(`-- ${randomBytes(8).toString('hex')}\nreturn {KEYS[1], ARGV[1], ARGV[2]}`);
-    const key = `${redis.keyPrefix}lua`;
-    expect(await runLuaScript(redis.command, script, [key], ['a', 'b'])).toEqual([key, 'a', 'b']);
-    expect(await runLuaScript(redis.command, script, [key], ['c', 'd'])).toEqual([key, 'c', 'd']);
-    expect(sent).toEqual(['evalsha', 'eval', 'evalsha']);
-    await redis.close();
+describe('slotKey', () => {
+  it('puts the prefix first and the tag in braces, which is all Redis Cluster hashes', () => {
+    expect(slotKey('sluice:', 'hub', ':seq')).toBe('sluice:{hub}:seq');
+    expect(hashTagOf(slotKey('sluice:', 'hub', ':user:a}b{c'))).toBe('hub');
+    expect(hashTagOf('sluice:plain')).toBe('sluice:plain');
+    expect(hashTagOf('sluice:{}x')).toBe('sluice:{}x');
   });
 
-  it('rejects with the script\'s own error, sent once', async () => {
-    const redis = createRedisConnections({ url: redisUrl, keyPrefix: uniqueKeyPrefix(), logger });
+  it('is hashed as Redis Cluster does (CLUSTER KEYSLOT): by the tag alone', () => {
+    expect([hashSlot('a'), hashSlot('b'), hashSlot('foo'), hashSlot('123456789')]).toEqual([15495, 3300, 12182, 0x31c3 % 16384]);
+    expect(hashSlot(slotKey('sluice:', 'hub', ':seq'))).toBe(hashSlot('hub'));
+  });
+});
+
+for (const backend of backends) {
+  describe.skipIf(!backend.available)(`runLuaScript (${backend.name})`, () => {
+    it('sends a script Redis has never seen once whole, then by digest, with the same reply', async () => {
+      const redis = createRedisConnections({ ...backend.target, keyPrefix: uniqueKeyPrefix(), logger });
+      await redis.ready();
+      const sent = recordCommands(redis.command);
+      // A source of this test's own, so no earlier run (or other test) has cached it.
+      const script = defineLuaScript(`-- ${randomBytes(8).toString('hex')}\nreturn {KEYS[1], ARGV[1], ARGV[2]}`);
+      const key = `${redis.keyPrefix}lua`;
+      expect(await runLuaScript(redis.command, script, [key], ['a', 'b'])).toEqual([key, 'a', 'b']);
+      expect(await runLuaScript(redis.command, script, [key], ['c', 'd'])).toEqual([key, 'c', 'd']);
+      expect(sent).toEqual(['evalsha', 'eval', 'evalsha']);
+      await redis.close();
+    });
+
+    it('rejects with the script\'s own error, sent once', async () => {
+      const redis = createRedisConnections({ ...backend.target, keyPrefix: uniqueKeyPrefix(), logger });
+      await redis.ready();
+      const script = defineLuaScript(`-- ${randomBytes(8).toString('hex')}\nreturn redis.error_reply('NOPE broken on purpose')`);
+      await expect(runLuaScript(redis.command, script, [], [])).rejects.toThrow(/NOPE broken on purpose/);
+      await expect(runLuaScript(redis.command, script, [], [])).rejects.toThrow(/NOPE broken on purpose/);
+      await redis.close();
+    });
+
+    it('runs a script over keys of one tag, however many', async () => {
+      const redis = createRedisConnections({ ...backend.target, keyPrefix: uniqueKeyPrefix(), logger });
+      await redis.ready();
+      const script = defineLuaScript(`for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', 5000) end\nreturn #KEYS`);
+      const keys = Array.from({ length: 20 }, (_, index) => slotKey(redis.keyPrefix, 'one-slot', `:${index.toString()}`));
+      expect(await runLuaScript(redis.command, script, keys, ['x'])).toBe(20);
+      await redis.close();
+    });
+  });
+}
+
+const cluster = backends.find((backend) => backend.name === 'redis-cluster');
+describe.skipIf(!cluster?.available)('a script that touches two slots, on a Redis Cluster', () => {
+  it('is refused with CROSSSLOT when its keys are in two slots, and when it reaches a key it did not declare', async () => {
+    if (!cluster) return;
+    const redis = createRedisConnections({ ...cluster.target, keyPrefix: uniqueKeyPrefix(), logger });
     await redis.ready();
-    const script = defineLuaScript(`-- ${randomBytes(8).toString('hex')}\nreturn redis.error_reply('NOPE broken on purpose')`);
-    await expect(runLuaScript(redis.command, script, [], [])).rejects.toThrow(/NOPE broken on purpose/);
-    await expect(runLuaScript(redis.command, script, [], [])).rejects.toThrow(/NOPE broken on purpose/);
+    const script = defineLuaScript(`for i = 1, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', 5000) end\nreturn #KEYS`);
+    // {a} and {b} hash to different slots (15495 and 3300).
+    await expect(runLuaScript(redis.command, script, [slotKey(redis.keyPrefix, 'a'), slotKey(redis.keyPrefix, 'b')], [])).rejects.toThrow(/CROSSSLOT/);
+    const reaching = defineLuaScript(`redis.call('SET', KEYS[1], '1', 'PX', 5000)\nreturn redis.call('SET', ARGV[1], '1', 'PX', 5000)`);
+    await expect(runLuaScript(redis.command, reaching, [slotKey(redis.keyPrefix, 'a')], [slotKey(redis.keyPrefix, 'b')])).rejects.toThrow(/slot|non local/i);
     await redis.close();
   });
 });

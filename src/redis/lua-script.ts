@@ -2,8 +2,10 @@
 // than the whole source; when Redis does not hold the script (it restarted, SCRIPT FLUSH, a node's
 // first call) the answer is NOSCRIPT and the same call is sent once more as EVAL, which caches it.
 // One place for this, so the limits, the hub, the generation logs and the presence all do it alike.
+// On a Redis Cluster the call goes to the master of the first key's slot, and every key in `keys`
+// must share that slot (src/redis/keys.ts); a script reaches no key that is not in `keys`.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from './connection.js';
 
 export interface LuaScript {
   readonly source: string;
@@ -21,7 +23,7 @@ export function defineLuaScript(source: string): LuaScript {
  * caller checks. Rejects with Redis's error, or the connection's, when the call fails: at once
  * when the connection is down, after the command timeout when Redis stops answering.
  */
-export async function runLuaScript(redis: Redis, script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+export async function runLuaScript(redis: RedisCommands, script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
   try {
     return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {

@@ -2,20 +2,22 @@
 // a node is live while it heartbeats, leaves at once when it stops cleanly, vanishes within its
 // TTL when it dies without cleanup (its owned keys with it), and a presence on a Redis that is not
 // there fails fast instead of hanging.
-import { afterEach, describe, expect, it } from 'vitest';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
+import { beforeAll, afterEach, describe, expect, it } from 'vitest';
+import { redisBackends, type RedisBackend, uniqueKeyPrefix, deleteKeysUnder } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { createLogger } from '../observability/logger.js';
-import { createNodePresence, nodeKey, type NodePresence } from './node-presence.js';
-import { createRedisConnections, type RedisConnections } from './connection.js';
+import { createNodePresence, nodeKey, presenceOwnedKey, type NodePresence } from './node-presence.js';
+import { createRedisConnections, type RedisConnections, type RedisTarget } from './connection.js';
 
-const available = await redisAvailable();
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
 const logger = createLogger('silent');
 const opened: { redis: RedisConnections; presences: NodePresence[] }[] = [];
 let prefix = '';
 
-async function open(url = redisUrl): Promise<RedisConnections> {
-  const redis = createRedisConnections({ url, keyPrefix: prefix, logger });
+async function open(target: RedisTarget = backend.target): Promise<RedisConnections> {
+  const redis = createRedisConnections({ ...target, keyPrefix: prefix, logger });
   opened.push({ redis, presences: [] });
   return redis;
 }
@@ -36,7 +38,10 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): 
   }
 }
 
-describe.skipIf(!available)('node presence', () => {
+for (const each of backends) describe.skipIf(!each.available)(`node presence (${each.name})`, () => {
+  beforeAll(() => {
+    backend = each;
+  });
   it('lists the nodes that heartbeat, and drops one that stops cleanly at once', async () => {
     prefix = uniqueKeyPrefix();
     const redis = await open();
@@ -58,7 +63,8 @@ describe.skipIf(!available)('node presence', () => {
     prefix = uniqueKeyPrefix();
     const redis = await open();
     await redis.ready();
-    const owned = `${prefix}owned-by-dying`;
+    // Made as every owned key must be: in the presence's slot, which a Redis Cluster requires.
+    const owned = presenceOwnedKey(prefix, 'owned-by-dying');
     await redis.command.hset(owned, 'k', 'v');
     const watcher = createNodePresence({ redis, nodeId: 'watcher', ttlMs: 400, heartbeatIntervalMs: 100, logger });
     const dying = createNodePresence({ redis, nodeId: 'dying', ttlMs: 400, heartbeatIntervalMs: 100, ownedKeys: [owned], logger });
@@ -90,7 +96,7 @@ describe.skipIf(!available)('node presence', () => {
 
   it('on a Redis that is not there: not registered, and reads reject within a second', async () => {
     prefix = uniqueKeyPrefix();
-    const redis = await open(`redis://127.0.0.1:${(await unusedPort()).toString()}`);
+    const redis = await open({ url: `redis://127.0.0.1:${(await unusedPort()).toString()}` });
     const presence = createNodePresence({ redis, nodeId: 'alone', logger });
     opened[0]?.presences.push(presence);
     const startedAt = performance.now();
@@ -102,7 +108,7 @@ describe.skipIf(!available)('node presence', () => {
 
   it('refuses a heartbeat interval that is not below the TTL', async () => {
     prefix = uniqueKeyPrefix();
-    const redis = await open(`redis://127.0.0.1:${(await unusedPort()).toString()}`);
+    const redis = await open({ url: `redis://127.0.0.1:${(await unusedPort()).toString()}` });
     expect(() => createNodePresence({ redis, nodeId: 'x', ttlMs: 100, heartbeatIntervalMs: 100, logger })).toThrow(RangeError);
   });
 });

@@ -5,6 +5,7 @@
 // still agree on who is alive.
 import type { Logger } from '../observability/logger.js';
 import type { RedisConnections } from './connection.js';
+import { slotKey } from './keys.js';
 import { defineLuaScript, runLuaScript } from './lua-script.js';
 
 export interface NodePresenceOptions {
@@ -21,7 +22,8 @@ export interface NodePresenceOptions {
   /**
    * Keys that live exactly as long as this node's presence (e.g. the hub's list of this node's
    * connections): each heartbeat sets their TTL to `ttlMs`, and a graceful stop deletes them.
-   * Full key names (with the prefix).
+   * Full key names made with {@link presenceOwnedKey}, so that they share the heartbeat's slot
+   * on a Redis Cluster.
    */
   readonly ownedKeys?: readonly string[];
   /** Called after each heartbeat that reached Redis (errors it throws are logged). */
@@ -53,14 +55,23 @@ export interface NodePresence {
   stop(options?: { readonly deregister?: boolean }): Promise<void>;
 }
 
+// Every presence key carries the hash tag `{nodes}`: the heartbeat script touches the live set, the
+// node's key and its owned keys at once, so on a Redis Cluster they must share one slot.
+const presenceTag = 'nodes';
+
 /** The sorted set of live nodes (member: node id, score: expiry in Redis's ms) for a key prefix. */
 export function nodesKey(keyPrefix: string): string {
-  return `${keyPrefix}nodes`;
+  return slotKey(keyPrefix, presenceTag);
 }
 
 /** The per-node heartbeat key (`SET … PX ttl`), for a key prefix. */
 export function nodeKey(keyPrefix: string, nodeId: string): string {
-  return `${keyPrefix}node:${nodeId}`;
+  return slotKey(keyPrefix, presenceTag, `:node:${nodeId}`);
+}
+
+/** A key that lives as long as a node's presence (see {@link NodePresenceOptions.ownedKeys}): `name` within the presence's slot. */
+export function presenceOwnedKey(keyPrefix: string, name: string): string {
+  return slotKey(keyPrefix, presenceTag, `:${name}`);
 }
 
 // KEYS[1] live set, KEYS[2] this node's key, KEYS[3..] owned keys; ARGV[1] node id, ARGV[2] TTL ms.

@@ -2,8 +2,8 @@
 // and then one every 60/N s; tokens per minute are charged by actual use; waiters are served in
 // the order they came and leave the line when their request is cancelled or cannot wait long
 // enough; and two nodes on one Redis draw from one budget. The clock is vitest's fake one.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { deleteKeysUnder, redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { beforeAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { redisBackends, type RedisBackend, deleteKeysUnder, uniqueKeyPrefix } from '../../test/support/redis.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { createMemoryLimitState } from '../limits/memory-limit-state.js';
 import { createRedisLimitState } from '../limits/redis-limit-state.js';
@@ -149,12 +149,17 @@ describe('provider quotas', () => {
   });
 });
 
-const available = await redisAvailable();
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
 
-describe.skipIf(!available)('provider quotas across nodes', () => {
+for (const each of backends) describe.skipIf(!each.available)(`provider quotas across nodes (${each.name})`, () => {
+  beforeAll(() => {
+    backend = each;
+  });
   it('two nodes on one Redis draw from one budget', async () => {
     const prefix = uniqueKeyPrefix();
-    const connections = [0, 1].map(() => createRedisConnections({ url: redisUrl, keyPrefix: prefix, logger: createLogger('silent') }));
+    const connections = [0, 1].map(() => createRedisConnections({ ...backend.target, keyPrefix: prefix, logger: createLogger('silent') }));
     try {
       await Promise.all(connections.map((redis) => redis.ready()));
       const limits = { openai: { requestsPerMinute: 4, tokensPerMinute: 1000 } };

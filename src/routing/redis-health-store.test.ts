@@ -2,24 +2,26 @@
 // plus what only a shared store promises: two nodes see each other's cooldowns and in-flight
 // counts, exactly one of them gets a half-open probe, a dead node's lease stops counting, keys
 // vanish when nothing is known any more, and a dead Redis fails at once instead of hanging.
-import { afterEach, describe, expect, it } from 'vitest';
-import { deleteKeysUnder, keysUnder, redisAvailable, redisUrl, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { beforeAll, afterEach, describe, expect, it } from 'vitest';
+import { redisBackends, type RedisBackend, deleteKeysUnder, keysUnder, uniqueKeyPrefix } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
-import { createRedisConnections, type RedisConnections } from '../redis/connection.js';
+import { createRedisConnections, type RedisConnections, type RedisTarget } from '../redis/connection.js';
 import { createLogger } from '../observability/logger.js';
 import { contractPolicy, describeHealthStore } from './health-store-contract.test.js';
 import { createRedisHealthStore } from './redis-health-store.js';
 
-const available = await redisAvailable();
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
 
 const opened: RedisConnections[] = [];
 const prefixes: string[] = [];
 
 /** A node's connections under `keyPrefix`, closed after the test. */
-async function connect(keyPrefix: string, url = redisUrl): Promise<RedisConnections> {
-  const redis = createRedisConnections({ url, keyPrefix, logger: createLogger('silent') });
+async function connect(keyPrefix: string, target: RedisTarget = backend.target): Promise<RedisConnections> {
+  const redis = createRedisConnections({ ...target, keyPrefix, logger: createLogger('silent') });
   opened.push(redis);
-  if (url === redisUrl) await redis.ready();
+  if (target === backend.target) await redis.ready();
   return redis;
 }
 
@@ -31,7 +33,7 @@ function newPrefix(): string {
 }
 
 afterEach(async () => {
-  if (available && prefixes.length > 0) {
+  if (backend.available && prefixes.length > 0) {
     const cleaner = await connect(uniqueKeyPrefix());
     for (const prefix of prefixes.splice(0)) await deleteKeysUnder(cleaner.command, prefix);
   }
@@ -40,7 +42,10 @@ afterEach(async () => {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
-describe.skipIf(!available)('redis health store', () => {
+for (const each of backends) describe.skipIf(!each.available)(`redis health store (${each.name})`, () => {
+  beforeAll(() => {
+    backend = each;
+  });
   describeHealthStore('redis', async () => createRedisHealthStore(await connect(newPrefix()), contractPolicy));
 
   it("two nodes see each other's cooldowns and in-flight counts", async () => {
@@ -136,7 +141,7 @@ describe.skipIf(!available)('redis health store', () => {
 
 describe('redis health store without Redis', () => {
   it('fails at once with a retryable store_unavailable instead of hanging', async () => {
-    const dead = await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`);
+    const dead = await connect(uniqueKeyPrefix(), { url: `redis://127.0.0.1:${String(await unusedPort())}` });
     const store = createRedisHealthStore(dead, contractPolicy);
     const started = Date.now();
     await expect(store.read(['a/m'], 0)).rejects.toMatchObject({ code: 'store_unavailable', retryable: true });
@@ -147,7 +152,7 @@ describe('redis health store without Redis', () => {
   });
 
   it('refuses a lease duration that is not a positive whole number of ms', async () => {
-    const dead = await connect(uniqueKeyPrefix(), `redis://127.0.0.1:${String(await unusedPort())}`);
+    const dead = await connect(uniqueKeyPrefix(), { url: `redis://127.0.0.1:${String(await unusedPort())}` });
     expect(() => createRedisHealthStore(dead, contractPolicy, { inFlightLeaseMs: 0 })).toThrow(RangeError);
     expect(() => createRedisHealthStore(dead, contractPolicy, { inFlightLeaseMs: 1.5 })).toThrow(RangeError);
   });

@@ -1,29 +1,63 @@
-// Redis for the tests that need it: the URL (SLUICE_TEST_REDIS_URL, else the machine's Redis on
-// 127.0.0.1:6379), whether it answers, and a key prefix of each test's own so parallel runs never
-// see each other's keys. In CI a missing Redis fails the tests; elsewhere they skip and say why.
+// Redis for the tests that need it, on both kinds the gateway supports: a single Redis
+// (SLUICE_TEST_REDIS_URL, else the machine's Redis on 127.0.0.1:6379) and a Redis Cluster
+// (SLUICE_TEST_REDIS_CLUSTER_NODES, else scripts/redis-cluster.sh's three masters on
+// 127.0.0.1:7101-7103). A Redis test runs once per backend (`redisBackends()`); each test gets a key
+// prefix of its own so parallel runs never see each other's keys.
+// A backend that does not answer: in CI (or, for the cluster, with SLUICE_REQUIRE_REDIS_CLUSTER=1)
+// its tests fail; elsewhere they skip and say why.
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
+import { Cluster, Redis, type Command } from 'ioredis';
+import type { RedisCommands, RedisTarget } from '../../src/redis/connection.js';
 
 export const redisUrl = process.env['SLUICE_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
-/** True when something answers PING at redisUrl within a second. */
-export async function redisAnswers(url = redisUrl): Promise<boolean> {
+/** The seed nodes of the test Redis Cluster. */
+export const redisClusterNodes = (process.env['SLUICE_TEST_REDIS_CLUSTER_NODES'] ?? 'redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103').split(',');
+
+export interface RedisBackend {
+  /** `redis` or `redis-cluster`: what the tests' names show. */
+  readonly name: 'redis' | 'redis-cluster';
+  /** What createRedisConnections takes (spread it), and config's cluster.redis. */
+  readonly target: RedisTarget;
+  /** Whether it answers; when false the backend's tests skip. */
+  readonly available: boolean;
+}
+
+/** Sends one inline command to `url` and resolves to the first reply's text ('' when nothing answers within a second). */
+async function ask(url: string, command: string): Promise<string> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = createConnection({ host: hostname, port: Number(port || 6379) });
-    const done = (answer: boolean) => {
+    let text = '';
+    const done = (answer: string) => {
       socket.destroy();
       resolve(answer);
     };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.setTimeout(1000, () => done(text));
+    socket.once('error', () => done(''));
+    socket.once('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (data) => {
+      text += data.toString();
+      // A bulk reply ($<length>) is whole when its body has arrived; a simple one at its CRLF.
+      const bulk = /^\$(\d+)\r\n/.exec(text);
+      if (!bulk || text.length >= bulk[0].length + Number(bulk[1]) + 2) done(text);
+    });
   });
 }
 
+/** True when something answers PING at `url` within a second. */
+export async function redisAnswers(url = redisUrl): Promise<boolean> {
+  return (await ask(url, 'PING')).startsWith('+PONG');
+}
+
+/** True when the cluster's first seed node says cluster_state:ok. */
+export async function redisClusterAnswers(nodes = redisClusterNodes): Promise<boolean> {
+  return (await ask(nodes[0] ?? '', 'CLUSTER INFO')).includes('cluster_state:ok');
+}
+
 /**
- * Whether the Redis tests can run. In CI an unreachable Redis is an error (the tests must run
+ * Whether the single-Redis tests can run. In CI an unreachable Redis is an error (the tests must run
  * there); elsewhere they are skipped with a warning naming the URL.
  */
 export async function redisAvailable(): Promise<boolean> {
@@ -33,31 +67,71 @@ export async function redisAvailable(): Promise<boolean> {
   return false;
 }
 
+/**
+ * Whether the Redis Cluster tests can run. With SLUICE_REQUIRE_REDIS_CLUSTER=1 (.ci/run sets it) a
+ * cluster that is not up is an error; elsewhere they are skipped with a warning saying how to start it.
+ */
+export async function redisClusterAvailable(): Promise<boolean> {
+  if (await redisClusterAnswers()) return true;
+  const how = `nothing answers cluster_state:ok at ${redisClusterNodes.join(', ')} (run scripts/redis-cluster.sh start, or set SLUICE_TEST_REDIS_CLUSTER_NODES)`;
+  if (process.env['SLUICE_REQUIRE_REDIS_CLUSTER'] === '1') throw new Error(`The Redis Cluster tests must run (SLUICE_REQUIRE_REDIS_CLUSTER=1), but ${how}`);
+  console.warn(`Skipping the Redis Cluster tests: ${how}.`);
+  return false;
+}
+
+/** Both backends, each with whether it answers: run the Redis tests once per entry. */
+export async function redisBackends(): Promise<RedisBackend[]> {
+  return [
+    { name: 'redis', target: { url: redisUrl }, available: await redisAvailable() },
+    { name: 'redis-cluster', target: { clusterNodes: redisClusterNodes }, available: await redisClusterAvailable() },
+  ];
+}
+
+/** A plain ioredis client for `backend`, for what a test reads or cleans behind the gateway's back. */
+export function openClient(backend: RedisBackend): RedisCommands {
+  const { target } = backend;
+  if (target.clusterNodes === undefined) return new Redis(target.url);
+  return new Cluster(target.clusterNodes.map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) })));
+}
+
 /** A key prefix of this test's own, e.g. `sluice-test-1a2b3c4d:`. */
 export function uniqueKeyPrefix(): string {
   return `sluice-test-${randomBytes(4).toString('hex')}:`;
 }
 
-/** The part of an ioredis client these helpers use. */
-interface ScanningClient {
-  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', size: number): Promise<[string, string[]]>;
-  del(...keys: string[]): Promise<number>;
+/** The servers to scan: a single Redis, or every master of a cluster (each holds its own slots' keys). */
+function scanTargets(client: RedisCommands): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
 }
 
-/** Every key under `prefix`, sorted (SCAN, not KEYS, so a shared Redis is never blocked). */
-export async function keysUnder(redis: ScanningClient, prefix: string): Promise<string[]> {
+/** Every key under `prefix`, sorted (SCAN on every master, not KEYS, so a shared Redis is never blocked). */
+export async function keysUnder(client: RedisCommands, prefix: string): Promise<string[]> {
   const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    found.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  for (const server of scanTargets(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
   return found.sort();
 }
 
-/** Deletes every key under `prefix`: what a test leaves in the shared Redis. */
-export async function deleteKeysUnder(redis: ScanningClient, prefix: string): Promise<void> {
-  const keys = await keysUnder(redis, prefix);
-  for (let index = 0; index < keys.length; index += 500) await redis.del(...keys.slice(index, index + 500));
+/** Deletes every key under `prefix`: what a test leaves in the shared Redis (one DEL per key, so none crosses a slot). */
+export async function deleteKeysUnder(client: RedisCommands, prefix: string): Promise<void> {
+  const keys = await keysUnder(client, prefix);
+  await Promise.all(keys.map((key) => client.del(key)));
+}
+
+/** Records the name of every command `client` sends from now on (scripts: evalsha, eval …). */
+export function recordCommands(client: RedisCommands): string[] {
+  const names: string[] = [];
+  const target = client as unknown as { sendCommand: (command: Command, ...rest: unknown[]) => unknown };
+  const send = target.sendCommand.bind(target);
+  target.sendCommand = (command, ...rest) => {
+    names.push(command.name);
+    return send(command, ...rest);
+  };
+  return names;
 }

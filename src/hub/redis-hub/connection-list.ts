@@ -4,7 +4,7 @@
 // away) never fails the connection: it marks the list stale, and the list is rewritten whole when
 // Redis is back or at the next heartbeat (docs/decisions/0009-redis-hub.md, "Presence and
 // connection lists").
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../../redis/connection.js';
 import type { NodePresence } from '../../redis/node-presence.js';
 import type { ConnectionRegistry } from '../connection-registry.js';
 import type { ConnectionInfo, HubConnection } from '../hub.js';
@@ -12,7 +12,7 @@ import type { HubKeys } from './keys.js';
 import { connectionInfoSchema, hubUnavailable, parseJson } from './wire.js';
 
 export interface NodeConnectionListOptions {
-  readonly command: Redis;
+  readonly command: RedisCommands;
   readonly keys: HubKeys;
   readonly nodeId: string;
   /** This node's connections: what its list mirrors. */

@@ -21,6 +21,7 @@ export class HubChannels {
   readonly #logger: Logger;
   readonly #handlers: HubChannelHandlers;
   readonly #subscribedListeners = new Set<() => void>();
+  readonly #stopListening: () => void;
   #subscribed = false;
   #closed = false;
 
@@ -31,7 +32,7 @@ export class HubChannels {
     this.#replyChannel = keys.replyChannel(nodeId);
     this.#logger = logger;
     this.#handlers = handlers;
-    redis.subscriber.on('message', this.#onMessage);
+    this.#stopListening = redis.onMessage(this.#onMessage);
   }
 
   /** True while this node listens on both channels. */
@@ -42,7 +43,7 @@ export class HubChannels {
   /** Subscribes to both channels; never rejects (Redis away: the next health change tries again). */
   async subscribe(): Promise<void> {
     try {
-      await this.#redis.subscriber.subscribe(this.#eventsChannel, this.#replyChannel);
+      await this.#redis.subscribe(this.#eventsChannel, this.#replyChannel);
     } catch {
       // Redis is away; subscribing again when it is back.
       return;
@@ -78,8 +79,8 @@ export class HubChannels {
   async close(): Promise<void> {
     this.#closed = true;
     this.#subscribed = false;
-    this.#redis.subscriber.off('message', this.#onMessage);
-    await this.#redis.subscriber.unsubscribe(this.#eventsChannel, this.#replyChannel).catch(() => undefined);
+    this.#stopListening();
+    await this.#redis.unsubscribe(this.#eventsChannel, this.#replyChannel).catch(() => undefined);
   }
 
   readonly #onMessage = (channel: string, payload: string): void => {

@@ -1,45 +1,44 @@
 // A push in one Lua script: the id, the retained copies and the publish are one atomic step, so
 // every node's subscriber receives pushes in id order and no id is ever published without being
 // retained (docs/decisions/0009-redis-hub.md, "Push: one Lua script").
-import type { Redis } from 'ioredis';
+import type { RedisConnections } from '../../redis/connection.js';
 import { defineLuaScript, runLuaScript } from '../../redis/lua-script.js';
 import type { HubRetention, PushTarget } from '../hub.js';
 import type { HubKeys } from './keys.js';
 import { pushEnvelopeHead, pushMessageTail } from './wire.js';
 
-// KEYS[1] the sequence, KEYS[2] the broadcast log. ARGV: 1 key prefix of messages and user logs,
-// 2 now (ms), 3 retention count, 4 retention age (ms), 5 the message's JSON after its id,
-// 6 the envelope's JSON up to the message, 7 the channel, 8 '1' for a broadcast, 9.. user ids.
-// The message is stored once (with the retention age as its TTL) and the logs hold its id, so a
-// push to 1000 users is not stored 1000 times; each log is cut to the count and expires when
-// its newest message does, so idle users vanish. Keys built from ARGV are fine on one Redis (not
-// on Redis Cluster, which Sluice does not support).
+// KEYS[1] the sequence, KEYS[2] the broadcast log, KEYS[3] the message, KEYS[4..] the users' logs
+// (all in the `{hub}` slot). ARGV: 1 now (ms), 2 retention count, 3 retention age (ms), 4 the
+// message's JSON after its id, 5 the envelope's JSON up to the message, 6 the channel (same slot),
+// 7 PUBLISH or SPUBLISH, 8 '1' for a broadcast, 9 the logs' member for this message (the message
+// key's suffix, the push request's id).
+// The message is stored once (with the retention age as its TTL) and the logs hold its key's
+// suffix scored by its id, so a push to 1000 users is not stored 1000 times; each log is cut to the
+// count and expires when its newest message does, so idle users vanish. Every key is passed in
+// KEYS, none is built here: on a Redis Cluster a script may only touch the keys it declares, all
+// in one slot (docs/decisions/0019-redis-cluster.md).
 const pushScript = defineLuaScript(`
 local id = redis.call('INCR', KEYS[1])
 if id == 1 then
   -- A new (or lost) sequence starts at the clock, so ids stay above those given before a loss.
-  id = math.max(1, tonumber(ARGV[2]))
+  id = math.max(1, tonumber(ARGV[1]))
   redis.call('SET', KEYS[1], string.format('%d', id))
 end
 local idText = string.format('%d', id)
-local message = '{"id":"' .. idText .. '",' .. ARGV[5]
-local count = tonumber(ARGV[3])
-local ageMs = tonumber(ARGV[4])
+local message = '{"id":"' .. idText .. '",' .. ARGV[4]
+local count = tonumber(ARGV[2])
+local ageMs = tonumber(ARGV[3])
 if count > 0 and ageMs > 0 then
-  redis.call('SET', ARGV[1] .. 'message:' .. idText, message, 'PX', ageMs)
-  local logs = {}
-  if ARGV[8] == '1' then
-    logs[1] = KEYS[2]
-  else
-    for index = 9, #ARGV do logs[#logs + 1] = ARGV[1] .. 'user:' .. ARGV[index] end
-  end
-  for _, log in ipairs(logs) do
-    redis.call('ZADD', log, idText, idText)
-    redis.call('ZREMRANGEBYRANK', log, 0, -(count + 1))
-    redis.call('PEXPIRE', log, ageMs)
+  redis.call('SET', KEYS[3], message, 'PX', ageMs)
+  local first, last = 4, #KEYS
+  if ARGV[8] == '1' then first, last = 2, 2 end
+  for index = first, last do
+    redis.call('ZADD', KEYS[index], idText, ARGV[9])
+    redis.call('ZREMRANGEBYRANK', KEYS[index], 0, -(count + 1))
+    redis.call('PEXPIRE', KEYS[index], ageMs)
   end
 end
-local receivers = redis.call('PUBLISH', ARGV[7], ARGV[6] .. message .. '}')
+local receivers = redis.call(ARGV[7], ARGV[6], ARGV[5] .. message .. '}')
 return { idText, receivers }
 `);
 
@@ -58,22 +57,22 @@ export interface ScriptedPush {
 }
 
 /** Takes the next id, retains and publishes the push; resolves to the id and how many subscribers got it. */
-export async function runPushScript(redis: Redis, keys: HubKeys, push: ScriptedPush): Promise<{ id: string; receivers: number }> {
+export async function runPushScript(redis: RedisConnections, keys: HubKeys, push: ScriptedPush): Promise<{ id: string; receivers: number }> {
   const users = 'all' in push.target ? [] : push.target.users;
   const answer = await runLuaScript(
-    redis,
+    redis.command,
     pushScript,
-    [keys.sequence, keys.broadcast],
+    [keys.sequence, keys.broadcast, keys.message(push.request), ...users.map(keys.userLog)],
     [
-      keys.logs,
       push.pushedAt.toString(),
       push.retention.count.toString(),
       push.retention.ageMs.toString(),
       pushMessageTail(push.event, push.json, push.pushedAt),
       pushEnvelopeHead(push.origin, push.request, push.target),
       keys.eventsChannel,
+      redis.publishCommand,
       'all' in push.target ? '1' : '0',
-      ...users,
+      push.request,
     ],
   );
   if (!Array.isArray(answer)) throw new Error('hub: unexpected reply to the push script.');

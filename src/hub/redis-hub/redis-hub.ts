@@ -2,7 +2,8 @@
 // "What lives where"; docs/decisions/0009-redis-hub.md). Sockets stay in this process's
 // connection registry, as in the memory hub; what moves to Redis is the push sequence (INCR on
 // one key), the replay logs, every node's list of connections, and the fan-out: a push is
-// published on one channel that every node's subscriber listens to, each node delivers it to its
+// published on one channel that every node's subscriber listens to (sharded pub/sub on a Redis
+// Cluster, so that the channel's shard counts every listener: docs/decisions/0019-redis-cluster.md), each node delivers it to its
 // own connections and replies with how many it reached.
 //
 // This file answers the Hub's calls and wires the parts: hub-channels.ts (the subscription),
@@ -109,7 +110,7 @@ class ClusterHub implements RedisHub {
     this.#retention = { ...defaultHubRetention, ...options.retention };
     this.#keys = hubKeys(redis.keyPrefix);
     this.#registry = createConnectionRegistry(nodeId);
-    this.#replies = new ReplyCounter({ command: redis.command, keys: this.#keys, nodeId, replyTimeoutMs: options.replyTimeoutMs ?? 250, logger });
+    this.#replies = new ReplyCounter({ redis, keys: this.#keys, nodeId, replyTimeoutMs: options.replyTimeoutMs ?? 250, logger });
     this.presence = createNodePresence({
       redis,
       nodeId,
@@ -152,7 +153,7 @@ class ClusterHub implements RedisHub {
     this.#requireRedis();
     const normalised: PushTarget = 'all' in target ? { all: true } : { users: [...new Set(target.users)] };
     const { result: id, total } = await this.#replies.gather(async (request) => {
-      const { id: pushed, receivers } = await runPushScript(this.#redis.command, this.#keys, {
+      const { id: pushed, receivers } = await runPushScript(this.#redis, this.#keys, {
         origin: this.nodeId,
         request,
         target: normalised,
@@ -192,7 +193,7 @@ class ClusterHub implements RedisHub {
   async disconnect(userId: string): Promise<number> {
     this.#requireRedis();
     const { total } = await this.#replies.gather(async (request) => {
-      const receivers = await this.#redis.command.publish(this.#keys.eventsChannel, disconnectEnvelope(this.nodeId, request, userId));
+      const receivers = await this.#redis.publish(this.#keys.eventsChannel, disconnectEnvelope(this.nodeId, request, userId));
       return { result: undefined, receivers };
     });
     return total;

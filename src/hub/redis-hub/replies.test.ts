@@ -1,7 +1,7 @@
 // Counting replies without Redis: a request waits for exactly as many distinct nodes as PUBLISH
 // reached, never longer than the deadline (a silent node counts 0), and ignores repeats and late
 // replies; a failure to send is store_unavailable.
-import type { Redis } from 'ioredis';
+import type { RedisConnections } from '../../redis/connection.js';
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { createLogger } from '../../observability/logger.js';
@@ -9,10 +9,10 @@ import { hubKeys } from './keys.js';
 import { ReplyCounter } from './replies.js';
 
 /** Replies to other nodes are not sent in these tests: only this node's own, which need no Redis. */
-const noRedis = {} as Redis;
+const noRedis = {} as Pick<RedisConnections, 'publish'>;
 
 function counter(replyTimeoutMs = 1000): ReplyCounter {
-  return new ReplyCounter({ command: noRedis, keys: hubKeys('test:'), nodeId: 'self', replyTimeoutMs, logger: createLogger('silent') });
+  return new ReplyCounter({ redis: noRedis, keys: hubKeys('test:'), nodeId: 'self', replyTimeoutMs, logger: createLogger('silent') });
 }
 
 describe('ReplyCounter', () => {

@@ -3,14 +3,15 @@
 // many replies as PUBLISH said it had receivers, or until the deadline
 // (docs/decisions/0009-redis-hub.md, "Counting connections on every node").
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../../observability/logger.js';
+import type { RedisConnections } from '../../redis/connection.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { HubKeys } from './keys.js';
 import { hubUnavailable, type Reply } from './wire.js';
 
 export interface ReplyCounterOptions {
-  readonly command: Redis;
+  /** Where replies to other nodes are published (sharded on a Redis Cluster). */
+  readonly redis: Pick<RedisConnections, 'publish'>;
   readonly keys: HubKeys;
   readonly nodeId: string;
   /** How long gather() waits for the replies, in ms; a node that has not replied by then counts 0. */
@@ -65,12 +66,12 @@ export class ReplyCounter {
 
   /** Sends `count` for `request` to the node that asked (this one included, without a round trip). */
   answer(origin: string, request: string, count: number): void {
-    const { command, keys, nodeId, logger } = this.#options;
+    const { redis, keys, nodeId, logger } = this.#options;
     if (origin === nodeId) {
       this.receive({ request, node: nodeId, count });
       return;
     }
-    command.publish(keys.replyChannel(origin), JSON.stringify({ request, node: nodeId, count })).catch((error: unknown) => {
+    redis.publish(keys.replyChannel(origin), JSON.stringify({ request, node: nodeId, count })).catch((error: unknown) => {
       logger.warn({ err: error, origin }, 'hub: could not reply to another node; it counts no connections here');
     });
   }

@@ -1,6 +1,6 @@
 // Appending one batch of a generation's events to its Redis log: one script, so the append, the
 // TTLs, the finished mark and the growth notice are one atomic step and one round trip.
-import type { Redis } from 'ioredis';
+import type { RedisConnections } from '../../redis/connection.js';
 import { defineLuaScript, runLuaScript } from '../../redis/lua-script.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { GenerationInfo } from '../generation-registry.js';
@@ -10,8 +10,9 @@ import type { GenerationKeys } from './keys.js';
  * Appends one batch to a generation's log, only if the log is as long as the writer believes
  * (so a retry after a lost reply never duplicates events: the list index must stay the seq),
  * sets the TTLs, marks it finished with the last batch, and tells followers the new length.
- * KEYS: meta hash, events list. ARGV: expected length, finished flag, TTL ms, channel,
- * info JSON ('' once written), node id, then the events.
+ * KEYS: meta hash, events list (one slot: both carry the generation's hash tag). ARGV: expected
+ * length, finished flag, TTL ms, channel (in the same slot), info JSON ('' once written), node id,
+ * PUBLISH or SPUBLISH (a Redis Cluster's sharded publish), then the events.
  * Returns {1, length} appended, {0, length} the log's length differs, {-1, 0} the keys are gone.
  */
 const appendScript = defineLuaScript(`
@@ -23,14 +24,14 @@ end
 local length = redis.call('LLEN', KEYS[2])
 if length ~= tonumber(ARGV[1]) then return {0, length} end
 -- unpack() is bounded by the Lua stack: push in slices.
-for first = 7, #ARGV, 1000 do
+for first = 8, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, first, math.min(first + 999, #ARGV)))
 end
-length = length + #ARGV - 6
+length = length + #ARGV - 7
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-redis.call('PUBLISH', ARGV[4], length)
+redis.call(ARGV[7], ARGV[4], length)
 return {1, length}
 `);
 
@@ -58,10 +59,10 @@ export type AppendResult =
   | { readonly outcome: 'keys-missing' };
 
 /** Runs the append script; rejects when Redis fails or answers something else. */
-export async function appendBatch(redis: Redis, keys: GenerationKeys, batch: AppendBatch): Promise<AppendResult> {
+export async function appendBatch(redis: RedisConnections, keys: GenerationKeys, batch: AppendBatch): Promise<AppendResult> {
   const { info } = batch;
   const reply = await runLuaScript(
-    redis,
+    redis.command,
     appendScript,
     [keys.meta(info.id), keys.events(info.id)],
     [
@@ -71,6 +72,7 @@ export async function appendBatch(redis: Redis, keys: GenerationKeys, batch: App
       keys.grew(info.id),
       batch.writeInfo ? JSON.stringify(info) : '',
       batch.nodeId,
+      redis.publishCommand,
       ...batch.events.map((event) => JSON.stringify(event)),
     ],
   );

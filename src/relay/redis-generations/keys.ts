@@ -1,5 +1,6 @@
 // The Redis keys and channels of the generation registry, under one deployment's key prefix.
-// A generation's ids are hash-tagged (`{id}`), so all of its keys share a Redis Cluster slot.
+// A generation's ids are hash-tagged (`{id}`), so all of its keys and its growth channel share a
+// Redis Cluster slot (the append script touches them at once); the presence key is the presence's own.
 import { nodeKey } from '../../redis/node-presence.js';
 
 export interface GenerationKeys {

@@ -139,7 +139,7 @@ export class MirrorWriter {
     // Read before the await: `finished` is only true once the terminal event is in `events`.
     const finished = generation.finished;
     const end = generation.events.length;
-    const result = await appendBatch(redis.command, keys, {
+    const result = await appendBatch(redis, keys, {
       info,
       nodeId,
       expectedLength: mirror.written,

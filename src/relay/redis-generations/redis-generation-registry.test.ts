@@ -3,13 +3,13 @@
 // exactly its events, live; a resume gets exactly the rest; cancel crosses nodes; a dead
 // producer ends followers with generation_interrupted instead of a hang; a fast stream costs few
 // round trips; keys expire; and a Redis outage never breaks a stream served locally.
-import { afterEach, describe, expect, it } from 'vitest';
-import { createRedisConnections, type RedisConnections } from '../../redis/connection.js';
+import { beforeAll, afterEach, describe, expect, it } from 'vitest';
+import { createRedisConnections, type RedisConnections, type RedisTarget } from '../../redis/connection.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { createLogger } from '../../observability/logger.js';
 import type { ProviderAdapter } from '../../contract/provider.js';
 import type { Candidate } from '../../routing/model-router.js';
-import { redisAvailable, redisUrl, uniqueKeyPrefix, keysUnder } from '../../../test/support/redis.js';
+import { redisBackends, type RedisBackend, uniqueKeyPrefix, keysUnder, deleteKeysUnder, recordCommands } from '../../../test/support/redis.js';
 import { unusedPort } from '../../../test/support/tcp.js';
 import { Generation, type GenerationView } from '../generation.js';
 import type { GenerationInfo } from '../generation-registry.js';
@@ -17,7 +17,9 @@ import { createRedisGenerationRegistry, type RedisGenerationRegistry, type Redis
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { scriptedAdapter, type Script } from '../../../test/support/scripted-adapter.js';
 
-const available = await redisAvailable();
+const backends = await redisBackends();
+/** The backend the running describe block tests (the blocks run one after another). */
+let backend: RedisBackend = backends[0]!;
 const logger = createLogger('silent');
 
 const adapter = (script: Script) => scriptedAdapter('fake', script);
@@ -85,32 +87,35 @@ interface Node {
   registry: RedisGenerationRegistry;
 }
 
-describe.skipIf(!available)('the Redis generation registry', () => {
+for (const each of backends) describe.skipIf(!each.available)(`the Redis generation registry (${each.name})`, () => {
+  beforeAll(() => {
+    backend = each;
+  });
   let keyPrefix = uniqueKeyPrefix();
   const nodes: Node[] = [];
 
-  async function node(nodeId: string, overrides: Partial<RedisGenerationRegistryOptions> = {}, url = redisUrl): Promise<Node> {
-    const redis = createRedisConnections({ url, keyPrefix, logger });
-    if (url === redisUrl) await redis.ready();
+  async function node(nodeId: string, overrides: Partial<RedisGenerationRegistryOptions> = {}, target: RedisTarget = backend.target): Promise<Node> {
+    const redis = createRedisConnections({ ...target, keyPrefix, logger });
+    if (target === backend.target) await redis.ready();
     const registry = createRedisGenerationRegistry({ redis, nodeId, retentionMs: 60_000, logger, now: Date.now, presenceTtlMs: 1000, followCheckMs: 150, ...overrides });
     const created = { redis, registry };
     nodes.push(created);
     // Let the first heartbeat land, so followers see the node alive.
-    if (url === redisUrl) await sleep(50);
+    if (target === backend.target) await sleep(50);
     return created;
   }
 
   const keysOfTest = (redis: RedisConnections) => keysUnder(redis.command, keyPrefix);
 
   afterEach(async () => {
-    const cleaner = createRedisConnections({ url: redisUrl, keyPrefix, logger });
+    const cleaner = createRedisConnections({ ...backend.target, keyPrefix, logger });
     await cleaner.ready();
     for (const { registry, redis } of nodes.splice(0)) {
       await registry.close();
       await redis.close();
     }
     const leftover = await keysOfTest(cleaner);
-    if (leftover.length > 0) await cleaner.command.del(...leftover);
+    if (leftover.length > 0) await deleteKeysUnder(cleaner.command, keyPrefix);
     await cleaner.close();
     keyPrefix = uniqueKeyPrefix();
   });
@@ -301,12 +306,7 @@ describe.skipIf(!available)('the Redis generation registry', () => {
   it('writes a fast generation (2000 tiny deltas) in about one round trip per batch, not one per event', async () => {
     const a = await node('a', { presenceTtlMs: 15_000 });
     const b = await node('b');
-    const commands: string[] = [];
-    const sendCommand = a.redis.command.sendCommand.bind(a.redis.command);
-    a.redis.command.sendCommand = (command, ...rest) => {
-      commands.push(command.name);
-      return sendCommand(command, ...rest);
-    };
+    const commands = recordCommands(a.redis.command);
     const batches = 20;
     const provider = adapter(async function* () {
       for (let batch = 0; batch < batches; batch++) {
@@ -355,7 +355,7 @@ describe.skipIf(!available)('the Redis generation registry', () => {
   });
 
   it('with Redis down: find and cancel reject fast with store_unavailable, and a local generation still completes', async () => {
-    const down = await node('down', {}, `redis://127.0.0.1:${(await unusedPort()).toString()}`);
+    const down = await node('down', {}, { url: `redis://127.0.0.1:${(await unusedPort()).toString()}` });
     const { generation, info } = startGeneration(
       adapter(async function* () {
         yield [text('still '), text('fine')];

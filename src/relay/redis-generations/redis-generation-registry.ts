@@ -61,6 +61,7 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
   readonly #followers: RemoteFollowers;
   readonly #viewContext: RemoteViewContext;
   readonly #stopHealthWatch: () => void;
+  readonly #stopListening: () => void;
   #closed = false;
   #viewSerial = 0;
 
@@ -74,7 +75,7 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
     this.#leases = new FollowerLeases(settings.now, settings.followCheckMs);
     this.#followers = new RemoteFollowers(redis, this.#keys, logger);
     this.#viewContext = { ...settings, keys: this.#keys, followers: this.#followers };
-    redis.subscriber.on('message', this.#onMessage);
+    this.#stopListening = redis.onMessage(this.#onMessage);
     void subscribeQuietly(redis, this.#controlChannel, logger);
     this.#stopHealthWatch = redis.onHealthChange(this.#onHealthChange);
   }
@@ -136,8 +137,8 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
     // Last writes first (a cancelled generation's error event, say), then nothing more is sent.
     await this.#mirrors.close();
     this.#closed = true;
-    redis.subscriber.off('message', this.#onMessage);
-    await Promise.allSettled([redis.subscriber.unsubscribe(this.#controlChannel), this.#settings.presence ? Promise.resolve() : this.#presence.stop()]);
+    this.#stopListening();
+    await Promise.allSettled([redis.unsubscribe(this.#controlChannel), this.#settings.presence ? Promise.resolve() : this.#presence.stop()]);
   }
 
   /** Pub/sub: control messages for this node, growth of the generations followed from here. */

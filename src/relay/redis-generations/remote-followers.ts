@@ -53,7 +53,7 @@ export class RemoteFollowers {
     views?.delete(view);
     if (views?.size === 0) {
       this.#views.delete(channel);
-      this.#redis.subscriber.unsubscribe(channel).catch(() => undefined);
+      this.#redis.unsubscribe(channel).catch(() => undefined);
     }
   }
 

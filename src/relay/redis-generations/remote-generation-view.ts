@@ -154,14 +154,18 @@ export class RemoteGenerationView implements GenerationView, FollowingView {
     this.#settleRead(before);
   }
 
-  /** The log's entries from seq `from` on, and the producer's presence, in one transaction. */
+  /**
+   * The producer's presence, then the log's entries from seq `from` on. Presence first: a producer
+   * seen gone before the read wrote everything it ever will by then, so "gone" never hides a
+   * terminal event. Two commands, not a transaction: the presence key and the log are in
+   * different slots on a Redis Cluster (docs/decisions/0019-redis-cluster.md).
+   */
   async #fetch(from: number): Promise<LogRead> {
     const { redis, keys, nodeId } = this.#context;
-    const replies = await redis.command.multi().lrange(keys.events(this.id), from, -1).exists(keys.presence(this.#node)).exec();
-    const [rangeReply, presenceReply] = replies ?? [];
-    if (!rangeReply || rangeReply[0] || !presenceReply || presenceReply[0]) throw rangeReply?.[0] ?? presenceReply?.[0] ?? new Error('redis: transaction aborted');
+    const present = await redis.command.exists(keys.presence(this.#node));
+    const entries = await redis.command.lrange(keys.events(this.id), from, -1);
     // Our own node cannot be the producer of a generation it does not hold: it restarted.
-    return { entries: rangeReply[1], producerAlive: presenceReply[1] === 1 && this.#node !== nodeId };
+    return { entries, producerAlive: present === 1 && this.#node !== nodeId };
   }
 
   /** Not a hang either: a follower that cannot reach Redis for as long as a crash takes to show ends. */

@@ -59,7 +59,7 @@ export function parseControl(raw: string): ControlMessage | undefined {
 
 /** Sends `message` to `targetNode`'s control channel; resolves to how many subscribers got it (0: that node is gone). */
 export async function publishControl(redis: RedisConnections, keys: GenerationKeys, targetNode: string, message: ControlMessage): Promise<number> {
-  return redis.command.publish(keys.control(targetNode), JSON.stringify(message));
+  return redis.publish(keys.control(targetNode), JSON.stringify(message));
 }
 
 /**
@@ -69,7 +69,7 @@ export async function publishControl(redis: RedisConnections, keys: GenerationKe
  */
 export async function subscribeQuietly(redis: RedisConnections, channel: string, logger: Logger): Promise<void> {
   try {
-    await redis.subscriber.subscribe(channel);
+    await redis.subscribe(channel);
   } catch (error) {
     logger.debug({ err: error, channel }, 'redis generation registry: subscribe failed');
   }
