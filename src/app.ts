@@ -284,6 +284,7 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
       return limits.users[userId] ?? limits.perUser;
     },
     recordUsage: (row) => generations.recordUsage(row),
+    priceOf: (model, deployment) => servedPrice(current().config, model, deployment),
     accepting: () => generations.accepting,
     now,
   });

@@ -35,7 +35,8 @@ beforeAll(async () => {
       claude: { type: 'anthropic', baseUrl: anthropic.baseUrl, apiKey: anthropic.apiKey },
     },
     models: {
-      'embed-small': { provider: 'upstream', model: 'text-embedding-3-small' },
+      // $20 per million tokens (far above OpenAI's price, so a few tokens cost whole micro-dollars).
+      'embed-small': { provider: 'upstream', model: 'text-embedding-3-small', price: { input: 20, output: 0 } },
       'embed-azure': { provider: 'az', model: 'embed-prod' },
       sonnet: { provider: 'claude', model: 'claude-sonnet-4-5' },
     },
@@ -73,7 +74,8 @@ describe('embeddings.create', () => {
     // The upstream got the provider's model name, the batch as sent, and Sluice's credential.
     expect(openai.requests[0]?.path).toBe('/v1/embeddings');
     expect(openai.requests[0]?.body).toEqual({ model: 'text-embedding-3-small', input: inputs, encoding_format: 'float' });
-    expect(await lastUsageRow('alice')).toMatchObject({ route: 'embeddings', model: 'embed-small', provider: 'upstream', promptTokens: tokens, completionTokens: 0, totalTokens: tokens, estimated: false, outcome: 'completed' });
+    // The row carries its cost: 20 USD per million tokens is 20 micro-USD per token.
+    expect(await lastUsageRow('alice')).toMatchObject({ route: 'embeddings', model: 'embed-small', provider: 'upstream', deployment: 'upstream/text-embedding-3-small', promptTokens: tokens, completionTokens: 0, totalTokens: tokens, estimated: false, outcome: 'completed', costMicros: tokens * 20, currency: 'USD' });
   });
 
   it('base64: the provider\'s encoding passes through unchanged, and the SDK decodes it to the same floats', async () => {

@@ -11,6 +11,7 @@ import { modelRefusal } from '../auth/model-allowlist.js';
 import type { Limiter } from '../limits/limiter.js';
 import type { Candidate, ModelRouter } from '../routing/model-router.js';
 import type { UsageRecord } from '../store/store.js';
+import { costOf, type Price } from '../contract/cost.js';
 
 export interface EmbedOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -52,6 +53,8 @@ export interface EmbeddingServiceDependencies {
   userLimits: (userId: string) => Limits;
   /** Queues one usage row (the generations' writer: one queue, one flush). */
   recordUsage: (row: UsageRecord) => void;
+  /** The price of a model alias or `provider/model` (config `price`, `prices`); undefined: unpriced. */
+  priceOf: (model: string, deployment?: string) => Price | undefined;
   /** False once shutdown began. */
   accepting: () => boolean;
   now: () => number;
@@ -97,7 +100,9 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
       const startedAt = now();
       let admission;
       try {
-        admission = await limiter.admit({ userId: principal.userId, userLimits: dependencies.userLimits(principal.userId), keyLimits: principal.keyLimits, ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}) });
+        // Budgets are checked in the currency of the model's price, as for chat.
+        const currency = dependencies.priceOf(options.model)?.currency;
+        admission = await limiter.admit({ userId: principal.userId, userLimits: dependencies.userLimits(principal.userId), keyLimits: principal.keyLimits, ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}), ...(currency !== undefined ? { currency } : {}) });
       } catch (error) {
         throw error instanceof SluiceError ? refused(error) : error;
       }
@@ -113,8 +118,11 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
           const result = await callCandidate(candidate, options);
           const promptTokens = result.usage?.promptTokens ?? estimate;
           const estimated = result.usage === undefined;
-          recordUsage({ ...identity, at: startedAt, provider, upstreamModel: result.upstreamModel, promptTokens, completionTokens: 0, totalTokens: promptTokens, estimated, durationMs: now() - startedAt, outcome: 'completed', attempts });
-          await admission.settle(promptTokens);
+          const deployment = `${provider}/${result.upstreamModel}`;
+          const price = dependencies.priceOf(options.model, deployment);
+          const cost = price !== undefined ? costOf({ promptTokens, completionTokens: 0, totalTokens: promptTokens, estimated }, price) : undefined;
+          recordUsage({ ...identity, at: startedAt, provider, upstreamModel: result.upstreamModel, deployment, promptTokens, completionTokens: 0, totalTokens: promptTokens, estimated, durationMs: now() - startedAt, outcome: 'completed', attempts, ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
+          await admission.settle(promptTokens, cost);
           return { result, provider, promptTokens, estimated };
         } catch (error) {
           lastError = error;
