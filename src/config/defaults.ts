@@ -18,6 +18,8 @@ interface Defaults {
   websocket: Config['websocket'];
   conversations: Config['conversations'];
   metrics: Config['metrics'];
+  router: Config['router'];
+  deployment: { weight: number; priority: number };
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   server: {
@@ -48,6 +50,13 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   conversations: { historyMessages: 20, historyChars: 32_000 },
   // Public on the main port, as before the setting existed; docs/deployment.md advises listen or admin.
   metrics: { auth: 'none' },
+  router: {
+    retry: { maxAttempts: 3, maxTotalMs: 30_000 },
+    // 5 s doubling to 5 minutes; a half-open probe holds the others off for 30 s.
+    cooldown: { initialMs: 5000, maxMs: 300_000, probeTimeoutMs: 30_000 },
+    queueTimeoutMs: 10_000,
+  },
+  deployment: { weight: 1, priority: 0 },
 });
 
 /** The configuration used when Sluice starts with no config file: the built-in demo model. */

@@ -31,6 +31,11 @@ export interface CallContext {
   /** `stream` asks the upstream for a stream; `complete` for one response (fewer events). */
   mode: 'stream' | 'complete';
   requestId: string;
+  /**
+   * The provider key the pool router chose for this attempt (one of the entry's `apiKeys`); absent
+   * means the adapter's first key. Never logged.
+   */
+  apiKey?: string;
 }
 
 export interface ProviderAdapter {

@@ -15,6 +15,10 @@ export interface RequestContext {
   ticket?: string;
   model?: string;
   provider?: string;
+  /** The pool deployment that served (`provider/model`), its key id (`provider#N`) and the attempts made. */
+  deployment?: string;
+  providerKeyId?: string;
+  attempts?: number;
   stream?: boolean;
   usage?: Usage;
   timeToFirstTokenMs?: number;

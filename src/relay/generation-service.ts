@@ -15,6 +15,8 @@ import type { GenerationSummary } from '../contract/generation-summary.js';
 import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
 import { modelRefusal } from '../auth/model-allowlist.js';
+import type { UpstreamPools } from '../routing/upstream-pools.js';
+import { estimatePromptTokens } from '../contract/usage-estimate.js';
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -51,6 +53,8 @@ export interface GenerationService {
 
 export interface GenerationServiceDependencies {
   router: ModelRouter;
+  /** Chooses each attempt's deployment and key (docs/pools.md). */
+  pools: UpstreamPools;
   metrics: Metrics;
   logger: Logger;
   now: () => number;
@@ -88,7 +92,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         recordUsage(refusedRow(options, now(), notAllowed.code));
         throw notAllowed;
       }
-      const candidates = dependencies.router.resolve(options.model);
+      const route = dependencies.router.resolve(options.model);
       const { principal } = options;
       const startedAt = now();
       let admission;
@@ -113,7 +117,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       const generation = new Generation({
         id: dependencies.createId(),
         request: options.request,
-        candidates,
+        attempts: dependencies.pools.open(route, { estimatedPromptTokens: estimatePromptTokens(options.request.messages) }),
         mode: options.mode,
         requestId: options.requestId,
         now,
@@ -133,6 +137,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         active.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);
         recordUsage(usageRow(principal, options.model, startedAt, summary, options.route));
+        if (summary.attempts > 1) logger.info({ generationId: summary.id, model: options.model, deployment: summary.deployment, providerKeyId: summary.providerKeyId, attempts: summary.attempts, failedAttempts: summary.fallbacks }, 'generation needed several upstream attempts');
         await admission.settle(summary.usage.totalTokens).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
       });
       return generation;
@@ -164,6 +169,9 @@ function usageRow(principal: Principal, model: string, at: number, summary: Gene
     outcome: summary.outcome,
     ...(summary.timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs: summary.timeToFirstTokenMs } : {}),
     ...(summary.errorCode !== undefined ? { errorCode: summary.errorCode } : {}),
+    ...(summary.deployment !== undefined ? { deployment: summary.deployment } : {}),
+    ...(summary.providerKeyId !== undefined ? { providerKeyId: summary.providerKeyId } : {}),
+    attempts: summary.attempts,
   };
   return row;
 }

@@ -53,6 +53,9 @@ export function createChatCompletionsRoute(dependencies: Dependencies) {
     const identity = { id: `chatcmpl-${generation.id}`, created: Math.floor(dependencies.now() / 1000), model: body.model };
     void generation.done.then((summary) => {
       context.provider = summary.provider;
+      context.attempts = summary.attempts;
+      if (summary.deployment !== undefined) context.deployment = summary.deployment;
+      if (summary.providerKeyId !== undefined) context.providerKeyId = summary.providerKeyId;
       context.usage = summary.usage;
       context.outcome = summary.outcome;
       if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;

@@ -101,6 +101,9 @@ export function createResponsesRoutes(dependencies: ResponsesDependencies): Rout
     const identity: ResponseIdentity = { id: `resp_${generation.id}`, createdAt: Math.floor(now() / 1000), model: body.model, background, request: echo };
     void generation.done.then((summary) => {
       context.provider = summary.provider;
+      context.attempts = summary.attempts;
+      if (summary.deployment !== undefined) context.deployment = summary.deployment;
+      if (summary.providerKeyId !== undefined) context.providerKeyId = summary.providerKeyId;
       context.usage = summary.usage;
       context.outcome = summary.outcome;
       if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;

@@ -11,7 +11,7 @@ import { buildRequest } from './request.js';
 
 export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
-  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})];
+  const secrets = [...config.apiKeys, ...Object.values(config.headers ?? {})];
   const provider = config.id;
   const answer = createOpenAiAnswerReader({ provider, secrets, maxEventBytes: config.maxEventBytes, now: dependencies.now });
 

@@ -11,7 +11,7 @@ import { createOpenAiAnswerReader } from './answer.js';
 
 export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
-  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
+  const secrets = [...config.apiKeys, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
   const provider = config.id;
   const answer = createOpenAiAnswerReader({ provider, secrets, maxEventBytes: config.maxEventBytes, now: dependencies.now });
 
