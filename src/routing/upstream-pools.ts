@@ -206,9 +206,9 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
         succeeded() {
           sample.firstToken();
           metrics.deploymentTimeToFirstToken.observe({ deployment: deployment.id }, (now() - attemptStartedAt) / 1000);
-          // A healthy target needs no write (in a cluster, each is a Redis call).
+          // A target with no failures needs no write (in a cluster, each is a Redis call).
           for (const id of [deployment.id, key.id]) {
-            if (healthOf.get(id)?.state !== 'healthy') void health.recordSuccess(id, now()).catch((error: unknown) => logger.warn({ err: error, target: id }, 'routing: could not record a success'));
+            if ((healthOf.get(id)?.consecutiveFailures ?? 0) > 0) void health.recordSuccess(id, now()).catch((error: unknown) => logger.warn({ err: error, target: id }, 'routing: could not record a success'));
           }
         },
         async failed(error) {
@@ -262,7 +262,10 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
     async function choose(pool: Pool, signal: AbortSignal): Promise<UpstreamAttempt | SluiceError> {
       const candidates = pool.deployments.filter((deployment) => !excludedDeployments.has(deployment.id));
       const ids = [...new Set(candidates.flatMap((deployment) => [deployment.id, ...deployment.keys.map((key) => key.id)]))];
-      const healthOf = await health.read(ids, now());
+      const read = await health.read(ids, now());
+      // A pool of one has nowhere else to send the request: its cooldown is not a reason to refuse
+      // it (only a disabled key is), so it is tried as if healthy, and the upstream answers.
+      const healthOf = pool.deployments.length === 1 ? new Map([...read].map(([id, found]) => [id, found.state === 'disabled' ? found : { ...found, state: 'healthy' as const }])) : read;
       const isOpen = (deployment: PoolDeployment) => usable(healthOf.get(deployment.id)) && deployment.keys.some((key) => !excludedKeys.has(key.id) && usable(healthOf.get(key.id)));
       const passedOver = new Set<string>();
       const refusedBudget = new Map<string, { deployment: PoolDeployment; retryAfterMs: number }>();
