@@ -34,6 +34,8 @@ import type { LimitState } from './limits/limit-state.js';
 import type { HealthStore } from './routing/health.js';
 import { createMemoryHealthStore } from './routing/memory-health-store.js';
 import { cooldownPolicyOf } from './routing/cooldown-policy.js';
+import { createProviderQuotas } from './routing/provider-quotas.js';
+import { createUpstreamPools, type UpstreamPools } from './routing/upstream-pools.js';
 import type { Hub } from './hub/hub.js';
 import { createMemoryHub } from './hub/memory-hub.js';
 import { createRequestHandler, headerValue } from './http/request-handler.js';
@@ -223,6 +225,8 @@ interface LastingServices {
   readonly embeddings: EmbeddingService;
   readonly hub: Hub;
   readonly healthStore: HealthStore;
+  /** The pool router's state that must outlive a reload: health (cooldowns, disabled keys, in-flight) and provider budgets. */
+  readonly pools: UpstreamPools;
 }
 
 /**
@@ -247,14 +251,20 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
   const metrics = dependencies.metrics ?? createMetrics();
   const keys = createKeyService({ keys: store.keys, now });
   const tickets = dependencies.tickets ?? createMemoryTicketStore({ now });
+  // One state for the callers' limits and the providers' budgets: shared by the nodes in a cluster.
+  const limitState = dependencies.limitState ?? createMemoryLimitState();
   const limiter = createLimiter({
-    state: dependencies.limitState ?? createMemoryLimitState(),
+    state: limitState,
     now,
     seedQuota: (subject, since) => store.usage.tokensSince(subject, since),
     seedBudget: (subject, currency, since) => store.usage.costSince(subject, currency, since),
   });
   const registry = dependencies.registry ?? createMemoryGenerationRegistry({ retentionMs: config.generations.retentionMs });
+  const healthStore = dependencies.healthStore ?? createMemoryHealthStore(cooldownPolicyOf(config));
+  const quotas = createProviderQuotas({ state: limitState, now, limitsOf: (providerId) => current().config.providers[providerId]?.limits });
+  const pools = createUpstreamPools({ health: healthStore, quotas, now, logger, metrics });
   const generations = createGenerationService({
+    pools,
     registry,
     resumeGraceMs: config.generations.resumeGraceMs,
     // Read on every start: a generation resolves its model with the runtime of the moment it starts.
@@ -278,6 +288,7 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
     get router() {
       return current().modelRouter;
     },
+    pools,
     limiter,
     userLimits: (userId) => {
       const { limits } = current().config;
@@ -290,8 +301,7 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
   });
   const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
   const resumeGrants = createResumeGrants({ tickets, logger, now, generationRetentionMs: config.generations.retentionMs });
-  const healthStore = dependencies.healthStore ?? createMemoryHealthStore(cooldownPolicyOf(config));
-  return { now, createId, logger, metrics, keys, tickets, resumeGrants, registry, generations, embeddings, hub, healthStore };
+  return { now, createId, logger, metrics, keys, tickets, resumeGrants, registry, generations, embeddings, hub, healthStore, pools };
 }
 
 /** The config-derived half of the app, for the config the app starts with or reloads. */

@@ -28,6 +28,9 @@ beforeAll(async () => {
       backup: { type: 'openai', baseUrl: backup.baseUrl, apiKey: 'sk-backup' },
       refusing: { type: 'openai', baseUrl: `http://127.0.0.1:${refusingPort.toString()}/v1`, apiKey: 'sk-unused' },
     },
+    // Each test here is about one request's fallbacks; a cooldown carried from one test into the
+    // next is test/pools.test.ts's subject, so failures rest only a millisecond here.
+    router: { cooldown: { initialMs: 1, maxMs: 1 } },
     models: {
       smart: { provider: 'primary', model: 'gpt-4o', fallbacks: ['backup/gpt-4o-mini'] },
       unreachable: { provider: 'refusing', model: 'gpt-4o', fallbacks: ['backup/gpt-4o-mini'] },

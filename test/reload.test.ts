@@ -82,7 +82,7 @@ describe('POST /admin/reload', () => {
     const answer = await reload();
     expect(answer.status).toBe(200);
     const body = (await answer.json()) as { reloaded: boolean; changed: string[]; restartRequired: string[] };
-    expect(body).toEqual({ reloaded: true, changed: ['models.chat.provider'], restartRequired: [] });
+    expect(body).toEqual({ reloaded: true, changed: ['models.chat.deployments', 'models.chat.provider'], restartRequired: [] });
 
     const after = await readStream(await chat('after the reload'));
     expect(after.done).toBe(true);

@@ -8,12 +8,40 @@ import type { ResolvedProvider } from '../providers/definitions.js';
 
 export type { LogLevel, ResolvedProvider, TracingSettings };
 
-export interface ModelRoute {
+/** One upstream of a pool (docs/pools.md). */
+export interface Deployment {
+  /** `provider/model`: the deployment's name in logs, usage rows, metrics and the admin view. */
+  readonly id: string;
   readonly provider: string;
   readonly model: string;
+  /** Share under `weighted`; default 1. */
+  readonly weight: number;
+  /** 0 first; default 0. */
+  readonly priority: number;
+  /** This deployment's own price, winning over the alias's (docs/spend.md). */
+  readonly price?: Price;
+}
+
+export type PoolStrategy = 'weighted' | 'least-busy' | 'ordered';
+
+export interface ModelRoute {
+  /** The first deployment's provider (what a pool of one names). */
+  readonly provider: string;
+  /** The first deployment's model. */
+  readonly model: string;
+  readonly strategy: PoolStrategy;
+  /** At least one. */
+  readonly deployments: readonly Deployment[];
   readonly fallbacks: readonly string[];
   /** Absent: the alias has no price of its own (see `prices`, and servedPrice in price.ts). */
   readonly price?: Price;
+}
+
+/** `router:` — how pools choose, retry, cool down and queue. */
+export interface RouterSettings {
+  readonly retry: { readonly maxAttempts: number; readonly maxTotalMs: number };
+  readonly cooldown: { readonly initialMs: number; readonly maxMs: number; readonly probeTimeoutMs: number };
+  readonly queueTimeoutMs: number;
 }
 
 export type AuthMode = 'keys' | 'jwt' | 'both' | 'none';
@@ -46,6 +74,7 @@ export interface Config {
   /** Prices by `provider/model`, for names no alias's price covers. */
   readonly prices: Readonly<Record<string, Price>>;
   readonly defaultModel: string;
+  readonly router: RouterSettings;
   readonly outboundProxy: OutboundProxy;
   readonly auth: {
     readonly mode: AuthMode;

@@ -19,6 +19,8 @@ interface Defaults {
   conversations: Config['conversations'];
   metrics: Config['metrics'];
   tracing: Omit<TracingSettings, 'otlpEndpoint' | 'headers'>;
+  router: Config['router'];
+  deployment: { weight: number; priority: number };
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   server: {
@@ -50,6 +52,13 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   // Public on the main port, as before the setting existed; docs/deployment.md advises listen or admin.
   metrics: { auth: 'none' },
   tracing: { sampleRatio: 1, serviceName: 'sluice', exportDelayMs: 5000 },
+  router: {
+    retry: { maxAttempts: 3, maxTotalMs: 30_000 },
+    // 5 s doubling to 5 minutes; a half-open probe holds the others off for 30 s.
+    cooldown: { initialMs: 5000, maxMs: 300_000, probeTimeoutMs: 30_000 },
+    queueTimeoutMs: 10_000,
+  },
+  deployment: { weight: 1, priority: 0 },
 });
 
 /** The configuration used when Sluice starts with no config file: the built-in demo model. */

@@ -142,7 +142,7 @@ describe('loadConfig', () => {
   it('with no config gives the mock provider and the model sluice-demo', () => {
     const config = resolveConfig(zeroConfig, {});
     expect(Object.keys(config.providers)).toEqual(['mock']);
-    expect(config.models).toEqual({ 'sluice-demo': { provider: 'mock', model: 'sluice-demo', fallbacks: [] } });
+    expect(config.models).toEqual({ 'sluice-demo': { provider: 'mock', model: 'sluice-demo', strategy: 'weighted', deployments: [{ id: 'mock/sluice-demo', provider: 'mock', model: 'sluice-demo', weight: 1, priority: 0 }], fallbacks: [] } });
     expect(config.defaultModel).toBe('sluice-demo');
     // Resolving must not freeze or change the shared defaults it started from.
     expect(Object.isFrozen(zeroConfig.providers)).toBe(false);
@@ -154,7 +154,7 @@ describe('a file without providers', () => {
   it('gets the whole demo gateway, model alias and default included', () => {
     const config = parseConfigText('server: { port: 9000 }\n', {});
     expect(config.server.port).toBe(9000);
-    expect(config.models['sluice-demo']).toEqual({ provider: 'mock', model: 'sluice-demo', fallbacks: [] });
+    expect(config.models['sluice-demo']).toEqual({ provider: 'mock', model: 'sluice-demo', strategy: 'weighted', deployments: [{ id: 'mock/sluice-demo', provider: 'mock', model: 'sluice-demo', weight: 1, priority: 0 }], fallbacks: [] });
     expect(config.defaultModel).toBe('sluice-demo');
   });
 });

@@ -121,7 +121,21 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   // A file that configures no providers gets the whole demo gateway, its model alias included.
   const rawModels: Readonly<Record<string, ModelRouteConfig>> = raw.models ?? (raw.providers === undefined ? zeroConfig.models : {});
   for (const [alias, route] of Object.entries(rawModels)) {
-    models[alias] = { provider: route.provider, model: route.model ?? alias, fallbacks: route.fallbacks ?? [], ...(route.price !== undefined ? { price: resolvePrice(route.price) } : {}) };
+    // The schema let through exactly one of provider and deployments.
+    const rawDeployments = route.deployments ?? [{ provider: route.provider ?? '', model: route.model ?? alias }];
+    const deployments = rawDeployments.map((deployment) => ({
+      id: `${deployment.provider}/${deployment.model}`,
+      provider: deployment.provider,
+      model: deployment.model,
+      weight: deployment.weight ?? defaults.deployment.weight,
+      priority: deployment.priority ?? defaults.deployment.priority,
+      ...(deployment.price !== undefined ? { price: resolvePrice(deployment.price) } : {}),
+    }));
+    const first = deployments[0];
+    if (first === undefined) continue;
+    const duplicate = deployments.find((deployment, index) => deployments.findIndex((other) => other.id === deployment.id) !== index);
+    if (duplicate) issues.push({ path: `models.${alias}.deployments`, message: `${duplicate.id} is listed twice; list each provider/model once and use weight for its share` });
+    models[alias] = { provider: first.provider, model: first.model, strategy: route.strategy ?? 'weighted', deployments, fallbacks: route.fallbacks ?? [], ...(route.price !== undefined ? { price: resolvePrice(route.price) } : {}) };
   }
   const prices: Record<string, Price> = Object.fromEntries(Object.entries(raw.prices ?? {}).map(([name, price]) => [name, resolvePrice(price)]));
   // Whether the routes, fallbacks and defaultModel name something was checked with the schema (cross-checks.ts).
@@ -190,7 +204,14 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
       }
     : undefined;
 
-  return { server, log: { level }, providers, models, prices, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}), ...(tracing ? { tracing } : {}) };
+  const router = {
+    retry: withDefaults(defaults.router.retry, raw.router?.retry),
+    cooldown: withDefaults(defaults.router.cooldown, raw.router?.cooldown),
+    queueTimeoutMs: raw.router?.queueTimeoutMs ?? defaults.router.queueTimeoutMs,
+  };
+  if (router.cooldown.initialMs > router.cooldown.maxMs) issues.push({ path: 'router.cooldown.initialMs', message: `${router.cooldown.initialMs.toString()} is above maxMs (${router.cooldown.maxMs.toString()}); lower it or raise maxMs` });
+
+  return { server, log: { level }, providers, models, prices, defaultModel: defaultModel ?? '', router, outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}), ...(tracing ? { tracing } : {}) };
 }
 
 /** `metrics.listen` split into host and port; its port must not be the main one. */

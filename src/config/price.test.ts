@@ -64,3 +64,32 @@ describe('servedPrice', () => {
     expect(servedPrice(config, 'openai/o3')).toBeUndefined();
   });
 });
+
+describe('servedPrice with pools', () => {
+  const config = resolveConfig(
+    {
+      providers: { ...providers, mirror: { type: 'openai', baseUrl: 'https://mirror.example/v1', apiKey: 'sk-mirror' } },
+      models: {
+        pooled: {
+          deployments: [
+            { provider: 'openai', model: 'gpt-4o-mini' },
+            // A cheaper mirror: its own price wins over the alias's.
+            { provider: 'mirror', model: 'gpt-4o-mini', price: { input: 0.05, output: 0.2 } },
+          ],
+          price: { input: 0.15, output: 0.6 },
+          fallbacks: ['backup'],
+        },
+        backup: { deployments: [{ provider: 'claude', model: 'claude-haiku', price: { input: 1, output: 5, currency: 'EUR' } }] },
+      },
+    },
+    {},
+  );
+
+  it('takes the serving deployment price first, then the alias price for the rest of its pool, then the fallback pool deployment price', () => {
+    expect(servedPrice(config, 'pooled')?.inputMicrosPerMillion).toBe(150_000);
+    expect(servedPrice(config, 'pooled', 'openai/gpt-4o-mini')?.inputMicrosPerMillion).toBe(150_000);
+    expect(servedPrice(config, 'pooled', 'mirror/gpt-4o-mini')?.inputMicrosPerMillion).toBe(50_000);
+    expect(servedPrice(config, 'pooled', 'claude/claude-haiku')).toMatchObject({ inputMicrosPerMillion: 1_000_000, currency: 'EUR' });
+    expect(servedPrice(config, 'pooled', 'openai/gpt-4o')).toBeUndefined();
+  });
+});

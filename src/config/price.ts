@@ -56,21 +56,24 @@ export function budgetMicros(amount: number): number {
  * The price of a request for the model name `alias` (an alias from `models:`, or a
  * `provider/model` name) that `deployment` (`provider/model`, the upstream that answered) served;
  * without `deployment`, the price of the alias's first choice (what admission checks budgets in).
- * In order: the alias's own `price` when its own route served; the price of the fallback alias
- * whose route served; `prices.<deployment>`; for a direct name, `prices.<alias>`. Undefined: the
- * model has no price, and the request costs nothing and counts towards no budget.
- *
- * Once models are pools of deployments, a deployment's own price goes first in this list, and a
- * deployment of the alias's pool counts as "its own route"; callers do not change.
+ * In order: the serving deployment's own `price`; the alias's `price` when a deployment of its own
+ * pool served; the price of the fallback alias whose pool served (its deployment's, else its
+ * own); `prices.<deployment>`; for a direct name, `prices.<alias>`. Undefined: the model has no
+ * price, and the request costs nothing and counts towards no budget.
  */
 export function servedPrice(config: Pick<Config, 'models' | 'prices'>, alias: string, deployment?: string): Price | undefined {
   const route = config.models[alias];
   if (route === undefined) return config.prices[deployment ?? alias] ?? config.prices[alias];
-  const primary = `${route.provider}/${route.model}`;
-  if (deployment === undefined || deployment === primary) return route.price ?? config.prices[primary];
+  const served = deployment ?? route.deployments[0]?.id ?? `${route.provider}/${route.model}`;
+  const own = route.deployments.find((candidate) => candidate.id === served);
+  if (own !== undefined || deployment === undefined) return own?.price ?? route.price ?? config.prices[served];
   for (const name of route.fallbacks) {
     const fallback = config.models[name];
-    if (fallback !== undefined && `${fallback.provider}/${fallback.model}` === deployment && fallback.price !== undefined) return fallback.price;
+    const serving = fallback?.deployments.find((candidate) => candidate.id === deployment);
+    if (fallback !== undefined && serving !== undefined) {
+      const price = serving.price ?? fallback.price;
+      if (price !== undefined) return price;
+    }
   }
   return config.prices[deployment];
 }

@@ -1,5 +1,6 @@
 // What a reload may change in a running gateway, and what only a restart can: the listener, the
-// store, the cluster, where /metrics is served, the hub's and the generations' retention and tracing are fixed
+// store, the cluster, where /metrics is served, the hub's and the generations' retention, tracing and
+// the pools' cooldown policy (router.cooldown) are fixed
 // when the process starts; providers, models, limits, auth, logging and the rest apply to new
 // requests at once. A plan takes the new config, keeps the fixed sections as they are, and says
 // which settings changed and which wait for a restart (docs/reload.md).
@@ -28,13 +29,15 @@ export function planReload(current: Config, next: Config): ReloadPlan {
   const changed: string[] = [];
   const restartRequired: string[] = [];
   for (const path of differences(withoutFirstStartOnly(current), withoutFirstStartOnly(next), '')) {
-    (fixed.has(path.split('.')[0] ?? '') ? restartRequired : changed).push(path);
+    (fixed.has(path.split('.')[0] ?? '') || path.startsWith('router.cooldown') ? restartRequired : changed).push(path);
   }
   const config = { ...next } as Record<string, unknown>;
   for (const section of fixedAtStart) {
     if (current[section] === undefined) delete config[section];
     else config[section] = current[section];
   }
+  // The health stores, which outlive a reload, were built with the cooldown policy of the start.
+  config['router'] = { ...next.router, cooldown: current.router.cooldown };
   return { config: Object.freeze(config) as unknown as Config, changed, restartRequired };
 }
 

@@ -16,14 +16,63 @@ export const providerSchema = z.discriminatedUnion('type', [firstProvider.schema
   error: (issue) => (issue.code === 'invalid_union' ? `type must be one of: ${providerDefinitions.map((definition) => definition.type).join(', ')}` : undefined),
 });
 
-export const modelRouteSchema = z.strictObject({
+/** One upstream of a pool: a provider entry and the provider's own model name. */
+export const deploymentSchema = z.strictObject({
   provider: z.string().min(1),
-  /** The provider's own name for the model; defaults to the alias. */
-  model: z.string().min(1).optional(),
-  /** Tried in order, only before anything has reached the client: aliases or `provider/model`. */
-  fallbacks: z.array(z.string().min(1)).optional(),
-  /** Per million tokens, in `currency` (default USD): docs/spend.md. */
+  model: z.string().min(1),
+  /** The share of requests under `weighted` (relative to the others of the same priority). */
+  weight: z.number().positive().optional(),
+  /** 0 first; a higher one is used only while every lower one is unavailable. */
+  priority: z.number().int().nonnegative().optional(),
+  /** This deployment's price per million tokens, when it differs from the alias's (docs/spend.md). */
   price: priceSchema.optional(),
+});
+
+export const modelRouteSchema = z
+  .strictObject({
+    /** A pool of one: the provider entry that serves this alias (or use `deployments`). */
+    provider: z.string().min(1).optional(),
+    /** The provider's own name for the model; defaults to the alias. */
+    model: z.string().min(1).optional(),
+    /** Several upstreams for this alias, balanced by `strategy` (docs/pools.md). */
+    deployments: z.array(deploymentSchema).min(1, 'list at least one deployment').optional(),
+    /** How a deployment is chosen among the available ones of the lowest priority. */
+    strategy: z.enum(['weighted', 'least-busy', 'ordered']).optional(),
+    /** Tried in order after the whole pool, only before anything has reached the client: aliases or `provider/model`. */
+    fallbacks: z.array(z.string().min(1)).optional(),
+    /** Per million tokens, in `currency` (default USD): docs/spend.md. A deployment's own price wins. */
+    price: priceSchema.optional(),
+  })
+  .superRefine((route, context) => {
+    if ((route.provider === undefined) === (route.deployments === undefined)) {
+      context.addIssue({ code: 'custom', path: ['provider'], message: 'set either provider (with model) or deployments: [{provider, model}]' });
+    }
+    if (route.deployments !== undefined && route.model !== undefined) {
+      context.addIssue({ code: 'custom', path: ['model'], message: 'with deployments, each deployment names its model; remove model here' });
+    }
+  });
+
+const routerSchema = z.strictObject({
+  retry: z
+    .strictObject({
+      /** Upstream attempts per pool for one request, the first included, before the first byte. */
+      maxAttempts: positiveInt.optional(),
+      /** No new attempt starts this long after the request started. */
+      maxTotalMs: positiveInt.optional(),
+    })
+    .optional(),
+  cooldown: z
+    .strictObject({
+      /** The first cooldown after a failure without Retry-After; doubles with each further failure. */
+      initialMs: positiveInt.optional(),
+      /** The longest cooldown, Retry-After included. */
+      maxMs: positiveInt.optional(),
+      /** How long a half-open trial request keeps others off the target before another may try. */
+      probeTimeoutMs: positiveInt.optional(),
+    })
+    .optional(),
+  /** How long a request may wait for a provider's budget (providers.<id>.limits) when no deployment has room. */
+  queueTimeoutMs: milliseconds.optional(),
 });
 
 const limitsSchema = z.strictObject({
@@ -89,6 +138,8 @@ export const configSchema = z.strictObject({
   models: z.record(z.string().min(1), modelRouteSchema).optional(),
   /** Prices of `provider/model` names that no alias's `price` covers, per million tokens. */
   prices: pricesSchema.optional(),
+  /** How pools choose, retry, cool down and queue (docs/pools.md). */
+  router: routerSchema.optional(),
   /** The model used when a request names none (native API); an alias or `provider/model`. */
   defaultModel: z.string().min(1).optional(),
   auth: authSchema.optional(),

@@ -14,6 +14,12 @@ export interface GenerationSummary {
   /** From the start of the generation to its first content event; absent if there was none. */
   timeToFirstTokenMs?: number;
   durationMs: number;
-  /** Providers that failed before this one answered, in order. */
-  fallbacks: { provider: string; code: ErrorCode }[];
+  /** Attempts that failed before this one answered, in order (deployment: `provider/model`). */
+  fallbacks: { provider: string; deployment: string; code: ErrorCode }[];
+  /** Upstream attempts made, the last one included; 0 when none could be made (pool_unavailable). */
+  attempts: number;
+  /** The pool deployment of the last attempt (`provider/model`). */
+  deployment?: string;
+  /** The provider key of the last attempt (`provider#N`), never the key itself. */
+  providerKeyId?: string;
 }

@@ -33,6 +33,11 @@ export interface CallContext {
   requestId: string;
   /** The W3C `traceparent` of this attempt's span, sent upstream when the request is traced. */
   traceparent?: string;
+  /**
+   * The provider key the pool router chose for this attempt (one of the entry's `apiKeys`); absent
+   * means the adapter's first key. Never logged.
+   */
+  apiKey?: string;
 }
 
 /** One embeddings call, in OpenAI's terms (`POST /v1/embeddings`), after alias resolution. */
@@ -61,6 +66,8 @@ export interface EmbeddingContext {
   /** Aborted when the client leaves or a timeout fires; the upstream request must end on it. */
   signal: AbortSignal;
   requestId: string;
+  /** The provider key the pool router chose for this call, as in CallContext. Never logged. */
+  apiKey?: string;
 }
 
 export interface ProviderAdapter {

@@ -18,6 +18,10 @@ export interface RequestContext {
   ticket?: string;
   model?: string;
   provider?: string;
+  /** The pool deployment that served (`provider/model`), its key id (`provider#N`) and the attempts made. */
+  deployment?: string;
+  providerKeyId?: string;
+  attempts?: number;
   stream?: boolean;
   usage?: Usage;
   timeToFirstTokenMs?: number;
@@ -29,11 +33,15 @@ export interface RequestContext {
 
 /**
  * Copies what a generation's summary says into the request's log line and span once it ended:
- * the provider that served it, its usage, outcome, error code and time to first token.
+ * the provider, deployment and key id that served it, the attempts, its usage, outcome, error
+ * code and time to first token.
  */
 export function recordGeneration(context: RequestContext, generation: { readonly done: Promise<GenerationSummary> }): void {
   void generation.done.then((summary) => {
     context.provider = summary.provider;
+    context.attempts = summary.attempts;
+    if (summary.deployment !== undefined) context.deployment = summary.deployment;
+    if (summary.providerKeyId !== undefined) context.providerKeyId = summary.providerKeyId;
     context.usage = summary.usage;
     context.outcome = summary.outcome;
     if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;

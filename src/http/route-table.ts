@@ -17,6 +17,8 @@ import type { ResumeGrants } from './resume-grants.js';
 import { Router, type RouteSpec } from './router.js';
 import { createAdminKeysRoutes } from './routes/admin-keys.js';
 import { createAdminUsageRoute } from './routes/admin-usage.js';
+import { createAdminDeploymentsRoutes } from './routes/admin-deployments.js';
+import type { UpstreamPools } from '../routing/upstream-pools.js';
 import { createChatCompletionsRoute } from './routes/chat-completions.js';
 import { createConversationRoutes } from './routes/conversations.js';
 import { createHubRoutes } from './routes/hub-routes.js';
@@ -35,6 +37,8 @@ export interface RouteTableDependencies {
   readonly embeddings: EmbeddingService;
   readonly registry: GenerationRegistry;
   readonly modelRouter: ModelRouter;
+  /** The pool router's lasting state, for GET /admin/deployments and its reset. */
+  readonly pools: UpstreamPools;
   readonly store: Store;
   readonly keys: KeyService;
   readonly tickets: TicketStore;
@@ -64,6 +68,7 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
     .addAll(config.metrics.listen ? [] : [metricsRoute(config, metrics)])
     .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' })
     .add('POST', '/admin/reload', createAdminReloadRoute(dependencies.reload), { access: 'admin' });
+  router.addAll(createAdminDeploymentsRoutes({ modelRouter, pools: dependencies.pools }));
   router.addAll(createNativeChatRoutes(nativeChatDependencies(dependencies)));
   router.addAll(createConversationRoutes({ conversations: store.conversations }));
   for (const route of createAdminKeysRoutes({ keys, store: store.keys, bodyLimitBytes: config.server.bodyLimitBytes, now })) router.add(route.method, route.pattern, route.handler, { access: 'admin' });

@@ -10,6 +10,12 @@ export interface Metrics {
   generationDuration: Histogram<'provider' | 'model' | 'outcome'>;
   upstreamErrors: Counter<'provider' | 'code'>;
   tokens: Counter<'provider' | 'model' | 'kind'>;
+  /** Upstream attempts per pool deployment (`provider/model`) and key id (`provider#N`). */
+  deploymentAttempts: Counter<'deployment' | 'key'>;
+  /** Attempts that failed before their first token, by deployment, key id and error code. */
+  deploymentErrors: Counter<'deployment' | 'key' | 'code'>;
+  /** From the start of an attempt to its first answer event, per deployment. */
+  deploymentTimeToFirstToken: Histogram<'deployment'>;
   recordGeneration(model: string, summary: GenerationSummary): void;
 }
 
@@ -35,9 +41,21 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   });
   const upstreamErrors = new Counter({ name: 'sluice_upstream_errors_total', help: 'Upstream failures by provider and error code (fallbacks included).', labelNames: ['provider', 'code'] as const, registers });
   const tokens = new Counter({ name: 'sluice_tokens_total', help: 'Tokens by provider, model and kind (prompt or completion).', labelNames: ['provider', 'model', 'kind'] as const, registers });
+  const deploymentAttempts = new Counter({ name: 'sluice_deployment_attempts_total', help: 'Upstream attempts by pool deployment (provider/model) and provider key id.', labelNames: ['deployment', 'key'] as const, registers });
+  const deploymentErrors = new Counter({ name: 'sluice_deployment_errors_total', help: 'Upstream attempts that failed before their first token, by deployment, key id and error code.', labelNames: ['deployment', 'key', 'code'] as const, registers });
+  const deploymentTimeToFirstToken = new Histogram({
+    name: 'sluice_deployment_time_to_first_token_seconds',
+    help: 'From the start of an upstream attempt to its first answer event, per deployment.',
+    labelNames: ['deployment'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32],
+    registers,
+  });
 
   return {
     registry,
+    deploymentAttempts,
+    deploymentErrors,
+    deploymentTimeToFirstToken,
     requests,
     activeStreams,
     timeToFirstToken,

@@ -16,6 +16,13 @@ export interface ResolvedProviderConfig {
   readonly timeouts: Timeouts;
   /** Model names advertised in GET /v1/models; each adapter has its own fallback list. */
   readonly models?: readonly string[] | undefined;
+  /** The provider's quota for us (`limits`), admitted before each request (routing/provider-quotas.ts). */
+  readonly limits?: { readonly requestsPerMinute?: number | undefined; readonly tokensPerMinute?: number | undefined } | undefined;
+  /**
+   * The keys the pool router rotates (openai, anthropic, azure: `apiKey` and `apiKeys`); absent for
+   * providers whose credentials are one fixed set. The chosen one reaches the adapter as `CallContext.apiKey`.
+   */
+  readonly apiKeys?: readonly string[] | undefined;
 }
 
 /** What config/load.ts knows of an entry besides its fields. */

@@ -9,7 +9,8 @@ import type { Limits, Principal } from '../contract/principal.js';
 import { estimateTokens } from '../contract/usage-estimate.js';
 import { modelRefusal } from '../auth/model-allowlist.js';
 import type { Limiter } from '../limits/limiter.js';
-import type { Candidate, ModelRouter } from '../routing/model-router.js';
+import type { ModelRouter } from '../routing/model-router.js';
+import type { Route, UpstreamAttempt, UpstreamPools } from '../routing/upstream-pools.js';
 import type { UsageRecord } from '../store/store.js';
 import { costOf, type Price } from '../contract/cost.js';
 
@@ -48,6 +49,8 @@ export interface EmbeddingService {
 
 export interface EmbeddingServiceDependencies {
   router: ModelRouter;
+  /** The pool router: which deployment and key serve each attempt (docs/pools.md). */
+  pools: UpstreamPools;
   limiter: Limiter;
   /** The limits that apply to a user (config `limits.users`, else `limits.perUser`). */
   userLimits: (userId: string) => Limits;
@@ -66,18 +69,17 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
   const { limiter, now, recordUsage } = dependencies;
 
   /**
-   * The upstream candidates of `model` that serve embeddings, in the router's order: the one call
-   * to the model router, kept here alone so a change of its shape (pools of deployments) touches
-   * only this function.
+   * The route of `model` with only the deployments that serve embeddings, in the router's order:
+   * the pools' balancing, health, key rotation and retry bounds apply as for chat (docs/pools.md).
    */
-  function embeddingCandidates(model: string): Candidate[] {
-    const candidates = dependencies.router.resolve(model);
-    const serving = candidates.filter((candidate) => candidate.adapter.embed !== undefined);
-    if (serving.length === 0) {
-      const types = [...new Set(candidates.map((candidate) => candidate.adapter.type))].join(', ');
+  function embeddingRoute(model: string): Route {
+    const resolved = dependencies.router.resolve(model);
+    const pools = resolved.pools.map((pool) => ({ ...pool, deployments: pool.deployments.filter((deployment) => deployment.adapter.embed !== undefined) })).filter((pool) => pool.deployments.length > 0);
+    if (pools.length === 0) {
+      const types = [...new Set(resolved.pools.flatMap((pool) => pool.deployments.map((deployment) => deployment.adapter.type)))].join(', ');
       throw new SluiceError('model_not_supported', { param: 'model', message: `The model "${model}" is served by a provider of type ${types}, which has no embeddings; use a model of an openai or azure provider.` });
     }
-    return serving;
+    return { ...resolved, pools };
   }
 
   return {
@@ -91,9 +93,9 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
       if (!dependencies.accepting()) throw new SluiceError('shutting_down');
       const notAllowed = modelRefusal(principal, options.model);
       if (notAllowed) throw refused(notAllowed);
-      let candidates: Candidate[];
+      let resolved: Route;
       try {
-        candidates = embeddingCandidates(options.model);
+        resolved = embeddingRoute(options.model);
       } catch (error) {
         throw error instanceof SluiceError ? refused(error) : error;
       }
@@ -110,23 +112,41 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
       const estimate = estimateInputTokens(options.input);
       let lastError: unknown;
       let provider = '';
+      let deployment: string | undefined;
+      let keyId: string | undefined;
       let attempts = 0;
-      for (const candidate of candidates) {
-        attempts += 1;
-        provider = candidate.adapter.id;
+      const source = dependencies.pools.open(resolved, { estimatedPromptTokens: estimate });
+      for (;;) {
+        let attempt: UpstreamAttempt | undefined;
         try {
-          const result = await callCandidate(candidate, options);
+          const next = source.next(options.signal);
+          attempt = next instanceof Promise ? await next : next;
+        } catch (error) {
+          // Every deployment cooling down, or no provider budget within the queue timeout.
+          lastError = error;
+          break;
+        }
+        if (attempt === undefined) break;
+        attempts += 1;
+        provider = attempt.adapter.id;
+        deployment = attempt.deployment;
+        keyId = attempt.keyId;
+        try {
+          const result = await callAttempt(attempt, options);
+          attempt.succeeded();
           const promptTokens = result.usage?.promptTokens ?? estimate;
+          attempt.ended(promptTokens);
           const estimated = result.usage === undefined;
-          const deployment = `${provider}/${result.upstreamModel}`;
           const price = dependencies.priceOf(options.model, deployment);
           const cost = price !== undefined ? costOf({ promptTokens, completionTokens: 0, totalTokens: promptTokens, estimated }, price) : undefined;
-          recordUsage({ ...identity, at: startedAt, provider, upstreamModel: result.upstreamModel, deployment, promptTokens, completionTokens: 0, totalTokens: promptTokens, estimated, durationMs: now() - startedAt, outcome: 'completed', attempts, ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
+          recordUsage({ ...identity, at: startedAt, provider, upstreamModel: result.upstreamModel, deployment, ...(keyId !== undefined ? { providerKeyId: keyId } : {}), promptTokens, completionTokens: 0, totalTokens: promptTokens, estimated, durationMs: now() - startedAt, outcome: 'completed', attempts, ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
           await admission.settle(promptTokens, cost);
           return { result, provider, promptTokens, estimated };
         } catch (error) {
           lastError = error;
-          // A client that left, or an error that another provider would give too: no fallback.
+          if (!options.signal.aborted && error instanceof SluiceError) await attempt.failed(error);
+          attempt.ended(0);
+          // A client that left, or an error that another provider would give too: no retry.
           if (options.signal.aborted || !(error instanceof SluiceError) || !error.retryable) break;
         }
       }
@@ -135,7 +155,7 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
       // A cancelled call may still be billed by the provider: it is charged as estimated.
       const cancelled = code === 'cancelled';
       const tokens = cancelled ? estimate : 0;
-      recordUsage({ ...identity, at: startedAt, provider, promptTokens: tokens, completionTokens: 0, totalTokens: tokens, estimated: cancelled, durationMs: now() - startedAt, outcome: cancelled ? 'cancelled' : 'error', errorCode: code, attempts });
+      recordUsage({ ...identity, at: startedAt, provider, ...(deployment !== undefined ? { deployment } : {}), ...(keyId !== undefined ? { providerKeyId: keyId } : {}), promptTokens: tokens, completionTokens: 0, totalTokens: tokens, estimated: cancelled, durationMs: now() - startedAt, outcome: cancelled ? 'cancelled' : 'error', errorCode: code, attempts });
       await admission.settle(tokens);
       throw error;
     },
@@ -146,22 +166,22 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
  * One candidate's call, ended by the caller's signal or by the provider's first-byte timeout: an
  * embeddings answer comes in one piece, so its first byte is all but the whole of it.
  */
-async function callCandidate(candidate: Candidate, options: EmbedOptions): Promise<EmbeddingResult> {
-  const embed = candidate.adapter.embed?.bind(candidate.adapter);
+async function callAttempt(attempt: UpstreamAttempt, options: EmbedOptions): Promise<EmbeddingResult> {
+  const embed = attempt.adapter.embed?.bind(attempt.adapter);
   if (!embed) throw new SluiceError('model_not_supported', { param: 'model' });
-  const provider = candidate.adapter.id;
-  const timeoutMs = candidate.timeouts.firstByteMs;
+  const provider = attempt.adapter.id;
+  const timeoutMs = attempt.timeouts.firstByteMs;
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(new SluiceError('upstream_first_byte_timeout', { provider, message: `Provider "${provider}" did not answer the embeddings request within ${timeoutMs.toString()} ms (first-byte timeout).` })), timeoutMs);
   try {
     const request: EmbeddingRequest = {
-      model: candidate.model,
+      model: attempt.model,
       input: options.input,
       ...(options.encodingFormat !== undefined ? { encodingFormat: options.encodingFormat } : {}),
       ...(options.dimensions !== undefined ? { dimensions: options.dimensions } : {}),
       ...(options.userId !== undefined ? { userId: options.userId } : {}),
     };
-    return await embed(request, { signal: AbortSignal.any([options.signal, timeout.signal]), requestId: options.requestId });
+    return await embed(request, { signal: AbortSignal.any([options.signal, timeout.signal]), requestId: options.requestId, ...(attempt.apiKey !== undefined ? { apiKey: attempt.apiKey } : {}) });
   } finally {
     clearTimeout(timer);
   }

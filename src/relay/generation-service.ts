@@ -17,6 +17,8 @@ import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
 import { modelRefusal } from '../auth/model-allowlist.js';
 import { costOf, type Price } from '../contract/cost.js';
+import type { UpstreamPools } from '../routing/upstream-pools.js';
+import { estimatePromptTokens } from '../contract/usage-estimate.js';
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -57,6 +59,8 @@ export interface GenerationService {
 
 export interface GenerationServiceDependencies {
   router: ModelRouter;
+  /** Chooses each attempt's deployment and key (docs/pools.md). */
+  pools: UpstreamPools;
   metrics: Metrics;
   logger: Logger;
   now: () => number;
@@ -101,7 +105,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         recordUsage(refusedRow(options, now(), notAllowed.code));
         throw notAllowed;
       }
-      const candidates = dependencies.router.resolve(options.model);
+      const route = dependencies.router.resolve(options.model);
       const { principal } = options;
       const startedAt = now();
       // Budgets are checked in the currency of the model's price; an unpriced model spends nothing.
@@ -129,7 +133,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       const generation = new Generation({
         id: dependencies.createId(),
         request: options.request,
-        candidates,
+        attempts: dependencies.pools.open(route, { estimatedPromptTokens: estimatePromptTokens(options.request.messages) }),
         mode: options.mode,
         requestId: options.requestId,
         now,
@@ -149,10 +153,12 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       void generation.done.then(async (summary) => {
         active.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);
-        const deployment = summary.provider !== '' ? `${summary.provider}/${summary.upstreamModel}` : undefined;
+        const row = usageRow(principal, options.model, startedAt, summary, options.route);
+        const deployment = row.deployment ?? (summary.provider !== '' ? `${summary.provider}/${summary.upstreamModel}` : undefined);
         const price = dependencies.priceOf(options.model, deployment);
         const cost = price !== undefined ? costOf(summary.usage, price) : undefined;
-        recordUsage({ ...usageRow(principal, options.model, startedAt, summary, options.route), ...(deployment !== undefined ? { deployment } : {}), ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
+        recordUsage({ ...row, ...(deployment !== undefined ? { deployment } : {}), ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
+        if (summary.attempts > 1) logger.info({ generationId: summary.id, model: options.model, deployment: summary.deployment, providerKeyId: summary.providerKeyId, attempts: summary.attempts, failedAttempts: summary.fallbacks }, 'generation needed several upstream attempts');
         await admission.settle(summary.usage.totalTokens, cost).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
       });
       return generation;
@@ -184,6 +190,9 @@ function usageRow(principal: Principal, model: string, at: number, summary: Gene
     outcome: summary.outcome,
     ...(summary.timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs: summary.timeToFirstTokenMs } : {}),
     ...(summary.errorCode !== undefined ? { errorCode: summary.errorCode } : {}),
+    ...(summary.deployment !== undefined ? { deployment: summary.deployment } : {}),
+    ...(summary.providerKeyId !== undefined ? { providerKeyId: summary.providerKeyId } : {}),
+    attempts: summary.attempts,
   };
   return row;
 }

@@ -135,9 +135,10 @@ describe('Generation', () => {
     const generation = start([candidate(limited), candidate(down), candidate(last)]);
     const summary = await generation.done;
     expect(summary.fallbacks).toEqual([
-      { provider: 'limited', code: 'upstream_rate_limited' },
-      { provider: 'down', code: 'upstream_unavailable' },
+      { provider: 'limited', deployment: 'limited/m', code: 'upstream_rate_limited' },
+      { provider: 'down', deployment: 'down/m', code: 'upstream_unavailable' },
     ]);
+    expect(summary.attempts).toBe(3);
     expect(summary.provider).toBe('last');
     expect(generation.events.map((event) => event.type)).toEqual(['start', 'text-delta', 'usage', 'end']);
   });
@@ -171,7 +172,7 @@ describe('Generation', () => {
         throw new SluiceError('upstream_rate_limited', { message: `${id} is busy` });
       });
     const generation = start([candidate(limited('a')), candidate(limited('b'))]);
-    expect(await generation.done).toMatchObject({ outcome: 'error', errorCode: 'upstream_rate_limited', provider: 'b', fallbacks: [{ provider: 'a', code: 'upstream_rate_limited' }] });
+    expect(await generation.done).toMatchObject({ outcome: 'error', errorCode: 'upstream_rate_limited', provider: 'b', fallbacks: [{ provider: 'a', deployment: 'a/m', code: 'upstream_rate_limited' }] });
     expect(generation.events.map((event) => event.type)).toEqual(['usage', 'error']);
     expect(generation.events.at(-1)).toEqual({ type: 'error', error: { code: 'upstream_rate_limited', message: 'b is busy', retryable: true } });
   });
@@ -245,6 +246,8 @@ describe('Generation', () => {
       timeToFirstTokenMs: 250,
       durationMs: 600,
       fallbacks: [],
+      attempts: 1,
+      deployment: 'a/m',
     });
     expect(generation.finished).toBe(true);
   });

@@ -1,11 +1,13 @@
-// One upstream call owned by Sluice, not by the client connection: it tries the candidates in
-// order (falling back only while nothing of the answer exists yet), appends every event to a
+// One upstream call owned by Sluice, not by the client connection: it makes the attempts its
+// source chooses (the pool router: docs/pools.md), moving to the next only while nothing of the
+// answer exists yet, appends every event to a
 // seq-numbered log, and tells its subscribers when the log grew. It has one AbortController; when
 // its last subscriber leaves, it is cancelled at once, or, when it is resumable, after
 // `resumeGraceMs` unless somebody re-attached by then.
 import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
 import type { ErrorCode } from '../errors/table.js';
 import type { Candidate } from '../routing/model-router.js';
+import { attemptsInOrder, type AttemptSource, type UpstreamAttempt } from '../routing/upstream-pools.js';
 import type { CallContext, ChatRequest } from '../contract/provider.js';
 import type { AttemptTrace, GenerationTrace } from '../contract/generation-trace.js';
 import { errorPayload, isTerminal, type StreamEvent, type Usage } from '../contract/stream-event.js';
@@ -16,9 +18,12 @@ import { estimatePromptTokens, estimateTokens } from '../contract/usage-estimate
 
 export interface GenerationOptions {
   id: string;
-  /** The request without a model: each candidate supplies its own. */
+  /** The request without a model: each attempt supplies its own. */
   request: Omit<ChatRequest, 'model'>;
-  candidates: readonly Candidate[];
+  /** Where the attempts go: the pool router's choice for this request (UpstreamPools.open)… */
+  attempts?: AttemptSource;
+  /** …or a fixed list tried in order, once each (tests, and callers that already chose). */
+  candidates?: readonly Candidate[];
   mode: CallContext['mode'];
   requestId: string;
   now: () => number;
@@ -31,8 +36,12 @@ export interface GenerationOptions {
   trace?: GenerationTrace;
 }
 
-/** Errors after which the next candidate is tried, if nothing of the answer exists yet. */
-const fallbackCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+/**
+ * Errors after which the next attempt is made, if nothing of the answer exists yet. A key the
+ * provider refused (401/403) is one of them: another key or deployment may well be accepted.
+ */
+const retryCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'upstream_auth_failed',
   'upstream_connect_failed',
   'upstream_connect_timeout',
   'upstream_first_byte_timeout',
@@ -80,10 +89,14 @@ export class Generation implements GenerationView {
   #provider = '';
   #upstreamModel = '';
   #attemptTrace: AttemptTrace | undefined;
+  #deployment: string | undefined;
+  #keyId: string | undefined;
+  #attempts = 0;
+  #attempt: UpstreamAttempt | undefined;
   #notifyScheduled = false;
   #resolveDone!: (summary: GenerationSummary) => void;
   #graceTimer: NodeJS.Timeout | undefined;
-  readonly #fallbacks: { provider: string; code: ErrorCode }[] = [];
+  readonly #fallbacks: { provider: string; deployment: string; code: ErrorCode }[] = [];
 
   constructor(options: GenerationOptions) {
     this.id = options.id;
@@ -159,44 +172,86 @@ export class Generation implements GenerationView {
   }
 
   async #run(): Promise<void> {
-    const { candidates } = this.#options;
-    for (const [index, candidate] of candidates.entries()) {
-      this.#provider = candidate.adapter.id;
-      this.#upstreamModel = candidate.model;
-      const attemptTrace = this.#options.trace?.attempt({ provider: candidate.adapter.id, model: candidate.model });
-      this.#attemptTrace = attemptTrace;
-      const attempt = new AbortController();
-      const cancelAttempt = () => attempt.abort(this.#controller.signal.reason);
-      this.#controller.signal.addEventListener('abort', cancelAttempt, { once: true });
+    const source = this.#options.attempts ?? attemptsInOrder(this.#options.candidates ?? []);
+    let lastError: SluiceError | undefined;
+    for (;;) {
+      let attempt: UpstreamAttempt | undefined;
       try {
         if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
-        const upstream = candidate.adapter.stream(
-          { ...this.#options.request, model: candidate.model },
-          { signal: attempt.signal, mode: this.#options.mode, requestId: this.#options.requestId, ...(attemptTrace?.traceparent !== undefined ? { traceparent: attemptTrace.traceparent } : {}) },
-        );
-        for await (const batch of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id, this.#controller.signal)) {
-          // Nothing follows the terminal event, even from an adapter that yields more in its batch.
-          for (const event of batch) {
-            this.#accept(event);
-            if (this.finished) break;
-          }
-          if (this.finished) break;
-        }
-        if (!this.finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
-        return;
+        // A fixed list answers at once, so the first upstream call starts within the constructor,
+        // as it always did; the pool router's answer is awaited.
+        const next = source.next(this.#controller.signal);
+        attempt = next instanceof Promise ? await next : next;
       } catch (thrown) {
         const cancelled = this.#controller.signal.aborted;
-        const error = toSluiceError(cancelled ? this.#controller.signal.reason : thrown);
-        if (!cancelled && !this.committed && index < candidates.length - 1 && fallbackCodes.has(error.code)) {
-          this.#fallbacks.push({ provider: this.#provider, code: error.code });
-          attemptTrace?.end({ outcome: 'retried', errorCode: error.code });
-          continue;
-        }
-        this.#fail(error, cancelled ? 'cancelled' : 'error');
+        this.#fail(toSluiceError(cancelled ? this.#controller.signal.reason : thrown), cancelled ? 'cancelled' : 'error');
         return;
-      } finally {
-        this.#controller.signal.removeEventListener('abort', cancelAttempt);
       }
+      if (attempt === undefined) {
+        this.#fail(lastError ?? new SluiceError('internal_error', { message: 'The model resolved to no upstream.' }), 'error');
+        return;
+      }
+      // The failed attempt before this one is a fallback only now that another one follows: the
+      // last failure is the generation's error, not a fallback.
+      if (lastError !== undefined && this.#deployment !== undefined) this.#fallbacks.push({ provider: this.#provider, deployment: this.#deployment, code: lastError.code });
+      const retry = await this.#runAttempt(attempt);
+      if (retry === undefined) return;
+      lastError = retry;
+    }
+  }
+
+  /** One upstream call; resolves with the error to retry after, or undefined when the generation is finished. */
+  async #runAttempt(attempt: UpstreamAttempt): Promise<SluiceError | undefined> {
+    this.#attempt = attempt;
+    this.#attempts += 1;
+    this.#provider = attempt.adapter.id;
+    this.#upstreamModel = attempt.model;
+    this.#deployment = attempt.deployment;
+    this.#keyId = attempt.keyId;
+    const attemptTrace = this.#options.trace?.attempt({ provider: attempt.adapter.id, model: attempt.model, deployment: attempt.deployment, ...(attempt.keyId !== undefined ? { keyId: attempt.keyId } : {}) });
+    this.#attemptTrace = attemptTrace;
+    const controller = new AbortController();
+    const cancelAttempt = () => controller.abort(this.#controller.signal.reason);
+    this.#controller.signal.addEventListener('abort', cancelAttempt, { once: true });
+    try {
+      if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+      const upstream = attempt.adapter.stream(
+        { ...this.#options.request, model: attempt.model },
+        {
+          signal: controller.signal,
+          mode: this.#options.mode,
+          requestId: this.#options.requestId,
+          ...(attempt.apiKey !== undefined ? { apiKey: attempt.apiKey } : {}),
+          ...(attemptTrace?.traceparent !== undefined ? { traceparent: attemptTrace.traceparent } : {}),
+        },
+      );
+      for await (const batch of withTimeouts(upstream, attempt.timeouts, (reason) => controller.abort(reason), attempt.adapter.id, this.#controller.signal)) {
+        // Nothing follows the terminal event, even from an adapter that yields more in its batch.
+        for (const event of batch) {
+          this.#accept(event);
+          if (this.finished) break;
+        }
+        if (this.finished) break;
+      }
+      if (!this.finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
+      return undefined;
+    } catch (thrown) {
+      const cancelled = this.#controller.signal.aborted;
+      const error = toSluiceError(cancelled ? this.#controller.signal.reason : thrown);
+      // Before the first byte a failure is the upstream's, and the pool router hears of it; after
+      // it, the answer is partly delivered and nothing is retried (docs/pools.md).
+      if (!cancelled && !this.committed) {
+        await attempt.failed(error);
+        if (retryCodes.has(error.code)) {
+          attempt.ended(0);
+          attemptTrace?.end({ outcome: 'retried', errorCode: error.code });
+          return error;
+        }
+      }
+      this.#fail(error, cancelled ? 'cancelled' : 'error');
+      return undefined;
+    } finally {
+      this.#controller.signal.removeEventListener('abort', cancelAttempt);
     }
   }
 
@@ -223,6 +278,7 @@ export class Generation implements GenerationView {
         if (!this.committed) {
           this.#firstTokenAt = this.#options.now();
           this.#attemptTrace?.firstToken();
+          this.#attempt?.succeeded();
           // Every answer starts with `start` (the native API's `meta`), even from an adapter that sent none.
           if (!this.#sawStart) {
             this.#sawStart = true;
@@ -267,7 +323,11 @@ export class Generation implements GenerationView {
       usage: this.#usage ?? this.#estimateUsage(),
       durationMs: this.#options.now() - this.#startedAt,
       fallbacks: this.#fallbacks,
+      attempts: this.#attempts,
+      ...(this.#deployment !== undefined ? { deployment: this.#deployment } : {}),
+      ...(this.#keyId !== undefined ? { providerKeyId: this.#keyId } : {}),
     };
+    this.#attempt?.ended(summary.usage.totalTokens);
     if (errorCode !== undefined) summary.errorCode = errorCode;
     if (this.#firstTokenAt !== undefined) summary.timeToFirstTokenMs = this.#firstTokenAt - this.#startedAt;
     this.#attemptTrace?.end({ outcome, usage: summary.usage, ...(errorCode !== undefined ? { errorCode } : {}) });

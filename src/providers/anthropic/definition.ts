@@ -1,6 +1,6 @@
 // The `anthropic` provider as the provider list knows it (src/providers/definitions.ts).
 import type { ProviderDefinition } from '../definition.js';
-import { resolveWithDefaults } from '../shared/config.js';
+import { apiKeysOf, resolveWithDefaults } from '../shared/config.js';
 import { anthropicConfigSchema, anthropicDefaults, type ResolvedAnthropicProvider } from './config.js';
 import { createAnthropicAdapter } from './index.js';
 
@@ -8,6 +8,6 @@ export const anthropicProvider: ProviderDefinition<typeof anthropicConfigSchema,
   type: 'anthropic',
   schema: anthropicConfigSchema,
   defaults: anthropicDefaults,
-  resolve: (config, context) => resolveWithDefaults(config, anthropicDefaults, context),
+  resolve: (config, context) => ({ ...resolveWithDefaults(config, anthropicDefaults, context), apiKeys: apiKeysOf(config) }),
   createAdapter: createAnthropicAdapter,
 };

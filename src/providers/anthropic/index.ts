@@ -12,7 +12,7 @@ import { decodeMessage, decodeMessageStream } from './stream.js';
 
 export function createAnthropicAdapter(config: ResolvedAnthropicProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
-  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})];
+  const secrets = [...config.apiKeys, ...Object.values(config.headers ?? {})];
   const provider = config.id;
 
   async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {

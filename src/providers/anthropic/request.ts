@@ -38,7 +38,7 @@ export function buildRequest(provider: ResolvedAnthropicProvider, request: ChatR
       ...provider.headers,
       'content-type': 'application/json',
       accept: context.mode === 'stream' ? 'text/event-stream' : 'application/json',
-      'x-api-key': provider.apiKey,
+      'x-api-key': context.apiKey ?? provider.apiKeys[0] ?? '',
       'anthropic-version': provider.version,
     },
     body: JSON.stringify(body),

@@ -1,6 +1,6 @@
 // The `azure` provider as the provider list knows it (src/providers/definitions.ts).
 import type { ProviderDefinition } from '../definition.js';
-import { resolveWithDefaults } from '../shared/config.js';
+import { apiKeysOf, resolveWithDefaults } from '../shared/config.js';
 import { azureConfigSchema, azureDefaults, type ResolvedAzureProvider } from './config.js';
 import { createAzureAdapter } from './index.js';
 
@@ -8,6 +8,6 @@ export const azureProvider: ProviderDefinition<typeof azureConfigSchema, Resolve
   type: 'azure',
   schema: azureConfigSchema,
   defaults: azureDefaults,
-  resolve: (config, context) => resolveWithDefaults(config, azureDefaults, context),
+  resolve: (config, context) => ({ ...resolveWithDefaults(config, azureDefaults, context), apiKeys: apiKeysOf(config) }),
   createAdapter: createAzureAdapter,
 };

@@ -12,7 +12,7 @@ import { buildRequest, embeddingsUrl } from './request.js';
 
 export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
-  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})];
+  const secrets = [...config.apiKeys, ...Object.values(config.headers ?? {})];
   const provider = config.id;
   const answer = createOpenAiAnswerReader({ provider, secrets, maxEventBytes: config.maxEventBytes, now: dependencies.now });
 
@@ -31,7 +31,7 @@ export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: 
 
   function embed(request: EmbeddingRequest, context: EmbeddingContext): Promise<EmbeddingResult> {
     // As for chat: the key in `api-key`, no Authorization header.
-    const headers: Record<string, string> = { ...config.headers, 'content-type': 'application/json', accept: 'application/json', 'api-key': config.apiKey };
+    const headers: Record<string, string> = { ...config.headers, 'content-type': 'application/json', accept: 'application/json', 'api-key': context.apiKey ?? config.apiKeys[0] ?? '' };
     return sendEmbeddings({ provider, dispatcher, url: embeddingsUrl(config, request.model), headers, mapErrorResponse: answer.mapErrorResponse }, request, context);
   }
 

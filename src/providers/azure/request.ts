@@ -14,7 +14,7 @@ export function buildRequest(provider: ResolvedAzureProvider, request: ChatReque
   const deployment = encodeURIComponent(deploymentFor(provider, request.model));
   const query = new URLSearchParams({ 'api-version': provider.apiVersion });
   const headers = chatCompletionsHeaders(provider.headers, context);
-  headers['api-key'] = provider.apiKey;
+  headers['api-key'] = context.apiKey ?? provider.apiKeys[0] ?? '';
   return {
     url: `${provider.endpoint.replace(/\/+$/, '')}/openai/deployments/${deployment}/chat/completions?${query.toString()}`,
     headers,

@@ -1,6 +1,6 @@
 // The `openai` provider as the provider list knows it (src/providers/definitions.ts).
 import type { ProviderDefinition } from '../definition.js';
-import { resolveWithDefaults } from '../shared/config.js';
+import { apiKeysOf, resolveWithDefaults } from '../shared/config.js';
 import { openAiConfigSchema, openAiDefaults, type ResolvedOpenAiProvider } from './config.js';
 import { createOpenAiAdapter } from './index.js';
 
@@ -8,6 +8,6 @@ export const openAiProvider: ProviderDefinition<typeof openAiConfigSchema, Resol
   type: 'openai',
   schema: openAiConfigSchema,
   defaults: openAiDefaults,
-  resolve: (config, context) => resolveWithDefaults(config, openAiDefaults, context),
+  resolve: (config, context) => ({ ...resolveWithDefaults(config, openAiDefaults, context), apiKeys: apiKeysOf(config) }),
   createAdapter: createOpenAiAdapter,
 };

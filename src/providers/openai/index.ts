@@ -12,7 +12,7 @@ import { sendEmbeddings } from './embeddings.js';
 
 export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
-  const secrets = [config.apiKey, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
+  const secrets = [...config.apiKeys, ...Object.values(config.headers ?? {})].filter((value): value is string => Boolean(value));
   const provider = config.id;
   const answer = createOpenAiAnswerReader({ provider, secrets, maxEventBytes: config.maxEventBytes, now: dependencies.now });
 
@@ -31,7 +31,9 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies
 
   function embed(request: EmbeddingRequest, context: EmbeddingContext): Promise<EmbeddingResult> {
     const headers: Record<string, string> = { ...config.headers, 'content-type': 'application/json', accept: 'application/json' };
-    if (config.apiKey) headers['authorization'] = `Bearer ${config.apiKey}`;
+    // The key the pool chose for this call (docs/pools.md), else the entry's first.
+    const apiKey = context.apiKey ?? config.apiKeys[0];
+    if (apiKey) headers['authorization'] = `Bearer ${apiKey}`;
     return sendEmbeddings({ provider, dispatcher, url: `${config.baseUrl.replace(/\/+$/, '')}/embeddings`, headers, mapErrorResponse: answer.mapErrorResponse }, request, context);
   }
 

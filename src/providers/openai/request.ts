@@ -6,7 +6,9 @@ import type { ResolvedOpenAiProvider } from './config.js';
 
 export function buildRequest(provider: ResolvedOpenAiProvider, request: ChatRequest, context: CallContext): OutboundRequest {
   const headers = chatCompletionsHeaders(provider.headers, context);
-  if (provider.apiKey) headers['authorization'] = `Bearer ${provider.apiKey}`;
+  // The key the pool router chose, else the entry's first; none for an upstream that needs none (Ollama).
+  const apiKey = context.apiKey ?? provider.apiKeys[0];
+  if (apiKey) headers['authorization'] = `Bearer ${apiKey}`;
   return { url: `${provider.baseUrl.replace(/\/+$/, '')}/chat/completions`, headers, body: chatCompletionsBody(request, context) };
 }
 

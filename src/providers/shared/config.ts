@@ -19,12 +19,39 @@ export const timeoutsSchema = z.strictObject({
   totalMs: milliseconds.optional(),
 });
 
+/** The provider's own rate limits for this gateway's account, enforced before sending (docs/pools.md). */
+export const providerLimitsSchema = z.strictObject({
+  requestsPerMinute: positiveInt.optional(),
+  tokensPerMinute: positiveInt.optional(),
+});
+
 /** Fields every provider has, spread last into its schema. */
 export const providerCommonFields = {
   /** Model names advertised in GET /v1/models for this provider. */
   models: z.array(z.string().min(1)).optional(),
   timeouts: timeoutsSchema.optional(),
+  /** The provider's quota for us: requests and tokens per minute, admitted before each request. */
+  limits: providerLimitsSchema.optional(),
 };
+
+/**
+ * `apiKeys`: several keys of one provider entry, rotated by the pool router (docs/pools.md); a key
+ * the provider refuses with 401/403 is taken out alone. `apiKey` is the one-key form.
+ */
+export const apiKeysSchema = z.array(z.string().min(1)).min(1, 'list at least one key, or use apiKey');
+
+/** The keys of an entry with `apiKey` and/or `apiKeys`, in order, without repeats. */
+export function apiKeysOf(config: { readonly apiKey?: string | undefined; readonly apiKeys?: readonly string[] | undefined }): string[] {
+  const keys = [...(config.apiKey !== undefined ? [config.apiKey] : []), ...(config.apiKeys ?? [])];
+  return [...new Set(keys)];
+}
+
+/** Refuses an entry that has neither `apiKey` nor `apiKeys`, naming `apiKey`. */
+export function requireApiKey(config: { readonly apiKey?: string | undefined; readonly apiKeys?: readonly string[] | undefined }, context: z.RefinementCtx): void {
+  if (config.apiKey === undefined && config.apiKeys === undefined) {
+    context.addIssue({ code: 'custom', path: ['apiKey'], message: 'set apiKey, or apiKeys for several keys' });
+  }
+}
 
 /** An http(s) URL; the message shows `example` when given. */
 export function httpUrlSchema(example?: string): z.ZodURL {

@@ -1,0 +1,130 @@
+// The chooser on its own, with a fake clock, a seeded random and the memory health store: priority
+// before strategy, weighted shares, least-busy by in-flight count, key rotation and a refused key,
+// the retry bounds, a pool with nothing available (pool_unavailable with its wait), and fallback
+// pools after the whole first pool.
+import { describe, expect, it } from 'vitest';
+import type { RouterSettings } from '../config/config.js';
+import type { ProviderAdapter } from '../contract/provider.js';
+import { SluiceError } from '../errors/sluice-error.js';
+import { createMemoryLimitState } from '../limits/memory-limit-state.js';
+import { createMetrics } from '../observability/metrics.js';
+import { createLogger } from '../observability/logger.js';
+import { createMemoryHealthStore } from './memory-health-store.js';
+import { createProviderQuotas } from './provider-quotas.js';
+import { createUpstreamPools, type Pool, type PoolDeployment } from './upstream-pools.js';
+
+const settings: RouterSettings = { retry: { maxAttempts: 3, maxTotalMs: 60_000 }, cooldown: { initialMs: 1000, maxMs: 10_000, probeTimeoutMs: 5000 }, queueTimeoutMs: 0 };
+const timeouts = { connectMs: 1000, firstByteMs: 1000, idleMs: 1000, totalMs: 0 };
+
+function adapter(id: string): ProviderAdapter {
+  return { id, type: 'openai', models: [], stream: () => (async function* () {})(), close: () => Promise.resolve() };
+}
+
+function deployment(provider: string, options: { weight?: number; priority?: number; keys?: number } = {}): PoolDeployment {
+  const keys = Array.from({ length: options.keys ?? 1 }, (_, index) => ({ id: `${provider}#${(index + 1).toString()}`, apiKey: `secret-${provider}-${index.toString()}` }));
+  return { id: `${provider}/m`, provider, model: 'm', weight: options.weight ?? 1, priority: options.priority ?? 0, adapter: adapter(provider), timeouts, keys };
+}
+
+/** A seeded generator (mulberry32), so shares are the same on every run. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let value = Math.imul(state ^ (state >>> 15), 1 | state);
+    value = (value + Math.imul(value ^ (value >>> 7), 61 | value)) ^ value;
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function setup() {
+  let clock = 1_000_000;
+  const health = createMemoryHealthStore(settings.cooldown);
+  const pools = createUpstreamPools({
+    health,
+    quotas: createProviderQuotas({ state: createMemoryLimitState(), limitsOf: () => undefined, now: () => clock }),
+    now: () => clock,
+    logger: createLogger('silent'),
+    metrics: createMetrics({ defaultMetrics: false }),
+    random: seeded(42),
+  });
+  return { pools, health, advance: (ms: number) => (clock += ms) };
+}
+
+const signal = new AbortController().signal;
+const pool = (deployments: PoolDeployment[], strategy: Pool['strategy'] = 'weighted', name = 'chat'): Pool => ({ name, strategy, deployments });
+
+describe('choosing a deployment', () => {
+  it('weighted: 3:1 weights give a 3:1 share', async () => {
+    const { pools } = setup();
+    const route = { pools: [pool([deployment('a', { weight: 3 }), deployment('b', { weight: 1 })])], settings };
+    const counts = new Map<string, number>();
+    for (let index = 0; index < 4000; index += 1) {
+      const attempt = await pools.open(route, { estimatedPromptTokens: 1 }).next(signal);
+      counts.set(attempt!.deployment, (counts.get(attempt!.deployment) ?? 0) + 1);
+      attempt!.ended(0);
+    }
+    expect((counts.get('a/m') ?? 0) / 4000).toBeCloseTo(0.75, 1);
+  });
+
+  it('takes priority 1 only when every priority-0 deployment is unavailable', async () => {
+    const { pools, health } = setup();
+    const route = { pools: [pool([deployment('spare', { priority: 1, weight: 100 }), deployment('a'), deployment('b')], 'ordered')], settings };
+    expect((await pools.open(route, { estimatedPromptTokens: 0 }).next(signal))?.deployment).toBe('a/m');
+    await health.recordFailure('a/m', { code: 'upstream_unavailable' }, 1_000_000);
+    expect((await pools.open(route, { estimatedPromptTokens: 0 }).next(signal))?.deployment).toBe('b/m');
+    await health.recordFailure('b#1', { code: 'upstream_auth_failed', disable: true }, 1_000_000);
+    expect((await pools.open(route, { estimatedPromptTokens: 0 }).next(signal))?.deployment).toBe('spare/m');
+  });
+
+  it('least-busy: the deployment with the fewest requests in flight', async () => {
+    const { pools } = setup();
+    const route = { pools: [pool([deployment('a'), deployment('b'), deployment('c')], 'least-busy')], settings };
+    const held = [];
+    for (let index = 0; index < 3; index += 1) held.push(await pools.open(route, { estimatedPromptTokens: 0 }).next(signal));
+    expect(new Set(held.map((attempt) => attempt?.deployment))).toEqual(new Set(['a/m', 'b/m', 'c/m']));
+    held.find((attempt) => attempt?.deployment === 'b/m')?.ended(0);
+    expect((await pools.open(route, { estimatedPromptTokens: 0 }).next(signal))?.deployment).toBe('b/m');
+  });
+
+  it('rotates keys, and after a 401 the same request tries the other key of the same deployment', async () => {
+    const { pools, health } = setup();
+    const route = { pools: [pool([deployment('a', { keys: 2 })])], settings };
+    const first = await pools.open(route, { estimatedPromptTokens: 0 }).next(signal);
+    const second = await pools.open(route, { estimatedPromptTokens: 0 }).next(signal);
+    expect([first?.keyId, second?.keyId].sort()).toEqual(['a#1', 'a#2']);
+    const source = pools.open(route, { estimatedPromptTokens: 0 });
+    const refused = await source.next(signal);
+    await refused!.failed(new SluiceError('upstream_auth_failed', { upstreamStatus: 401 }));
+    const retry = await source.next(signal);
+    expect(retry?.deployment).toBe('a/m');
+    expect(retry?.keyId).not.toBe(refused?.keyId);
+    expect((await health.read([refused!.keyId!], 0)).get(refused!.keyId!)?.state).toBe('disabled');
+  });
+});
+
+describe('bounds and exhaustion', () => {
+  it('makes at most maxAttempts per pool, then tries the fallback pool', async () => {
+    const { pools } = setup();
+    const route = { pools: [pool([deployment('a'), deployment('b'), deployment('c')], 'ordered'), pool([deployment('z')], 'ordered', 'backup')], settings: { ...settings, retry: { maxAttempts: 2, maxTotalMs: 60_000 } } };
+    const source = pools.open(route, { estimatedPromptTokens: 0 });
+    const seen = [];
+    for (let attempt = await source.next(signal); attempt; attempt = await source.next(signal)) {
+      seen.push(attempt.deployment);
+      await attempt.failed(new SluiceError('upstream_error'));
+    }
+    expect(seen).toEqual(['a/m', 'b/m', 'z/m']);
+  });
+
+  it('every deployment cooling: pool_unavailable with the wait until the first may be tried', async () => {
+    const { pools, health, advance } = setup();
+    await health.recordFailure('a/m', { code: 'upstream_unavailable', retryAfterMs: 4000 }, 1_000_000);
+    await health.recordFailure('b/m', { code: 'upstream_unavailable', retryAfterMs: 9000 }, 1_000_000);
+    advance(1000);
+    const route = { pools: [pool([deployment('a'), deployment('b')])], settings };
+    const error: unknown = await Promise.resolve(pools.open(route, { estimatedPromptTokens: 0 }).next(signal)).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(SluiceError);
+    expect((error as SluiceError).code).toBe('pool_unavailable');
+    expect((error as SluiceError).retryAfterSeconds).toBe(3);
+    expect((error as SluiceError).message).toContain('"chat"');
+  });
+});
