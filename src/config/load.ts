@@ -166,7 +166,7 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const hub = withDefaults(defaults.hub, raw.hub);
   const metrics = resolveMetrics(raw.metrics, server, issues);
 
-  return { server, log: { level }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}) };
+  return { server, log: { level, requests: raw.log?.requests ?? defaults.log.requests }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}) };
 }
 
 /** `metrics.listen` split into host and port; its port must not be the main one. */

@@ -8,13 +8,28 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal, Limits } from '../contract/principal.js';
 import type { Limiter } from '../limits/limiter.js';
-import type { UsageRecord, UsageStore } from '../store/store.js';
+import type { RequestLogStore, UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { Generation } from './generation.js';
 import type { GenerationSummary } from '../contract/generation-summary.js';
 import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
 import { modelRefusal } from '../auth/model-allowlist.js';
+import { collectAnswer } from './collect-answer.js';
+
+/** A generation running on this node, as the console's Live view lists it. */
+export interface RunningGeneration {
+  readonly id: string;
+  readonly userId: string;
+  readonly keyId?: string;
+  /** The model name the client asked for. */
+  readonly model: string;
+  readonly route?: string;
+  /** Ms since the epoch. */
+  readonly startedAt: number;
+  /** True once the answer has begun (its first token exists). */
+  readonly committed: boolean;
+}
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -42,6 +57,8 @@ export interface GenerationService {
    */
   start(options: StartOptions): Promise<Generation>;
   readonly active: ReadonlySet<Generation>;
+  /** The generations running on this node, oldest first, with who they run for. */
+  running(): RunningGeneration[];
   /** Refuses new generations from now on. */
   stopAccepting(): void;
   readonly accepting: boolean;
@@ -62,17 +79,24 @@ export interface GenerationServiceDependencies {
   /** Where resumable generations are tracked. */
   registry: GenerationRegistry;
   resumeGraceMs: number;
+  /**
+   * Where prompt and answer text go when `enabled()` (config `log.requests`, read per generation
+   * so a reload turns it on or off). Absent: no text is kept.
+   */
+  requestLog?: { readonly store: RequestLogStore; enabled(): boolean };
 }
 
 export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
   const { limiter, logger, now } = dependencies;
   const active = new Set<Generation>();
+  const about = new Map<Generation, Omit<RunningGeneration, 'committed'>>();
   const usageWriter = createUsageWriter({ usage: dependencies.usage, logger });
   const recordUsage = (row: UsageRecord) => usageWriter.write(row);
   let accepting = true;
 
   return {
     active,
+    running: () => [...about.entries()].map(([generation, info]) => ({ ...info, committed: generation.committed })),
     get accepting() {
       return accepting;
     },
@@ -120,6 +144,9 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         ...(options.resumable === true ? { resumeGraceMs: dependencies.resumeGraceMs } : {}),
       });
       active.add(generation);
+      about.set(generation, { id: generation.id, ...usageIdentity(principal, options.model, options.route), startedAt });
+      // Decided at the start: a reload during the answer neither loses half of it nor starts keeping it midway.
+      const keepText = dependencies.requestLog?.enabled() === true ? dependencies.requestLog.store : undefined;
       if (options.resumable === true) {
         dependencies.registry.track(generation, {
           id: generation.id,
@@ -131,8 +158,13 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       }
       void generation.done.then(async (summary) => {
         active.delete(generation);
+        about.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);
         recordUsage(usageRow(principal, options.model, startedAt, summary, options.route));
+        if (keepText) {
+          const entry = { generationId: summary.id, at: startedAt, userId: principal.userId, prompt: JSON.stringify(options.request.messages), answer: collectAnswer(generation.events).text };
+          await keepText.recordMany([entry]).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'request text not stored'));
+        }
         await admission.settle(summary.usage.totalTokens).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
       });
       return generation;
