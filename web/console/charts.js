@@ -24,7 +24,7 @@ export function TimeChart({ title, x, series, height = 180, id }) {
     const options = {
       width: Math.max(240, element.clientWidth),
       height,
-      series: [{}, ...series.map((line, index) => ({ label: line.label, stroke: palette[index % palette.length], width: 2, spanGaps: false, points: { show: x.length < 40 } }))],
+      series: [{}, ...series.map((line, index) => ({ label: line.label, stroke: palette[index % palette.length], width: 2, spanGaps: false, points: { show: true, size: 4 } }))],
       axes: [{}, { size: 56 }],
       scales: { x: { time: true } },
       legend: { live: true },
