@@ -99,7 +99,7 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     await page.getByLabel('Admin key').fill(userKey);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.locator('#sign-in-error').textContent()).toContain('not an admin key');
-    expect(await page.evaluate(() => localStorage.getItem('sluice.console.adminKey'))).toBeNull();
+    expect(await page.evaluate('localStorage.getItem("sluice.console.adminKey")')).toBeNull();
     await screenshot('sign-in-refused');
 
     await page.getByLabel('Admin key').fill(adminKey);
@@ -127,7 +127,7 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     expect(createdKey).toMatch(/^sk-sluice-/);
     await page.locator('#copy-key').click();
     await expect.poll(() => page.locator('#copy-status').textContent()).toBe('Copied.');
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(createdKey);
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(createdKey);
     await page.locator('#key-search').fill('carol');
     await expect.poll(() => page.locator('#key-table tbody tr').count()).toBe(1);
     // The name is text, not markup.
@@ -228,7 +228,7 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     for (const view of ['overview', 'keys', 'requests', 'live']) {
       await open(view);
       await page.waitForTimeout(300);
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
       expect({ view, overflow }).toEqual({ view, overflow: 0 });
     }
     await open('overview');
