@@ -4,6 +4,7 @@
 // it leaves the way serve does (drain, close the cluster, close the store), so a node removes its
 // presence from Redis before the driver deletes the run's keys.
 import { createApp } from '../dist/app.js';
+import { startTracing } from '../dist/observability/start-tracing.js';
 import { loadConfig } from '../dist/config/load.js';
 import { createStore } from '../dist/store/create-store.js';
 import { ensureAdminKey } from '../dist/auth/api-keys.js';
@@ -15,7 +16,8 @@ const config = loadConfig({ path: process.env.SLUICE_CONFIG });
 const store = await createStore(config.store.url);
 const logger = createLogger(config.log.level);
 const cluster = config.cluster ? await openCluster(config.cluster, config, logger) : undefined;
-const app = createApp({ config, store, logger, ...cluster?.dependencies });
+const tracing = await startTracing(config.tracing);
+const app = createApp({ config, store, logger, ...cluster?.dependencies, ...(tracing ? { tracing } : {}) });
 await ensureAdminKey(app.keys, { presetKey: config.auth.adminKey });
 const address = await app.listen();
 answerMemoryRequests();

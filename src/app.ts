@@ -14,10 +14,12 @@ import { planReload, type ReloadOutcome } from './config/reload-plan.js';
 import { SluiceError } from './errors/sluice-error.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import type { Tracing } from './observability/tracing.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import { createModelRouter, type ModelRouter } from './routing/model-router.js';
 import { createGenerationService, type GenerationService } from './relay/generation-service.js';
 import { createGenerationIdFactory } from './relay/generation-id.js';
+import { createEmbeddingService, type EmbeddingService } from './relay/embedding-service.js';
 import { createMemoryGenerationRegistry, type GenerationRegistry } from './relay/generation-registry.js';
 import type { Store } from './store/store.js';
 import type { Principal } from './contract/principal.js';
@@ -69,6 +71,11 @@ export interface AppDependencies {
    * problems). Without it, POST /admin/reload answers `reload_unavailable`.
    */
   readConfig?: () => Config;
+  /**
+   * The tracer, required when `config.tracing` is set (startTracing(config.tracing) makes it; the
+   * OpenTelemetry SDK is loaded only then). Closed, with its last spans sent, on shutdown.
+   */
+  tracing?: Tracing;
 }
 
 export interface App {
@@ -106,7 +113,8 @@ export interface App {
 }
 
 export function createApp(dependencies: AppDependencies): App {
-  const { store } = dependencies;
+  const { store, tracing } = dependencies;
+  if (dependencies.config.tracing && !tracing) throw new Error('config.tracing is set but no tracer was given: pass `tracing: await startTracing(config.tracing)` to createApp');
   const lasting = createLastingServices(dependencies, () => runtime);
   const { now, logger, metrics, generations, hub, keys } = lasting;
   const build = (config: Config): Runtime => createRuntime(config, dependencies, lasting, reload);
@@ -126,6 +134,7 @@ export function createApp(dependencies: AppDependencies): App {
     logger,
     metrics,
     now,
+    ...(tracing ? { tracing } : {}),
   });
   const websockets = createWebSocketGateway({
     get config() {
@@ -193,6 +202,7 @@ export function createApp(dependencies: AppDependencies): App {
       await shutDownGracefully({ server, generations, hub, websockets, providers: runtime.providers, logger }, drainTimeoutMs);
       await reload.retired();
       if (metricsServer) await closeServer(metricsServer);
+      await tracing?.close().catch((error: unknown) => logger.warn({ err: error }, 'tracing: the last spans could not be sent'));
     },
   };
 }
@@ -208,6 +218,8 @@ interface LastingServices {
   readonly resumeGrants: ResumeGrants;
   readonly registry: GenerationRegistry;
   readonly generations: GenerationService;
+  /** POST /v1/embeddings: admission and usage rows like generations, without one. */
+  readonly embeddings: EmbeddingService;
   readonly hub: Hub;
   readonly healthStore: HealthStore;
 }
@@ -259,10 +271,24 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
       return limits.users[userId] ?? limits.perUser;
     },
   });
+  const embeddings = createEmbeddingService({
+    // Read on every request, as for generations.
+    get router() {
+      return current().modelRouter;
+    },
+    limiter,
+    userLimits: (userId) => {
+      const { limits } = current().config;
+      return limits.users[userId] ?? limits.perUser;
+    },
+    recordUsage: (row) => generations.recordUsage(row),
+    accepting: () => generations.accepting,
+    now,
+  });
   const hub = dependencies.hub ?? createMemoryHub({ now, retention: { count: config.hub.retentionCount, ageMs: config.hub.retentionMs } });
   const resumeGrants = createResumeGrants({ tickets, logger, now, generationRetentionMs: config.generations.retentionMs });
   const healthStore = dependencies.healthStore ?? createMemoryHealthStore(cooldownPolicyOf(config));
-  return { now, createId, logger, metrics, keys, tickets, resumeGrants, registry, generations, hub, healthStore };
+  return { now, createId, logger, metrics, keys, tickets, resumeGrants, registry, generations, embeddings, hub, healthStore };
 }
 
 /** The config-derived half of the app, for the config the app starts with or reloads. */

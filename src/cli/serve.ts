@@ -8,6 +8,7 @@ import { createStore } from '../store/create-store.js';
 import { ensureAdminKey } from '../auth/api-keys.js';
 import { openCluster } from '../cluster/cluster.js';
 import { createLogger } from '../observability/logger.js';
+import { startTracing } from '../observability/start-tracing.js';
 import { describeListenFailure } from './listen-failure.js';
 
 export async function serve(configPath: string | undefined): Promise<void> {
@@ -25,7 +26,8 @@ export async function serve(configPath: string | undefined): Promise<void> {
   const store = await createStore(config.store.url);
   const logger = createLogger(config.log.level);
   const cluster = config.cluster ? await openCluster(config.cluster, config, logger) : undefined;
-  const app = createApp({ config, store, logger, readConfig: () => loadConfig({ path: configPath }), ...cluster?.dependencies });
+  const tracing = await startTracing(config.tracing);
+  const app = createApp({ config, store, logger, readConfig: () => loadConfig({ path: configPath }), ...cluster?.dependencies, ...(tracing ? { tracing } : {}) });
   if (config.auth.mode === 'none') app.logger.warn({ host: config.server.host }, 'auth.mode is none: every caller is anonymous and unauthenticated (allowed only on a loopback address)');
   if (config.auth.mode === 'keys' || config.auth.mode === 'both') {
     const installed = await ensureAdminKey(app.keys, config.auth.adminKey !== undefined ? { presetKey: config.auth.adminKey } : {});

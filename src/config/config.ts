@@ -2,9 +2,10 @@
 import type { Limits, Role } from '../contract/principal.js';
 import type { OutboundProxy } from '../contract/provider.js';
 import type { LogLevel } from '../observability/logger.js';
+import type { TracingSettings } from '../observability/tracing.js';
 import type { ResolvedProvider } from '../providers/definitions.js';
 
-export type { LogLevel, ResolvedProvider };
+export type { LogLevel, ResolvedProvider, TracingSettings };
 
 export interface ModelRoute {
   readonly provider: string;
@@ -64,6 +65,8 @@ export interface Config {
     /** Present when metrics.listen is set: /metrics is served there, and the main port answers 404. */
     readonly listen?: { readonly host: string; readonly port: number };
   };
+  /** Present when tracing.otlpEndpoint is set (docs/tracing.md). */
+  readonly tracing?: TracingSettings;
   /** The per-user connection hub (GET /api/events, POST /api/push). */
   readonly hub: {
     /** A hub stream is ended after about this long (ms), so clients reconnect and rebalance; 0 means never. */

@@ -1,7 +1,7 @@
 // The one defaults object. Every setting that has a default has it here, and nowhere else; a
 // provider's own defaults are written in its definition (src/providers/<type>/config.ts) and
 // gathered here from the provider list.
-import type { Config, JwtSettings, LogLevel } from './config.js';
+import type { Config, JwtSettings, LogLevel, TracingSettings } from './config.js';
 import type { Timeouts } from '../contract/provider.js';
 import { providerDefinitions, type ProviderType } from '../providers/definitions.js';
 
@@ -18,6 +18,7 @@ interface Defaults {
   websocket: Config['websocket'];
   conversations: Config['conversations'];
   metrics: Config['metrics'];
+  tracing: Omit<TracingSettings, 'otlpEndpoint' | 'headers'>;
 }
 export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   server: {
@@ -48,6 +49,7 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
   conversations: { historyMessages: 20, historyChars: 32_000 },
   // Public on the main port, as before the setting existed; docs/deployment.md advises listen or admin.
   metrics: { auth: 'none' },
+  tracing: { sampleRatio: 1, serviceName: 'sluice', exportDelayMs: 5000 },
 });
 
 /** The configuration used when Sluice starts with no config file: the built-in demo model. */

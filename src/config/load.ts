@@ -165,8 +165,17 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
 
   const hub = withDefaults(defaults.hub, raw.hub);
   const metrics = resolveMetrics(raw.metrics, server, issues);
+  const tracing = raw.tracing
+    ? {
+        otlpEndpoint: raw.tracing.otlpEndpoint,
+        sampleRatio: raw.tracing.sampleRatio ?? defaults.tracing.sampleRatio,
+        serviceName: raw.tracing.serviceName ?? defaults.tracing.serviceName,
+        headers: raw.tracing.headers ?? {},
+        exportDelayMs: raw.tracing.exportDelayMs ?? defaults.tracing.exportDelayMs,
+      }
+    : undefined;
 
-  return { server, log: { level, requests: raw.log?.requests ?? defaults.log.requests }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}) };
+  return { server, log: { level, requests: raw.log?.requests ?? defaults.log.requests }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}), ...(tracing ? { tracing } : {}) };
 }
 
 /** `metrics.listen` split into host and port; its port must not be the main one. */

@@ -1,12 +1,12 @@
 // What a reload may change in a running gateway, and what only a restart can: the listener, the
-// store, the cluster, where /metrics is served, the hub's and the generations' retention are fixed
+// store, the cluster, where /metrics is served, the hub's and the generations' retention and tracing are fixed
 // when the process starts; providers, models, limits, auth, logging and the rest apply to new
 // requests at once. A plan takes the new config, keeps the fixed sections as they are, and says
 // which settings changed and which wait for a restart (docs/reload.md).
 import type { Config } from './config.js';
 
 /** Sections a running gateway cannot change; a reload keeps their current values. */
-const fixedAtStart = ['server', 'store', 'cluster', 'metrics', 'hub', 'generations'] as const satisfies readonly (keyof Config)[];
+const fixedAtStart = ['server', 'store', 'cluster', 'metrics', 'hub', 'generations', 'tracing'] as const satisfies readonly (keyof Config)[];
 
 /** What a reload did, for the log and the POST /admin/reload answer. */
 export interface ReloadOutcome {

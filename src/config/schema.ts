@@ -149,6 +149,21 @@ export const configSchema = z.strictObject({
       retentionMs: milliseconds.optional(),
     })
     .optional(),
+  /** OpenTelemetry traces sent over OTLP/HTTP; absent, nothing is traced and no tracing code is loaded. */
+  tracing: z
+    .strictObject({
+      /** The OTLP/HTTP traces URL, such as http://127.0.0.1:4318/v1/traces. */
+      otlpEndpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces' }),
+      /** Share of traces started here that are recorded (0 to 1); a caller's sampled `traceparent` is followed. */
+      sampleRatio: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
+      /** `service.name` of the spans. */
+      serviceName: z.string().min(1).optional(),
+      /** Extra headers on every export (an API key of the collector). */
+      headers: z.record(z.string().min(1), z.string()).optional(),
+      /** Spans are sent in batches at most this long after they end. */
+      exportDelayMs: positiveInt.optional(),
+    })
+    .optional(),
   /** Where GET /metrics is served, and to whom; by default publicly on the main port. */
   metrics: z
     .strictObject({

@@ -31,6 +31,36 @@ export interface CallContext {
   /** `stream` asks the upstream for a stream; `complete` for one response (fewer events). */
   mode: 'stream' | 'complete';
   requestId: string;
+  /** The W3C `traceparent` of this attempt's span, sent upstream when the request is traced. */
+  traceparent?: string;
+}
+
+/** One embeddings call, in OpenAI's terms (`POST /v1/embeddings`), after alias resolution. */
+export interface EmbeddingRequest {
+  /** The provider's own model name. */
+  model: string;
+  /** One text, several texts, one list of token ids, or several. */
+  input: string | readonly string[] | readonly number[] | ReadonlyArray<readonly number[]>;
+  /** `base64` vectors are passed through as the provider encodes them; default `float`. */
+  encodingFormat?: 'float' | 'base64';
+  dimensions?: number;
+  /** The end user the request is made for, when known. */
+  userId?: string;
+}
+
+/** What an embeddings call returns: one vector per input, in input order. */
+export interface EmbeddingResult {
+  data: { index: number; embedding: number[] | string }[];
+  /** The model the provider says answered. */
+  upstreamModel: string;
+  /** Absent when the provider gave no counts. */
+  usage?: { promptTokens: number; totalTokens: number };
+}
+
+export interface EmbeddingContext {
+  /** Aborted when the client leaves or a timeout fires; the upstream request must end on it. */
+  signal: AbortSignal;
+  requestId: string;
 }
 
 export interface ProviderAdapter {
@@ -46,6 +76,11 @@ export interface ProviderAdapter {
    * with one syscall (decision 0004 has the figures).
    */
   stream(request: ChatRequest, context: CallContext): AsyncIterable<readonly StreamEvent[]>;
+  /**
+   * Present on providers that serve embeddings (openai, azure). Throws SluiceError on failure, as
+   * `stream` does. A provider without it answers `POST /v1/embeddings` with `model_not_supported`.
+   */
+  embed?(request: EmbeddingRequest, context: EmbeddingContext): Promise<EmbeddingResult>;
   /** Model names this provider advertises in `GET /v1/models`. */
   readonly models: readonly string[];
   /** Releases pooled connections. */

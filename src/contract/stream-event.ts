@@ -37,8 +37,11 @@ export type StreamEvent =
   | { type: 'upstream-event'; event?: string; data: unknown }
   /** At most once, before `end`. */
   | { type: 'usage'; usage: Usage }
-  /** The answer is complete. Always the last event of a successful generation. */
-  | { type: 'end'; finishReason: FinishReason }
+  /**
+   * The answer is complete. Always the last event of a successful generation. `stopSequence`: the
+   * stop sequence that ended it, when the provider says which (Anthropic's `stop_sequence`).
+   */
+  | { type: 'end'; finishReason: FinishReason; stopSequence?: string }
   /** The generation failed. Always the last event of a failed or cancelled generation. */
   | { type: 'error'; error: ErrorPayload };
 

@@ -25,6 +25,7 @@ describe('error table', () => {
       invalid_json: [400, 'invalid_request_error', false],
       invalid_request: [400, 'invalid_request_error', false],
       body_too_large: [413, 'invalid_request_error', false],
+      model_not_supported: [400, 'invalid_request_error', false],
       model_not_found: [404, 'not_found_error', false],
       generation_not_found: [404, 'not_found_error', false],
       conversation_not_found: [404, 'not_found_error', false],

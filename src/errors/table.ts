@@ -25,6 +25,7 @@ export const errorTable = {
   invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.', retryable: false },
   invalid_request: { status: 400, type: 'invalid_request_error', message: 'The request is invalid.', retryable: false },
   body_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the configured limit.', retryable: false },
+  model_not_supported: { status: 400, type: 'invalid_request_error', message: 'The model\'s provider does not serve this kind of request (embeddings are served by openai and azure providers).', retryable: false },
   model_not_found: { status: 404, type: 'not_found_error', message: 'The model does not exist or is not configured on this gateway.', retryable: false },
   generation_not_found: { status: 404, type: 'not_found_error', message: 'No such generation, or it finished longer ago than the retention window.', retryable: false },
   conversation_not_found: { status: 404, type: 'not_found_error', message: 'No such conversation for this user.', retryable: false },

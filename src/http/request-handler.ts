@@ -9,6 +9,7 @@ import type { Principal } from '../contract/principal.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import { chooseRequestId, type RequestContext } from './request-context.js';
 import { sendError } from './respond.js';
 import type { ResumeGrants } from './resume-grants.js';
@@ -22,6 +23,8 @@ export interface RequestHandlerDependencies {
   readonly metrics: Metrics;
   /** Milliseconds since the epoch. */
   readonly now: () => number;
+  /** Present when tracing is on: every request to a route that is not public gets a span. */
+  readonly tracing?: Tracing;
 }
 
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
@@ -35,6 +38,7 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
     const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query: url.searchParams };
     response.setHeader('x-request-id', context.requestId);
     response.once('close', () => logRequest(dependencies, context, request, response));
+    let answerError: (response: ServerResponse, error: SluiceError) => void = sendError;
     try {
       const path = url.pathname;
       // Read per request: a config reload swaps the route table (docs/reload.md).
@@ -45,13 +49,24 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
         throw new SluiceError('method_not_allowed', { message: `${path} accepts ${match.allowed.join(', ')}.` });
       }
       context.route = match.route.name;
+      if (match.route.sendError) answerError = match.route.sendError;
+      if (dependencies.tracing && match.route.access !== 'public') {
+        context.trace = dependencies.tracing.startRequest({
+          method: request.method ?? 'GET',
+          route: match.route.name,
+          requestId: context.requestId,
+          startedAt: context.startedAt,
+          ...optional('traceparent', headerValue(request.headers.traceparent)),
+          ...optional('tracestate', headerValue(request.headers.tracestate)),
+        });
+      }
       if (match.route.access !== 'public') context.principal = await authorize(dependencies, context, request, url, match.route);
       await match.route.handler(context, request, response, match.params);
     } catch (thrown) {
       const error = toSluiceError(thrown);
       if (error.code === 'internal_error') logger.error({ err: error.cause, requestId: context.requestId }, 'request failed');
       context.errorCode = error.code;
-      if (!response.headersSent) sendError(response, error);
+      if (!response.headersSent) answerError(response, error);
       else response.destroy();
     }
   };
@@ -62,7 +77,7 @@ async function authorize(dependencies: RequestHandlerDependencies, context: Requ
   const { authenticator, resumeGrants } = dependencies;
   const ticket = route.tickets ? (url.searchParams.get('ticket') ?? undefined) : undefined;
   const principal = await authenticator
-    .authenticate({ authorization: request.headers.authorization, ticket, actAs: headerValue(request.headers['x-sluice-user']) })
+    .authenticate({ authorization: authorizationOf(request, route), ticket, actAs: headerValue(request.headers['x-sluice-user']) })
     .catch((error: unknown) => resumeGrants.reopen(error, ticket, route.name, headerValue(request.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined));
   if (ticket !== undefined && principal.via === 'ticket') {
     context.ticket = ticket;
@@ -74,6 +89,13 @@ async function authorize(dependencies: RequestHandlerDependencies, context: Requ
   return principal;
 }
 
+/** The Authorization header, or the route's API key header (`x-api-key`) as a bearer token. */
+function authorizationOf(request: IncomingMessage, route: Route): string | undefined {
+  if (request.headers.authorization !== undefined || route.apiKeyHeader === undefined) return request.headers.authorization;
+  const key = headerValue(request.headers[route.apiKeyHeader]);
+  return key !== undefined && key !== '' ? `Bearer ${key}` : undefined;
+}
+
 function allows(access: Route['access'], principal: Principal): boolean {
   if (access === 'caller' || access === 'public') return true;
   if (access === 'service') return principal.role === 'service' || principal.role === 'admin';
@@ -83,6 +105,17 @@ function allows(access: Route['access'], principal: Principal): boolean {
 function logRequest(dependencies: RequestHandlerDependencies, context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
   const status = response.headersSent ? response.statusCode : 499;
   const durationMs = dependencies.now() - context.startedAt;
+  context.trace?.end({
+    status,
+    ...optional('userId', context.principal?.userId),
+    ...optional('keyId', context.principal?.keyId),
+    ...optional('model', context.model),
+    ...optional('provider', context.provider),
+    ...optional('outcome', context.outcome),
+    ...optional('errorCode', context.errorCode),
+    ...optional('timeToFirstTokenMs', context.timeToFirstTokenMs),
+    ...optional('usage', context.usage),
+  });
   dependencies.metrics.requests.inc({ route: context.route, status: status.toString(), model: context.model ?? '', provider: context.provider ?? '' });
   dependencies.logger.info(
     {
@@ -108,4 +141,9 @@ function logRequest(dependencies: RequestHandlerDependencies, context: RequestCo
 /** The first value of a header that may repeat. */
 export function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined (for optional properties). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
 }

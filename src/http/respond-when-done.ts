@@ -3,10 +3,16 @@
 // first unsubscribes, which cancels a generation nobody else follows.
 import type { ServerResponse } from 'node:http';
 import type { GenerationView } from '../relay/generation.js';
-import type { StreamEvent } from '../contract/stream-event.js';
+import type { ErrorPayload, StreamEvent } from '../contract/stream-event.js';
 import { applyUpstreamHeaders, sendError, sendJson } from './respond.js';
 
-export function respondWhenDone(generation: GenerationView, response: ServerResponse, toBody: (events: readonly StreamEvent[]) => unknown): Promise<void> {
+/** `sendFailure` answers a failed generation; OpenAI's error body by default. */
+export function respondWhenDone(
+  generation: GenerationView,
+  response: ServerResponse,
+  toBody: (events: readonly StreamEvent[]) => unknown,
+  sendFailure: (response: ServerResponse, error: ErrorPayload) => void = sendError,
+): Promise<void> {
   return new Promise((resolve) => {
     const onClose = () => {
       unsubscribe();
@@ -18,7 +24,7 @@ export function respondWhenDone(generation: GenerationView, response: ServerResp
       response.off('close', onClose);
       unsubscribe();
       applyUpstreamHeaders(response, generation.events);
-      if (last.type === 'error') sendError(response, last.error);
+      if (last.type === 'error') sendFailure(response, last.error);
       else sendJson(response, 200, toBody(generation.events));
       resolve();
     };

@@ -1,6 +1,7 @@
 // Plain JSON responses and the before-first-byte error response.
 import type { ServerResponse } from 'node:http';
 import { openAiErrorBody } from '../relay/encoders/openai-error-body.js';
+import { anthropicErrorBody } from '../relay/encoders/messages-error-body.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { errorTable } from '../errors/table.js';
 import type { ErrorPayload, StreamEvent } from '../contract/stream-event.js';
@@ -29,8 +30,18 @@ export function applyUpstreamHeaders(response: ServerResponse, events: readonly 
 
 /** Answers with the error's status and an OpenAI-shaped body (and Retry-After when known). */
 export function sendError(response: ServerResponse, error: SluiceError | ErrorPayload): void {
-  const status = error instanceof SluiceError ? error.status : errorTable[error.code].status;
-  const headers: Record<string, string> = {};
-  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = error.retryAfterSeconds.toString();
-  sendJson(response, status, openAiErrorBody(error), headers);
+  sendJson(response, statusOf(error), openAiErrorBody(error), retryHeaders(error));
+}
+
+/** The same, with the Anthropic-shaped body of the Messages API (docs/messages.md). */
+export function sendAnthropicError(response: ServerResponse, error: SluiceError | ErrorPayload): void {
+  sendJson(response, statusOf(error), anthropicErrorBody(error), retryHeaders(error));
+}
+
+function statusOf(error: SluiceError | ErrorPayload): number {
+  return error instanceof SluiceError ? error.status : errorTable[error.code].status;
+}
+
+function retryHeaders(error: SluiceError | ErrorPayload): Record<string, string> {
+  return error.retryAfterSeconds !== undefined ? { 'retry-after': error.retryAfterSeconds.toString() } : {};
 }

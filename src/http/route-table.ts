@@ -31,11 +31,15 @@ import { createNativeChatRoutes, type NativeChatDependencies } from './routes/na
 import { createMetricsRoute, createModelsRoute, createReadyRoute, healthRoute } from './routes/operations.js';
 import { createPlaygroundRoutes } from './routes/playground.js';
 import { createResponsesRoutes } from './routes/responses.js';
+import { createMessagesRoutes } from './routes/messages.js';
+import { createEmbeddingsRoute } from './routes/embeddings.js';
+import type { EmbeddingService } from '../relay/embedding-service.js';
 import { createTicketsRoute } from './routes/tickets.js';
 
 export interface RouteTableDependencies {
   readonly config: Config;
   readonly generations: GenerationService;
+  readonly embeddings: EmbeddingService;
   readonly registry: GenerationRegistry;
   readonly modelRouter: ModelRouter;
   readonly store: Store;
@@ -61,6 +65,7 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
   const router = new Router()
     .add('POST', '/v1/chat/completions', createChatCompletionsRoute({ config, generations, metrics, now }))
     .add('GET', '/v1/models', createModelsRoute(modelRouter))
+    .add('POST', '/v1/embeddings', createEmbeddingsRoute({ config, embeddings: dependencies.embeddings }))
     .add('POST', '/api/tickets', createTicketsRoute({ tickets, ttlMs: config.auth.ticketTtlMs }))
     .add('GET', '/healthz', healthRoute, { access: 'public' })
     .add('GET', '/readyz', createReadyRoute(isReady), { access: 'public' })
@@ -92,6 +97,8 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
       onStoreError: (error: unknown, responseId: string) => logger.error({ err: error, responseId }, 'response outcome not stored'),
     }),
   );
+  // The Anthropic Messages API: POST /v1/messages and /v1/messages/count_tokens.
+  router.addAll(createMessagesRoutes({ config, generations, modelRouter, metrics }));
   return router;
 }
 

@@ -1,6 +1,7 @@
 // A small method + path router. Patterns are literal segments and `:name` parameters.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from './request-context.js';
+import type { SluiceError } from '../errors/sluice-error.js';
 
 export type RouteHandler = (context: RequestContext, request: IncomingMessage, response: ServerResponse, params: Readonly<Record<string, string>>) => Promise<void> | void;
 
@@ -20,6 +21,16 @@ export interface RouteOptions {
    * cannot send headers. Only such routes do, so a ticket never unlocks anything else.
    */
   tickets?: boolean;
+  /**
+   * A header that carries the API key when there is no Authorization header (the Messages API's
+   * `x-api-key`, which Anthropic's SDKs send); its value is taken as a bearer token.
+   */
+  apiKeyHeader?: string;
+  /**
+   * Writes an error answered before the first byte, the failures of authentication and access
+   * included, in the route's own API's shape (Anthropic's for /v1/messages); OpenAI's by default.
+   */
+  sendError?: (response: ServerResponse, error: SluiceError) => void;
 }
 
 /** A route as a module hands it to the app, which registers a list of them in one loop. */
@@ -37,6 +48,8 @@ export interface Route {
   name: string;
   access: Access;
   tickets: boolean;
+  apiKeyHeader?: string;
+  sendError?: (response: ServerResponse, error: SluiceError) => void;
   handler: RouteHandler;
 }
 
@@ -49,7 +62,16 @@ export class Router {
   readonly #routes: Route[] = [];
 
   add(method: string, pattern: string, handler: RouteHandler, options: RouteOptions = {}): this {
-    this.#routes.push({ method, segments: pattern.split('/').filter(Boolean), name: options.name ?? pattern, access: options.access ?? 'caller', tickets: options.tickets ?? false, handler });
+    this.#routes.push({
+      method,
+      segments: pattern.split('/').filter(Boolean),
+      name: options.name ?? pattern,
+      access: options.access ?? 'caller',
+      tickets: options.tickets ?? false,
+      ...(options.apiKeyHeader !== undefined ? { apiKeyHeader: options.apiKeyHeader.toLowerCase() } : {}),
+      ...(options.sendError ? { sendError: options.sendError } : {}),
+      handler,
+    });
     return this;
   }
 

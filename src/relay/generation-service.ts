@@ -11,6 +11,7 @@ import type { Limiter } from '../limits/limiter.js';
 import type { RequestLogStore, UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { Generation } from './generation.js';
+import type { GenerationTrace } from '../contract/generation-trace.js';
 import type { GenerationSummary } from '../contract/generation-summary.js';
 import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
@@ -47,6 +48,8 @@ export interface StartOptions {
   conversationId?: string;
   /** The API surface the request came through, for its usage row: `chat-completions`, `native`, `websocket`, `responses`, `messages`. */
   route?: string;
+  /** The request's trace, when it is traced: the generation's upstream attempts become its child spans. */
+  trace?: GenerationTrace;
 }
 
 export interface GenerationService {
@@ -64,6 +67,8 @@ export interface GenerationService {
   readonly accepting: boolean;
   /** Settles when every usage row written so far is stored (shutdown, tests). */
   flushUsage(): Promise<void>;
+  /** Queues a usage row of a request that is not a generation (embeddings), with the generations' own. */
+  recordUsage(row: UsageRecord): void;
 }
 
 export interface GenerationServiceDependencies {
@@ -104,6 +109,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       accepting = false;
     },
     flushUsage: () => usageWriter.flush(),
+    recordUsage,
     async start(options) {
       if (!accepting) throw new SluiceError('shutting_down');
       // Before the name is resolved, so a restricted caller cannot tell which models exist beyond its list.
@@ -142,6 +148,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         requestId: options.requestId,
         now,
         ...(options.resumable === true ? { resumeGraceMs: dependencies.resumeGraceMs } : {}),
+        ...(options.trace !== undefined ? { trace: options.trace } : {}),
       });
       active.add(generation);
       about.set(generation, { id: generation.id, ...usageIdentity(principal, options.model, options.route), startedAt });

@@ -7,6 +7,7 @@ import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
 import type { ErrorCode } from '../errors/table.js';
 import type { Candidate } from '../routing/model-router.js';
 import type { CallContext, ChatRequest } from '../contract/provider.js';
+import type { AttemptTrace, GenerationTrace } from '../contract/generation-trace.js';
 import { errorPayload, isTerminal, type StreamEvent, type Usage } from '../contract/stream-event.js';
 import { withTimeouts } from './timeouts.js';
 import { EventLog } from './event-log.js';
@@ -26,6 +27,8 @@ export interface GenerationOptions {
    * re-attach (`Last-Event-ID`); absent, leaving cancels it at once.
    */
   resumeGraceMs?: number;
+  /** Present when the request is traced: each upstream attempt becomes a child span. */
+  trace?: GenerationTrace;
 }
 
 /** Errors after which the next candidate is tried, if nothing of the answer exists yet. */
@@ -76,6 +79,7 @@ export class Generation implements GenerationView {
   #usage: Usage | undefined;
   #provider = '';
   #upstreamModel = '';
+  #attemptTrace: AttemptTrace | undefined;
   #notifyScheduled = false;
   #resolveDone!: (summary: GenerationSummary) => void;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -159,6 +163,8 @@ export class Generation implements GenerationView {
     for (const [index, candidate] of candidates.entries()) {
       this.#provider = candidate.adapter.id;
       this.#upstreamModel = candidate.model;
+      const attemptTrace = this.#options.trace?.attempt({ provider: candidate.adapter.id, model: candidate.model });
+      this.#attemptTrace = attemptTrace;
       const attempt = new AbortController();
       const cancelAttempt = () => attempt.abort(this.#controller.signal.reason);
       this.#controller.signal.addEventListener('abort', cancelAttempt, { once: true });
@@ -166,7 +172,7 @@ export class Generation implements GenerationView {
         if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
         const upstream = candidate.adapter.stream(
           { ...this.#options.request, model: candidate.model },
-          { signal: attempt.signal, mode: this.#options.mode, requestId: this.#options.requestId },
+          { signal: attempt.signal, mode: this.#options.mode, requestId: this.#options.requestId, ...(attemptTrace?.traceparent !== undefined ? { traceparent: attemptTrace.traceparent } : {}) },
         );
         for await (const batch of withTimeouts(upstream, candidate.timeouts, (reason) => attempt.abort(reason), candidate.adapter.id, this.#controller.signal)) {
           // Nothing follows the terminal event, even from an adapter that yields more in its batch.
@@ -183,6 +189,7 @@ export class Generation implements GenerationView {
         const error = toSluiceError(cancelled ? this.#controller.signal.reason : thrown);
         if (!cancelled && !this.committed && index < candidates.length - 1 && fallbackCodes.has(error.code)) {
           this.#fallbacks.push({ provider: this.#provider, code: error.code });
+          attemptTrace?.end({ outcome: 'retried', errorCode: error.code });
           continue;
         }
         this.#fail(error, cancelled ? 'cancelled' : 'error');
@@ -215,6 +222,7 @@ export class Generation implements GenerationView {
         // The first answer event: the log commits when it is appended, below.
         if (!this.committed) {
           this.#firstTokenAt = this.#options.now();
+          this.#attemptTrace?.firstToken();
           // Every answer starts with `start` (the native API's `meta`), even from an adapter that sent none.
           if (!this.#sawStart) {
             this.#sawStart = true;
@@ -262,6 +270,7 @@ export class Generation implements GenerationView {
     };
     if (errorCode !== undefined) summary.errorCode = errorCode;
     if (this.#firstTokenAt !== undefined) summary.timeToFirstTokenMs = this.#firstTokenAt - this.#startedAt;
+    this.#attemptTrace?.end({ outcome, usage: summary.usage, ...(errorCode !== undefined ? { errorCode } : {}) });
     this.#resolveDone(summary);
   }
 

@@ -5,6 +5,7 @@ import { createApp, type App } from '../../src/app.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createStore } from '../../src/store/create-store.js';
+import { startTracing } from '../../src/observability/start-tracing.js';
 import type { AppDependencies } from '../../src/app.js';
 
 export interface TestGateway {
@@ -32,7 +33,8 @@ export async function startGateway(config: Record<string, unknown>, env: Record<
       callback();
     },
   });
-  const app = createApp({ config: resolved, logger: createLogger('info', destination), ...extra, store });
+  const tracing = extra.tracing ?? (await startTracing(resolved.tracing));
+  const app = createApp({ config: resolved, logger: createLogger('info', destination), ...extra, store, ...(tracing ? { tracing } : {}) });
   const address = await app.listen();
   return {
     app,

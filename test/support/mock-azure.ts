@@ -3,10 +3,12 @@
 // `api-version` query exactly (404 "Resource not found" otherwise, as Azure answers an unknown
 // version), and the deployment in the path (404 DeploymentNotFound). It streams chat.completion
 // chunks the way Azure does (a first chunk with empty choices and prompt_filter_results, content
-// filter results on every choice, a usage chunk only with include_usage, then [DONE]) and records
-// every request.
+// filter results on every choice, a usage chunk only with include_usage, then [DONE]), answers
+// a deployment's /embeddings as OpenAI does (same checks of key, version and deployment), and
+// records every request.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { answerEmbeddings } from './mock-openai.js';
 
 export interface AzureRequestRecord {
   /** The path without the query, e.g. /openai/deployments/chat-prod/chat/completions. */
@@ -85,12 +87,14 @@ export async function startMockAzure(options: MockAzureOptions = {}): Promise<Mo
         return fail(response, 401, '401', 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.');
       }
       if (url.searchParams.get('api-version') !== mock.apiVersion) return fail(response, 404, '404', 'Resource not found');
-      const route = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(url.pathname);
+      const route = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(url.pathname);
       if (request.method !== 'POST' || !route) return fail(response, 404, '404', 'Resource not found');
       const deployment = decodeURIComponent(route[1] ?? '');
       if (!mock.deployments.includes(deployment)) {
         return fail(response, 404, 'DeploymentNotFound', 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.');
       }
+      // Azure needs no `model` in the body: the deployment is the model.
+      if (route[2] === 'embeddings') return answerEmbeddings(response, { model: deployment, ...body }, 'text-embedding-3-small');
       if (!Array.isArray(body['messages']) || body['messages'].length === 0) return fail(response, 400, 'BadRequest', "'messages' is a required property");
 
       const pieces = mock.plan.pieces ?? azureAnswerPieces;

@@ -1,7 +1,8 @@
 // A mock OpenAI-compatible upstream on 127.0.0.1:0 that behaves as the real API does where Sluice
 // depends on it: it checks the Bearer key (401 invalid_api_key otherwise), validates the body,
-// streams chat.completion.chunk events (usage chunk only with include_usage, then [DONE]), and
-// records every request and when its connection closed.
+// streams chat.completion.chunk events (usage chunk only with include_usage, then [DONE]), answers
+// POST /v1/embeddings with deterministic vectors (`float` arrays, or little-endian float32 as
+// `base64`, as OpenAI encodes them), and records every request and when its connection closed.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -94,6 +95,12 @@ export async function startMockOpenAi(options: { apiKey?: string } = {}): Promis
       const shown = String(request.headers.authorization ?? '').replace(/^Bearer /, '');
       return sendError(response, 401, `Incorrect API key provided: ${shown}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key');
     }
+    if (request.method === 'POST' && request.url?.endsWith('/embeddings')) {
+      for (const handler of mock.handlers) if (await handler(request, response, body)) return;
+      if (mock.plan.headDelayMs) await sleep(mock.plan.headDelayMs);
+      if (response.destroyed) return;
+      return answerEmbeddings(response, body);
+    }
     if (request.method !== 'POST' || !request.url?.endsWith('/chat/completions')) return sendError(response, 404, 'Unknown route', 'invalid_request_error', 'unknown_url');
     if (typeof body['model'] !== 'string' || !Array.isArray(body['messages'])) {
       return sendError(response, 400, "'model' and 'messages' are required", 'invalid_request_error', null);
@@ -137,6 +144,49 @@ export async function startMockOpenAi(options: { apiKey?: string } = {}): Promis
   mock.port = (server.address() as AddressInfo).port;
   mock.baseUrl = `http://127.0.0.1:${mock.port.toString()}/v1`;
   return mock;
+}
+
+/** How many dimensions the mock's vectors have unless `dimensions` asks for fewer. */
+export const mockEmbeddingDimensions = 8;
+
+/** The mock's vector for one input: deterministic, from the input's text (or token ids). */
+export function mockEmbedding(input: string | readonly number[], dimensions = mockEmbeddingDimensions): number[] {
+  const text = typeof input === 'string' ? input : input.join(',');
+  let seed = 2166136261;
+  for (const character of text) seed = Math.imul(seed ^ (character.codePointAt(0) ?? 0), 16777619) >>> 0;
+  const vector: number[] = [];
+  for (let index = 0; index < dimensions; index += 1) {
+    seed = Math.imul(seed ^ (seed >>> 15), 2246822507) >>> 0;
+    // Float32-exact values, so a base64 round trip gives the same numbers.
+    vector.push(Math.fround((seed % 2000) / 1000 - 1));
+  }
+  return vector;
+}
+
+/** The tokens the mock says an input had: one per three characters, or the token ids' count. */
+export function mockEmbeddingTokens(input: string | readonly number[]): number {
+  return typeof input === 'string' ? Math.ceil(input.length / 3) : input.length;
+}
+
+/** OpenAI's /v1/embeddings answer, with its validation of `input` and `encoding_format`. */
+export function answerEmbeddings(response: ServerResponse, body: Record<string, unknown>, model = String(body['model'])): void {
+  const input = body['input'];
+  const inputs: (string | number[])[] =
+    typeof input === 'string' ? [input] : Array.isArray(input) && input.length > 0 && input.every((item) => typeof item === 'number') ? [input] : Array.isArray(input) ? (input as (string | number[])[]) : [];
+  if (typeof body['model'] !== 'string' || inputs.length === 0 || inputs.some((item) => (typeof item === 'string' ? item === '' : !Array.isArray(item) || item.length === 0))) {
+    return sendError(response, 400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'invalid_request_error', null);
+  }
+  const format = body['encoding_format'] ?? 'float';
+  if (format !== 'float' && format !== 'base64') return sendError(response, 400, `Invalid value: '${JSON.stringify(format)}'. Supported values are: 'float' and 'base64'.`, 'invalid_request_error', 'invalid_value');
+  const dimensions = typeof body['dimensions'] === 'number' ? body['dimensions'] : mockEmbeddingDimensions;
+  const tokens = inputs.reduce((sum, item) => sum + mockEmbeddingTokens(item), 0);
+  const data = inputs.map((item, index) => {
+    const vector = mockEmbedding(item, dimensions);
+    const embedding = format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+    return { object: 'embedding', index, embedding };
+  });
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.end(JSON.stringify({ object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } }));
 }
 
 export function sendError(response: ServerResponse, status: number, message: string, type: string, code: string | null, headers: Record<string, string> = {}): void {

@@ -9,7 +9,7 @@ import type { ChatMessage } from '../../contract/provider.js';
 import { readJsonBody } from '../request-body.js';
 import { sendError } from '../respond.js';
 import { respondWhenDone } from '../respond-when-done.js';
-import { callerOf, type RequestContext } from '../request-context.js';
+import { callerOf, recordGeneration, traceOf, type RequestContext } from '../request-context.js';
 import { actFor } from '../../auth/authenticate.js';
 import { upstreamUserId } from '../../contract/principal.js';
 import { SseStream } from '../sse/sse-writer.js';
@@ -47,17 +47,12 @@ export function createChatCompletionsRoute(dependencies: Dependencies) {
       request: { messages: body.messages as ChatMessage[], params, ...(userId !== undefined ? { userId } : {}) },
       mode: stream ? 'stream' : 'complete',
       requestId: context.requestId,
+      ...traceOf(context),
       principal,
       route: 'chat-completions',
     });
     const identity = { id: `chatcmpl-${generation.id}`, created: Math.floor(dependencies.now() / 1000), model: body.model };
-    void generation.done.then((summary) => {
-      context.provider = summary.provider;
-      context.usage = summary.usage;
-      context.outcome = summary.outcome;
-      if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;
-      if (summary.errorCode !== undefined) context.errorCode = summary.errorCode;
-    });
+    recordGeneration(context, generation);
 
     if (!stream) {
       await respondWhenDone(generation, response, (events) => aggregateCompletion(events, identity));

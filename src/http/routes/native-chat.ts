@@ -20,7 +20,8 @@ import { createNativeSseEncoder, parseNativeEventId, type NativeStreamIdentity }
 import { readJsonBody } from '../request-body.js';
 import { sendError } from '../respond.js';
 import { respondWhenDone } from '../respond-when-done.js';
-import { callerOf, type RequestContext } from '../request-context.js';
+import { callerOf, recordGeneration, traceOf, type RequestContext } from '../request-context.js';
+import type { GenerationTrace } from '../../contract/generation-trace.js';
 import type { RouteSpec } from '../router.js';
 import { SseStream } from '../sse/sse-writer.js';
 import { relayGeneration } from '../sse/relay-generation.js';
@@ -195,7 +196,8 @@ function createChatResponses(dependencies: NativeChatDependencies, chats: Native
     const principal = callerOf(context);
     context.model = body.model ?? config.defaultModel;
     context.stream = wantsStream;
-    const { generation, identity } = await chats.begin(principal, body, { stream: wantsStream, requestId: context.requestId, route: 'native' });
+    const { generation, identity } = await chats.begin(principal, body, { stream: wantsStream, requestId: context.requestId, route: 'native', ...traceOf(context) });
+    recordGeneration(context, generation);
     if (context.ticket !== undefined) dependencies.bindTicket(context.ticket, principal, generation.id);
     if (wantsStream) {
       await stream(context, response, generation, identity, 0);
@@ -235,7 +237,7 @@ export interface NativeChats {
    * before the new message, its turns stored when the answer ends. Rejects like
    * GenerationService.start, or with `conversation_not_found`.
    */
-  begin(principal: Principal, body: NativeChatBody, options: { stream: boolean; requestId: string; route: 'native' | 'websocket' }): Promise<{ generation: Generation; identity: NativeStreamIdentity }>;
+  begin(principal: Principal, body: NativeChatBody, options: { stream: boolean; requestId: string; route: 'native' | 'websocket'; trace?: GenerationTrace }): Promise<{ generation: Generation; identity: NativeStreamIdentity }>;
   /** A generation the principal may attach to: `generation_not_found`, or `forbidden` for someone else's. */
   findOwned(principal: Principal, generationId: string): Promise<{ generation: GenerationView; identity: NativeStreamIdentity }>;
 }
@@ -255,6 +257,7 @@ export function createNativeChats(dependencies: Pick<NativeChatDependencies, 'co
         request: { messages, params: body.params ?? {}, ...(userId !== undefined ? { userId } : {}) },
         mode: options.stream ? 'stream' : 'complete',
         requestId: options.requestId,
+        ...(options.trace !== undefined ? { trace: options.trace } : {}),
         principal,
         route: options.route,
         // One JSON answer cannot be resumed: a client that leaves it cancels it.

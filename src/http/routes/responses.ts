@@ -23,7 +23,7 @@ import { createResponsesSseEncoder, responseFromLog } from '../../relay/encoders
 import { isFinalStatus, type ResponseIdentity } from '../../relay/encoders/responses-object.js';
 import type { ResponseRecord, ResponseStore } from '../../store/store.js';
 import { readJsonBody } from '../request-body.js';
-import { callerOf, type RequestContext } from '../request-context.js';
+import { callerOf, recordGeneration, traceOf, type RequestContext } from '../request-context.js';
 import { sendError, sendJson } from '../respond.js';
 import { respondWhenDone } from '../respond-when-done.js';
 import type { RouteSpec } from '../router.js';
@@ -93,19 +93,14 @@ export function createResponsesRoutes(dependencies: ResponsesDependencies): Rout
       // A background response may be streamed again later: ask the upstream for a stream.
       mode: wantsStream || background ? 'stream' : 'complete',
       requestId: context.requestId,
+      ...traceOf(context),
       principal,
       route: 'responses',
       // Findable by id (on any node, in cluster mode) for GET ?stream=true and cancel.
       ...(background ? { resumable: true } : {}),
     });
     const identity: ResponseIdentity = { id: `resp_${generation.id}`, createdAt: Math.floor(now() / 1000), model: body.model, background, request: echo };
-    void generation.done.then((summary) => {
-      context.provider = summary.provider;
-      context.usage = summary.usage;
-      context.outcome = summary.outcome;
-      if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;
-      if (summary.errorCode !== undefined) context.errorCode = summary.errorCode;
-    });
+    recordGeneration(context, generation);
     if (background) keepRunning(generation);
     if (store) {
       try {

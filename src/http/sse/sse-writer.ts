@@ -9,6 +9,11 @@ export interface SseStreamOptions {
   /** Interval between heartbeats; 0 turns them off. */
   heartbeatMs: number;
   headers?: Readonly<Record<string, string>>;
+  /**
+   * What a heartbeat writes: a lone comment line by default; a whole event where the API has one
+   * of its own (the Messages API's `event: ping`).
+   */
+  heartbeat?: string;
   /** Called when the head is about to be written because a heartbeat was due. */
   onOpen?: () => void;
 }
@@ -69,7 +74,7 @@ export class SseStream {
   readonly #beat = (): void => {
     if (this.closed || this.blocked) return;
     if (!this.opened) this.#options.onOpen?.();
-    this.write(heartbeat);
+    this.write(this.#options.heartbeat ?? heartbeat);
   };
 
   /** Stops the heartbeat without writing anything (used when answering with a plain error instead). */

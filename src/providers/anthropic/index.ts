@@ -20,6 +20,7 @@ export function createAnthropicAdapter(config: ResolvedAnthropicProvider, depend
       provider,
       dispatcher,
       signal: context.signal,
+      traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,
       mapErrorResponse: (response) =>

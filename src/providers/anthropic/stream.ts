@@ -11,6 +11,11 @@ export interface DecodeOptions {
   secrets: readonly string[];
 }
 
+/** The `end` event of a message that stopped for `reason`, naming the stop sequence when it was one. */
+function endEvent(reason: string | undefined, stopSequence: string | undefined): StreamEvent {
+  return reason === 'stop_sequence' && stopSequence !== undefined ? { type: 'end', finishReason: 'stop', stopSequence } : { type: 'end', finishReason: toFinishReason(reason) };
+}
+
 /** `stop_reason` → finish reason (docs/providers/anthropic.md): pause_turn is reported as a normal stop. */
 export function toFinishReason(reason: string | undefined): FinishReason {
   switch (reason) {
@@ -30,6 +35,7 @@ export async function* decodeMessageStream(batches: AsyncIterable<EventSourceMes
   let outputTokens = 0;
   let sawUsage = false;
   let stopReason: string | undefined;
+  let stopSequence: string | undefined;
   let stopped = false;
   // Content block index → tool-call index (tool calls are numbered among tool blocks only).
   const toolIndexByBlock = new Map<number, number>();
@@ -87,6 +93,7 @@ export async function* decodeMessageStream(batches: AsyncIterable<EventSourceMes
         }
         case 'message_delta': {
           stopReason = stringAt(objectAt(data, 'delta'), 'stop_reason') ?? stopReason;
+          stopSequence = stringAt(objectAt(data, 'delta'), 'stop_sequence') ?? stopSequence;
           const output = numberAt(objectAt(data, 'usage'), 'output_tokens');
           if (output !== undefined) {
             // Cumulative, per the API: the last one is the total.
@@ -116,7 +123,7 @@ export async function* decodeMessageStream(batches: AsyncIterable<EventSourceMes
   }
   const final: StreamEvent[] = [];
   if (sawUsage) final.push({ type: 'usage', usage: { promptTokens: inputTokens, completionTokens: outputTokens, totalTokens: inputTokens + outputTokens, estimated: false } });
-  final.push({ type: 'end', finishReason: toFinishReason(stopReason) });
+  final.push(endEvent(stopReason, stopSequence));
   yield final;
 }
 
@@ -146,6 +153,6 @@ export function decodeMessage(json: unknown, options: DecodeOptions): StreamEven
     const completionTokens = numberAt(usage, 'output_tokens') ?? 0;
     events.push({ type: 'usage', usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: false } });
   }
-  events.push({ type: 'end', finishReason: toFinishReason(stringAt(json, 'stop_reason')) });
+  events.push(endEvent(stringAt(json, 'stop_reason'), stringAt(json, 'stop_sequence')));
   return events;
 }

@@ -1,13 +1,14 @@
 // The `azure` provider: Azure OpenAI chat completions. Only the request is its own; the answer and
 // its errors are OpenAI's format and are read by the openai provider's reader.
-import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { CallContext, ChatRequest, EmbeddingContext, EmbeddingRequest, EmbeddingResult, ProviderAdapter } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
 import { streamHttpUpstream } from '../shared/http-upstream.js';
 import { createOpenAiAnswerReader } from '../openai/answer.js';
 import type { ResolvedAzureProvider } from './config.js';
-import { buildRequest } from './request.js';
+import { sendEmbeddings } from '../openai/embeddings.js';
+import { buildRequest, embeddingsUrl } from './request.js';
 
 export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
@@ -20,6 +21,7 @@ export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: 
       provider,
       dispatcher,
       signal: context.signal,
+      traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,
       mapErrorResponse: answer.mapErrorResponse,
@@ -27,9 +29,16 @@ export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: 
     });
   }
 
+  function embed(request: EmbeddingRequest, context: EmbeddingContext): Promise<EmbeddingResult> {
+    // As for chat: the key in `api-key`, no Authorization header.
+    const headers: Record<string, string> = { ...config.headers, 'content-type': 'application/json', accept: 'application/json', 'api-key': config.apiKey };
+    return sendEmbeddings({ provider, dispatcher, url: embeddingsUrl(config, request.model), headers, mapErrorResponse: answer.mapErrorResponse }, request, context);
+  }
+
   return {
     id: provider,
     type: 'azure',
+    embed,
     models: config.models ?? Object.keys(config.deployments ?? {}),
     stream,
     close,

@@ -22,3 +22,9 @@ export function buildRequest(provider: ResolvedAzureProvider, request: ChatReque
     body: chatCompletionsBody(request, context),
   };
 }
+
+/** The deployment's embeddings URL (`…/openai/deployments/<deployment>/embeddings?api-version=…`). */
+export function embeddingsUrl(provider: ResolvedAzureProvider, model: string): string {
+  const query = new URLSearchParams({ 'api-version': provider.apiVersion });
+  return `${provider.endpoint.replace(/\/+$/, '')}/openai/deployments/${encodeURIComponent(deploymentFor(provider, model))}/embeddings?${query.toString()}`;
+}

@@ -1,6 +1,6 @@
 // The `openai` provider: any OpenAI-compatible chat completions API (OpenAI, DeepSeek, Qwen
 // compatible mode, Zhipu, Moonshot, vLLM, Ollama, Qianfan v2, Spark HTTP, …).
-import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { CallContext, ChatRequest, EmbeddingContext, EmbeddingRequest, EmbeddingResult, ProviderAdapter } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
@@ -8,6 +8,7 @@ import { streamHttpUpstream } from '../shared/http-upstream.js';
 import type { ResolvedOpenAiProvider } from './config.js';
 import { buildRequest } from './request.js';
 import { createOpenAiAnswerReader } from './answer.js';
+import { sendEmbeddings } from './embeddings.js';
 
 export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
@@ -20,6 +21,7 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies
       provider,
       dispatcher,
       signal: context.signal,
+      traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,
       mapErrorResponse: answer.mapErrorResponse,
@@ -27,11 +29,18 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies
     });
   }
 
+  function embed(request: EmbeddingRequest, context: EmbeddingContext): Promise<EmbeddingResult> {
+    const headers: Record<string, string> = { ...config.headers, 'content-type': 'application/json', accept: 'application/json' };
+    if (config.apiKey) headers['authorization'] = `Bearer ${config.apiKey}`;
+    return sendEmbeddings({ provider, dispatcher, url: `${config.baseUrl.replace(/\/+$/, '')}/embeddings`, headers, mapErrorResponse: answer.mapErrorResponse }, request, context);
+  }
+
   return {
     id: provider,
     type: 'openai',
     models: config.models ?? [],
     stream,
+    embed,
     close,
   };
 }

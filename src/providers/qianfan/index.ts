@@ -36,6 +36,7 @@ export function createQianfanAdapter(config: ResolvedQianfanProvider, dependenci
           provider,
           dispatcher,
           signal: context.signal,
+          traceparent: context.traceparent,
           request: { url: chatUrl(config, request.model, token), headers: { 'content-type': 'application/json' }, body },
           upstreamModel: request.model,
           maxWholeBytes: config.maxEventBytes,

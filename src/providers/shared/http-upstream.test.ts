@@ -43,6 +43,7 @@ function call(overrides: Partial<HttpUpstreamCall> = {}): HttpUpstreamCall {
     dispatcher,
     signal: new AbortController().signal,
     request: { url, headers: { 'content-type': 'application/json' }, body: '{}' },
+    traceparent: undefined,
     upstreamModel: 'model-x',
     mapErrorResponse: (response) => new SluiceError('upstream_bad_request', { provider: 'test', upstreamStatus: response.status, message: `mapped ${response.status.toString()}: ${response.text}` }),
     async *decode(response) {

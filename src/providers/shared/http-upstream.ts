@@ -27,6 +27,8 @@ export interface HttpUpstreamCall {
   /** The generation's signal: aborting it ends the upstream request at once. */
   signal: AbortSignal;
   request: OutboundRequest;
+  /** Sent as the `traceparent` header when the request is traced (CallContext.traceparent). */
+  traceparent: string | undefined;
   /** `start.upstreamModel`. */
   upstreamModel: string;
   /** Upstream response headers (lowercase names) copied into `start.responseHeaders`; absent: none. */
@@ -55,7 +57,8 @@ export interface HttpUpstreamCall {
  */
 export async function* streamHttpUpstream(call: HttpUpstreamCall): AsyncGenerator<readonly StreamEvent[]> {
   const { provider, signal } = call;
-  const response = await sendUpstream({ ...call.request, signal, dispatcher: call.dispatcher, provider });
+  const headers = call.traceparent === undefined ? call.request.headers : { ...call.request.headers, traceparent: call.traceparent };
+  const response = await sendUpstream({ ...call.request, headers, signal, dispatcher: call.dispatcher, provider });
   try {
     const readWhole = async (): Promise<WholeResponse> => ({ status: response.statusCode, headers: response.headers, text: await readBodyText(response.body, call.maxWholeBytes) });
     if (response.statusCode !== 200) throw call.mapErrorResponse(await readWhole());

@@ -23,6 +23,7 @@ export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, depe
       provider,
       dispatcher,
       signal: context.signal,
+      traceparent: context.traceparent,
       request: buildRequest(config, request, dependencies.now()),
       upstreamModel: request.model,
       passHeaders,

@@ -23,7 +23,7 @@ export function createSparkAdapter(config: ResolvedSparkProvider, dependencies: 
     context.signal.throwIfAborted();
     const url = signedUrl(config, path, dependencies.now());
     const agent = websocketProxyAgent(new URL(url), config.proxy, dependencies.outboundProxy);
-    const socket = new WebSocket(url, { handshakeTimeout: config.timeouts.connectMs, perMessageDeflate: false, ...(agent ? { agent } : {}) });
+    const socket = new WebSocket(url, { handshakeTimeout: config.timeouts.connectMs, perMessageDeflate: false, ...(agent ? { agent } : {}), ...(context.traceparent !== undefined ? { headers: { traceparent: context.traceparent } } : {}) });
     // Messages become a queue the generator drains; `wake` resolves the pending read.
     const queue: Item[] = [];
     let wake: (() => void) | undefined;
