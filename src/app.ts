@@ -28,6 +28,7 @@ import { createJwtVerifier } from './auth/jwt.js';
 import { createMemoryTicketStore, type TicketStore } from './auth/tickets.js';
 import { createAuthenticator, type Authenticator } from './auth/authenticate.js';
 import { createLimiter } from './limits/create-limiter.js';
+import { servedPrice } from './config/price.js';
 import { createMemoryLimitState } from './limits/memory-limit-state.js';
 import type { LimitState } from './limits/limit-state.js';
 import type { HealthStore } from './routing/health.js';
@@ -250,6 +251,7 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
     state: dependencies.limitState ?? createMemoryLimitState(),
     now,
     seedQuota: (subject, since) => store.usage.tokensSince(subject, since),
+    seedBudget: (subject, currency, since) => store.usage.costSince(subject, currency, since),
   });
   const registry = dependencies.registry ?? createMemoryGenerationRegistry({ retentionMs: config.generations.retentionMs });
   const generations = createGenerationService({
@@ -270,6 +272,7 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
       const { limits } = current().config;
       return limits.users[userId] ?? limits.perUser;
     },
+    priceOf: (model, deployment) => servedPrice(current().config, model, deployment),
   });
   const embeddings = createEmbeddingService({
     // Read on every request, as for generations.

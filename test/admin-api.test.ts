@@ -136,14 +136,15 @@ describe('the admin JSON routes', () => {
       totalTokens: number;
       durationMs: number;
       timeToFirstTokenMs: number | null;
-      cost: number | null;
+      cost: string | null;
+    currency: string | null;
       prompt?: string;
       answer?: string;
     }
     let log = await admin<{ textLogged: boolean; data: Entry[] }>('GET', '/admin/requests?userId=alice');
     expect(log.textLogged).toBe(true);
     const entry = log.data.find((row) => row.model === 'demo');
-    expect(entry).toMatchObject({ userId: 'alice', keyId: userKeyId, model: 'demo', route: 'chat-completions', outcome: 'completed', cost: null, answer });
+    expect(entry).toMatchObject({ userId: 'alice', keyId: userKeyId, model: 'demo', route: 'chat-completions', outcome: 'completed', cost: null, currency: null, answer });
     expect(entry?.totalTokens).toBeGreaterThan(0);
     expect(JSON.parse(entry?.prompt ?? 'null')).toEqual([{ role: 'user', content: 'Hello <b>console</b>' }]);
 
@@ -154,10 +155,10 @@ describe('the admin JSON routes', () => {
     log = await admin('GET', '/admin/requests?limit=1');
     expect(log.data).toHaveLength(1);
 
-    const overview = await admin<{ now: Record<string, number | null>; series: Record<string, (number | null)[]>; errorsByCode: Record<string, number> }>('GET', '/admin/overview');
+    const overview = await admin<{ now: Record<string, unknown>; series: Record<string, (number | null)[]>; errorsByCode: Record<string, number> }>('GET', '/admin/overview');
     expect(overview.now['requestsToday']).toBeGreaterThanOrEqual(1);
     expect(overview.now['tokensToday']).toBe(entry?.totalTokens);
-    expect(overview.now['costToday']).toBeNull();
+    expect(overview.now['costToday']).toEqual([]);
     expect(overview.series['start']).toHaveLength(60);
     expect(overview.series['requestsPerMinute']?.reduce<number>((sum, value) => sum + (value ?? 0), 0)).toBeGreaterThanOrEqual(1);
     expect(overview.series['ttftP50Ms']?.some((value) => value !== null)).toBe(true);

@@ -1,8 +1,8 @@
 // The operator console at GET /admin in a real browser (headless Chromium through playwright-core)
 // against a real Sluice with keys, as an operator works: a user key is refused with a clear
 // message; an admin signs in, creates a key (secret shown once, copied), the key is used from the
-// official `openai` package, the overview counts the request, the request log finds it with its
-// text, the Live view sees a user's hub connection, pushes to that user and closes it; usage
+// official `openai` package, the overview counts the request and its spend, the request log finds
+// it with its cost and text, the Live view sees a user's hub connection, pushes to that user and closes it; usage
 // downloads as CSV; providers show their health; the page fits a phone's width. The page must load
 // with no console error (a CSP or Trusted Types violation is one). Screenshots of each view go to
 // test-results/console-*.png.
@@ -49,7 +49,8 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
       auth: { mode: 'keys' },
       log: { level: 'warn', requests: true },
       providers: { demo: { type: 'mock', chunkCount: 6, delayMs: 5 } },
-      models: { demo: { provider: 'demo', model: 'sluice-demo' } },
+      // A price, so the request's cost shows (docs/spend.md): per million tokens.
+      models: { demo: { provider: 'demo', model: 'sluice-demo', price: { input: 1000, output: 2000, currency: 'USD' } } },
       defaultModel: 'demo',
     });
     adminKey = (await gateway.app.keys.create({ userId: 'ops', role: 'admin' })).key;
@@ -146,7 +147,7 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     await open('overview');
     await expect.poll(() => page.locator('#stat-requests-today .stat-value').textContent(), { timeout: 15_000 }).toBe('1');
     expect(Number(await page.locator('#stat-tokens-today .stat-value').textContent())).toBeGreaterThan(0);
-    expect(await page.locator('#stat-cost-today .stat-value').textContent()).toBe('—');
+    expect(await page.locator('#stat-cost-today .stat-value').textContent()).toMatch(/^0\.\d{6} USD$/);
     expect(await page.locator('#chart-requests canvas').count()).toBe(1);
     expect(await page.locator('#chart-ttft canvas').count()).toBe(1);
     await screenshot('overview');
@@ -160,6 +161,7 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     await expect.poll(() => page.locator('#request-table tbody tr').count()).toBe(1);
     const row = page.locator('#request-table tbody tr').first();
     expect(await row.textContent()).toContain('demo');
+    expect(await row.locator('td[data-column="cost"]').textContent()).toMatch(/^0\.\d{6} USD$/);
     await row.click();
     expect(JSON.parse((await page.locator('#request-prompt').textContent()) ?? 'null')).toEqual([{ role: 'user', content: 'What does the console see?' }]);
     expect((await page.locator('#request-answer').textContent())?.length).toBeGreaterThan(0);
@@ -205,9 +207,9 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     await expect.poll(() => page.locator('#usage-table tbody tr').count()).toBe(1);
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#usage-csv').click()]);
     const path = await download.path();
-    const csv = readFileSync(path, 'utf8').split('\r\n');
-    expect(csv[0]).toBe('day,model,userId,keyId,requests,promptTokens,completionTokens,totalTokens,estimatedRequests,completed,cancelled,errors,refused,cost');
-    expect(csv[1]).toMatch(new RegExp(`^${new Date().toISOString().slice(0, 10)},,,,1,`));
+    const csv = readFileSync(path, 'utf8').split(/\r?\n/);
+    expect(csv[0]).toMatch(/^day,currency,cost,requests,/);
+    expect(csv[1]).toMatch(new RegExp(`^${new Date().toISOString().slice(0, 10)},USD,0\\.\\d{6},1,`));
     await screenshot('usage');
     await page.locator('#usage-group').selectOption('user');
     await expect.poll(() => page.locator('#usage-table tbody tr').textContent()).toContain('carol');

@@ -3,7 +3,9 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { createKeyService } from '../auth/api-keys.js';
-import { publicKey } from '../http/routes/admin-keys.js';
+import { limitsWithBudgets, publicKey } from '../http/routes/admin-keys.js';
+import { budgetSchema } from '../config/price.js';
+import { formatMicros } from '../contract/cost.js';
 import { limitsInputSchema, userIdSchema } from '../http/routes/limits-input.js';
 import { modelPatternsSchema } from '../auth/model-allowlist.js';
 import type { Store } from '../store/store.js';
@@ -11,11 +13,12 @@ import type { Store } from '../store/store.js';
 export const keysHelp = `Usage:
   sluice keys create --user U --role user|service|admin [--name NAME] [--rpm N] [--tpm N]
                      [--concurrency N] [--daily-tokens N] [--monthly-tokens N] [--expires DATE|30d]
-                     [--models chat,spark-*,openai/*]
+                     [--daily-budget AMOUNT] [--monthly-budget AMOUNT] [--models chat,spark-*,openai/*]
   sluice keys list [--user U] [--json]
   sluice keys revoke ID
 --models limits the key to the model names matching these patterns (* matches anything); without
-it the key may use every model, and list leaves its models column blank.
+it the key may use every model, and list leaves its models column blank. Budgets (such as 5 or
+0.25) are money per UTC day or month in the currency of the model's price (docs/spend.md).
 All take --config FILE (or SLUICE_CONFIG) to find the store; SLUICE_STORE_URL overrides it.`;
 
 export interface CliOutput {
@@ -56,6 +59,8 @@ async function createKey(args: string[], store: Store, io: CliOutput, now: () =>
       name: { type: 'string' },
       expires: { type: 'string' },
       models: { type: 'string' },
+      'daily-budget': { type: 'string' },
+      'monthly-budget': { type: 'string' },
       json: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(limitFlags).map((flag) => [flag, { type: 'string' as const }])),
     },
@@ -71,6 +76,14 @@ async function createKey(args: string[], store: Store, io: CliOutput, now: () =>
     if (typeof raw !== 'string') continue;
     if (!/^\d+$/.test(raw) || Number(raw) <= 0) problems.push(`--${flag} must be a positive whole number, got "${raw}"`);
     else limits[field] = Number(raw);
+  }
+  const budgets: { dailyBudget?: number; monthlyBudget?: number } = {};
+  for (const [flag, field] of [['daily-budget', 'dailyBudget'], ['monthly-budget', 'monthlyBudget']] as const) {
+    const raw = values[flag];
+    if (raw === undefined) continue;
+    const parsed = budgetSchema.safeParse(/^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN);
+    if (parsed.success) budgets[field] = parsed.data;
+    else problems.push(`--${flag} must be an amount more than 0 with at most six decimals, such as 5 or 0.25, got "${raw}"`);
   }
   let expiresAt: number | undefined;
   if (values.expires !== undefined) {
@@ -90,7 +103,7 @@ async function createKey(args: string[], store: Store, io: CliOutput, now: () =>
   const { key, record } = await createKeyService({ keys: store.keys, now }).create({
     userId: user.data,
     role: role.data,
-    limits: limitsInputSchema.parse(limits),
+    limits: limitsWithBudgets(limitsInputSchema.parse(limits), budgets),
     ...(models !== undefined ? { models } : {}),
     ...(values.name !== undefined ? { name: values.name } : {}),
     ...(expiresAt !== undefined ? { expiresAt } : {}),
@@ -117,7 +130,9 @@ async function listKeys(args: string[], store: Store, io: CliOutput): Promise<nu
     record.role,
     record.revokedAt !== undefined ? 'revoked' : record.expiresAt !== undefined && record.expiresAt <= Date.now() ? 'expired' : 'active',
     new Date(record.createdAt).toISOString().slice(0, 10),
-    Object.entries(record.limits).map(([name, value]) => `${name}=${String(value)}`).join(' ') || '-',
+    Object.entries(record.limits)
+      .map(([name, value]: [string, number]) => (name.endsWith('BudgetMicros') ? `${name.replace('Micros', '')}=${formatMicros(value)}` : `${name}=${String(value)}`))
+      .join(' ') || '-',
     // Blank for every model, like an unnamed key's name: a word there could be read as a pattern.
     record.models?.join(',') ?? '',
     record.name ?? '',

@@ -1,25 +1,32 @@
-// `sluice usage`: the usage report of GET /admin/usage, read straight from the configured store.
+// `sluice usage`: the usage and spend report of GET /admin/usage, read straight from the
+// configured store; a table, JSON (--json) or CSV (--csv).
 import { parseArgs } from 'node:util';
 import type { Store, UsageGroup } from '../store/store.js';
 import { usageRange } from '../store/usage-range.js';
+import { usageGroups, usageReport, usageReportCsv } from '../store/usage-report.js';
 import { formatTable, type CliOutput } from './keys.js';
 
 export const usageHelp = `Usage:
-  sluice usage [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--by user,key,model,day]
-               [--user U] [--key ID] [--model M] [--json]
-Both dates are UTC and inclusive; the default is the last 30 days, grouped by user, model and day.`;
+  sluice usage [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--by user,key,model,deployment,day]
+               [--user U] [--key ID] [--model M] [--json | --csv]
+Both dates are UTC and inclusive; the default is the last 30 days, grouped by user, model and day.
+Cost is in the currency of each model's price; rows of different currencies are never summed.`;
 
-const groups: readonly UsageGroup[] = ['user', 'key', 'model', 'day'];
+const columns = { user: 'userId', key: 'keyId', model: 'model', deployment: 'deployment', day: 'day' } as const satisfies Record<UsageGroup, string>;
 
 export async function usageCommand(args: string[], store: Store, io: CliOutput, now: () => number = Date.now): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { from: { type: 'string' }, to: { type: 'string' }, by: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' } },
+    options: { from: { type: 'string' }, to: { type: 'string' }, by: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' }, csv: { type: 'boolean' } },
   });
-  const by = (values.by ?? 'user,model,day').split(',').filter((group) => group !== '');
-  const unknown = by.filter((group) => !(groups as readonly string[]).includes(group));
+  const by = [...new Set((values.by ?? 'user,model,day').split(',').filter((group) => group !== ''))];
+  const unknown = by.filter((group) => !(usageGroups as readonly string[]).includes(group));
   if (unknown.length > 0) {
-    io.err(`sluice usage: --by takes user, key, model and day; not ${unknown.join(', ')}\n`);
+    io.err(`sluice usage: --by takes ${usageGroups.join(', ')}; not ${unknown.join(', ')}\n`);
+    return 2;
+  }
+  if (values.json === true && values.csv === true) {
+    io.err('sluice usage: give --json or --csv, not both\n');
     return 2;
   }
   for (const [flag, value] of [['from', values.from], ['to', values.to]] as const) {
@@ -35,22 +42,30 @@ export async function usageCommand(args: string[], store: Store, io: CliOutput, 
     io.err(`sluice usage: ${(error as Error).message}\n`);
     return 2;
   }
-  const rows = await store.usage.aggregate({
-    ...range.query,
-    groupBy: by as UsageGroup[],
-    ...(values.user !== undefined ? { userId: values.user } : {}),
-    ...(values.key !== undefined ? { keyId: values.key } : {}),
-    ...(values.model !== undefined ? { model: values.model } : {}),
-  });
+  const groupBy = by as UsageGroup[];
+  const report = await usageReport(
+    store.usage,
+    {
+      ...range.query,
+      groupBy,
+      ...(values.user !== undefined ? { userId: values.user } : {}),
+      ...(values.key !== undefined ? { keyId: values.key } : {}),
+      ...(values.model !== undefined ? { model: values.model } : {}),
+    },
+    range,
+  );
   if (values.json === true) {
-    io.out(`${JSON.stringify({ from: range.from, to: range.to, groupBy: by, data: rows })}\n`);
+    io.out(`${JSON.stringify(report)}\n`);
+    return 0;
+  }
+  if (values.csv === true) {
+    io.out(usageReportCsv(report));
     return 0;
   }
   io.out(`usage ${range.from} to ${range.to}\n`);
-  const columns: Record<UsageGroup, 'userId' | 'keyId' | 'model' | 'day'> = { user: 'userId', key: 'keyId', model: 'model', day: 'day' };
-  const header = [...by, 'requests', 'prompt', 'completion', 'total', 'estimated', 'cancelled', 'errors', 'refused'];
-  const body = rows.map((row) => [
-    ...by.map((group) => String(row[columns[group as UsageGroup]] ?? '')),
+  const header = [...groupBy, 'requests', 'prompt', 'completion', 'total', 'estimated', 'cancelled', 'errors', 'refused', 'cost'];
+  const body = report.data.map((row) => [
+    ...groupBy.map((group) => String(row[columns[group]] ?? '')),
     String(row.requests),
     String(row.promptTokens),
     String(row.completionTokens),
@@ -59,7 +74,8 @@ export async function usageCommand(args: string[], store: Store, io: CliOutput, 
     String(row.cancelled),
     String(row.errors),
     String(row.refused),
+    row.currency !== undefined ? `${row.cost} ${row.currency}` : '-',
   ]);
-  io.out(rows.length === 0 ? 'no usage in this range\n' : formatTable(header, body));
+  io.out(report.data.length === 0 ? 'no usage in this range\n' : formatTable(header, body));
   return 0;
 }

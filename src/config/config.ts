@@ -1,4 +1,5 @@
 // The resolved, frozen configuration the rest of the program reads. Only load.ts creates one.
+import type { Price } from '../contract/cost.js';
 import type { Limits, Role } from '../contract/principal.js';
 import type { OutboundProxy } from '../contract/provider.js';
 import type { LogLevel } from '../observability/logger.js';
@@ -11,6 +12,8 @@ export interface ModelRoute {
   readonly provider: string;
   readonly model: string;
   readonly fallbacks: readonly string[];
+  /** Absent: the alias has no price of its own (see `prices`, and servedPrice in price.ts). */
+  readonly price?: Price;
 }
 
 export type AuthMode = 'keys' | 'jwt' | 'both' | 'none';
@@ -41,6 +44,8 @@ export interface Config {
   readonly log: { readonly level: LogLevel; readonly requests: boolean };
   readonly providers: Readonly<Record<string, ResolvedProvider>>;
   readonly models: Readonly<Record<string, ModelRoute>>;
+  /** Prices by `provider/model`, for names no alias's price covers. */
+  readonly prices: Readonly<Record<string, Price>>;
   readonly defaultModel: string;
   readonly outboundProxy: OutboundProxy;
   readonly auth: {

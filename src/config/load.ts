@@ -11,6 +11,10 @@ import { crossCheckIssues } from './cross-checks.js';
 import type { Config, LogLevel, ModelRoute, ResolvedProvider } from './config.js';
 import type { Timeouts } from '../contract/provider.js';
 import { resolveProvider, type ProviderConfig } from '../providers/definitions.js';
+import type { Limits } from '../contract/principal.js';
+import type { Price } from '../contract/cost.js';
+import { budgetMicros, resolvePrice } from './price.js';
+import type { LimitsConfig } from './schema.js';
 
 export type { ConfigIssue };
 
@@ -117,8 +121,9 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   // A file that configures no providers gets the whole demo gateway, its model alias included.
   const rawModels: Readonly<Record<string, ModelRouteConfig>> = raw.models ?? (raw.providers === undefined ? zeroConfig.models : {});
   for (const [alias, route] of Object.entries(rawModels)) {
-    models[alias] = { provider: route.provider, model: route.model ?? alias, fallbacks: route.fallbacks ?? [] };
+    models[alias] = { provider: route.provider, model: route.model ?? alias, fallbacks: route.fallbacks ?? [], ...(route.price !== undefined ? { price: resolvePrice(route.price) } : {}) };
   }
+  const prices: Record<string, Price> = Object.fromEntries(Object.entries(raw.prices ?? {}).map(([name, price]) => [name, resolvePrice(price)]));
   // Whether the routes, fallbacks and defaultModel name something was checked with the schema (cross-checks.ts).
   const defaultModel = raw.defaultModel ?? Object.keys(models)[0] ?? firstProviderModel(providers);
 
@@ -151,8 +156,8 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   const store = { url: env['SLUICE_STORE_URL'] || raw.store?.url || defaults.store.url };
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(store.url)) issues.push({ path: 'env SLUICE_STORE_URL', message: `"${store.url}" is not a store URL; use sqlite:./data/sluice.db or postgres://user@host:5432/database` });
   const limits = {
-    perUser: pickDefined(raw.limits?.perUser ?? {}),
-    users: Object.fromEntries(Object.entries(raw.limits?.users ?? {}).map(([userId, userLimits]) => [userId, pickDefined(userLimits)])),
+    perUser: resolveLimits(raw.limits?.perUser ?? {}),
+    users: Object.fromEntries(Object.entries(raw.limits?.users ?? {}).map(([userId, userLimits]) => [userId, resolveLimits(userLimits)])),
   };
 
   const generations = withDefaults(defaults.generations, raw.generations);
@@ -175,7 +180,7 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
       }
     : undefined;
 
-  return { server, log: { level, requests: raw.log?.requests ?? defaults.log.requests }, providers, models, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}), ...(tracing ? { tracing } : {}) };
+  return { server, log: { level, requests: raw.log?.requests ?? defaults.log.requests }, providers, models, prices, defaultModel: defaultModel ?? '', outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}), ...(tracing ? { tracing } : {}) };
 }
 
 /** `metrics.listen` split into host and port; its port must not be the main one. */
@@ -213,6 +218,16 @@ function resolveAuth(raw: RawConfig['auth'], host: string, env: Env, issues: Con
     issues.push({ path: 'auth.jwt', message: `JWT settings are ignored in mode "${mode}"; set auth.mode to jwt or both, or remove auth.jwt` });
   }
   return auth;
+}
+
+/** Config limits as the limiter reads them: budgets in whole micro-units. */
+function resolveLimits(raw: LimitsConfig): Limits {
+  const { dailyBudget, monthlyBudget, ...counts } = raw;
+  return {
+    ...pickDefined(counts),
+    ...(dailyBudget !== undefined ? { dailyBudgetMicros: budgetMicros(dailyBudget) } : {}),
+    ...(monthlyBudget !== undefined ? { monthlyBudgetMicros: budgetMicros(monthlyBudget) } : {}),
+  };
 }
 
 function pickDefined<T extends Record<string, unknown>>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { providerDefinitions } from '../providers/definitions.js';
 import { timeoutsSchema } from '../providers/shared/config.js';
+import { budgetSchema, priceSchema, pricesSchema } from './price.js';
 
 const milliseconds = z.number().int().nonnegative();
 const positiveInt = z.number().int().positive();
@@ -21,6 +22,8 @@ export const modelRouteSchema = z.strictObject({
   model: z.string().min(1).optional(),
   /** Tried in order, only before anything has reached the client: aliases or `provider/model`. */
   fallbacks: z.array(z.string().min(1)).optional(),
+  /** Per million tokens, in `currency` (default USD): docs/spend.md. */
+  price: priceSchema.optional(),
 });
 
 const limitsSchema = z.strictObject({
@@ -31,6 +34,10 @@ const limitsSchema = z.strictObject({
   dailyTokens: positiveInt.optional(),
   /** Tokens (prompt + completion) per UTC month. */
   monthlyTokens: positiveInt.optional(),
+  /** Money per UTC day, in the currency of the requested model's price (docs/spend.md). */
+  dailyBudget: budgetSchema.optional(),
+  /** Money per UTC month, likewise. */
+  monthlyBudget: budgetSchema.optional(),
 });
 
 const userIdPattern = /^[A-Za-z0-9._@:-]{1,128}$/;
@@ -86,6 +93,8 @@ export const configSchema = z.strictObject({
   timeouts: timeoutsSchema.optional(),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider ids use a-z, 0-9, - and _'), providerSchema).optional(),
   models: z.record(z.string().min(1), modelRouteSchema).optional(),
+  /** Prices of `provider/model` names that no alias's `price` covers, per million tokens. */
+  prices: pricesSchema.optional(),
   /** The model used when a request names none (native API); an alias or `provider/model`. */
   defaultModel: z.string().min(1).optional(),
   auth: authSchema.optional(),

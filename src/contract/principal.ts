@@ -17,10 +17,27 @@ export interface Limits {
   readonly dailyTokens?: number;
   /** Tokens per UTC calendar month. */
   readonly monthlyTokens?: number;
+  /**
+   * Money per UTC calendar day, in whole micro-units of the requested model's price currency
+   * (contract/cost.ts). Charged with the generation's cost when it ends; unpriced models cost
+   * nothing.
+   */
+  readonly dailyBudgetMicros?: number;
+  /** Money per UTC calendar month, in micro-units, likewise. */
+  readonly monthlyBudgetMicros?: number;
 }
 
 export const limitNames = ['requestsPerMinute', 'tokensPerMinute', 'concurrentStreams', 'dailyTokens', 'monthlyTokens'] as const satisfies readonly (keyof Limits)[];
 export type LimitName = (typeof limitNames)[number];
+
+/** The budget limits, named as operators write them (`dailyBudget`), held in micro-units. */
+export const budgetNames = ['dailyBudget', 'monthlyBudget'] as const;
+export type BudgetName = (typeof budgetNames)[number];
+
+/** `limits` without its budgets: what is stored as a key's limits JSON and shown as its limits. */
+export function countingLimits(limits: Limits): Limits {
+  return Object.fromEntries(Object.entries(limits).filter(([name]) => name !== 'dailyBudgetMicros' && name !== 'monthlyBudgetMicros'));
+}
 
 export interface Principal {
   /** The end user the request is for (after a service credential named one). */

@@ -11,6 +11,12 @@ export interface Usage {
   totalTokens: number;
   /** True when Sluice counted the tokens itself because the provider gave no figures. */
   estimated: boolean;
+  /**
+   * The prompt tokens the provider served from its prompt cache, where it reports them (OpenAI
+   * `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`). Always part of
+   * `promptTokens`; priced at the model's `cachedInput` price (docs/spend.md).
+   */
+  cachedPromptTokens?: number;
 }
 
 /** A serialisable error, as carried by an `error` event (it may cross a process boundary). */

@@ -45,6 +45,7 @@ describe('error table', () => {
       model_not_allowed: [403, 'permission_error', false],
       rate_limited: [429, 'rate_limit_error', true],
       quota_exceeded: [429, 'rate_limit_error', false],
+      budget_exceeded: [429, 'rate_limit_error', false],
       identity_provider_unavailable: [503, 'server_error', true],
       store_unavailable: [503, 'server_error', true],
       shutting_down: [503, 'server_error', true],

@@ -46,6 +46,7 @@ export const errorTable = {
   model_not_allowed: { status: 403, type: 'permission_error', message: 'The API key or token does not allow this model.', retryable: false },
   rate_limited: { status: 429, type: 'rate_limit_error', message: 'A rate limit was reached.', retryable: true },
   quota_exceeded: { status: 429, type: 'rate_limit_error', message: 'A token quota is used up.', retryable: false },
+  budget_exceeded: { status: 429, type: 'rate_limit_error', message: 'A spending budget is used up.', retryable: false },
   identity_provider_unavailable: { status: 503, type: 'server_error', message: 'The identity provider\'s key set (JWKS) could not be fetched to check the token.', retryable: true },
   store_unavailable: { status: 503, type: 'server_error', message: 'The gateway\'s database is unavailable.', retryable: true },
   // The gateway itself.

@@ -2,7 +2,8 @@
 // through a LimitState in one step, seeds quota counters from the usage store the first time a
 // period is seen (so a restart does not reset a day's or a month's quota), and words refusals.
 import { randomUUID } from 'node:crypto';
-import type { LimitName, Limits } from '../contract/principal.js';
+import type { BudgetName, LimitName, Limits } from '../contract/principal.js';
+import { formatMicros, type Cost } from '../contract/cost.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { Admission, LimitSubject, Limiter } from './limiter.js';
 import type { LimitCheck, LimitLabel, LimitState, QuotaCheck } from './limit-state.js';
@@ -21,6 +22,13 @@ export interface LimiterOptions {
    * database is down).
    */
   readonly seedQuota: (subject: QuotaSubject, periodStart: number) => Promise<number>;
+  /**
+   * Micro-units of `currency` already spent by `subject` at or after `periodStart`; called once
+   * per budget counter and period when the state does not hold it. Wire it to
+   * `UsageStore.costSince`. Needed only when some limits have budgets: without it a request that
+   * a budget applies to is refused with an Error. Failures reject `admit`, as for seedQuota.
+   */
+  readonly seedBudget?: (subject: QuotaSubject, currency: string, periodStart: number) => Promise<number>;
   /**
    * A new id for each admission, unique across every node sharing the state: the lease its
    * concurrency slots are held under until it settles. Default `crypto.randomUUID`.
@@ -82,11 +90,36 @@ function label(side: Side, name: LimitName): LimitLabel {
   return `${side.scope}.${name}`;
 }
 
+/** A quota check, with whose usage seeds it; `currency` marks a budget (counting micro-units). */
+interface PeriodCheck {
+  readonly check: QuotaCheck;
+  readonly subject: QuotaSubject;
+  readonly currency?: string;
+}
+
+/** Budget checks for the periods `now` falls in, in `currency`; none without a currency. */
+function budgetChecks(sides: readonly Side[], now: number, currency: string | undefined): PeriodCheck[] {
+  if (currency === undefined) return [];
+  const result: PeriodCheck[] = [];
+  for (const side of sides) {
+    const budgets: [BudgetName, number | undefined, Period][] = [
+      ['dailyBudget', side.limits.dailyBudgetMicros, utcDay(now)],
+      ['monthlyBudget', side.limits.monthlyBudgetMicros, utcMonth(now)],
+    ];
+    for (const [name, limit, period] of budgets) {
+      if (limit === undefined) continue;
+      const check: QuotaCheck = { kind: 'quota', key: `${side.prefix}:budget:${encodeURIComponent(currency)}:${period.name}`, limit, label: `${side.scope}.${name}`, periodStart: period.start, periodEnd: period.end };
+      result.push({ check, subject: side.quotaSubject, currency });
+    }
+  }
+  return result;
+}
+
 /** Quota checks for the periods `now` falls in, with whose usage seeds each. */
-function quotaChecks(sides: readonly Side[], now: number): { check: QuotaCheck; subject: QuotaSubject }[] {
+function quotaChecks(sides: readonly Side[], now: number): PeriodCheck[] {
   const day = utcDay(now);
   const month = utcMonth(now);
-  const result: { check: QuotaCheck; subject: QuotaSubject }[] = [];
+  const result: PeriodCheck[] = [];
   for (const side of sides) {
     const { dailyTokens, monthlyTokens } = side.limits;
     if (dailyTokens !== undefined) {
@@ -118,7 +151,7 @@ function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function refusal(failed: LimitCheck, retryAfterMs: number): SluiceError {
+function refusal(failed: LimitCheck, retryAfterMs: number, currency: string | undefined): SluiceError {
   const seconds = retryAfterSeconds(retryAfterMs);
   switch (failed.kind) {
     case 'requests':
@@ -133,7 +166,14 @@ function refusal(failed: LimitCheck, retryAfterMs: number): SluiceError {
         retryAfterSeconds: seconds,
       });
     case 'quota': {
-      const period = failed.label.endsWith('.dailyTokens') ? 'UTC day' : 'UTC month';
+      const period = failed.label.endsWith('.dailyTokens') || failed.label.endsWith('.dailyBudget') ? 'UTC day' : 'UTC month';
+      const resets = `it resets at ${new Date(failed.periodEnd).toISOString()}, in ${seconds} s.`;
+      if (currency !== undefined) {
+        return new SluiceError('budget_exceeded', {
+          message: `Budget used up: ${failed.label} is ${formatMicros(failed.limit)} ${currency} per ${period}; ${resets}`,
+          retryAfterSeconds: seconds,
+        });
+      }
       return new SluiceError('quota_exceeded', {
         message: `Token quota used up: ${failed.label} is ${failed.limit} tokens per ${period}; it resets at ${new Date(failed.periodEnd).toISOString()}, in ${seconds} s.`,
         retryAfterSeconds: seconds,
@@ -161,13 +201,16 @@ export function createLimiter(options: LimiterOptions): Limiter {
   /** Seed queries in flight, by counter key: concurrent first requests of a period share one. */
   const seeding = new Map<string, Promise<void>>();
 
-  function seed(check: QuotaCheck, subject: QuotaSubject): Promise<void> {
+  function seed({ check, subject, currency }: PeriodCheck): Promise<void> {
     const running = seeding.get(check.key);
     if (running !== undefined) return running;
     const started = (async () => {
       try {
-        const usedTokens = await seedQuota(subject, check.periodStart);
-        await state.seed(check, Number.isFinite(usedTokens) ? usedTokens : 0, now());
+        let used: number;
+        if (currency === undefined) used = await seedQuota(subject, check.periodStart);
+        else if (options.seedBudget !== undefined) used = await options.seedBudget(subject, currency, check.periodStart);
+        else throw new Error(`The limiter has no seedBudget, so it cannot check ${check.label}.`);
+        await state.seed(check, Number.isFinite(used) ? used : 0, now());
       } finally {
         seeding.delete(check.key);
       }
@@ -183,27 +226,30 @@ export function createLimiter(options: LimiterOptions): Limiter {
       const leaseId = newLeaseId();
       for (let round = 1; ; round += 1) {
         const at = now();
-        const quotas = quotaChecks(sides, at);
+        const quotas = [...quotaChecks(sides, at), ...budgetChecks(sides, at, subject.currency)];
         const result = await state.admit([...steady, ...quotas.map((quota) => quota.check)], at, leaseId);
-        if (result.outcome === 'refused') throw refusal(result.failed, result.retryAfterMs);
-        if (result.outcome === 'admitted') return admission(sides, steady, leaseId);
+        if (result.outcome === 'refused') {
+          const failedKey = result.failed.key;
+          throw refusal(result.failed, result.retryAfterMs, quotas.find((quota) => quota.check.key === failedKey)?.currency);
+        }
+        if (result.outcome === 'admitted') return admission(sides, steady, leaseId, subject.currency);
         if (round === maxSeedRounds) throw new Error(`The limit state still lacks quota counters after ${maxSeedRounds} seeds: ${result.quotas.map((quota) => quota.key).join(', ')}.`);
-        const subjectOf = new Map(quotas.map((quota) => [quota.check.key, quota.subject]));
+        const byKey = new Map(quotas.map((quota) => [quota.check.key, quota]));
         const toSeed = result.quotas.map((quota) => {
-          const quotaSubject = subjectOf.get(quota.key);
+          const found = byKey.get(quota.key);
           // The state only names checks it was given; anything else is a bug in the state.
-          if (quotaSubject === undefined) throw new Error(`The limit state asked to seed ${quota.key}, which was not checked.`);
-          return { quota, quotaSubject };
+          if (found === undefined) throw new Error(`The limit state asked to seed ${quota.key}, which was not checked.`);
+          return found;
         });
-        await Promise.all(toSeed.map(({ quota, quotaSubject }) => seed(quota, quotaSubject)));
+        await Promise.all(toSeed.map(seed));
       }
     },
   };
 
-  function admission(sides: readonly Side[], steady: readonly LimitCheck[], leaseId: string): Admission {
+  function admission(sides: readonly Side[], steady: readonly LimitCheck[], leaseId: string, currency: string | undefined): Admission {
     let settled = false;
     return {
-      async settle(totalTokens: number): Promise<void> {
+      async settle(totalTokens: number, cost?: Cost): Promise<void> {
         // Marked before the await, so a second call during the first is ignored too. If the state
         // fails, the charge and the slot are lost rather than retried twice.
         if (settled) return;
@@ -211,8 +257,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
         const at = now();
         // Requests checks are kept out: settle does nothing with them.
         const checks = [...steady.filter((check) => check.kind !== 'requests'), ...quotaChecks(sides, at).map((quota) => quota.check)];
-        if (checks.length === 0) return;
-        await state.settle(checks, totalTokens, at, leaseId);
+        if (checks.length > 0) await state.settle(checks, totalTokens, at, leaseId);
+        // Budgets are charged in the currency they were checked in. A fallback priced in another
+        // currency is on its usage row, and reaches that currency's counters when they are next
+        // seeded (docs/decisions/0017-spend.md).
+        if (cost === undefined || cost.micros <= 0 || cost.currency !== currency) return;
+        const budgets = budgetChecks(sides, at, currency).map((budget) => budget.check);
+        if (budgets.length > 0) await state.settle(budgets, cost.micros, at, leaseId);
       },
     };
   }

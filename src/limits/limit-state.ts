@@ -22,14 +22,14 @@
 //   leases before counting). The deadline is not renewed (see redis-limit-state.ts for why and
 //   what that costs). The memory state keeps the lease ids too, without deadlines (a crash takes
 //   the counters with it), so that settling frees exactly the slots that admission took, on both.
-import type { LimitName } from '../contract/principal.js';
+import type { BudgetName, LimitName } from '../contract/principal.js';
 
 /**
  * The name of one limit as the caller sees it in a refusal: `key.requestsPerMinute`; or, for the
  * budget Sluice keeps towards an upstream provider (routing/provider-quotas.ts),
  * `provider.tokensPerMinute`.
  */
-export type LimitLabel = `${'key' | 'user'}.${LimitName}` | `provider.${'requestsPerMinute' | 'tokensPerMinute'}`;
+export type LimitLabel = `${'key' | 'user'}.${LimitName | BudgetName}` | `provider.${'requestsPerMinute' | 'tokensPerMinute'}`;
 
 interface CheckBase {
   /**
@@ -61,7 +61,9 @@ export interface ConcurrencyCheck extends CheckBase {
 
 /**
  * Tokens per calendar period (UTC day or month): admit passes while the used count is below
- * `limit` and takes nothing; settle adds the generation's tokens. The counter must be seeded from
+ * `limit` and takes nothing; settle adds the generation's tokens. A spending budget is the same
+ * counter counting micro-units of money instead (`key:<id>:budget:USD:day:2026-12-01`): the
+ * limiter settles it with the generation's cost rather than its tokens. The counter must be seeded from
  * the usage store the first time it is needed (see `LimitState.seed`).
  */
 export interface QuotaCheck extends CheckBase {

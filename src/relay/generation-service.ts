@@ -16,6 +16,7 @@ import type { GenerationSummary } from '../contract/generation-summary.js';
 import { createUsageWriter } from './usage-writer.js';
 import type { GenerationRegistry } from './generation-registry.js';
 import { modelRefusal } from '../auth/model-allowlist.js';
+import { costOf, type Price } from '../contract/cost.js';
 import { collectAnswer } from './collect-answer.js';
 
 /** A generation running on this node, as the console's Live view lists it. */
@@ -81,6 +82,12 @@ export interface GenerationServiceDependencies {
   usage: UsageStore;
   /** The limits that apply to a user (config `limits.users`, else `limits.perUser`). */
   userLimits: (userId: string) => Limits;
+  /**
+   * The price of a request for `model` (the name the client asked for) served by `deployment`
+   * (`provider/model`), or of its first choice without one; undefined for an unpriced model.
+   * config/price.ts `servedPrice` over the current config.
+   */
+  priceOf: (model: string, deployment?: string) => Price | undefined;
   /** Where resumable generations are tracked. */
   registry: GenerationRegistry;
   resumeGraceMs: number;
@@ -121,6 +128,8 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       const candidates = dependencies.router.resolve(options.model);
       const { principal } = options;
       const startedAt = now();
+      // Budgets are checked in the currency of the model's price; an unpriced model spends nothing.
+      const currency = dependencies.priceOf(options.model)?.currency;
       let admission;
       try {
         admission = await limiter.admit({
@@ -128,6 +137,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
           userLimits: dependencies.userLimits(principal.userId),
           keyLimits: principal.keyLimits,
           ...(principal.keyId !== undefined ? { keyId: principal.keyId } : {}),
+          ...(currency !== undefined ? { currency } : {}),
         });
       } catch (error) {
         if (error instanceof SluiceError) {
@@ -167,12 +177,15 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         active.delete(generation);
         about.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);
-        recordUsage(usageRow(principal, options.model, startedAt, summary, options.route));
+        const deployment = summary.provider !== '' ? `${summary.provider}/${summary.upstreamModel}` : undefined;
+        const price = dependencies.priceOf(options.model, deployment);
+        const cost = price !== undefined ? costOf(summary.usage, price) : undefined;
+        recordUsage({ ...usageRow(principal, options.model, startedAt, summary, options.route), ...(deployment !== undefined ? { deployment } : {}), ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
+        await admission.settle(summary.usage.totalTokens, cost).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
         if (keepText) {
           const entry = { generationId: summary.id, at: startedAt, userId: principal.userId, prompt: JSON.stringify(options.request.messages), answer: collectAnswer(generation.events).text };
           await keepText.recordMany([entry]).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'request text not stored'));
         }
-        await admission.settle(summary.usage.totalTokens).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
       });
       return generation;
     },

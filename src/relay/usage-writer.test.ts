@@ -25,6 +25,7 @@ function fakeUsage(fail = false): UsageStore & { batches: UsageRecord[][] } {
     providerStats: async () => [],
     timeline: async () => ({ buckets: [], errorsByCode: {} }),
     tokensSince: async () => 0,
+    costSince: async () => 0,
   };
 }
 

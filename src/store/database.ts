@@ -17,6 +17,9 @@ export interface ApiKeysTable {
   created_at: number;
   expires_at: number | null;
   revoked_at: number | null;
+  /** Budgets in whole micro-units of the requested model's currency; null: none. */
+  daily_budget_micros: number | null;
+  monthly_budget_micros: number | null;
 }
 
 /** One row per generation (or refused request). */
@@ -46,6 +49,10 @@ export interface UsageTable {
   provider_key_id: string | null;
   /** Upstream attempts made, the serving one included. */
   attempts: number | null;
+  /** What the row cost, in whole micro-units of `currency`; null: the model has no price. */
+  cost_micros: number | null;
+  /** ISO 4217 code of `cost_micros`. */
+  currency: string | null;
 }
 
 export interface ConversationsTable {

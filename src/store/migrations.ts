@@ -117,6 +117,17 @@ export function createMigrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    // Spend (docs/spend.md): what each usage row cost, in whole micro-units of its currency (NULL
+    // for rows of unpriced models and rows from before), and the budgets of keys, in micro-units.
+    // bigint throughout: a month of micro-dollars passes 2^31 at a few thousand dollars.
+    '0004-spend': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable('usage').addColumn('cost_micros', 'bigint').execute();
+        await db.schema.alterTable('usage').addColumn('currency', 'text').execute();
+        await db.schema.alterTable('api_keys').addColumn('daily_budget_micros', 'bigint').execute();
+        await db.schema.alterTable('api_keys').addColumn('monthly_budget_micros', 'bigint').execute();
+      },
+    },
     // The request log (docs/console.md): the prompt and answer text of each generation, written
     // only when the config says `log: { requests: true }`. Who, when, which model, the outcome and
     // the timings are already in the usage row of the same generation_id; this table holds only

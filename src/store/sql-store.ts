@@ -2,7 +2,7 @@
 // PostgreSQL. Everything that differs between the two lives in create-store.ts (the connection)
 // and migrations.ts (one column type); the queries here are portable SQL.
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import { limitNames, roles, type Limits, type Role } from '../contract/principal.js';
+import { countingLimits, limitNames, roles, type Limits, type Role } from '../contract/principal.js';
 import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database, ResponsesTable, UsageTable } from './database.js';
 import { ttftBinBoundsMs } from './store.js';
 import { postgresSetupLockKey, type StoreKind } from './migrations.js';
@@ -69,7 +69,10 @@ function apiKeyValues(record: ApiKeyRecord) {
     role: record.role,
     name: record.name ?? null,
     secret_hash: record.secretHash,
-    limits: JSON.stringify(record.limits),
+    // Budgets have columns of their own (migration 0004); the JSON keeps the counting limits.
+    limits: JSON.stringify(countingLimits(record.limits)),
+    daily_budget_micros: record.limits.dailyBudgetMicros ?? null,
+    monthly_budget_micros: record.limits.monthlyBudgetMicros ?? null,
     models: record.models !== undefined ? JSON.stringify(record.models) : null,
     created_at: record.createdAt,
     expires_at: record.expiresAt ?? null,
@@ -163,6 +166,8 @@ function usageValues(row: UsageRecord) {
     deployment: row.deployment ?? null,
     provider_key_id: row.providerKeyId ?? null,
     attempts: row.attempts ?? null,
+    cost_micros: row.costMicros ?? null,
+    currency: row.currency ?? null,
   };
 }
 
@@ -250,6 +255,17 @@ function createUsageStore(db: Kysely<Database>): UsageStore {
         .where('at', '>=', since)
         .executeTakeFirstOrThrow();
       return row.tokens;
+    },
+    async costSince(subject, currency, since) {
+      const [column, value] = 'keyId' in subject ? (['key_id', subject.keyId] as const) : (['user_id', subject.userId] as const);
+      const row = await db
+        .selectFrom('usage')
+        .select(sumOf(sql`cost_micros`).as('cost'))
+        .where(column, '=', value)
+        .where('currency', '=', currency)
+        .where('at', '>=', since)
+        .executeTakeFirstOrThrow();
+      return row.cost;
     },
   };
 }
@@ -352,12 +368,14 @@ const groupExpressions = {
   user: sql<string>`user_id`,
   key: sql<string | null>`key_id`,
   model: sql<string>`model`,
+  deployment: sql<string | null>`deployment`,
   day: sql<number>`at / ${sql.lit(dayMs)}`,
 } as const satisfies Record<UsageGroup, unknown>;
 
 async function aggregateUsage(db: Kysely<Database>, query: UsageQuery): Promise<UsageAggregate[]> {
   const groups = new Set(query.groupBy);
-  const grouped = [...groups].map((group) => groupExpressions[group]);
+  // Always split by currency too: a sum of micro-dollars and micro-yuan means nothing.
+  const grouped = [...[...groups].map((group) => groupExpressions[group]), sql<string | null>`currency`];
   // Columns not grouped on are selected as NULL so the row shape is the same for every query.
   const column = <T>(group: UsageGroup, expression: RawBuilder<T>): RawBuilder<T | null> =>
     groups.has(group) ? expression : sql<null>`null`;
@@ -367,7 +385,10 @@ async function aggregateUsage(db: Kysely<Database>, query: UsageQuery): Promise<
       column('user', groupExpressions.user).as('user_id'),
       column('key', groupExpressions.key).as('key_id'),
       column('model', groupExpressions.model).as('model'),
+      column('deployment', groupExpressions.deployment).as('deployment'),
       column('day', groupExpressions.day).as('day_number'),
+      sql<string | null>`currency`.as('currency'),
+      sumOf(sql`cost_micros`).as('cost_micros'),
       sql<number>`count(*)`.as('requests'),
       sumOf(sql`prompt_tokens`).as('prompt_tokens'),
       sumOf(sql`completion_tokens`).as('completion_tokens'),
@@ -387,14 +408,19 @@ async function aggregateUsage(db: Kysely<Database>, query: UsageQuery): Promise<
       if (query.model !== undefined) filters.push(expression('model', '=', query.model));
       return expression.and(filters);
     })
-    // kysely would print an empty GROUP BY for an empty list; no grouping gives one total row.
-    .$if(grouped.length > 0, (builder) => builder.groupBy(grouped))
+    .groupBy(grouped)
     .execute();
 
+  // Grouped by nothing, an empty range still answers one total row of zeros (the currency split
+  // leaves no row to sum into when there is nothing to split).
+  if (rows.length === 0 && groups.size === 0) {
+    return [{ requests: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, estimatedRequests: 0, completed: 0, cancelled: 0, errors: 0, refused: 0, costMicros: 0 }];
+  }
   const aggregates = rows.map((row): UsageAggregate => ({
     ...(row.user_id !== null ? { userId: row.user_id } : {}),
     ...(row.key_id !== null ? { keyId: row.key_id } : {}),
     ...(row.model !== null ? { model: row.model } : {}),
+    ...(row.deployment !== null ? { deployment: row.deployment } : {}),
     ...(row.day_number !== null ? { day: new Date(row.day_number * dayMs).toISOString().slice(0, 10) } : {}),
     requests: row.requests,
     promptTokens: row.prompt_tokens,
@@ -405,12 +431,14 @@ async function aggregateUsage(db: Kysely<Database>, query: UsageQuery): Promise<
     cancelled: row.cancelled,
     errors: row.errors,
     refused: row.refused,
+    costMicros: row.cost_micros,
+    ...(row.currency !== null ? { currency: row.currency } : {}),
   }));
   // Sorted here rather than in SQL: PostgreSQL orders text by the database's collation and puts
   // NULLs last, SQLite by bytes and NULLs first. Code-unit order with absent values last is the
   // same everywhere (and `YYYY-MM-DD` sorts chronologically).
-  const fields = { user: 'userId', key: 'keyId', model: 'model', day: 'day' } as const;
-  const order = query.groupBy.map((group) => fields[group]);
+  const fields = { user: 'userId', key: 'keyId', model: 'model', deployment: 'deployment', day: 'day' } as const;
+  const order = [...query.groupBy.map((group) => fields[group]), 'currency' as const];
   return aggregates.sort((left, right) => {
     for (const field of order) {
       const a = left[field];
@@ -564,7 +592,11 @@ function toApiKeyRecord(row: Selectable<ApiKeysTable>): ApiKeyRecord {
     role: oneOf<Role>(row.role, roles, 'api_keys.role'),
     ...(row.name !== null ? { name: row.name } : {}),
     secretHash: row.secret_hash,
-    limits: parseLimits(row.limits),
+    limits: {
+      ...parseLimits(row.limits),
+      ...(row.daily_budget_micros !== null ? { dailyBudgetMicros: Number(row.daily_budget_micros) } : {}),
+      ...(row.monthly_budget_micros !== null ? { monthlyBudgetMicros: Number(row.monthly_budget_micros) } : {}),
+    },
     ...(row.models !== null ? { models: parseModels(row.models) } : {}),
     createdAt: row.created_at,
     ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {}),
@@ -585,6 +617,8 @@ function toUsageRecord(row: Selectable<UsageTable>): UsageRecord {
     deployment: row.deployment,
     providerKeyId: row.provider_key_id,
     attempts: row.attempts,
+    costMicros: row.cost_micros,
+    currency: row.currency,
   };
   return {
     at: Number(row.at),
@@ -666,6 +700,7 @@ function parseModels(text: string): string[] {
   }
   return value;
 }
+
 
 /** Reads the `limits` JSON back, keeping only known limit names with finite numeric values. */
 function parseLimits(text: string): Limits {

@@ -148,6 +148,7 @@ const zeroCounts = {
   cancelled: 0,
   errors: 0,
   refused: 0,
+  costMicros: 0,
 };
 
 function storeContract(backend: Backend): void {
@@ -172,7 +173,7 @@ function storeContract(backend: Backend): void {
         id: 'k-full',
         role: 'service',
         name: 'ci',
-        limits: { requestsPerMinute: 60, tokensPerMinute: 10_000, concurrentStreams: 2, dailyTokens: 1e6, monthlyTokens: 2e7 },
+        limits: { requestsPerMinute: 60, tokensPerMinute: 10_000, concurrentStreams: 2, dailyTokens: 1e6, monthlyTokens: 2e7, dailyBudgetMicros: 5_000_000, monthlyBudgetMicros: 3_000_000_000 },
         models: ['chat', 'spark-*', 'openai/gpt-4o'],
         expiresAt: dayOne + 30 * day,
         revokedAt: dayOne + day,
@@ -251,7 +252,7 @@ function storeContract(backend: Backend): void {
       expect(await store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, groupBy: [] })).toStrictEqual([zeroCounts]);
       await seed();
       expect(await store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, groupBy: [] })).toStrictEqual([
-        { requests: 4, promptTokens: 14, completionTokens: 8, totalTokens: 22, estimatedRequests: 1, completed: 1, cancelled: 1, errors: 1, refused: 1 },
+        { requests: 4, promptTokens: 14, completionTokens: 8, totalTokens: 22, estimatedRequests: 1, completed: 1, cancelled: 1, errors: 1, refused: 1, costMicros: 0 },
       ]);
     });
 
@@ -262,7 +263,7 @@ function storeContract(backend: Backend): void {
     });
 
     it('lists the newest rows first with every field, optional ones absent when not given, filtered by user', async () => {
-      const full = usage({ at: dayOne + 2, userId: 'alice', keyId: 'k1', generationId: 'g2', upstreamModel: 'gpt-4o-2024-08-06', timeToFirstTokenMs: 42, errorCode: 'upstream_error', outcome: 'error', route: 'chat-completions', deployment: 'openai-a/gpt-4o-mini', providerKeyId: 'openai-a#2', attempts: 3 });
+      const full = usage({ at: dayOne + 2, userId: 'alice', keyId: 'k1', generationId: 'g2', upstreamModel: 'gpt-4o-2024-08-06', timeToFirstTokenMs: 42, errorCode: 'upstream_error', outcome: 'error', route: 'chat-completions', deployment: 'openai-a/gpt-4o-mini', providerKeyId: 'openai-a#2', attempts: 3, costMicros: 12_345, currency: 'USD' });
       const bare = usage({ at: dayOne + 1, userId: 'bob' });
       await store.usage.recordMany([bare, full]);
       expect(await store.usage.recent({ limit: 10 })).toStrictEqual([full, bare]);
@@ -372,6 +373,37 @@ function storeContract(backend: Backend): void {
       expect(await store.usage.tokensSince({ keyId: 'none' }, 0)).toBe(0);
     });
 
+    it('sums cost since a time, per key and per user, in one currency', async () => {
+      await store.usage.record(usage({ at: 1_000, keyId: 'k1', userId: 'alice', costMicros: 1_500_000, currency: 'USD' }));
+      await store.usage.record(usage({ at: 2_000, keyId: 'k1', userId: 'alice', costMicros: 250, currency: 'USD' }));
+      await store.usage.record(usage({ at: 2_000, keyId: 'k1', userId: 'alice', costMicros: 7_000, currency: 'CNY' }));
+      await store.usage.record(usage({ at: 3_000, keyId: 'k2', userId: 'alice' }));
+      expect(await store.usage.costSince({ keyId: 'k1' }, 'USD', 0)).toBe(1_500_250);
+      expect(await store.usage.costSince({ keyId: 'k1' }, 'USD', 2_000)).toBe(250);
+      expect(await store.usage.costSince({ userId: 'alice' }, 'CNY', 0)).toBe(7_000);
+      expect(await store.usage.costSince({ userId: 'alice' }, 'EUR', 0)).toBe(0);
+      expect(await store.usage.costSince({ keyId: 'k2' }, 'USD', 0)).toBe(0);
+    });
+
+    it('sums cost per group and currency, never across currencies, and groups by deployment', async () => {
+      // Past 2^31 micro-units: the columns and sums are bigint in PostgreSQL.
+      await store.usage.record(usage({ userId: 'alice', deployment: 'openai/gpt-4o', costMicros: 3_000_000_000, currency: 'USD' }));
+      await store.usage.record(usage({ userId: 'alice', deployment: 'openai/gpt-4o', costMicros: 1, currency: 'USD' }));
+      await store.usage.record(usage({ userId: 'alice', deployment: 'qianfan/ernie', costMicros: 40, currency: 'CNY' }));
+      await store.usage.record(usage({ userId: 'alice' }));
+      const byUser = await store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, groupBy: ['user'] });
+      expect(byUser.map((row) => [row.userId, row.currency, row.costMicros, row.requests])).toStrictEqual([
+        ['alice', 'CNY', 40, 1],
+        ['alice', 'USD', 3_000_000_001, 2],
+        ['alice', undefined, 0, 1],
+      ]);
+      const byDeployment = await store.usage.aggregate({ from: 0, to: Number.MAX_SAFE_INTEGER, groupBy: ['deployment'] });
+      expect(byDeployment.map((row) => [row.deployment, row.currency, row.costMicros])).toStrictEqual([
+        ['openai/gpt-4o', 'USD', 3_000_000_001],
+        ['qianfan/ernie', 'CNY', 40],
+        [undefined, undefined, 0],
+      ]);
+    });
     it('searches the request log by user, key, model, outcome and time, newest first', async () => {
       await seed();
       const models = (rows: UsageRecord[]) => rows.map((row) => [row.userId, row.model, row.outcome]);

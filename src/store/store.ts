@@ -51,9 +51,15 @@ export interface UsageRecord {
   readonly providerKeyId?: string;
   /** Upstream attempts made, the serving one included. */
   readonly attempts?: number;
+  /**
+   * What the generation cost, in whole micro-units of `currency` (contract/cost.ts); absent, with
+   * `currency`, when the model has no price. Computed from the (possibly estimated) tokens.
+   */
+  readonly costMicros?: number;
+  readonly currency?: string;
 }
 
-export type UsageGroup = 'user' | 'key' | 'model' | 'day';
+export type UsageGroup = 'user' | 'key' | 'model' | 'deployment' | 'day';
 
 export interface UsageQuery {
   /** Inclusive. */
@@ -71,6 +77,8 @@ export interface UsageAggregate {
   readonly userId?: string;
   readonly keyId?: string;
   readonly model?: string;
+  /** The deployment that served (`provider/model`); absent for rows that name none. */
+  readonly deployment?: string;
   /** UTC day, `YYYY-MM-DD`. */
   readonly day?: string;
   readonly requests: number;
@@ -83,6 +91,12 @@ export interface UsageAggregate {
   readonly cancelled: number;
   readonly errors: number;
   readonly refused: number;
+  /**
+   * The summed cost in micro-units of `currency`. Every aggregate is also split by currency, so a
+   * sum never mixes two; rows of unpriced models form the group without a currency, at 0.
+   */
+  readonly costMicros: number;
+  readonly currency?: string;
 }
 
 /** Which usage rows the request log shows (GET /admin/requests); every filter is optional. */
@@ -219,6 +233,8 @@ export interface UsageStore {
   providerStats(range: { readonly from: number; readonly to: number }): Promise<ProviderUsageStats[]>;
   /** Total tokens of the rows for this key (or user) at or after `since`: seeds quota counters. */
   tokensSince(subject: { keyId: string } | { userId: string }, since: number): Promise<number>;
+  /** Micro-units of `currency` the rows for this key (or user) cost at or after `since`: seeds budget counters. */
+  costSince(subject: { keyId: string } | { userId: string }, currency: string, since: number): Promise<number>;
 }
 
 export interface ConversationStore {

@@ -25,7 +25,7 @@ export interface StreamPlan {
   /** Delay before the response head. */
   headDelayMs?: number;
   finishReason?: string;
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number; prompt_tokens_details?: { cached_tokens: number } };
   /** Omit the final `data: [DONE]`. */
   omitDone?: boolean;
 }

@@ -18,7 +18,7 @@ export class ApiError extends Error {
 
 /** A client bound to one admin key. */
 export function createApi(adminKey) {
-  async function call(method, path, { query, body } = {}) {
+  async function call(method, path, { query, body, asText = false } = {}) {
     const url = new URL(path, window.location.origin);
     for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined && value !== '') url.searchParams.set(name, String(value));
     let response;
@@ -32,6 +32,7 @@ export function createApi(adminKey) {
       throw new ApiError(0, 'unreachable', `The gateway could not be reached: ${error instanceof Error ? error.message : String(error)}`, null);
     }
     const text = await response.text();
+    if (asText && response.ok) return text;
     let parsed = null;
     try {
       parsed = text === '' ? null : JSON.parse(text);
@@ -46,6 +47,8 @@ export function createApi(adminKey) {
   }
   return {
     get: (path, query) => call('GET', path, { query }),
+    /** The answer's body as text (the usage CSV). */
+    getText: (path, query) => call('GET', path, { query, asText: true }),
     post: (path, body) => call('POST', path, { body: body ?? {} }),
     delete: (path) => call('DELETE', path),
   };

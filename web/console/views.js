@@ -45,7 +45,9 @@ function ErrorLine({ error, id }) {
 const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 const formatNumber = (value) => (value === null || value === undefined ? '—' : numberFormat.format(value));
 const formatMs = (value) => (value === null || value === undefined ? '—' : `${numberFormat.format(value)} ms`);
-const formatCost = (value) => (typeof value === 'number' ? value.toFixed(value < 1 ? 4 : 2) : '—');
+/** A cost as the API gives it (a decimal string and its currency); "—" for a request with no price. */
+const formatCost = (cost, currency) => (typeof cost === 'string' && currency ? `${cost} ${currency}` : '—');
+const formatCosts = (costs) => (Array.isArray(costs) && costs.length > 0 ? costs.map((entry) => formatCost(entry.cost, entry.currency)).join(', ') : '—');
 const formatTime = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
 
 function Stat({ label, value, id }) {
@@ -89,7 +91,7 @@ function Overview({ api }) {
         <${Stat} id="stat-active-streams" label="active streams" value=${formatNumber(data.now.activeStreams)} />
         <${Stat} id="stat-hub-connections" label="hub connections" value=${formatNumber(data.now.hubConnections)} />
         <${Stat} id="stat-tokens-today" label="tokens today" value=${formatNumber(data.now.tokensToday)} />
-        <${Stat} id="stat-cost-today" label="spend today" value=${formatCost(data.now.costToday)} />
+        <${Stat} id="stat-cost-today" label="spend today" value=${formatCosts(data.now.costToday)} />
       </div>
       <div class="charts">
         <${TimeChart} id="chart-requests" title="Requests per minute" x=${series.start} series=${[{ label: 'requests/min', values: series.requestsPerMinute }, { label: 'failures', values: series.failures }]} />
@@ -234,28 +236,28 @@ function Keys({ api }) {
 
 // ---- Usage ----
 
-const usageColumns = ['day', 'model', 'userId', 'keyId', 'requests', 'promptTokens', 'completionTokens', 'totalTokens', 'estimatedRequests', 'completed', 'cancelled', 'errors', 'refused', 'cost'];
-
-/** CSV text of the usage rows (RFC 4180: fields with a comma, quote or newline are quoted). */
-export function usageCsv(rows) {
-  const field = (value) => {
-    const text = value === undefined || value === null ? '' : String(value);
-    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-  };
-  return [usageColumns.join(','), ...rows.map((row) => usageColumns.map((column) => field(row[column])).join(','))].join('\r\n') + '\r\n';
-}
-
 const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
 
 function Usage({ api }) {
+  const [csvError, setCsvError] = useState(undefined);
   const [from, setFrom] = useState(isoDay(Date.now() - 29 * 86_400_000));
   const [to, setTo] = useState(isoDay(Date.now()));
   const [groupBy, setGroupBy] = useState('day');
   const { data, error } = usePolling(() => api.get('/admin/usage', { from, to, groupBy }), [api, from, to, groupBy]);
   const rows = data?.data ?? [];
   const byDay = groupBy === 'day' ? [...rows].sort((a, b) => a.day.localeCompare(b.day)) : [];
-  function download() {
-    const blob = new Blob([usageCsv(rows)], { type: 'text/csv' });
+  // The gateway writes the CSV (GET /admin/usage?format=csv); it is fetched with the key in a
+  // header and saved from a blob, since a plain link could not carry the key.
+  async function download() {
+    let text;
+    try {
+      text = await api.getText('/admin/usage', { from, to, groupBy, format: 'csv' });
+      setCsvError(undefined);
+    } catch (caught) {
+      setCsvError(caught);
+      return;
+    }
+    const blob = new Blob([text], { type: 'text/csv' });
     const link = document.createElement('a');
     link.href = URL.createObjectURL(blob);
     link.download = `sluice-usage-${groupBy}-${from}-${to}.csv`;
@@ -264,17 +266,17 @@ function Usage({ api }) {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   }
-  const label = { day: 'day', model: 'model', user: 'userId', key: 'keyId' }[groupBy];
+  const label = { day: 'day', model: 'model', user: 'userId', key: 'keyId', deployment: 'deployment' }[groupBy];
   return html`<div>
     <div class="toolbar">
       <label>From <input id="usage-from" type="date" value=${from} onInput=${(event) => setFrom(event.currentTarget.value)} /></label>
       <label>To <input id="usage-to" type="date" value=${to} onInput=${(event) => setTo(event.currentTarget.value)} /></label>
       <label>By <select id="usage-group" value=${groupBy} onChange=${(event) => setGroupBy(event.currentTarget.value)}>
-        <option value="day">day</option><option value="model">model</option><option value="user">user</option><option value="key">key</option>
+        <option value="day">day</option><option value="model">model</option><option value="user">user</option><option value="key">key</option><option value="deployment">deployment</option>
       </select></label>
       <button type="button" id="usage-csv" onClick=${download} disabled=${rows.length === 0}>Download CSV</button>
     </div>
-    <${ErrorLine} error=${error} />
+    <${ErrorLine} error=${error ?? csvError} />
     ${byDay.length > 0 &&
     html`<${TimeChart} id="chart-usage" title="Tokens and requests per day" x=${byDay.map((row) => Date.parse(`${row.day}T00:00:00Z`))} series=${[{ label: 'tokens', values: byDay.map((row) => row.totalTokens) }, { label: 'requests', values: byDay.map((row) => row.requests) }]} />`}
     <${Table}
@@ -290,7 +292,7 @@ function Usage({ api }) {
         { title: 'estimated', render: (row) => formatNumber(row.estimatedRequests) },
         { title: 'errors', render: (row) => formatNumber(row.errors) },
         { title: 'refused', render: (row) => formatNumber(row.refused) },
-        { title: 'cost', render: (row) => formatCost(row.cost) },
+        { title: 'cost', render: (row) => formatCost(row.cost, row.currency) },
       ]}
     />
   </div>`;
@@ -340,12 +342,13 @@ function Requests({ api, session }) {
         { title: 'key', key: 'keyId' },
         { title: 'route', key: 'route' },
         { title: 'model', key: 'model' },
+        { title: 'deployment', key: 'deployment' },
         { title: 'outcome', key: 'outcome' },
         { title: 'error', key: 'errorCode' },
         { title: 'TTFT', render: (row) => formatMs(row.timeToFirstTokenMs) },
         { title: 'duration', render: (row) => formatMs(row.durationMs) },
         { title: 'tokens', render: (row) => `${formatNumber(row.totalTokens)}${row.estimated ? ' (est.)' : ''}` },
-        { title: 'cost', render: (row) => formatCost(row.cost) },
+        { title: 'cost', render: (row) => formatCost(row.cost, row.currency) },
       ]}
     />
     ${chosen &&

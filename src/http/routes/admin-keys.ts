@@ -10,12 +10,18 @@ import type { RouteHandler } from '../router.js';
 import { parseBody, parseWith } from '../validate.js';
 import { limitsInputSchema, userIdSchema } from './limits-input.js';
 import { modelPatternsSchema } from '../../auth/model-allowlist.js';
+import { budgetMicros, budgetSchema } from '../../config/price.js';
+import { countingLimits, type Limits } from '../../contract/principal.js';
 
 export const createKeyBodySchema = z.strictObject({
   userId: userIdSchema,
   role: z.enum(['user', 'service', 'admin'], { error: 'must be one of user, service, admin' }),
   name: z.string().min(1).max(200).optional(),
   limits: limitsInputSchema.optional(),
+  /** Money per UTC day, in the currency of the requested model's price (docs/spend.md). */
+  dailyBudget: budgetSchema.optional(),
+  /** Money per UTC month, likewise. */
+  monthlyBudget: budgetSchema.optional(),
   /** Model patterns the key may use (`chat`, `spark-*`, `openai/*`); absent: every model. */
   models: modelPatternsSchema.optional(),
   /** An ISO 8601 date or date-time, in the future. */
@@ -29,11 +35,23 @@ export function publicKey(record: ApiKeyRecord): Record<string, unknown> {
     userId: record.userId,
     role: record.role,
     name: record.name ?? null,
-    limits: record.limits,
+    limits: countingLimits(record.limits),
+    dailyBudget: record.limits.dailyBudgetMicros === undefined ? null : record.limits.dailyBudgetMicros / 1_000_000,
+    monthlyBudget: record.limits.monthlyBudgetMicros === undefined ? null : record.limits.monthlyBudgetMicros / 1_000_000,
     models: record.models ?? null,
     createdAt: new Date(record.createdAt).toISOString(),
     expiresAt: record.expiresAt === undefined ? null : new Date(record.expiresAt).toISOString(),
     revokedAt: record.revokedAt === undefined ? null : new Date(record.revokedAt).toISOString(),
+  };
+}
+
+
+/** A key's limits with its budgets in micro-units, as the store and the limiter hold them. */
+export function limitsWithBudgets(limits: Limits | undefined, budgets: { dailyBudget?: number | undefined; monthlyBudget?: number | undefined }): Limits {
+  return {
+    ...limits,
+    ...(budgets.dailyBudget !== undefined ? { dailyBudgetMicros: budgetMicros(budgets.dailyBudget) } : {}),
+    ...(budgets.monthlyBudget !== undefined ? { monthlyBudgetMicros: budgetMicros(budgets.monthlyBudget) } : {}),
   };
 }
 
@@ -57,7 +75,7 @@ export function createAdminKeysRoutes(dependencies: { keys: KeyService; store: K
       userId: body.userId,
       role: body.role,
       ...(body.name !== undefined ? { name: body.name } : {}),
-      ...(body.limits !== undefined ? { limits: body.limits } : {}),
+      limits: limitsWithBudgets(body.limits, body),
       ...(body.models !== undefined ? { models: body.models } : {}),
       ...(expiresAt !== undefined ? { expiresAt } : {}),
     });

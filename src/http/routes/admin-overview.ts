@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Hub } from '../../hub/hub.js';
 import type { GenerationService } from '../../relay/generation-service.js';
+import { formatMicros } from '../../contract/cost.js';
 import { ttftBinBoundsMs, type UsageStore, type UsageTimelineBucket } from '../../store/store.js';
 import { sendJson } from '../respond.js';
 import type { RouteHandler } from '../router.js';
@@ -58,7 +59,8 @@ export interface AdminOverviewDependencies {
  * `{ window, bucketMs, now: { activeStreams, hubConnections, requestsToday, tokensToday, costToday },
  * series: { start, requestsPerMinute, tokens, failures, ttftP50Ms, ttftP95Ms }, errorsByCode }`.
  * Every series has one entry per bucket, oldest first; `start` is each bucket's first millisecond.
- * `costToday` is the usage total's `cost` where the store reports one, else null.
+ * `costToday` is `[{ currency, cost }]`, one per currency priced today (cost a decimal string);
+ * empty when no request today had a price.
  */
 export function createAdminOverviewRoute(dependencies: AdminOverviewDependencies): RouteHandler {
   return async function adminOverview(context, _request, response) {
@@ -75,8 +77,10 @@ export function createAdminOverviewRoute(dependencies: AdminOverviewDependencies
       dependencies.usage.aggregate({ from: today, to: now + 1, groupBy: [] }),
       dependencies.hub.counts(),
     ]);
-    const total = totals[0];
-    const cost: unknown = total && 'cost' in total ? total.cost : undefined;
+    // The day's total comes split by currency (docs/spend.md): counts are summed over every row,
+    // cost is given per currency, unpriced rows (no currency) adding nothing.
+    const sum = (pick: (row: (typeof totals)[number]) => number) => totals.reduce((total, row) => total + pick(row), 0);
+    const costToday = totals.flatMap((row) => (row.currency !== undefined ? [{ currency: row.currency, cost: formatMicros(row.costMicros) }] : []));
     const series = (pick: (bucket: UsageTimelineBucket) => number | null) => timeline.buckets.map(pick);
     sendJson(response, 200, {
       window,
@@ -84,9 +88,9 @@ export function createAdminOverviewRoute(dependencies: AdminOverviewDependencies
       now: {
         activeStreams: dependencies.generations.active.size,
         hubConnections: counts.total,
-        requestsToday: total?.requests ?? 0,
-        tokensToday: total?.totalTokens ?? 0,
-        costToday: typeof cost === 'number' ? cost : null,
+        requestsToday: sum((row) => row.requests),
+        tokensToday: sum((row) => row.totalTokens),
+        costToday,
       },
       series: {
         start: series((bucket) => bucket.start),

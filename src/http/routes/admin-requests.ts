@@ -1,7 +1,8 @@
 // GET /admin/requests: the request log, newest first. Each entry is one usage row (who, key,
-// route, model, outcome, error code, timings, tokens, and cost once the store has it); the prompt
+// route, model, deployment, outcome, error code, timings, tokens, cost); the prompt
 // and answer text are added only while the config says `log: { requests: true }` (docs/console.md).
 import { z } from 'zod';
+import { formatMicros } from '../../contract/cost.js';
 import type { RequestLogStore, UsageOutcome, UsageRecord, UsageStore } from '../../store/store.js';
 import { sendJson } from '../respond.js';
 import type { RouteHandler } from '../router.js';
@@ -64,7 +65,6 @@ export function createAdminRequestsRoute(dependencies: AdminRequestsDependencies
 
 /** One usage row as the request log shows it; absent values are null, so every entry has every field. */
 function requestEntry(row: UsageRecord): Record<string, unknown> {
-  const cost: unknown = 'cost' in row ? row.cost : undefined;
   return {
     time: new Date(row.at).toISOString(),
     generationId: row.generationId ?? null,
@@ -82,6 +82,8 @@ function requestEntry(row: UsageRecord): Record<string, unknown> {
     completionTokens: row.completionTokens,
     totalTokens: row.totalTokens,
     estimated: row.estimated,
-    cost: typeof cost === 'number' ? cost : null,
+    // The cost as a decimal string in its currency (docs/spend.md); null for a model with no price.
+    cost: row.costMicros !== undefined ? formatMicros(row.costMicros) : null,
+    currency: row.currency ?? null,
   };
 }

@@ -2,7 +2,7 @@
 // falling back to the data's `type`, as Anthropic's own SDK does) and the non-streamed message.
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { FinishReason, StreamEvent } from '../../contract/stream-event.js';
+import type { FinishReason, StreamEvent, Usage } from '../../contract/stream-event.js';
 import { anthropicError, errorDetailOf } from './errors.js';
 import { isObject, numberAt, objectAt, stringAt } from '../shared/json.js';
 
@@ -33,6 +33,7 @@ export function toFinishReason(reason: string | undefined): FinishReason {
 export async function* decodeMessageStream(batches: AsyncIterable<EventSourceMessage[]>, options: DecodeOptions): AsyncGenerator<StreamEvent[]> {
   let inputTokens = 0;
   let outputTokens = 0;
+  let cacheReadTokens = 0;
   let sawUsage = false;
   let stopReason: string | undefined;
   let stopSequence: string | undefined;
@@ -54,7 +55,10 @@ export async function* decodeMessageStream(batches: AsyncIterable<EventSourceMes
       switch (type) {
         case 'message_start': {
           const usage = objectAt(objectAt(data, 'message'), 'usage');
-          inputTokens = numberAt(usage, 'input_tokens') ?? 0;
+          cacheReadTokens = numberAt(usage, 'cache_read_input_tokens') ?? 0;
+          // input_tokens leaves out the tokens read from the cache (docs/providers/anthropic.md);
+          // they are prompt tokens all the same, and Usage counts them in promptTokens.
+          inputTokens = (numberAt(usage, 'input_tokens') ?? 0) + cacheReadTokens;
           outputTokens = numberAt(usage, 'output_tokens') ?? 0;
           sawUsage = usage !== undefined;
           break;
@@ -122,7 +126,7 @@ export async function* decodeMessageStream(batches: AsyncIterable<EventSourceMes
     throw new SluiceError('upstream_stream_interrupted', { provider: options.provider, message: `Provider "${options.provider}" closed the stream before message_stop.` });
   }
   const final: StreamEvent[] = [];
-  if (sawUsage) final.push({ type: 'usage', usage: { promptTokens: inputTokens, completionTokens: outputTokens, totalTokens: inputTokens + outputTokens, estimated: false } });
+  if (sawUsage) final.push({ type: 'usage', usage: anthropicUsage(inputTokens, outputTokens, cacheReadTokens) });
   final.push(endEvent(stopReason, stopSequence));
   yield final;
 }
@@ -149,10 +153,14 @@ export function decodeMessage(json: unknown, options: DecodeOptions): StreamEven
   }
   const usage = objectAt(json, 'usage');
   if (usage) {
-    const promptTokens = numberAt(usage, 'input_tokens') ?? 0;
-    const completionTokens = numberAt(usage, 'output_tokens') ?? 0;
-    events.push({ type: 'usage', usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: false } });
+    const cacheRead = numberAt(usage, 'cache_read_input_tokens') ?? 0;
+    events.push({ type: 'usage', usage: anthropicUsage((numberAt(usage, 'input_tokens') ?? 0) + cacheRead, numberAt(usage, 'output_tokens') ?? 0, cacheRead) });
   }
   events.push(endEvent(stringAt(json, 'stop_reason'), stringAt(json, 'stop_sequence')));
   return events;
+}
+
+/** Usage with the cache reads counted in the prompt and named as cached. */
+function anthropicUsage(promptTokens: number, completionTokens: number, cacheReadTokens: number): Usage {
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: false, ...(cacheReadTokens > 0 ? { cachedPromptTokens: cacheReadTokens } : {}) };
 }

@@ -11,6 +11,8 @@ const usageSchema = z
     prompt_tokens: z.number().nonnegative().catch(0),
     completion_tokens: z.number().nonnegative().catch(0),
     total_tokens: z.number().nonnegative().optional(),
+    // Prompt tokens served from OpenAI's prompt cache: part of prompt_tokens, billed cheaper.
+    prompt_tokens_details: z.object({ cached_tokens: z.number().nonnegative().optional().catch(undefined) }).nullish().catch(null),
   })
   .nullish()
   .catch(null);
@@ -48,6 +50,8 @@ export interface ChunkUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens?: number | undefined;
+  /** `prompt_tokens_details.cached_tokens`: the prompt tokens read from the prompt cache. */
+  prompt_tokens_details?: { cached_tokens?: number | undefined } | null | undefined;
 }
 
 export interface ToolCallPiece {
@@ -124,6 +128,9 @@ function readUsage(value: unknown): ChunkUsage | undefined {
     completion_tokens: typeof completion === 'number' && completion >= 0 ? completion : 0,
   };
   if (typeof total === 'number' && total >= 0) usage.total_tokens = total;
+  const details = value['prompt_tokens_details'];
+  const cached = isRecord(details) ? details['cached_tokens'] : undefined;
+  if (typeof cached === 'number' && cached >= 0) usage.prompt_tokens_details = { cached_tokens: cached };
   return usage;
 }
 

@@ -110,11 +110,14 @@ function toolCallDelta(index: number, id: string | null | undefined, name: strin
 }
 
 function toUsage(usage: ChunkUsage): Usage {
+  const cached = usage.prompt_tokens_details?.cached_tokens;
   return {
     promptTokens: usage.prompt_tokens,
     completionTokens: usage.completion_tokens,
     totalTokens: usage.total_tokens ?? usage.prompt_tokens + usage.completion_tokens,
     estimated: false,
+    // Part of prompt_tokens (docs/providers/openai.md); capped so a confused upstream cannot price below zero.
+    ...(cached !== undefined && cached > 0 ? { cachedPromptTokens: Math.min(cached, usage.prompt_tokens) } : {}),
   };
 }
 
