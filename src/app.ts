@@ -277,6 +277,7 @@ function createLastingServices(dependencies: AppDependencies, current: () => Run
     createId,
     limiter,
     usage: store.usage,
+    requestLog: { store: store.requestLog, enabled: () => current().config.log.requests },
     userLimits: (userId) => {
       const { limits } = current().config;
       return limits.users[userId] ?? limits.perUser;

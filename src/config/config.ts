@@ -68,7 +68,8 @@ export interface Config {
     readonly maxBufferedBytes: number;
     readonly drainTimeoutMs: number;
   };
-  readonly log: { readonly level: LogLevel };
+  /** `requests`: keep prompt and answer text in the request log (docs/console.md). */
+  readonly log: { readonly level: LogLevel; readonly requests: boolean };
   readonly providers: Readonly<Record<string, ResolvedProvider>>;
   readonly models: Readonly<Record<string, ModelRoute>>;
   /** Prices by `provider/model`, for names no alias's price covers. */

@@ -7,7 +7,7 @@ import { providerDefinitions, type ProviderType } from '../providers/definitions
 
 interface Defaults {
   server: Config['server'];
-  log: { level: LogLevel };
+  log: { level: LogLevel; requests: boolean };
   timeouts: Timeouts;
   /** By provider type: what `resolve` fills in for settings an entry leaves out. */
   providers: Readonly<Record<ProviderType, Readonly<Record<string, unknown>>>>;
@@ -31,7 +31,7 @@ export const defaults: Readonly<Defaults> = Object.freeze<Defaults>({
     maxBufferedBytes: 1024 * 1024,
     drainTimeoutMs: 10_000,
   },
-  log: { level: 'info' },
+  log: { level: 'info', requests: false },
   timeouts: {
     connectMs: 10_000,
     firstByteMs: 60_000,

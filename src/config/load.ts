@@ -211,7 +211,7 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
   };
   if (router.cooldown.initialMs > router.cooldown.maxMs) issues.push({ path: 'router.cooldown.initialMs', message: `${router.cooldown.initialMs.toString()} is above maxMs (${router.cooldown.maxMs.toString()}); lower it or raise maxMs` });
 
-  return { server, log: { level }, providers, models, prices, defaultModel: defaultModel ?? '', router, outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}), ...(tracing ? { tracing } : {}) };
+  return { server, log: { level, requests: raw.log?.requests ?? defaults.log.requests }, providers, models, prices, defaultModel: defaultModel ?? '', router, outboundProxy, auth, store, limits, generations, conversations, websocket, hub, metrics, ...(cluster ? { cluster } : {}), ...(tracing ? { tracing } : {}) };
 }
 
 /** `metrics.listen` split into host and port; its port must not be the main one. */

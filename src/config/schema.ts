@@ -131,7 +131,13 @@ export const configSchema = z.strictObject({
       drainTimeoutMs: milliseconds.optional(),
     })
     .optional(),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional() }).optional(),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+      /** Store each request's prompt and answer text in the request log (docs/console.md); off by default. */
+      requests: z.boolean().optional(),
+    })
+    .optional(),
   /** Defaults for every provider's timeouts. */
   timeouts: timeoutsSchema.optional(),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider ids use a-z, 0-9, - and _'), providerSchema).optional(),

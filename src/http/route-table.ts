@@ -19,6 +19,13 @@ import { createAdminKeysRoutes } from './routes/admin-keys.js';
 import { createAdminUsageRoute } from './routes/admin-usage.js';
 import { createAdminDeploymentsRoutes } from './routes/admin-deployments.js';
 import type { UpstreamPools } from '../routing/upstream-pools.js';
+import { createAdminConsoleRoutes } from './routes/admin-console.js';
+import { createAdminLiveRoutes } from './routes/admin-live.js';
+import { createAdminOverviewRoute } from './routes/admin-overview.js';
+import { createAdminProvidersRoute } from './routes/admin-providers.js';
+import { createAdminRequestsRoute } from './routes/admin-requests.js';
+import { createAdminSessionRoute } from './routes/admin-session.js';
+import type { HealthStore } from '../routing/health.js';
 import { createChatCompletionsRoute } from './routes/chat-completions.js';
 import { createConversationRoutes } from './routes/conversations.js';
 import { createHubRoutes } from './routes/hub-routes.js';
@@ -44,6 +51,8 @@ export interface RouteTableDependencies {
   readonly tickets: TicketStore;
   readonly resumeGrants: ResumeGrants;
   readonly hub: Hub;
+  /** Upstream target health, for GET /admin/providers. */
+  readonly healthStore: HealthStore;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Milliseconds since the epoch. */
@@ -67,7 +76,14 @@ export function createRouteTable(dependencies: RouteTableDependencies): Router {
     // With metrics.listen, /metrics is served on its own listener only (createMetricsRouteTable).
     .addAll(config.metrics.listen ? [] : [metricsRoute(config, metrics)])
     .add('GET', '/admin/usage', createAdminUsageRoute({ usage: store.usage, now }), { access: 'admin' })
-    .add('POST', '/admin/reload', createAdminReloadRoute(dependencies.reload), { access: 'admin' });
+    .add('POST', '/admin/reload', createAdminReloadRoute(dependencies.reload), { access: 'admin' })
+    // The operator console (docs/console.md) and the admin JSON routes behind its views (docs/admin-api.md).
+    .add('GET', '/admin/session', createAdminSessionRoute({ config: () => config, nodeId: hub.nodeId }), { access: 'admin' })
+    .add('GET', '/admin/overview', createAdminOverviewRoute({ usage: store.usage, generations, hub, now }), { access: 'admin' })
+    .add('GET', '/admin/requests', createAdminRequestsRoute({ usage: store.usage, requestLog: store.requestLog, textLogged: () => config.log.requests }), { access: 'admin' })
+    .add('GET', '/admin/providers', createAdminProvidersRoute({ config: () => config, healthStore: dependencies.healthStore, usage: store.usage, now }), { access: 'admin' })
+    .addAll(createAdminLiveRoutes({ hub, generations, registry: dependencies.registry, bodyLimitBytes: config.server.bodyLimitBytes, now }))
+    .addAll(createAdminConsoleRoutes());
   router.addAll(createAdminDeploymentsRoutes({ modelRouter, pools: dependencies.pools }));
   router.addAll(createNativeChatRoutes(nativeChatDependencies(dependencies)));
   router.addAll(createConversationRoutes({ conversations: store.conversations }));

@@ -8,7 +8,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal, Limits } from '../contract/principal.js';
 import type { Limiter } from '../limits/limiter.js';
-import type { UsageRecord, UsageStore } from '../store/store.js';
+import type { RequestLogStore, UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { Generation } from './generation.js';
 import type { GenerationTrace } from '../contract/generation-trace.js';
@@ -19,6 +19,21 @@ import { modelRefusal } from '../auth/model-allowlist.js';
 import { costOf, type Price } from '../contract/cost.js';
 import type { UpstreamPools } from '../routing/upstream-pools.js';
 import { estimatePromptTokens } from '../contract/usage-estimate.js';
+import { collectAnswer } from './collect-answer.js';
+
+/** A generation running on this node, as the console's Live view lists it. */
+export interface RunningGeneration {
+  readonly id: string;
+  readonly userId: string;
+  readonly keyId?: string;
+  /** The model name the client asked for. */
+  readonly model: string;
+  readonly route?: string;
+  /** Ms since the epoch. */
+  readonly startedAt: number;
+  /** True once the answer has begun (its first token exists). */
+  readonly committed: boolean;
+}
 
 export interface StartOptions {
   /** The model name as the client gave it (alias or provider/model). */
@@ -48,6 +63,8 @@ export interface GenerationService {
    */
   start(options: StartOptions): Promise<Generation>;
   readonly active: ReadonlySet<Generation>;
+  /** The generations running on this node, oldest first, with who they run for. */
+  running(): RunningGeneration[];
   /** Refuses new generations from now on. */
   stopAccepting(): void;
   readonly accepting: boolean;
@@ -78,17 +95,24 @@ export interface GenerationServiceDependencies {
   /** Where resumable generations are tracked. */
   registry: GenerationRegistry;
   resumeGraceMs: number;
+  /**
+   * Where prompt and answer text go when `enabled()` (config `log.requests`, read per generation
+   * so a reload turns it on or off). Absent: no text is kept.
+   */
+  requestLog?: { readonly store: RequestLogStore; enabled(): boolean };
 }
 
 export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
   const { limiter, logger, now } = dependencies;
   const active = new Set<Generation>();
+  const about = new Map<Generation, Omit<RunningGeneration, 'committed'>>();
   const usageWriter = createUsageWriter({ usage: dependencies.usage, logger });
   const recordUsage = (row: UsageRecord) => usageWriter.write(row);
   let accepting = true;
 
   return {
     active,
+    running: () => [...about.entries()].map(([generation, info]) => ({ ...info, committed: generation.committed })),
     get accepting() {
       return accepting;
     },
@@ -141,6 +165,9 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         ...(options.trace !== undefined ? { trace: options.trace } : {}),
       });
       active.add(generation);
+      about.set(generation, { id: generation.id, ...usageIdentity(principal, options.model, options.route), startedAt });
+      // Decided at the start: a reload during the answer neither loses half of it nor starts keeping it midway.
+      const keepText = dependencies.requestLog?.enabled() === true ? dependencies.requestLog.store : undefined;
       if (options.resumable === true) {
         dependencies.registry.track(generation, {
           id: generation.id,
@@ -152,6 +179,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
       }
       void generation.done.then(async (summary) => {
         active.delete(generation);
+        about.delete(generation);
         dependencies.metrics.recordGeneration(options.model, summary);
         const row = usageRow(principal, options.model, startedAt, summary, options.route);
         const deployment = row.deployment ?? (summary.provider !== '' ? `${summary.provider}/${summary.upstreamModel}` : undefined);
@@ -160,6 +188,10 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         recordUsage({ ...row, ...(deployment !== undefined ? { deployment } : {}), ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
         if (summary.attempts > 1) logger.info({ generationId: summary.id, model: options.model, deployment: summary.deployment, providerKeyId: summary.providerKeyId, attempts: summary.attempts, failedAttempts: summary.fallbacks }, 'generation needed several upstream attempts');
         await admission.settle(summary.usage.totalTokens, cost).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
+        if (keepText) {
+          const entry = { generationId: summary.id, at: startedAt, userId: principal.userId, prompt: JSON.stringify(options.request.messages), answer: collectAnswer(generation.events).text };
+          await keepText.recordMany([entry]).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'request text not stored'));
+        }
       });
       return generation;
     },

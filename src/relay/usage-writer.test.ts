@@ -21,6 +21,9 @@ function fakeUsage(fail = false): UsageStore & { batches: UsageRecord[][] } {
     },
     aggregate: async () => [],
     recent: async () => [],
+    search: async () => [],
+    providerStats: async () => [],
+    timeline: async () => ({ buckets: [], errorsByCode: {} }),
     tokensSince: async () => 0,
     costSince: async () => 0,
   };

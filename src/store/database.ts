@@ -92,6 +92,16 @@ export interface ResponsesTable {
   events: string | null;
 }
 
+/** Prompt and answer text of one generation (only with `log: { requests: true }`). */
+export interface RequestLogTable {
+  generation_id: string;
+  at: number;
+  user_id: string;
+  /** JSON: the messages sent upstream. */
+  prompt: string;
+  answer: string;
+}
+
 /** The whole schema, for `Kysely<Database>`. */
 export interface Database {
   api_keys: ApiKeysTable;
@@ -99,4 +109,5 @@ export interface Database {
   conversations: ConversationsTable;
   conversation_messages: ConversationMessagesTable;
   responses: ResponsesTable;
+  request_log: RequestLogTable;
 }

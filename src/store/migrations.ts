@@ -128,6 +128,27 @@ export function createMigrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.alterTable('api_keys').addColumn('monthly_budget_micros', 'bigint').execute();
       },
     },
+    // The request log (docs/console.md): the prompt and answer text of each generation, written
+    // only when the config says `log: { requests: true }`. Who, when, which model, the outcome and
+    // the timings are already in the usage row of the same generation_id; this table holds only
+    // the text, so a gateway that never turns logging on keeps no text at all. Reading the log
+    // filters usage rows by model and outcome as well as by user and time: the two indexes serve
+    // those filters.
+    '0005-request-log': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('request_log')
+          .addColumn('generation_id', 'text', (column) => column.primaryKey())
+          .addColumn('at', 'bigint', (column) => column.notNull())
+          .addColumn('user_id', 'text', (column) => column.notNull())
+          .addColumn('prompt', 'text', (column) => column.notNull())
+          .addColumn('answer', 'text', (column) => column.notNull())
+          .execute();
+        await db.schema.createIndex('request_log_at').on('request_log').column('at').execute();
+        await db.schema.createIndex('usage_model_at').on('usage').columns(['model', 'at']).execute();
+        await db.schema.createIndex('usage_outcome_at').on('usage').columns(['outcome', 'at']).execute();
+      },
+    },
   };
 }
 

@@ -4,6 +4,7 @@
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { countingLimits, limitNames, roles, type Limits, type Role } from '../contract/principal.js';
 import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database, ResponsesTable, UsageTable } from './database.js';
+import { ttftBinBoundsMs } from './store.js';
 import { postgresSetupLockKey, type StoreKind } from './migrations.js';
 import type {
   ApiKeyRecord,
@@ -14,6 +15,9 @@ import type {
   MessageStatus,
   ResponseRecord,
   ResponseStatus,
+  ProviderUsageStats,
+  RequestLogStore,
+  RequestText,
   ResponseStore,
   Store,
   UsageAggregate,
@@ -22,6 +26,8 @@ import type {
   UsageQuery,
   UsageRecord,
   UsageStore,
+  UsageTimeline,
+  UsageTimelineQuery,
 } from './store.js';
 
 const dayMs = 86_400_000;
@@ -40,6 +46,7 @@ export function createSqlStore(db: Kysely<Database>, kind: StoreKind): Store {
     usage: createUsageStore(db),
     conversations: createConversationStore(db),
     responses: createResponseStore(db),
+    requestLog: createRequestLogStore(db),
     async ping() {
       try {
         await sql`select 1`.execute(db);
@@ -182,6 +189,63 @@ function createUsageStore(db: Kysely<Database>): UsageStore {
       const rows = await select.orderBy('at', 'desc').orderBy('id', 'desc').limit(Math.max(0, query.limit)).execute();
       return rows.map(toUsageRecord);
     },
+    async search(query) {
+      const rows = await db
+        .selectFrom('usage')
+        .selectAll()
+        .where((expression) => {
+          const filters = [];
+          if (query.from !== undefined) filters.push(expression('at', '>=', query.from));
+          if (query.to !== undefined) filters.push(expression('at', '<', query.to));
+          if (query.userId !== undefined) filters.push(expression('user_id', '=', query.userId));
+          if (query.keyId !== undefined) filters.push(expression('key_id', '=', query.keyId));
+          if (query.model !== undefined) filters.push(expression('model', '=', query.model));
+          if (query.outcome !== undefined) filters.push(expression('outcome', '=', query.outcome));
+          return expression.and(filters);
+        })
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(Math.max(0, query.limit))
+        .execute();
+      return rows.map(toUsageRecord);
+    },
+    timeline: (query) => usageTimeline(db, query),
+    async providerStats(range) {
+      const rows = await db
+        .selectFrom('usage')
+        .select([
+          'provider',
+          sql<number>`count(*)`.as('requests'),
+          countWhereOutcome('error').as('errors'),
+          sql<number | null>`avg(time_to_first_token_ms)`.as('mean_ttft'),
+          sql<number>`avg(duration_ms)`.as('mean_duration'),
+          sql<number | null>`max(case when outcome = 'error' then at end)`.as('last_error_at'),
+        ])
+        .where('at', '>=', range.from)
+        .where('at', '<', range.to)
+        .where('provider', '<>', '')
+        .groupBy('provider')
+        .orderBy('provider')
+        .execute();
+      const stats: ProviderUsageStats[] = [];
+      for (const row of rows) {
+        const lastErrorAt = row.last_error_at === null ? null : Number(row.last_error_at);
+        const last =
+          lastErrorAt === null
+            ? undefined
+            : await db.selectFrom('usage').select('error_code').where('provider', '=', row.provider).where('at', '=', lastErrorAt).where('outcome', '=', 'error').orderBy('id', 'desc').limit(1).executeTakeFirst();
+        stats.push({
+          provider: row.provider,
+          requests: Number(row.requests),
+          errors: Number(row.errors),
+          meanTimeToFirstTokenMs: row.mean_ttft === null ? null : Math.round(Number(row.mean_ttft)),
+          meanDurationMs: Math.round(Number(row.mean_duration)),
+          lastErrorAt,
+          lastErrorCode: last?.error_code ?? null,
+        });
+      }
+      return stats;
+    },
     async tokensSince(subject, since) {
       const [column, value] = 'keyId' in subject ? (['key_id', subject.keyId] as const) : (['user_id', subject.userId] as const);
       const row = await db
@@ -202,6 +266,83 @@ function createUsageStore(db: Kysely<Database>): UsageStore {
         .where('at', '>=', since)
         .executeTakeFirstOrThrow();
       return row.cost;
+    },
+  };
+}
+
+/**
+ * The timeline in three grouped queries (never one row per request, so a busy day costs the same
+ * as a quiet one): counts per bucket, time-to-first-token bins per bucket, and error codes. The
+ * bucket number is `(at - from) / bucketMs` in integer arithmetic, the same in both dialects; the
+ * numbers are literals, not bind parameters, so PostgreSQL sees the select and group-by
+ * expressions as one.
+ */
+async function usageTimeline(db: Kysely<Database>, query: UsageTimelineQuery): Promise<UsageTimeline> {
+  const bucketMs = Math.max(1, Math.floor(query.bucketMs));
+  const count = Math.max(0, Math.ceil((query.to - query.from) / bucketMs));
+  const bucket = sql<number>`(at - ${sql.lit(Math.floor(query.from))}) / ${sql.lit(bucketMs)}`;
+  const bin = sql<number>`case ${sql.join(
+    ttftBinBoundsMs.map((bound, index) => sql`when time_to_first_token_ms <= ${sql.lit(bound)} then ${sql.lit(index)}`),
+    sql` `,
+  )} else ${sql.lit(ttftBinBoundsMs.length)} end`;
+  const inRange = <T extends { where: (column: 'at', operator: '>=' | '<', value: number) => T }>(builder: T): T => builder.where('at', '>=', query.from).where('at', '<', query.to);
+  const [totals, bins, codes] = await Promise.all([
+    inRange(db.selectFrom('usage'))
+      .select([
+        bucket.as('bucket'),
+        sql<number>`count(*)`.as('requests'),
+        sumOf(sql`total_tokens`).as('total_tokens'),
+        sumOf(sql`case when outcome in ('error', 'refused') then 1 else 0 end`).as('failures'),
+      ])
+      .groupBy(bucket)
+      .execute(),
+    inRange(db.selectFrom('usage'))
+      .where('time_to_first_token_ms', 'is not', null)
+      .select([bucket.as('bucket'), bin.as('bin'), sql<number>`count(*)`.as('count')])
+      .groupBy([bucket, bin])
+      .execute(),
+    inRange(db.selectFrom('usage'))
+      .where('error_code', 'is not', null)
+      .select(['error_code', sql<number>`count(*)`.as('count')])
+      .groupBy('error_code')
+      .execute(),
+  ]);
+  const buckets = Array.from({ length: count }, (_, index) => ({ start: query.from + index * bucketMs, requests: 0, totalTokens: 0, failures: 0, ttftBins: new Array<number>(ttftBinBoundsMs.length + 1).fill(0) }));
+  for (const row of totals) {
+    const target = buckets[Number(row.bucket)];
+    if (!target) continue;
+    target.requests = Number(row.requests);
+    target.totalTokens = Number(row.total_tokens);
+    target.failures = Number(row.failures);
+  }
+  for (const row of bins) {
+    const target = buckets[Number(row.bucket)];
+    if (target) target.ttftBins[Number(row.bin)] = Number(row.count);
+  }
+  const errorsByCode: Record<string, number> = {};
+  for (const row of codes) if (row.error_code !== null) errorsByCode[row.error_code] = Number(row.count);
+  return { buckets, errorsByCode };
+}
+
+function createRequestLogStore(db: Kysely<Database>): RequestLogStore {
+  return {
+    async recordMany(entries) {
+      if (entries.length === 0) return;
+      // A generation's text is written once; a repeat (a retried batch) keeps the first.
+      await db
+        .insertInto('request_log')
+        .values(entries.map((entry) => ({ generation_id: entry.generationId, at: entry.at, user_id: entry.userId, prompt: entry.prompt, answer: entry.answer })))
+        .onConflict((conflict) => conflict.column('generation_id').doNothing())
+        .execute();
+    },
+    async get(generationIds) {
+      if (generationIds.length === 0) return [];
+      const rows = await db.selectFrom('request_log').selectAll().where('generation_id', 'in', [...generationIds]).execute();
+      return rows.map((row): RequestText => ({ generationId: row.generation_id, at: Number(row.at), userId: row.user_id, prompt: row.prompt, answer: row.answer }));
+    },
+    async prune(before) {
+      const result = await db.deleteFrom('request_log').where('at', '<', before).executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
   };
 }

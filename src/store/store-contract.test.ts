@@ -404,6 +404,61 @@ function storeContract(backend: Backend): void {
         [undefined, undefined, 0],
       ]);
     });
+    it('searches the request log by user, key, model, outcome and time, newest first', async () => {
+      await seed();
+      const models = (rows: UsageRecord[]) => rows.map((row) => [row.userId, row.model, row.outcome]);
+      expect(models(await store.usage.search({ limit: 10 }))).toEqual([
+        ['bob', 'gpt-4o', 'refused'],
+        ['bob', 'gpt-4o', 'error'],
+        ['alice', 'claude', 'cancelled'],
+        ['alice', 'gpt-4o', 'completed'],
+      ]);
+      expect(models(await store.usage.search({ limit: 10, model: 'gpt-4o', userId: 'bob', outcome: 'error' }))).toEqual([['bob', 'gpt-4o', 'error']]);
+      expect(models(await store.usage.search({ limit: 10, keyId: 'k2' }))).toEqual([['alice', 'claude', 'cancelled']]);
+      expect(models(await store.usage.search({ limit: 10, from: dayOne + 2 * hour, to: dayOne + day + 2 * hour }))).toEqual([
+        ['bob', 'gpt-4o', 'error'],
+        ['alice', 'claude', 'cancelled'],
+      ]);
+      expect(await store.usage.search({ limit: 1 })).toHaveLength(1);
+    });
+
+    it('counts requests, tokens, failures and time-to-first-token bins per bucket, and errors by code', async () => {
+      await seed();
+      await store.usage.recordMany([usage({ at: dayOne + hour + 5, timeToFirstTokenMs: 40 }), usage({ at: dayOne + hour + 6, timeToFirstTokenMs: 120_000 })]);
+      const timeline = await store.usage.timeline({ from: dayOne, to: dayOne + 2 * day, bucketMs: day });
+      expect(timeline.buckets.map((bucket) => [bucket.start, bucket.requests, bucket.totalTokens, bucket.failures])).toEqual([
+        [dayOne, 4, 52, 0],
+        [dayOne + day, 2, 0, 2],
+      ]);
+      const bins = timeline.buckets[0]?.ttftBins ?? [];
+      expect(bins).toHaveLength(16);
+      expect([bins[1], bins[15], bins.reduce((sum, count) => sum + count, 0)]).toEqual([1, 1, 2]);
+      expect(timeline.errorsByCode).toEqual({ upstream_error: 1 });
+      const empty = await store.usage.timeline({ from: 0, to: 3 * hour, bucketMs: hour });
+      expect(empty.buckets.map((bucket) => bucket.requests)).toEqual([0, 0, 0]);
+    });
+
+    it('sums each provider over a range: requests, errors, mean latencies and the last error', async () => {
+      await seed();
+      await store.usage.record(usage({ at: dayOne + 3 * hour, provider: 'anthropic', model: 'claude', timeToFirstTokenMs: 30, durationMs: 300 }));
+      const stats = await store.usage.providerStats({ from: 0, to: Number.MAX_SAFE_INTEGER });
+      expect(stats).toEqual([
+        { provider: 'anthropic', requests: 1, errors: 0, meanTimeToFirstTokenMs: 30, meanDurationMs: 300, lastErrorAt: null, lastErrorCode: null },
+        { provider: 'openai', requests: 3, errors: 1, meanTimeToFirstTokenMs: null, meanDurationMs: 100, lastErrorAt: dayOne + day + hour, lastErrorCode: 'upstream_error' },
+      ]);
+    });
+  });
+
+  describe('request log text', () => {
+    it('stores text once per generation, reads it back by id, and prunes old entries', async () => {
+      const entry = { generationId: 'g1', at: dayOne, userId: 'alice', prompt: '[{"role":"user","content":"hi"}]', answer: 'hello' };
+      await store.requestLog.recordMany([entry, { ...entry, generationId: 'g2', at: dayOne + day }]);
+      await store.requestLog.recordMany([{ ...entry, answer: 'a repeat is ignored' }]);
+      expect(await store.requestLog.get(['g1', 'missing'])).toEqual([entry]);
+      expect(await store.requestLog.get([])).toEqual([]);
+      expect(await store.requestLog.prune(dayOne + 1)).toBe(1);
+      expect((await store.requestLog.get(['g1', 'g2'])).map((text) => text.generationId)).toEqual(['g2']);
+    });
   });
 
   describe('conversations', () => {

@@ -99,6 +99,87 @@ export interface UsageAggregate {
   readonly currency?: string;
 }
 
+/** Which usage rows the request log shows (GET /admin/requests); every filter is optional. */
+export interface RequestQuery {
+  /** At most this many rows, newest first. */
+  readonly limit: number;
+  /** Inclusive, ms since the epoch. */
+  readonly from?: number;
+  /** Exclusive, ms since the epoch. */
+  readonly to?: number;
+  readonly userId?: string;
+  readonly keyId?: string;
+  readonly model?: string;
+  readonly outcome?: UsageOutcome;
+}
+
+/** The upper bounds (ms, inclusive) of the time-to-first-token bins the timeline counts; a last bin takes the rest. */
+export const ttftBinBoundsMs: readonly number[] = Object.freeze([25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000, 30_000, 60_000]);
+
+/** Usage over equal time buckets, for the console's charts (GET /admin/overview). */
+export interface UsageTimelineQuery {
+  /** Inclusive, ms since the epoch. */
+  readonly from: number;
+  /** Exclusive. */
+  readonly to: number;
+  /** The width of one bucket, ms. */
+  readonly bucketMs: number;
+}
+
+export interface UsageTimelineBucket {
+  /** The bucket's first millisecond. */
+  readonly start: number;
+  readonly requests: number;
+  readonly totalTokens: number;
+  /** Rows with outcome `error` or `refused`. */
+  readonly failures: number;
+  /**
+   * How many rows had their time to first token in each bin of {@link ttftBinBoundsMs} (one more
+   * entry than bounds: the last counts what is above the last bound).
+   */
+  readonly ttftBins: readonly number[];
+}
+
+export interface UsageTimeline {
+  /** Every bucket of the range, oldest first, empty ones included. */
+  readonly buckets: readonly UsageTimelineBucket[];
+  /** Rows with an error code in the range, by code. */
+  readonly errorsByCode: Readonly<Record<string, number>>;
+}
+
+/** A request's text as the request log keeps it. */
+export interface RequestText {
+  readonly generationId: string;
+  readonly at: number;
+  readonly userId: string;
+  /** JSON text of the messages sent. */
+  readonly prompt: string;
+  readonly answer: string;
+}
+
+/** How one provider has answered over a time range (GET /admin/providers). */
+export interface ProviderUsageStats {
+  readonly provider: string;
+  readonly requests: number;
+  /** Rows with outcome `error`. */
+  readonly errors: number;
+  /** Mean time to first token of the rows that had one, ms; null when none did. */
+  readonly meanTimeToFirstTokenMs: number | null;
+  readonly meanDurationMs: number;
+  /** When the newest error happened (ms since the epoch), and its code. */
+  readonly lastErrorAt: number | null;
+  readonly lastErrorCode: string | null;
+}
+
+export interface RequestLogStore {
+  /** Several entries in one statement. */
+  recordMany(entries: readonly RequestText[]): Promise<void>;
+  /** The entries of these generations that exist. */
+  get(generationIds: readonly string[]): Promise<RequestText[]>;
+  /** Deletes entries older than `before` (ms since the epoch); how many. */
+  prune(before: number): Promise<number>;
+}
+
 export interface ConversationRecord {
   readonly id: string;
   readonly userId: string;
@@ -144,6 +225,12 @@ export interface UsageStore {
   aggregate(query: UsageQuery): Promise<UsageAggregate[]>;
   /** The newest rows first (at most `limit`), optionally for one user: request logs, tests. */
   recent(query: { readonly limit: number; readonly userId?: string }): Promise<UsageRecord[]>;
+  /** Rows matching every filter given, newest first: the request log (GET /admin/requests). */
+  search(query: RequestQuery): Promise<UsageRecord[]>;
+  /** Requests, tokens, failures and time to first token per bucket, and errors by code. */
+  timeline(query: UsageTimelineQuery): Promise<UsageTimeline>;
+  /** Per provider that answered in [from, to): requests, errors, mean latencies, the last error. */
+  providerStats(range: { readonly from: number; readonly to: number }): Promise<ProviderUsageStats[]>;
   /** Total tokens of the rows for this key (or user) at or after `since`: seeds quota counters. */
   tokensSince(subject: { keyId: string } | { userId: string }, since: number): Promise<number>;
   /** Micro-units of `currency` the rows for this key (or user) cost at or after `since`: seeds budget counters. */
@@ -217,6 +304,8 @@ export interface Store {
   readonly usage: UsageStore;
   readonly conversations: ConversationStore;
   readonly responses: ResponseStore;
+  /** Prompt and answer text, kept only with `log: { requests: true }`. */
+  readonly requestLog: RequestLogStore;
   /** True when the database answers (for /readyz). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
