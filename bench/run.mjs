@@ -33,7 +33,7 @@ const plan = {
   heldStreams: quick ? 300 : 2000,
   holdSeconds: quick ? 3 : 10,
   bigHold: quick ? 1000 : 9000,
-  bigHoldTicks: quick ? 8 : 30,
+  bigHoldTicks: quick ? 20 : 60,
   idleConnections: quick ? 1000 : 5000,
   fanOutConnections: quick ? 1000 : 5000,
   fanOutRounds: quick ? 5 : 20,
@@ -174,15 +174,29 @@ function chunkGaps(streams, since) {
 }
 
 /**
+ * Warms a fresh process up for a memory measure: a few sequential requests and slow streams, so
+ * the code is compiled, without the burst of 64 concurrent streams that would leave its heap grown
+ * (and the held streams' memory hidden in pages it already has).
+ */
+async function warmUp(baseUrl) {
+  for (let index = 0; index < 20; index++) await chat(baseUrl);
+  const streams = await openSlowStreams(baseUrl, 20, { inFlight: 1 });
+  for (const stream of streams) stream.controller.abort();
+  await Promise.all(streams.map((stream) => stream.done));
+  await sleep(500);
+}
+
+/**
  * On a fresh target: warm up, read memory (after a forced GC where it is a Node process), hold
  * plan.heldStreams slow streams open, read memory again; then hold them plan.holdSeconds more and
  * take the gaps between their chunks (1 s cadence upstream).
  */
 async function heldStreams(target) {
-  await load(target.url, 200, {});
-  await sleep(500);
+  await warmUp(target.url);
   const before = await target.memory();
+  const opening = performance.now();
   const streams = await openSlowStreams(target.url, plan.heldStreams);
+  const openedInS = (performance.now() - opening) / 1000;
   await sleep(1500);
   const after = await target.memory();
   const since = performance.now();
@@ -195,6 +209,7 @@ async function heldStreams(target) {
   return {
     count,
     open,
+    openedInS,
     rssPerStream: (after.rss - before.rss) / count,
     heapPerStream: after.heap === undefined ? undefined : (after.heap - before.heap) / count,
     gapP50: percentile(gaps, 0.5),
@@ -227,8 +242,7 @@ async function holdMany(upstreamUrl) {
   const openFiles = 20_000;
   const sluice = await startSluice(upstreamUrl, { openFiles });
   try {
-    await load(sluice.url, 200, {});
-    await sleep(500);
+    await warmUp(sluice.url);
     const before = await sluice.memory();
     const started = performance.now();
     const streams = await openSlowStreams(sluice.url, plan.bigHold, { ticks: plan.bigHoldTicks, inFlight: 200 });
@@ -253,6 +267,12 @@ async function holdMany(upstreamUrl) {
 async function soak(upstreamUrl) {
   const sluice = await startSluice(upstreamUrl);
   const counts = { started: 0, whole: 0, slow: 0, disconnected: 0, failed: 0 };
+  const failures = {};
+  const fail = (kind, reason) => {
+    counts.failed++;
+    const key = `${kind}: ${reason}`.slice(0, 160);
+    failures[key] = (failures[key] ?? 0) + 1;
+  };
   const samples = [];
   const pending = new Set();
   const one = async (kind) => {
@@ -280,9 +300,9 @@ async function soak(upstreamUrl) {
       if (response.statusCode === 200 && text.includes('token199 ') && text.includes('data: [DONE]')) {
         counts.whole++;
         if (kind === 'slow') counts.slow++;
-      } else counts.failed++;
-    } catch {
-      if (!controller.signal.aborted) counts.failed++;
+      } else fail(kind, `status ${response.statusCode}, ${text.length} bytes, ends ${JSON.stringify(text.slice(-80))}`);
+    } catch (error) {
+      if (!controller.signal.aborted) fail(kind, error.message);
     }
   };
   try {
@@ -312,6 +332,7 @@ async function soak(upstreamUrl) {
       seconds: plan.soakSeconds,
       ratePerSecond: counts.started / elapsedS,
       ...counts,
+      failures,
       slopeKbPerMinute: bytesPerSecond === undefined ? undefined : (bytesPerSecond * 60) / 1024,
       rssMbAfterWarmUp: settled[0] ? settled[0].rss / 2 ** 20 : undefined,
       rssMbAtEnd: samples.at(-1) ? samples.at(-1).rss / 2 ** 20 : undefined,
@@ -480,7 +501,7 @@ function resultRows(results) {
     rows.push(['added latency p50 (ms, relay − direct)', '–', format(added.nginx), format(added.lean), format(added.hand), format(added.sluice), `+${format(added.sluice - added.lean)} ms`, `≤ lean + 0.2 ms: ${verdict(added.sluice <= added.lean + 0.2)}`]);
   } else notRun('latency', 'added latency p50');
   if (hold && !hold.error) {
-    rows.push([`${hold.count} concurrent slow streams on Sluice (${plan.bigHoldTicks} chunks each): whole / open at once; RSS per stream (kB)`, '', '', '', '', `${hold.whole} / ${hold.openAtPeak}; ${kB(hold.rssPerStream)}`, '', `all ${hold.count} whole: ${verdict(hold.whole === hold.count)}`]);
+    rows.push([`${hold.count} concurrent slow streams on Sluice (${plan.bigHoldTicks} chunks each): whole / open at once; RSS per stream (kB)`, '', '', '', '', `${hold.whole} / ${hold.openAtPeak}; ${kB(hold.rssPerStream)}`, '', `all ${hold.count} open at once, all whole: ${verdict(hold.openAtPeak === hold.count && hold.whole === hold.count)}`]);
   } else notRun('hold', `${plan.bigHold} concurrent slow streams`);
   if (idle && !idle.error) {
     const times = ratio(idle.sluice.rss, idle.hand.rss);
