@@ -157,7 +157,11 @@ export async function startSluice(upstreamUrl, { heartbeatMs = 15_000, storeUrl,
     ].join('\n'),
   );
   const target = await startScript('sluice-server.mjs', { SLUICE_CONFIG: config, SLUICE_ADMIN_KEY: benchKey }, { openFiles, execArgv });
-  return { ...target, name: 'sluice', directory };
+  const stop = async () => {
+    await target.stop();
+    rmSync(directory, { recursive: true, force: true });
+  };
+  return { ...target, name: 'sluice', directory, stop };
 }
 
 /** The nginx.conf for a reverse proxy in `directory` to `upstreamPort`: the reference floor. */
