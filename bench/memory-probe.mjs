@@ -1,8 +1,22 @@
-// Answers the driver's `memory` IPC message with the process's memory after a full GC
-// (the process runs with --expose-gc), so heap growth is not hidden by garbage not yet collected.
+// Answers the driver's `memory` IPC message with the process's memory after full GCs (the process
+// runs with --expose-gc), so heap growth is not hidden by garbage not yet collected. The second
+// round, a second later, lets V8 give back pages the first one freed; without it a process read
+// shortly after start can show less RSS with thousands of connections open than before.
+// `{ heapSnapshot: path }` writes a heap snapshot there (bench/profile.mjs diffs two of them).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeHeapSnapshot } from 'node:v8';
+
 export function answerMemoryRequests() {
-  process.on('message', (message) => {
+  process.on('message', async (message) => {
+    if (typeof message === 'object' && typeof message?.heapSnapshot === 'string') {
+      globalThis.gc?.();
+      writeHeapSnapshot(message.heapSnapshot);
+      process.send?.({ heapSnapshot: message.heapSnapshot });
+      return;
+    }
     if (message !== 'memory') return;
+    globalThis.gc?.();
+    await sleep(1000);
     globalThis.gc?.();
     globalThis.gc?.();
     const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();

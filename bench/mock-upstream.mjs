@@ -1,7 +1,8 @@
 // The benchmark's upstream: an OpenAI-compatible server that checks the Bearer key and answers
 // (a) streams of CHUNKS chat.completion.chunk events as fast as it can, (b) non-streamed
 // chat.completion JSON, and (c) for model "slow", a stream that sends one chunk a second and
-// stays open, to hold many streams open for the memory measurement.
+// stays open, to hold many streams open for the memory measurement; with `max_tokens: n` it ends
+// after n of those chunks (finish chunk, then [DONE]), so a held stream can be checked whole.
 import { createServer } from 'node:http';
 
 const key = process.env.BENCH_KEY ?? 'sk-bench';
@@ -43,7 +44,14 @@ const server = createServer((request, response) => {
     if (body.model === 'slow') {
       response.write(frame([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], null));
       response.write(frame([{ index: 0, delta: { content: 'first ' }, logprobs: null, finish_reason: null }], null));
-      const timer = setInterval(() => response.write(frame([{ index: 0, delta: { content: 'tick ' }, logprobs: null, finish_reason: null }], null)), 1000);
+      const ticks = typeof body.max_tokens === 'number' ? body.max_tokens : Infinity;
+      let sent = 0;
+      const timer = setInterval(() => {
+        response.write(frame([{ index: 0, delta: { content: 'tick ' }, logprobs: null, finish_reason: null }], null));
+        if (++sent < ticks) return;
+        clearInterval(timer);
+        response.end(`${frame([{ index: 0, delta: {}, logprobs: null, finish_reason: 'length' }], null)}data: [DONE]\n\n`);
+      }, 1000);
       response.on('close', () => clearInterval(timer));
       return;
     }

@@ -1,0 +1,199 @@
+// Where Sluice's CPU and memory per stream go. Runs Sluice from dist/ (production defaults, as in
+// npm run bench) under `--cpu-prof` against the bench's mock upstream, drives a streaming load
+// through it, and prints the top self-time functions and the self time per area (parsing,
+// encoding, GC, http, auth, usage, logging, …). With PROFILE_HEAP=1 it also holds slow streams
+// open and diffs two heap snapshots (before / with them), printing what each held stream keeps,
+// by constructor.
+//
+//   npm run build && node bench/profile.mjs
+//   PROFILE_STREAMS=3000 PROFILE_NON_STREAMED=1 PROFILE_HEAP=1 PROFILE_HELD=1000 node bench/profile.mjs
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
+
+const streams = Number(process.env.PROFILE_STREAMS ?? 3000);
+const nonStreamed = process.env.PROFILE_NON_STREAMED === '1';
+const heldCount = Number(process.env.PROFILE_HELD ?? 1000);
+const top = Number(process.env.PROFILE_TOP ?? 30);
+const agent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
+const messages = [{ role: 'user', content: 'Benchmark me.' }];
+
+/** The area a profile frame belongs to, from its script URL and function name. */
+function areaOf({ url, functionName }) {
+  if (functionName === '(garbage collector)') return 'GC';
+  if (functionName === '(idle)') return 'idle';
+  if (functionName === '(program)') return 'V8/native (unattributed)';
+  if (url === '' && ['parse', 'JSONParse'].includes(functionName)) return 'parsing';
+  if (url === '' && ['stringify', 'JSONStringify'].includes(functionName)) return 'encoding';
+  const rules = [
+    ['parsing', ['/dist/providers/', '/eventsource-parser/']],
+    ['encoding', ['/dist/sse/', '/dist/http/sse/', '/dist/relay/encoders/']],
+    ['auth', ['/dist/auth/', '/jose/']],
+    ['usage, limits, store', ['/dist/store/', '/dist/limits/', '/dist/relay/usage-writer', '/kysely/', '/better-sqlite3/']],
+    ['logging', ['/pino', '/sonic-boom/', '/thread-stream/', '/dist/observability/logger']],
+    ['metrics', ['/prom-client/', '/dist/observability/metrics', '/dist/observability/trac']],
+    ['validation (zod)', ['/zod/']],
+    ['relay (generation, timeouts)', ['/dist/relay/']],
+    ['routing, admission', ['/dist/routing/', '/dist/http/']],
+    ['http (node:http, net, streams, undici)', ['node:_http', 'node:http', 'node:net', 'node:internal/stream', 'node:internal/http', 'node:stream', '/undici/', 'node:internal/deps/undici', 'node:internal/net', 'node:internal/timers', 'node:events', 'node:internal/process/task_queues', 'node:internal/async_hooks', 'wasm://']],
+  ];
+  for (const [area, needles] of rules) if (needles.some((needle) => url.includes(needle))) return area;
+  if (url.includes('/dist/')) return 'other Sluice';
+  if (url.startsWith('node:')) return 'other Node internals';
+  return url === '' ? 'V8 builtins' : 'other dependencies';
+}
+
+/** Self time (ms) per profile node, from a .cpuprofile's samples and timeDeltas. */
+function selfTimes(profile) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map();
+  for (let index = 0; index < profile.samples.length; index++) {
+    const node = byId.get(profile.samples[index]);
+    const deltaMs = (profile.timeDeltas[index] ?? 0) / 1000;
+    self.set(node, (self.get(node) ?? 0) + deltaMs);
+  }
+  return self;
+}
+
+function summariseCpu(profile, requests) {
+  const self = selfTimes(profile);
+  const byFunction = new Map();
+  const byArea = new Map();
+  let busy = 0;
+  for (const [node, ms] of self) {
+    const area = areaOf(node.callFrame);
+    if (area === 'idle') continue;
+    busy += ms;
+    byArea.set(area, (byArea.get(area) ?? 0) + ms);
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${url.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/')}:${lineNumber + 1}` : '(native)';
+    const name = `${functionName || '(anonymous)'} ${where}`;
+    const entry = byFunction.get(name) ?? { ms: 0, area };
+    entry.ms += ms;
+    byFunction.set(name, entry);
+  }
+  const percent = (ms) => `${((ms / busy) * 100).toFixed(1).padStart(5)}%`;
+  console.log(`\nbusy CPU ${(busy / 1000).toFixed(2)} s for ${requests} requests (${((busy / requests) * 1000 / 1000).toFixed(3)} s per 1000)\n`);
+  console.log('self time by area:');
+  for (const [area, ms] of [...byArea].sort((a, b) => b[1] - a[1])) console.log(`  ${percent(ms)}  ${(ms / 1000).toFixed(2).padStart(6)} s  ${area}`);
+  console.log(`\ntop ${top} functions by self time:`);
+  for (const [name, { ms, area }] of [...byFunction].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) console.log(`  ${percent(ms)}  ${name}  [${area}]`);
+}
+
+async function chat(baseUrl, stream) {
+  const response = await request(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model: 'bench-model', stream, messages }),
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200 || !text.includes('token199 ')) throw new Error(`status ${response.statusCode}: ${text.slice(0, 200)}`);
+}
+
+async function load(baseUrl, total, stream) {
+  let started = 0;
+  const worker = async () => {
+    while (started++ < total) await chat(baseUrl, stream);
+  };
+  await Promise.all(Array.from({ length: 64 }, worker));
+}
+
+/** Self size and count per "type:name" of a .heapsnapshot (V8's flat node array). */
+function heapByConstructor(path) {
+  const snapshot = JSON.parse(readFileSync(path, 'utf8'));
+  const fields = snapshot.snapshot.meta.node_fields;
+  const types = snapshot.snapshot.meta.node_types[0];
+  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((field) => fields.indexOf(field));
+  const totals = new Map();
+  for (let index = 0; index < snapshot.nodes.length; index += fields.length) {
+    const type = types[snapshot.nodes[index + typeAt]];
+    const name = type === 'object' || type === 'closure' || type === 'native' ? snapshot.strings[snapshot.nodes[index + nameAt]] : `(${type})`;
+    const key = `${name}`;
+    const entry = totals.get(key) ?? { bytes: 0, count: 0 };
+    entry.bytes += snapshot.nodes[index + sizeAt];
+    entry.count++;
+    totals.set(key, entry);
+  }
+  return totals;
+}
+
+function snapshot(child, path) {
+  return new Promise((resolve) => {
+    const onMessage = (message) => {
+      if (message.heapSnapshot !== path) return;
+      child.off('message', onMessage);
+      resolve(path);
+    };
+    child.on('message', onMessage);
+    child.send({ heapSnapshot: path });
+  });
+}
+
+async function heapPerHeldStream(upstreamUrl, directory) {
+  const sluice = await startSluice(upstreamUrl);
+  const controllers = [];
+  try {
+    await load(sluice.url, 200, true);
+    const before = heapByConstructor(await snapshot(sluice.child, join(directory, 'before.heapsnapshot')));
+    await Promise.all(
+      Array.from({ length: heldCount }, async () => {
+        const controller = new AbortController();
+        controllers.push(controller);
+        const response = await request(`${sluice.url}/v1/chat/completions`, {
+          method: 'POST',
+          dispatcher: agent,
+          signal: controller.signal,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: JSON.stringify({ model: 'slow', stream: true, messages }),
+        });
+        response.body.on('error', () => {});
+        await new Promise((resolve) => response.body.once('data', resolve));
+      }),
+    );
+    await sleep(1500);
+    const after = heapByConstructor(await snapshot(sluice.child, join(directory, 'after.heapsnapshot')));
+    const rows = [];
+    let total = 0;
+    for (const [name, { bytes, count }] of after) {
+      const base = before.get(name) ?? { bytes: 0, count: 0 };
+      const grown = bytes - base.bytes;
+      total += grown;
+      if (grown > 0) rows.push({ name, bytesPerStream: grown / heldCount, countPerStream: (count - base.count) / heldCount });
+    }
+    console.log(`\nJS heap kept per held slow stream (${heldCount} held): ${(total / heldCount / 1024).toFixed(1)} kB; largest by constructor:`);
+    for (const row of rows.sort((a, b) => b.bytesPerStream - a.bytesPerStream).slice(0, top)) {
+      console.log(`  ${(row.bytesPerStream / 1024).toFixed(2).padStart(6)} kB  ${row.countPerStream.toFixed(1).padStart(5)} objects  ${row.name}`);
+    }
+  } finally {
+    for (const controller of controllers) controller.abort();
+    await sluice.stop();
+  }
+}
+
+async function main() {
+  const directory = mkdtempSync(join(tmpdir(), 'sluice-profile-'));
+  const upstream = await startScript('mock-upstream.mjs');
+  const sluice = await startSluice(upstream.url, { execArgv: ['--cpu-prof', '--cpu-prof-dir', directory] });
+  await load(sluice.url, 300, !nonStreamed); // warm-up, inside the profile but small beside the load
+  await load(sluice.url, streams, !nonStreamed);
+  await sluice.stop(); // SIGTERM: bench/sluice-server.mjs shuts down and exits, and the profile is written
+  const file = readdirSync(directory).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile in ${directory}`);
+  console.log(`profile: ${join(directory, file)} (open it in Chrome DevTools or speedscope for the call tree)`);
+  summariseCpu(JSON.parse(readFileSync(join(directory, file), 'utf8')), streams + 300);
+  if (process.env.PROFILE_HEAP === '1') await heapPerHeldStream(upstream.url, directory);
+}
+
+main()
+  .catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await stopAll();
+    await agent.close();
+  });
