@@ -118,7 +118,7 @@ describe('sluice check-config', () => {
         '  - server.heartbeatMs: must be a whole number above 0',
         '  - server: unknown setting redisUrl; it belongs under cluster.redisUrl',
         '  - providers.openai: unknown setting apikey; did you mean apiKey?',
-        '  - limits: unknown setting requestsPerMinute; it belongs under limits.perUser.requestsPerMinute (or limits.users.<id>.requestsPerMinute)',
+        '  - limits: unknown setting requestsPerMinute; it belongs under limits.perUser.requestsPerMinute (or limits.users.<id>.requestsPerMinute, or providers.<id>.limits.requestsPerMinute)',
         '  - models.chat.fallbacks.0: "backup" is neither a model alias nor provider/model with a configured provider',
         '  - defaultModel: "caht" is neither a model alias nor provider/model with a configured provider; did you mean chat?',
         '',

@@ -45,7 +45,7 @@ describe('an unknown key that is a typo', () => {
 describe('a real setting written at the wrong level', () => {
   it('says where it belongs, with every place the schema has it', () => {
     expect(problems({ limits: { requestsPerMinute: 60 } })).toEqual([
-      'limits: unknown setting requestsPerMinute; it belongs under providers.<id>.limits.requestsPerMinute (or limits.perUser.requestsPerMinute, or limits.users.<id>.requestsPerMinute)',
+      'limits: unknown setting requestsPerMinute; it belongs under limits.perUser.requestsPerMinute (or limits.users.<id>.requestsPerMinute, or providers.<id>.limits.requestsPerMinute)',
     ]);
     expect(problems({ server: { redisUrl: 'redis://127.0.0.1:6379' } })).toEqual(['server: unknown setting redisUrl; it belongs under cluster.redisUrl']);
     expect(problems({ port: 8080 })).toEqual(['(top level): unknown setting port; it belongs under server.port']);

@@ -2,7 +2,7 @@
 // or, when it is a real setting written at the wrong level, where it belongs
 // (`server.redisUrl` → cluster.redisUrl). Both are read from the schema, never from a list.
 import type { z } from 'zod';
-import { formatSettingPath, keysAt, matchesSettingPath, settingPaths, type PathSegment, isRecord } from './schema-tree.js';
+import { anyItem, anyKey, formatSettingPath, keysAt, matchesSettingPath, settingPaths, type PathSegment, isRecord } from './schema-tree.js';
 
 export interface UnknownKeyAdvice {
   message: string;
@@ -34,7 +34,11 @@ export function adviseUnknownKey(schema: z.core.$ZodType, objectPath: readonly P
     const owners = [...new Set(siblings.map((setting) => setting.onlyWhen?.value ?? ''))];
     return { message: `unknown setting ${key}${which}; it is a setting of ${discriminator} ${orList(owners)}` };
   }
-  const places = [...new Set(elsewhere.filter((setting) => !matchesSettingPath(setting.segments.slice(0, -1), objectPath)).map((setting) => formatSettingPath(setting.segments)))];
+  // Nearest first: a place inside the mapping the key was written in (limits.perUser for a key
+  // under limits) is likelier meant than one elsewhere (providers.<id>.limits).
+  const candidates = elsewhere.filter((setting) => !matchesSettingPath(setting.segments.slice(0, -1), objectPath));
+  const nearest = candidates.map((setting, index) => ({ setting, index, shared: sharedPrefix(setting.segments, objectPath) })).sort((a, b) => b.shared - a.shared || a.index - b.index);
+  const places = [...new Set(nearest.map(({ setting }) => formatSettingPath(setting.segments)))];
   const [first, ...others] = places.slice(0, maxPlaces);
   if (first !== undefined) return { message: `unknown setting ${key}; it belongs under ${first}${others.length > 0 ? ` (or ${others.join(', or ')})` : ''}` };
   return { message: `unknown setting ${key}; check the spelling against docs/configuration.md` };
@@ -87,4 +91,11 @@ function valueAt(document: unknown, path: readonly PathSegment[]): unknown {
   let current = document;
   for (const segment of path) current = isRecord(current) || Array.isArray(current) ? (current as Record<PathSegment, unknown>)[segment] : undefined;
   return current;
+}
+
+/** How many leading segments of a setting path `path` matches (any key or item matching anything). */
+function sharedPrefix(segments: readonly string[], path: readonly PathSegment[]): number {
+  let shared = 0;
+  while (shared < segments.length && shared < path.length && (segments[shared] === anyKey || segments[shared] === anyItem || segments[shared] === String(path[shared]))) shared += 1;
+  return shared;
 }
