@@ -3,7 +3,9 @@
 // message; an admin signs in, creates a key (secret shown once, copied), the key is used from the
 // official `openai` package, the overview counts the request and its spend, the request log finds
 // it with its cost and text, the Live view sees a user's hub connection, pushes to that user and closes it; usage
-// downloads as CSV; providers show their health; the page fits a phone's width. The page must load
+// downloads as CSV; a key created with a daily budget shows its cost in Requests and Usage and is then
+// refused with 429 budget_exceeded; providers show their health and a pool's deployments, whose
+// refused key and cooling deployment are reset from the page; the page fits a phone's width. The page must load
 // with no console error (a CSP or Trusted Types violation is one). Screenshots of each view go to
 // test-results/console-*.png.
 import { createHash } from 'node:crypto';
@@ -13,6 +15,7 @@ import OpenAI from 'openai';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from './support/gateway.js';
+import { startMockPoolUpstream, type MockPoolUpstream } from './support/mock-pool-upstream.js';
 import { waitFor } from './support/wait.js';
 
 const chromiumPath = '/usr/bin/chromium';
@@ -30,6 +33,8 @@ describe.runIf(!hasChromium && process.env['CI'])('the console on CI', () => {
 
 describe.runIf(hasChromium)('the operator console at GET /admin', () => {
   let gateway: TestGateway;
+  let upstream: MockPoolUpstream;
+  const poolKeys = ['sk-pool-one-0123456789', 'sk-pool-two-0123456789'];
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -45,13 +50,24 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
 
   beforeAll(async () => {
     mkdirSync(resultsDirectory, { recursive: true });
+    // A pool of two deployments at an OpenAI-compatible upstream that checks its keys (docs/pools.md).
+    upstream = await startMockPoolUpstream(poolKeys);
     gateway = await startGateway({
       auth: { mode: 'keys' },
       log: { level: 'warn', requests: true },
-      providers: { demo: { type: 'mock', chunkCount: 6, delayMs: 5 } },
-      // A price, so the request's cost shows (docs/spend.md): per million tokens.
-      models: { demo: { provider: 'demo', model: 'sluice-demo', price: { input: 1000, output: 2000, currency: 'USD' } } },
+      providers: {
+        demo: { type: 'mock', chunkCount: 6, delayMs: 5 },
+        'pool-a': { type: 'openai', baseUrl: upstream.baseUrlOf('a'), apiKeys: poolKeys },
+        'pool-b': { type: 'openai', baseUrl: upstream.baseUrlOf('b'), apiKey: poolKeys[1] },
+      },
+      models: {
+        // A price, so the request's cost shows (docs/spend.md): per million tokens.
+        demo: { provider: 'demo', model: 'sluice-demo', price: { input: 1000, output: 2000, currency: 'USD' } },
+        pooled: { strategy: 'ordered', deployments: [{ provider: 'pool-a', model: 'm' }, { provider: 'pool-b', model: 'm' }] },
+      },
       defaultModel: 'demo',
+      // A cooldown long enough to be seen before it ends on a loaded machine.
+      router: { cooldown: { initialMs: 60_000, maxMs: 120_000 } },
     });
     adminKey = (await gateway.app.keys.create({ userId: 'ops', role: 'admin' })).key;
     userKey = (await gateway.app.keys.create({ userId: 'alice', role: 'user' })).key;
@@ -73,6 +89,7 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     await context?.close();
     await browser?.close();
     await gateway?.close();
+    await upstream?.close();
   });
 
   it('serves the page with a strict CSP and the vendored modules from node_modules', async () => {
@@ -215,19 +232,125 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     await expect.poll(() => page.locator('#usage-table tbody tr').textContent()).toContain('carol');
   });
 
+  it('creates a key with a daily budget in the form, shows its cost in Requests and Usage, then refuses it with 429 budget_exceeded', async () => {
+    await open('keys');
+    await page.locator('#key-user').fill('dave');
+    await page.locator('#key-name').fill('budgeted');
+    await page.locator('#key-dailyBudget').fill('0.001');
+    await page.locator('#create-key').click();
+    const budgetedKey = (await page.locator('#new-key-secret').textContent()) ?? '';
+    expect(budgetedKey).toMatch(/^sk-sluice-/);
+    await page.locator('#dismiss-key').click();
+    await page.locator('#key-search').fill('dave');
+    await expect.poll(() => page.locator('#key-table tbody tr').textContent()).toContain('dailyBudget 0.001');
+
+    // Nothing spent yet: the first request is admitted, and charged its cost when it ends.
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: budgetedKey, maxRetries: 0 });
+    const ask = () => client.chat.completions.create({ model: 'demo', messages: [{ role: 'user', content: 'How much does this cost?' }] });
+    expect((await ask()).choices[0]?.message.content).toBeTruthy();
+    await gateway.app.generations.flushUsage();
+
+    await open('requests');
+    await page.locator('#filter-user').fill('dave');
+    await page.locator('#filter-outcome').selectOption('completed');
+    await page.locator('#apply-filters').click();
+    await expect.poll(() => page.locator('#request-table tbody tr').count(), { timeout: 10_000 }).toBe(1);
+    const cost = (await page.locator('#request-table tbody tr td[data-column="cost"]').textContent()) ?? '';
+    expect(cost).toMatch(/^0\.\d{6} USD$/);
+    expect(Number.parseFloat(cost)).toBeGreaterThan(0.001);
+    await screenshot('budget-requests');
+
+    await open('usage');
+    await page.locator('#usage-group').selectOption('user');
+    const daveRow = page.locator('#usage-table tbody tr', { hasText: 'dave' });
+    await expect.poll(() => daveRow.locator('td[data-column="cost"]').textContent()).toBe(cost);
+    await screenshot('budget-usage');
+
+    // The spend is past the budget: the next request is refused before it reaches the upstream.
+    const refused: unknown = await ask().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    const answer = refused as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(answer.status).toBe(429);
+    expect(answer.code).toBe('budget_exceeded');
+    expect(answer.message).toContain('key.dailyBudget is 0.001000 USD per UTC day');
+    expect(Number(answer.headers?.get('retry-after'))).toBeGreaterThan(0);
+    await gateway.app.generations.flushUsage();
+    await open('requests');
+    await page.locator('#filter-user').fill('dave');
+    await page.locator('#filter-outcome').selectOption('refused');
+    await page.locator('#apply-filters').click();
+    await expect.poll(() => page.locator('#request-table tbody tr').count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.locator('#request-table tbody tr td[data-column="error"]').textContent()).toBe('budget_exceeded');
+    await screenshot('budget-refused');
+  });
+
   it('shows each provider with its health and last hour', async () => {
     await open('providers');
     await page.locator('#provider-demo').waitFor();
     const text = (await page.locator('#provider-demo').textContent()) ?? '';
     expect(text).toContain('healthy');
     expect(text).toContain('demo/sluice-demo');
-    expect(text).toContain('1 requests');
+    // carol's request and dave's (the refused one reached no provider).
+    expect(text).toContain('Last hour: 2 requests');
     await screenshot('providers');
+  });
+
+  it("shows a pool's deployments with their health and keys, and resets a refused key and a cooling deployment", async () => {
+    // The provider refuses pool-a's first key; then pool-a answers 503 once, so the pool moves to pool-b.
+    upstream.revokeKey(poolKeys[0]!);
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: adminKey, maxRetries: 0 });
+    const ask = async () => (await client.chat.completions.create({ model: 'pooled', messages: [{ role: 'user', content: 'Which deployment?' }] })).choices[0]?.message.content;
+    expect(await ask()).toBe('served by a');
+    upstream.setBehaviour('a', { failStatus: 503, times: 1 });
+    expect(await ask()).toBe('served by b');
+
+    await open('overview');
+    await open('providers');
+    // Every deployment of the pool is listed under its provider, with the alias that routes there.
+    await expect.poll(() => page.locator('#provider-pool-b tbody tr').textContent()).toContain('pool-b/mpooled');
+    expect(await page.locator('#provider-pool-a tbody tr td[data-column="state"]').textContent()).toBe('cooling');
+    const poolA = page.locator('[data-deployment="pool-a/m"]');
+    const poolB = page.locator('[data-deployment="pool-b/m"]');
+    expect(await poolA.locator('.badge').textContent()).toBe('cooling');
+    const text = (await poolA.textContent()) ?? '';
+    expect(text).toContain('pooled');
+    expect(text).toContain('upstream_unavailable');
+    // Three attempts: refused key, the other key, the 503.
+    expect(await poolA.locator('[data-field="requests"]').textContent()).toBe('3');
+    expect(await poolA.locator('[data-field="cooldownUntil"]').textContent()).not.toBe('—');
+    const firstKey = poolA.locator('tbody tr', { hasText: 'pool-a#1' });
+    expect(await firstKey.locator('td[data-column="state"]').textContent()).toBe('disabled');
+    expect(await firstKey.locator('td[data-column="disabled"]').textContent()).toMatch(/^yes/);
+    expect(await firstKey.locator('td[data-column="errors"]').textContent()).toBe('upstream_auth_failed 1');
+    expect(await poolA.locator('tbody tr', { hasText: 'pool-a#2' }).locator('td[data-column="state"]').textContent()).toBe('healthy');
+    expect(await poolB.locator('.badge').textContent()).toBe('healthy');
+    expect(await poolB.locator('[data-field="requests"]').textContent()).toBe('1');
+    // Keys by id only: no secret reaches the page.
+    for (const secret of poolKeys) expect(await page.content()).not.toContain(secret);
+    await screenshot('deployments');
+
+    // The secret was rotated upstream: the operator resets the key, then the deployment.
+    upstream.reset();
+    await page.locator('[data-reset="pool-a#1"]').click();
+    await expect.poll(() => page.locator('#deployments-notice').textContent()).toContain('Reset pool-a#1');
+    await expect.poll(() => firstKey.locator('td[data-column="disabled"]').textContent()).toBe('no');
+    await page.locator('[data-reset="pool-a/m"]').click();
+    await expect.poll(() => poolA.locator('.badge').textContent()).toBe('healthy');
+    await expect.poll(() => page.locator('#provider-pool-a tbody tr td[data-column="state"]').textContent()).toBe('healthy');
+    expect(await poolA.locator('[data-field="cooldownUntil"]').textContent()).toBe('—');
+    await screenshot('deployments-reset');
+    // Both keys of pool-a serve again.
+    expect(await ask()).toBe('served by a');
+    expect(await ask()).toBe('served by a');
+    expect(new Set(upstream.received.map((request) => request.key))).toEqual(new Set(poolKeys));
   });
 
   it('fits a phone-width screen without sideways scrolling, and loaded with no console error', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const view of ['overview', 'keys', 'requests', 'live']) {
+    for (const view of ['overview', 'keys', 'requests', 'live', 'providers']) {
       await open(view);
       await page.waitForTimeout(300);
       const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
@@ -236,6 +359,9 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     await open('overview');
     await page.waitForTimeout(300);
     await screenshot('narrow');
+    await open('providers');
+    await page.waitForTimeout(300);
+    await screenshot('providers-narrow');
     expect(problems.filter((problem) => !problem.includes('401') && !problem.includes('403'))).toEqual([]);
   });
 });

@@ -453,8 +453,62 @@ function Live({ api }) {
 
 // ---- Providers ----
 
+/** `{ upstream_timeout: 3, … }` as "upstream_timeout 3, …"; "none" when empty. */
+const formatErrors = (errors) => {
+  const entries = Object.entries(errors ?? {}).sort((a, b) => b[1] - a[1]);
+  return entries.length > 0 ? entries.map(([code, count]) => `${code} ${formatNumber(count)}`).join(', ') : 'none';
+};
+const formatPercentiles = (figures) => (figures && (figures.p50 !== null || figures.p95 !== null) ? `${formatMs(figures.p50)} / ${formatMs(figures.p95)}` : '—');
+
+/** One pool deployment from GET /admin/deployments: its health, recent figures and keys, each with Reset. */
+function Deployment({ deployment, reset }) {
+  return html`<section class=${`panel deployment state-${deployment.state}`} data-deployment=${deployment.id} aria-label=${`Deployment ${deployment.id}`}>
+    <h4>${deployment.id} <span class="badge">${deployment.state}</span></h4>
+    <dl class="facts">
+      <dt>pools</dt><dd data-field="pools">${deployment.pools.join(', ')}</dd>
+      <dt>cooling until</dt><dd data-field="cooldownUntil">${formatTime(deployment.cooldownUntil)}</dd>
+      <dt>failures in a row</dt><dd data-field="consecutiveFailures">${formatNumber(deployment.consecutiveFailures)}</dd>
+      <dt>last error</dt><dd data-field="lastErrorCode">${deployment.lastErrorCode ?? '—'}</dd>
+      <dt>in flight</dt><dd data-field="inFlight">${formatNumber(deployment.inFlight)}</dd>
+      <dt>requests (5 min)</dt><dd data-field="requests">${formatNumber(deployment.requests)}</dd>
+      <dt>errors (5 min)</dt><dd data-field="errors">${formatErrors(deployment.errors)}</dd>
+      <dt>latency p50 / p95</dt><dd data-field="latencyMs">${formatPercentiles(deployment.latencyMs)}</dd>
+      <dt>TTFT p50 / p95</dt><dd data-field="timeToFirstTokenMs">${formatPercentiles(deployment.timeToFirstTokenMs)}</dd>
+    </dl>
+    <div class="row"><button type="button" data-reset=${deployment.id} onClick=${() => reset(deployment.id)}>Reset ${deployment.id}</button></div>
+    <${Table}
+      rows=${deployment.keys}
+      rowKey=${(key) => key.id}
+      columns=${[
+        { title: 'key', key: 'id' },
+        { title: 'state', key: 'state' },
+        { title: 'disabled', render: (key) => (key.state === 'disabled' ? 'yes: reset after rotating its secret' : 'no') },
+        { title: 'cooling until', render: (key) => formatTime(key.cooldownUntil) },
+        { title: 'last error', render: (key) => key.lastErrorCode ?? '—' },
+        { title: 'requests', render: (key) => formatNumber(key.requests) },
+        { title: 'errors', render: (key) => formatErrors(key.errors) },
+        { title: '', render: (key) => html`<button type="button" data-reset=${key.id} onClick=${() => reset(key.id)}>Reset</button>` },
+      ]}
+    />
+  </section>`;
+}
+
 function Providers({ api }) {
-  const { data, error } = usePolling(() => api.get('/admin/providers'), [api], 10_000);
+  const { data, error, reload } = usePolling(() => api.get('/admin/providers'), [api], 10_000);
+  const deployments = usePolling(() => api.get('/admin/deployments'), [api], 5000);
+  const [notice, setNotice] = useState('');
+  const [actionError, setActionError] = useState(undefined);
+  async function reset(id) {
+    try {
+      setActionError(undefined);
+      await api.post(`/admin/deployments/${encodeURIComponent(id)}/reset`);
+      setNotice(`Reset ${id}: its failures are forgotten and it is tried again.`);
+      await Promise.all([deployments.reload(), reload()]);
+    } catch (caught) {
+      setNotice('');
+      setActionError(caught);
+    }
+  }
   return html`<div>
     <${ErrorLine} error=${error} />
     <div class="cards">
@@ -479,6 +533,14 @@ function Providers({ api }) {
         </section>`,
       )}
     </div>
+    <section id="deployments" aria-labelledby="deployments-heading">
+      <h3 id="deployments-heading">Pool deployments</h3>
+      <p class="help">Every deployment of every model alias, with its keys by id (never the secret). State, cooldown and in flight are the cluster's; requests, errors and percentiles are what this node saw in the last 5 minutes. Reset forgets a deployment's or a key's failures: a key the provider refused stays disabled until then.</p>
+      ${notice && html`<p class="notice" id="deployments-notice" role="status">${notice}</p>`}
+      <${ErrorLine} error=${deployments.error ?? actionError} id="deployments-error" />
+      ${deployments.data && deployments.data.data.length === 0 && html`<p class="help" id="no-deployments">No model alias is configured.</p>`}
+      <div class="cards">${(deployments.data?.data ?? []).map((deployment) => html`<${Deployment} key=${deployment.id} deployment=${deployment} reset=${reset} />`)}</div>
+    </section>
   </div>`;
 }
 

@@ -1,5 +1,5 @@
-// GET /admin/providers: each configured provider with the upstream targets it serves (today one
-// per model alias, `provider/model`; deployments once pools exist), each target's health as the
+// GET /admin/providers: each configured provider with the upstream targets it serves (each pool
+// deployment on it, `provider/model`, with the aliases whose pools hold it), each target's health as the
 // health store knows it (state, cooldown, failures, in flight), and how the provider has answered
 // over the last hour according to the usage rows (requests, errors, latency, the last error).
 import type { Config } from '../../config/config.js';
@@ -25,13 +25,17 @@ export function createAdminProvidersRoute(dependencies: AdminProvidersDependenci
     const { providers, models } = dependencies.config();
     const now = dependencies.now();
     const targets = new Map<string, { id: string; model: string; aliases: string[] }[]>();
+    // Every deployment of each alias's pool (docs/pools.md), not only the first.
     for (const [alias, route] of Object.entries(models)) {
-      const list = targets.get(route.provider) ?? [];
-      const id = `${route.provider}/${route.model}`;
-      const existing = list.find((target) => target.id === id);
-      if (existing) existing.aliases.push(alias);
-      else list.push({ id, model: route.model, aliases: [alias] });
-      targets.set(route.provider, list);
+      for (const deployment of route.deployments) {
+        const list = targets.get(deployment.provider) ?? [];
+        const id = `${deployment.provider}/${deployment.model}`;
+        const existing = list.find((target) => target.id === id);
+        if (existing) {
+          if (!existing.aliases.includes(alias)) existing.aliases.push(alias);
+        } else list.push({ id, model: deployment.model, aliases: [alias] });
+        targets.set(deployment.provider, list);
+      }
     }
     const allIds = [...targets.values()].flat().map((target) => target.id);
     const [health, stats] = await Promise.all([dependencies.healthStore.read(allIds, now), dependencies.usage.providerStats({ from: now - hourMs, to: now + 1 })]);
