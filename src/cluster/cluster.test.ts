@@ -4,6 +4,7 @@
 import { beforeAll, afterEach, describe, expect, it } from 'vitest';
 import { redisBackends, type RedisBackend, deleteKeysUnder, uniqueKeyPrefix } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
+import { waitFor } from '../../test/support/wait.js';
 import { resolveConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { createRedisConnections, type RedisTarget } from '../redis/connection.js';
@@ -44,6 +45,9 @@ for (const each of backends) describe(`cluster upstream health (${each.name})`, 
     prefixes.push(keyPrefix);
     const first = await node('node-1', keyPrefix);
     const second = await node('node-2', keyPrefix);
+    // Both connected (a Redis Cluster client discovers its slots first): otherwise each node
+    // rightly keeps the failure in its own memory, and the test would check nothing shared.
+    await waitFor(() => first.dependencies.readiness().ready && second.dependencies.readiness().ready, 'both nodes connected to Redis', 10_000);
     const now = Date.now();
     await first.dependencies.healthStore.recordFailure('demo/demo', { code: 'upstream_unavailable' }, now);
     expect((await second.dependencies.healthStore.read(['demo/demo'], now)).get('demo/demo')?.state).toBe('cooling');
