@@ -10,10 +10,9 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ServerResponse } from 'node:http';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { RouteSpec } from '../router.js';
-import { pageContentSecurityPolicy } from './playground.js';
+import { pageContentSecurityPolicy, sendPageFile } from '../page-files.js';
 
 /** The files of web/console/ served under /admin/assets/ (index.html is served at /admin only). */
 const assetFiles = ['console.js', 'views.js', 'api.js', 'charts.js', 'console.css'] as const;
@@ -28,12 +27,6 @@ const vendorFiles: Readonly<Record<string, { readonly packageName: string; reado
   'htm.js': { packageName: 'htm', path: 'dist/htm.mjs' },
   'uplot.js': { packageName: 'uplot', path: 'dist/uPlot.esm.js' },
   'uplot.css': { packageName: 'uplot', path: 'dist/uPlot.min.css' },
-};
-
-const contentTypes: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
 };
 
 export interface AdminConsoleOptions {
@@ -51,7 +44,7 @@ export function createAdminConsoleRoutes(options: AdminConsoleOptions = {}): Rou
       options: { access: 'public', name: '/admin' },
       async handler(_context, _request, response) {
         const html = await readFile(join(consoleDirectory, 'index.html'), 'utf8');
-        send(response, '.html', html, { 'content-security-policy': pageContentSecurityPolicy(html) });
+        sendPageFile(response, '.html', html, { 'content-security-policy': pageContentSecurityPolicy(html) });
       },
     },
     {
@@ -61,7 +54,7 @@ export function createAdminConsoleRoutes(options: AdminConsoleOptions = {}): Rou
       async handler(_context, _request, response, params) {
         const name = assetFiles.find((candidate) => candidate === params['file']);
         if (name === undefined) throw notFound(params['file']);
-        send(response, extname(name), await readFile(join(consoleDirectory, name)));
+        sendPageFile(response, extname(name), await readFile(join(consoleDirectory, name)));
       },
     },
     {
@@ -72,7 +65,7 @@ export function createAdminConsoleRoutes(options: AdminConsoleOptions = {}): Rou
         const requested = params['file'] ?? '';
         const file = Object.hasOwn(vendorFiles, requested) ? vendorFiles[requested] : undefined;
         if (file === undefined) throw notFound(requested);
-        send(response, extname(requested), await readFile(join(packageRoot(file.packageName), file.path)));
+        sendPageFile(response, extname(requested), await readFile(join(packageRoot(file.packageName), file.path)));
       },
     },
   ];
@@ -95,17 +88,6 @@ function packageRoot(packageName: string): string {
   }
 }
 
-function send(response: ServerResponse, extension: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  response.writeHead(200, {
-    ...headers,
-    'content-type': contentTypes[extension] ?? 'application/octet-stream',
-    'content-length': Buffer.byteLength(body).toString(),
-    'cache-control': 'no-cache',
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-  });
-  response.end(body);
-}
 
 function notFound(requested: string | undefined): SluiceError {
   return new SluiceError('not_found', { message: `The console has no file ${JSON.stringify(requested ?? '')}.` });

@@ -10,7 +10,7 @@ import type { GenerationService } from '../../relay/generation-service.js';
 import { sendJson } from '../respond.js';
 import type { RouteSpec } from '../router.js';
 import { parseWith } from '../validate.js';
-import { createDisconnectUserRoute } from './connections.js';
+import { connectionView, createDisconnectUserRoute } from './connections.js';
 import { userIdSchema } from './limits-input.js';
 import { createPushRoute } from './push.js';
 
@@ -57,14 +57,7 @@ export function createAdminLiveRoutes(dependencies: AdminLiveDependencies): Rout
               total: [...users.values()].reduce((sum, count) => sum + count, 0),
               users: [...users.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([userId, count]) => ({ userId, connections: count })),
             })),
-          data: connections.map((connection) => ({
-            id: connection.id,
-            userId: connection.userId,
-            transport: connection.transport,
-            node: connection.node,
-            openedAt: new Date(connection.openedAt).toISOString(),
-            ageMs: Math.max(0, at - connection.openedAt),
-          })),
+          data: connections.map((connection) => connectionView(connection, at)),
         });
       },
     },

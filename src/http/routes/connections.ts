@@ -2,7 +2,7 @@
 // is connected, how, on which node, for how long) and the one thing they can do to it: close
 // every connection a user has. Admin credentials only (the app checks the role before these run).
 import { z } from 'zod';
-import type { Hub } from '../../hub/hub.js';
+import type { ConnectionInfo, Hub } from '../../hub/hub.js';
 import { sendJson } from '../respond.js';
 import type { RouteHandler } from '../router.js';
 import { parseWith } from '../validate.js';
@@ -28,14 +28,7 @@ export function createListConnectionsRoute(options: ConnectionsRoutesOptions): R
     const [connections, counts] = await Promise.all([options.hub.connections(query.userId), options.hub.counts()]);
     const at = options.now();
     sendJson(response, 200, {
-      data: connections.map((connection) => ({
-        id: connection.id,
-        userId: connection.userId,
-        transport: connection.transport,
-        node: connection.node,
-        openedAt: new Date(connection.openedAt).toISOString(),
-        ageMs: Math.max(0, at - connection.openedAt),
-      })),
+      data: connections.map((connection) => connectionView(connection, at)),
       counts,
     });
   };
@@ -51,5 +44,17 @@ export function createDisconnectUserRoute(options: ConnectionsRoutesOptions): Ro
     const { userId } = parseWith(userParamsSchema, params);
     const closed = await options.hub.disconnect(userId);
     sendJson(response, 200, { userId, closed });
+  };
+}
+
+/** A hub connection as the admin routes show it (GET /api/connections, GET /admin/connections). */
+export function connectionView(connection: ConnectionInfo, at: number): { id: string; userId: string; transport: string; node: string; openedAt: string; ageMs: number } {
+  return {
+    id: connection.id,
+    userId: connection.userId,
+    transport: connection.transport,
+    node: connection.node,
+    openedAt: new Date(connection.openedAt).toISOString(),
+    ageMs: Math.max(0, at - connection.openedAt),
   };
 }

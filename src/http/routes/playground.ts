@@ -3,16 +3,15 @@
 // runs them with no build step on the user's side. Every name that can be served is on a fixed
 // allow-list; a request's path is only ever looked up in it, never joined onto a directory, so no
 // path of the caller's choosing reaches the file system.
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ServerResponse } from 'node:http';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RouteSpec } from '../router.js';
+import { pageContentSecurityPolicy, sendPageFile } from '../page-files.js';
 
 export interface PlaygroundOptions {
   /**
@@ -26,13 +25,6 @@ export interface PlaygroundOptions {
 
 /** The files of web/ a browser may fetch under /web/ (index.html is served at / only). */
 const webFiles = ['playground.js', 'playground.css', 'favicon.svg'] as const;
-
-const contentTypes: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml; charset=utf-8',
-};
 
 /** The one bare specifier the compiled client imports; the page's import map points it here. */
 const vendorPackage = 'eventsource-parser';
@@ -71,7 +63,7 @@ export function createPlaygroundRoutes(options: PlaygroundOptions = {}): RouteSp
       async handler(_context, _request, response) {
         clientList();
         const html = await readFile(join(webDirectory, 'index.html'), 'utf8');
-        send(response, '.html', html, { 'content-security-policy': pageContentSecurityPolicy(html) });
+        sendPageFile(response, '.html', html, { 'content-security-policy': pageContentSecurityPolicy(html) });
       },
     },
     {
@@ -80,7 +72,7 @@ export function createPlaygroundRoutes(options: PlaygroundOptions = {}): RouteSp
       options: { access: 'public', name: '/web/:file' },
       async handler(_context, _request, response, params) {
         const name = allowed(webFiles, params['file']);
-        send(response, extname(name), await readFile(join(webDirectory, name)));
+        sendPageFile(response, extname(name), await readFile(join(webDirectory, name)));
       },
     },
     {
@@ -89,7 +81,7 @@ export function createPlaygroundRoutes(options: PlaygroundOptions = {}): RouteSp
       options: { access: 'public', name: '/client/:file' },
       async handler(_context, _request, response, params) {
         const name = allowed([...clientList()], params['file']);
-        send(response, '.js', await readFile(join(clientDirectory, name)));
+        sendPageFile(response, '.js', await readFile(join(clientDirectory, name)));
       },
     },
     {
@@ -99,44 +91,13 @@ export function createPlaygroundRoutes(options: PlaygroundOptions = {}): RouteSp
       async handler(_context, _request, response, params) {
         const path = vendorList().get(allowed([...vendorList().keys()], params['file']));
         if (path === undefined) throw notFound(params['file']);
-        send(response, '.js', await readFile(path));
+        sendPageFile(response, '.js', await readFile(path));
       },
     },
   ];
 }
 
-/**
- * The page's policy: nothing from anywhere but this gateway, no inline script except the import
- * map (allowed by its hash, so editing it cannot silently open the page to inline scripts), and
- * Trusted Types required, so even a mistaken `innerHTML = modelText` throws instead of rendering.
- */
-export function pageContentSecurityPolicy(html: string): string {
-  const hashes = [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map((match) => `'sha256-${createHash('sha256').update(match[1] ?? '').digest('base64')}'`);
-  return [
-    "default-src 'none'",
-    `script-src 'self' ${hashes.join(' ')}`.trim(),
-    "style-src 'self'",
-    "img-src 'self'",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-    "require-trusted-types-for 'script'",
-    "trusted-types 'none'",
-  ].join('; ');
-}
 
-function send(response: ServerResponse, extension: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  response.writeHead(200, {
-    ...headers,
-    'content-type': contentTypes[extension] ?? 'application/octet-stream',
-    'content-length': Buffer.byteLength(body).toString(),
-    'cache-control': 'no-cache',
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-  });
-  response.end(body);
-}
 
 function allowed(names: readonly string[], requested: string | undefined): string {
   const name = names.find((candidate) => candidate === requested);
