@@ -51,7 +51,7 @@ class TimedBatches implements AsyncIterableIterator<Batch> {
   #timer: NodeJS.Timeout | undefined;
   #pending: PendingRead | undefined;
   /** The timeout or cancellation that ended the stream; thrown by every later read. */
-  #failure: unknown;
+  #failure: Error | undefined;
   #closed = false;
 
   constructor(source: AsyncIterator<Batch>, timeouts: Timeouts, abort: (reason: SluiceError) => void, provider: string, cancelled: AbortSignal | undefined) {
@@ -69,7 +69,7 @@ class TimedBatches implements AsyncIterableIterator<Batch> {
   }
 
   next(): Promise<IteratorResult<Batch>> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure as Error);
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
@@ -125,7 +125,8 @@ class TimedBatches implements AsyncIterableIterator<Batch> {
   }
 
   readonly #onCancel = (): void => {
-    this.#fail(this.#cancelled?.reason);
+    // The generation cancels with a SluiceError (Generation.cancel).
+    this.#fail(this.#cancelled?.reason as Error);
   };
 
   readonly #onTimer = (): void => {
@@ -158,7 +159,7 @@ class TimedBatches implements AsyncIterableIterator<Batch> {
     this.#fail(error);
   }
 
-  #fail(error: unknown): void {
+  #fail(error: Error): void {
     if (this.#closed) return;
     this.#failure = error;
     const pending = this.#pending;

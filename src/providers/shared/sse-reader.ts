@@ -29,7 +29,7 @@ export interface SseReadOptions {
  */
 export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: SseReadOptions): AsyncGenerator<EventSourceMessage[]> {
   const scanner = new SseScanner(options);
-  const reads = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body;
+  const reads: AsyncIterable<Uint8Array> = body instanceof Readable ? (body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>) : body;
   for await (const chunk of reads) {
     scanner.feed(chunk);
     // Events completed before a failure in the same read are still delivered, as they would be
