@@ -112,6 +112,21 @@ describe('withTimeouts', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('holds one timer for all three timeouts, and arms no new one per batch', async () => {
+    const steps: Step[] = Array.from({ length: 50 }, (_, index) => [2, [text(index.toString())]]);
+    const stream = run(steps, { firstByteMs: 100, idleMs: 50, totalMs: 1000 }, 0);
+    const counts: number[] = [];
+    for (let step = 0; step < 50; step++) {
+      await vi.advanceTimersByTimeAsync(2);
+      // The scripted upstream holds one sleep timer of its own.
+      counts.push(vi.getTimerCount() - 1);
+    }
+    expect(new Set(counts.slice(0, -1))).toEqual(new Set([1]));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(await stream.outcome).toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('idle: a start-only batch neither stops the first-byte timer nor starts the idle one', async () => {
     const stream = run([[10, [start]]], { firstByteMs: 200, idleMs: 50 });
     await vi.advanceTimersByTimeAsync(199);

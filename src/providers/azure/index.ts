@@ -16,8 +16,10 @@ export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: 
   const provider = config.id;
   const answer = createOpenAiAnswerReader({ provider, secrets, maxEventBytes: config.maxEventBytes, now: dependencies.now });
 
-  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
-    yield* streamHttpUpstream({
+  // The shell's own iterator, not a generator around it: each async-generator layer costs
+  // promises on every batch (docs/decisions/0023-stream-path-allocations.md).
+  function stream(request: ChatRequest, context: CallContext): AsyncIterable<readonly StreamEvent[]> {
+    return streamHttpUpstream({
       provider,
       dispatcher,
       signal: context.signal,

@@ -21,11 +21,19 @@ export interface OpenAiAnswerReader {
   /** An error status, with `{"error":…}` in the body, → SluiceError (Retry-After kept). */
   mapErrorResponse: (response: WholeResponse) => Error;
   /** A 200's body → event batches. */
-  decode: (response: UpstreamResponse, context: CallContext) => AsyncGenerator<StreamEvent[]>;
+  decode: (response: UpstreamResponse, context: CallContext) => AsyncIterable<StreamEvent[]>;
 }
 
 export function createOpenAiAnswerReader(options: OpenAiAnswerOptions): OpenAiAnswerReader {
   const { provider, secrets, maxEventBytes } = options;
+
+  // Asked for a stream but answered with JSON (some servers ignore `stream`): still fine.
+  async function* decodeWholeAnswer(response: UpstreamResponse): AsyncGenerator<StreamEvent[]> {
+    const { json, text } = await readJsonResponse(response.body, maxEventBytes, provider);
+    if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
+    yield decodeCompletion(json, { provider, secrets });
+  }
+
   return {
     mapErrorResponse: (response) =>
       statusError({
@@ -35,16 +43,12 @@ export function createOpenAiAnswerReader(options: OpenAiAnswerOptions): OpenAiAn
         retryAfterSeconds: retryAfterSeconds(response.headers['retry-after'], options.now()),
         secrets,
       }),
-    async *decode(response, context) {
+    decode(response, context) {
       const contentType = String(response.headers['content-type'] ?? '');
-      if (context.mode === 'stream' && !contentType.includes('application/json')) {
-        yield* decodeChunkStream(readSseEvents(response.body, { maxEventBytes, provider }), { provider, secrets });
-        return;
-      }
-      // Asked for a stream but answered with JSON (some servers ignore `stream`): still fine.
-      const { json, text } = await readJsonResponse(response.body, maxEventBytes, provider);
-      if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
-      yield decodeCompletion(json, { provider, secrets });
+      // The chunk decoder is handed on as it is, without a generator around it that would cost
+      // promises on every batch (docs/decisions/0023-stream-path-allocations.md).
+      if (context.mode === 'stream' && !contentType.includes('application/json')) return decodeChunkStream(readSseEvents(response.body, { maxEventBytes, provider }), { provider, secrets });
+      return decodeWholeAnswer(response);
     },
   };
 }

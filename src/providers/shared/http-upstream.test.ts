@@ -8,7 +8,8 @@ import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
-import { readBodyText } from './http-client.js';
+import { readBodyText, type UpstreamResponse } from './http-client.js';
+import { readSseEvents } from './sse-reader.js';
 import { streamHttpUpstream, type HttpUpstreamCall, type WholeResponse } from './http-upstream.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -131,6 +132,62 @@ describe('streamHttpUpstream', () => {
       break;
     }
     await responseClosed;
+  });
+
+  /** Decodes with the real SSE reader, ending the answer at `[DONE]` as the chunk decoders do; keeps the body it read. */
+  function sseCall(bodies: UpstreamResponse['body'][]): HttpUpstreamCall {
+    return call({
+      async *decode(response) {
+        bodies.push(response.body);
+        for await (const batch of readSseEvents(response.body, { maxEventBytes: 1000, provider: 'test' })) {
+          for (const message of batch) {
+            if (message.data === '[DONE]') {
+              yield [{ type: 'end', finishReason: 'stop' }];
+              return;
+            }
+            yield [{ type: 'text-delta', text: message.data }];
+          }
+        }
+      },
+    });
+  }
+
+  /** Reads like the generation: stops as soon as the terminal event arrives. */
+  async function readUntilEnd(upstream: HttpUpstreamCall): Promise<StreamEvent[]> {
+    const events: StreamEvent[] = [];
+    for await (const batch of streamHttpUpstream(upstream)) {
+      events.push(...batch);
+      if (batch.some((event) => event.type === 'end')) break;
+    }
+    return events;
+  }
+
+  it('lets the body of a complete answer run to its end instead of aborting it (no abort error built)', async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      // The answer and the end of the body in one write, as the last read of a stream often is.
+      response.end('data: a\n\ndata: [DONE]\n\n');
+    };
+    const bodies: UpstreamResponse['body'][] = [];
+    const errors: unknown[] = [];
+    const events = await readUntilEnd(sseCall(bodies));
+    bodies[0]?.on('error', (error) => errors.push(error));
+    await responseClosed;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events.map((event) => event.type)).toEqual(['start', 'text-delta', 'end']);
+    expect(bodies[0]?.readableEnded).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('closes an upstream that keeps its response open after a complete answer', async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: a\n\ndata: [DONE]\n\n');
+    };
+    const bodies: UpstreamResponse['body'][] = [];
+    expect((await readUntilEnd(sseCall(bodies))).map((event) => event.type)).toEqual(['start', 'text-delta', 'end']);
+    await responseClosed;
+    expect(bodies[0]?.destroyed).toBe(true);
   });
 
   it('rethrows the abort reason and closes the upstream response when the signal aborts mid-body', async () => {

@@ -59,6 +59,7 @@ export async function* streamHttpUpstream(call: HttpUpstreamCall): AsyncGenerato
   const { provider, signal } = call;
   const headers = call.traceparent === undefined ? call.request.headers : { ...call.request.headers, traceparent: call.traceparent };
   const response = await sendUpstream({ ...call.request, headers, signal, dispatcher: call.dispatcher, provider });
+  let failed = false;
   try {
     const readWhole = async (): Promise<WholeResponse> => ({ status: response.statusCode, headers: response.headers, text: await readBodyText(response.body, call.maxWholeBytes) });
     if (response.statusCode !== 200) throw call.mapErrorResponse(await readWhole());
@@ -73,13 +74,41 @@ export async function* streamHttpUpstream(call: HttpUpstreamCall): AsyncGenerato
     yield [startEvent(call, response)];
     yield* call.decode(response);
   } catch (error) {
+    failed = true;
     throw transportError(error, signal, provider);
   } finally {
     // Ends the upstream request (and frees the pooled socket) on every exit path, early ones
-    // included: a consumer that stops iterating lands here through return().
-    if (!response.body.destroyed) response.body.destroy();
+    // included: a consumer that stops iterating lands here through return(). Without a failure
+    // or an abort, the consumer stopped because the answer is complete.
+    releaseBody(response.body, !failed && !signal.aborted);
   }
 }
+
+/**
+ * Ends a body nobody reads any more. After a complete answer the upstream has usually sent its
+ * last bytes already (`[DONE]` and the end of the chunked body often come in one read), so the
+ * body is let run to its end within this turn of the event loop: destroying a body that has not
+ * emitted 'end' makes Node and undici build an abort error with a stack trace, for every stream
+ * (decision 0023). A body still going after that turn (an upstream that keeps talking after its
+ * answer) is destroyed, as is every body left early (cancelled, timed out, failed).
+ */
+function releaseBody(body: UpstreamResponse['body'], answered: boolean): void {
+  if (body.destroyed) return;
+  // Destroying emits undici's abort error; nobody listens for the body's errors any more.
+  body.on('error', ignoreError);
+  if (!answered) {
+    body.destroy();
+    return;
+  }
+  body.resume();
+  setImmediate(destroyUnlessEnded, body);
+}
+
+function destroyUnlessEnded(body: UpstreamResponse['body']): void {
+  if (!body.readableEnded && !body.destroyed) body.destroy();
+}
+
+function ignoreError(): void {}
 
 function startEvent(call: HttpUpstreamCall, response: UpstreamResponse): StreamEvent {
   if (call.passHeaders === undefined) return { type: 'start', upstreamModel: call.upstreamModel };

@@ -241,19 +241,19 @@ describe('readSseEvents: end of stream', () => {
 
 // web-platform-tests eventsource/ vectors that test a parser
 // (https://github.com/web-platform-tests/wpt/tree/master/eventsource, the format-* tests), each fed
-// whole and one byte per read. Differences from a browser, by design of eventsource-parser or of
-// this reader, are marked.
+// whole and one byte per read. Differences from a browser are marked; where the reader follows
+// eventsource-parser (the SSE parser of src/client and of the Vercel AI SDK), it says so.
 type Expected = Partial<EventSourceMessage>;
 const vectors: [string, string, Expected[]][] = [
   ['format-bom', '\uFEFFdata:1\n\n\uFEFFdata:2\n\ndata:3\n\n\n', [{ data: '1' }, { data: '3' }]],
   ['format-bom-2', '\uFEFF\uFEFFdata:1\n\ndata:2\n\ndata:3\n\n\n', [{ data: '2' }, { data: '3' }]],
   ['format-comments', `data:1\r:\0\n:\r\ndata:2\n:${'x'.repeat(2048)}\rdata:3\n:data:fail\r:${'x'.repeat(2048)}\ndata:4\n\n`, [{ data: '1\n2\n3\n4' }]],
   ['format-field-data', 'data:\n\ndata\ndata\n\ndata:test\n\n\n', [{ data: '' }, { data: '\n' }, { data: 'test' }]],
-  // eventsource-parser leaves `event` undefined where a browser says "message".
+  // Like eventsource-parser, the reader leaves `event` undefined where a browser says "message".
   ['format-field-event', 'event:test\ndata:x\n\ndata:x\n\n\n', [{ event: 'test', data: 'x' }, { event: undefined, data: 'x' }]],
   ['format-field-event-empty', 'event: \ndata:data\n\n\n', [{ event: undefined, data: 'data' }]],
   ['format-field-id', 'id: \u2026\nretry: 200\ndata: hello\n\n', [{ id: '\u2026', data: 'hello' }]],
-  // eventsource-parser reports each event's own id; a browser keeps the last id for later events
+  // Like eventsource-parser, the reader reports each event's own id; a browser keeps the last id for later events
   // (it would say 1, 2, 2). Sluice reads no upstream ids, so this difference does not matter.
   ['format-field-id-3', 'id: 1\ndata: 1\n\nid: 2\ndata:2\n\ndata:3\n\n', [{ id: '1', data: '1' }, { id: '2', data: '2' }, { id: undefined, data: '3' }]],
   ['format-field-id-null', 'id: \0\0\nretry: 200\ndata: hello\n\n', [{ id: undefined, data: 'hello' }]],
