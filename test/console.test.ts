@@ -9,27 +9,20 @@
 // with no console error (a CSP or Trusted Types violation is one). Screenshots of each view go to
 // test-results/console-*.png.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium, requireChromiumOnCi } from './support/chromium.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { startMockPoolUpstream, type MockPoolUpstream } from './support/mock-pool-upstream.js';
 import { waitFor } from './support/wait.js';
 
-const chromiumPath = '/usr/bin/chromium';
-const hasChromium = existsSync(chromiumPath);
 const root = new URL('..', import.meta.url).pathname;
 const resultsDirectory = join(root, 'test-results');
 
-if (!hasChromium && !process.env['CI']) console.warn(`test/console.test.ts skipped: no Chromium at ${chromiumPath} (install the Debian package "chromium").`);
-
-describe.runIf(!hasChromium && process.env['CI'])('the console on CI', () => {
-  it('needs Chromium', () => {
-    throw new Error(`no Chromium at ${chromiumPath}: install the Debian package "chromium" (apt-get install chromium) on the CI image`);
-  });
-});
+requireChromiumOnCi('test/console.test.ts', 'the console');
 
 describe.runIf(hasChromium)('the operator console at GET /admin', () => {
   let gateway: TestGateway;
@@ -71,10 +64,7 @@ describe.runIf(hasChromium)('the operator console at GET /admin', () => {
     });
     adminKey = (await gateway.app.keys.create({ userId: 'ops', role: 'admin' })).key;
     userKey = (await gateway.app.keys.create({ userId: 'alice', role: 'user' })).key;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gateway.url });
     page = await context.newPage();

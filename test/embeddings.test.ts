@@ -177,7 +177,11 @@ describe('cancellation', () => {
     const closedAt = await within(openai.requests[0]!.closed, 2_000, 'the upstream embeddings request to close');
     expect(closedAt - abortedAt).toBeLessThan(100);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await lastUsageRow('alice')).toMatchObject({ route: 'embeddings', outcome: 'cancelled', errorCode: 'cancelled', estimated: true });
+    // The provider may still bill it: its estimated tokens are charged, at the model's price.
+    const row = await lastUsageRow('alice');
+    expect(row).toMatchObject({ route: 'embeddings', outcome: 'cancelled', errorCode: 'cancelled', estimated: true, currency: 'USD' });
+    expect(row?.promptTokens).toBeGreaterThan(0);
+    expect(row?.costMicros).toBe((row?.promptTokens ?? 0) * 20);
   });
 });
 

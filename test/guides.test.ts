@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { demoAnswer } from '../src/providers/mock/answer.js';
@@ -284,11 +285,7 @@ describe.skipIf(!available(tools.chromium))('browser guides, in headless Chromiu
   let browser: Browser;
   const openPages: Page[] = [];
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: requireTool(tools.chromium),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 20_000,
-    });
+    browser = await launchChromium(requireTool(tools.chromium), 20_000);
     for (const name of ['browser-eventsource', 'fetch-streaming', 'vue-chat-js']) pages.addScript(name, snippet(name).code);
   });
   afterAll(async () => {

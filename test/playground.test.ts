@@ -6,27 +6,20 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
 import { assertBuildIsCurrent } from './support/build.js';
+import { hasChromium, launchChromium, requireChromiumOnCi } from './support/chromium.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { waitFor } from './support/wait.js';
 
-const chromiumPath = '/usr/bin/chromium';
-const hasChromium = existsSync(chromiumPath);
 const root = new URL('..', import.meta.url).pathname;
 const screenshotPath = join(root, 'test-results', 'playground.png');
 /** 40 deltas 50 ms apart: about two seconds per answer, slow enough to watch it grow. */
 const chunkCount = 40;
 
-if (!hasChromium && !process.env['CI']) console.warn(`test/playground.test.ts skipped: no Chromium at ${chromiumPath} (install the Debian package "chromium").`);
-
-describe.runIf(!hasChromium && process.env['CI'])('the playground on CI', () => {
-  it('needs Chromium', () => {
-    throw new Error(`no Chromium at ${chromiumPath}: install the Debian package "chromium" (apt-get install chromium) on the CI image`);
-  });
-});
+requireChromiumOnCi('test/playground.test.ts', 'the playground');
 
 describe.runIf(hasChromium)('the playground at GET /', () => {
   let gateway: TestGateway;
@@ -46,10 +39,7 @@ describe.runIf(hasChromium)('the playground at GET /', () => {
     });
     userKey = (await gateway.app.keys.create({ userId: 'alice', role: 'user' })).key;
     adminKey = (await gateway.app.keys.create({ userId: 'ops', role: 'admin' })).key;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

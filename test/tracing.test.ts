@@ -12,6 +12,7 @@ import { createStore } from '../src/store/create-store.js';
 import { assertBuildIsCurrent, root } from './support/build.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { sendError, startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
+import { sparkCredentials, startMockSpark, type MockSpark } from './support/mock-spark.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
 import { waitFor } from './support/wait.js';
 
@@ -21,18 +22,22 @@ const callerTraceId = '4bf92f3577b34da6a3ce929d0e0e4736';
 const callerSpanId = '00f067aa0ba902b7';
 
 let upstream: MockOpenAi;
+let spark: MockSpark;
 let receiver: OtlpReceiver;
 let gateway: TestGateway;
 
 beforeAll(async () => {
   upstream = await startMockOpenAi({ apiKey: 'sk-traced' });
+  spark = await startMockSpark();
   receiver = await startOtlpReceiver();
   gateway = await startGateway({
     providers: {
       main: { type: 'openai', baseUrl: upstream.baseUrl, apiKey: 'sk-traced' },
+      spark: { type: 'spark', baseUrl: spark.baseUrl, ...sparkCredentials },
     },
     models: {
       chat: { provider: 'main', model: 'gpt-4o-mini' },
+      max: { provider: 'spark', model: 'generalv3.5' },
       // The test makes gpt-4o answer 503, and the fallback serves.
       'chat-with-fallback': { provider: 'main', model: 'gpt-4o', fallbacks: ['main/gpt-4o-mini'] },
     },
@@ -42,10 +47,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   await upstream?.close();
+  await spark?.close();
   await receiver?.close();
 });
 beforeEach(() => {
   upstream.reset();
+  spark.reset();
   receiver.spans.length = 0;
 });
 
@@ -88,6 +95,15 @@ describe('tracing over OTLP/HTTP', () => {
     expect(upstream.requests[0]?.headers['traceparent']).toBe(`00-${callerTraceId}-${attempt.spanId}-01`);
     // The collector's header went with the export.
     expect(receiver.headers.at(-1)?.['x-collector-key']).toBe('collector-secret');
+  });
+
+  it('sends the attempt traceparent on Spark WebSocket handshake', async () => {
+    const traceId = 'bbbbccccddddeeee0000111122223333';
+    await client({ traceparent: `00-${traceId}-1111222233334444-01` }).chat.completions.create({ model: 'max', messages: [{ role: 'user', content: 'hi' }] });
+    const spans = await spansOfTrace(traceId, 2);
+    const attempt = spans.find((span) => span.kind === CLIENT);
+    expect(attempt?.attributes['sluice.provider']).toBe('spark');
+    expect(spark.handshakes[0]?.['traceparent']).toBe(`00-${traceId}-${attempt?.spanId ?? ''}-01`);
   });
 
   it('records a failed attempt that was retried elsewhere as its own span', async () => {

@@ -1,6 +1,7 @@
 // What the gateway's own pages (the playground at /, the console at /admin) are served with: one
 // content type per extension, no caching, no sniffing, and a strict Content-Security-Policy.
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 
 const contentTypes: Readonly<Record<string, string>> = {
@@ -9,6 +10,12 @@ const contentTypes: Readonly<Record<string, string>> = {
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml; charset=utf-8',
 };
+
+/** Answers 200 with an HTML page read from `path`, under the policy its import map allows. */
+export async function sendPage(response: ServerResponse, path: string): Promise<void> {
+  const html = await readFile(path, 'utf8');
+  sendPageFile(response, '.html', html, { 'content-security-policy': pageContentSecurityPolicy(html) });
+}
 
 /** Answers 200 with a page file whose type its extension gives. */
 export function sendPageFile(response: ServerResponse, extension: string, body: string | Buffer, headers: Record<string, string> = {}): void {

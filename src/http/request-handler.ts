@@ -56,8 +56,8 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
           route: match.route.name,
           requestId: context.requestId,
           startedAt: context.startedAt,
-          ...optional('traceparent', headerValue(request.headers.traceparent)),
-          ...optional('tracestate', headerValue(request.headers.tracestate)),
+          traceparent: headerValue(request.headers.traceparent),
+          tracestate: headerValue(request.headers.tracestate),
         });
       }
       if (match.route.access !== 'public') context.principal = await authorize(dependencies, context, request, url, match.route);
@@ -107,14 +107,14 @@ function logRequest(dependencies: RequestHandlerDependencies, context: RequestCo
   const durationMs = dependencies.now() - context.startedAt;
   context.trace?.end({
     status,
-    ...optional('userId', context.principal?.userId),
-    ...optional('keyId', context.principal?.keyId),
-    ...optional('model', context.model),
-    ...optional('provider', context.provider),
-    ...optional('outcome', context.outcome),
-    ...optional('errorCode', context.errorCode),
-    ...optional('timeToFirstTokenMs', context.timeToFirstTokenMs),
-    ...optional('usage', context.usage),
+    userId: context.principal?.userId,
+    keyId: context.principal?.keyId,
+    model: context.model,
+    provider: context.provider,
+    outcome: context.outcome,
+    errorCode: context.errorCode,
+    timeToFirstTokenMs: context.timeToFirstTokenMs,
+    usage: context.usage,
   });
   dependencies.metrics.requests.inc({ route: context.route, status: status.toString(), model: context.model ?? '', provider: context.provider ?? '' });
   dependencies.logger.info(
@@ -146,7 +146,3 @@ export function headerValue(value: string | string[] | undefined): string | unde
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** `{ [key]: value }`, or nothing when the value is undefined (for optional properties). */
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
-}

@@ -19,20 +19,21 @@ export interface RequestStart {
   /** When the request arrived (ms since the epoch): the span starts there. */
   readonly startedAt: number;
   /** The caller's W3C trace context, if it sent one. */
-  readonly traceparent?: string;
-  readonly tracestate?: string;
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
 }
 
+/** What the request ended with; fields are undefined when the request never got that far. */
 export interface RequestEnd {
   readonly status: number;
-  readonly userId?: string;
-  readonly keyId?: string;
-  readonly model?: string;
-  readonly provider?: string;
-  readonly outcome?: string;
-  readonly errorCode?: string;
-  readonly timeToFirstTokenMs?: number;
-  readonly usage?: Usage;
+  readonly userId?: string | undefined;
+  readonly keyId?: string | undefined;
+  readonly model?: string | undefined;
+  readonly provider?: string | undefined;
+  readonly outcome?: string | undefined;
+  readonly errorCode?: string | undefined;
+  readonly timeToFirstTokenMs?: number | undefined;
+  readonly usage?: Usage | undefined;
 }
 
 export interface RequestTrace {

@@ -155,8 +155,11 @@ export function createEmbeddingService(dependencies: EmbeddingServiceDependencie
       // A cancelled call may still be billed by the provider: it is charged as estimated.
       const cancelled = code === 'cancelled';
       const tokens = cancelled ? estimate : 0;
-      recordUsage({ ...identity, at: startedAt, provider, ...(deployment !== undefined ? { deployment } : {}), ...(keyId !== undefined ? { providerKeyId: keyId } : {}), promptTokens: tokens, completionTokens: 0, totalTokens: tokens, estimated: cancelled, durationMs: now() - startedAt, outcome: cancelled ? 'cancelled' : 'error', errorCode: code, attempts });
-      await admission.settle(tokens);
+      // Priced like a completed call, as a cancelled chat generation is: its estimated tokens.
+      const price = cancelled ? dependencies.priceOf(options.model, deployment) : undefined;
+      const cost = price !== undefined ? costOf({ promptTokens: tokens, completionTokens: 0, totalTokens: tokens, estimated: true }, price) : undefined;
+      recordUsage({ ...identity, at: startedAt, provider, ...(deployment !== undefined ? { deployment } : {}), ...(keyId !== undefined ? { providerKeyId: keyId } : {}), promptTokens: tokens, completionTokens: 0, totalTokens: tokens, estimated: cancelled, durationMs: now() - startedAt, outcome: cancelled ? 'cancelled' : 'error', errorCode: code, attempts, ...(cost !== undefined ? { costMicros: cost.micros, currency: cost.currency } : {}) });
+      await admission.settle(tokens, cost);
       throw error;
     },
   };

@@ -7,7 +7,7 @@
 import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
 import type { ErrorCode } from '../errors/table.js';
 import type { Candidate } from '../routing/model-router.js';
-import { attemptsInOrder, type AttemptSource, type UpstreamAttempt } from '../routing/upstream-pools.js';
+import { attemptsInOrder, coolingCodes, type AttemptSource, type UpstreamAttempt } from '../routing/upstream-pools.js';
 import type { CallContext, ChatRequest } from '../contract/provider.js';
 import type { AttemptTrace, GenerationTrace } from '../contract/generation-trace.js';
 import { errorPayload, isTerminal, type StreamEvent, type Usage } from '../contract/stream-event.js';
@@ -37,20 +37,11 @@ export interface GenerationOptions {
 }
 
 /**
- * Errors after which the next attempt is made, if nothing of the answer exists yet. A key the
- * provider refused (401/403) is one of them: another key or deployment may well be accepted.
+ * Errors after which the next attempt is made, if nothing of the answer exists yet: those that cool
+ * a deployment or key down, and a key the provider refused (401/403), since another key or
+ * deployment may well be accepted.
  */
-const retryCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'upstream_auth_failed',
-  'upstream_connect_failed',
-  'upstream_connect_timeout',
-  'upstream_first_byte_timeout',
-  'upstream_rate_limited',
-  'upstream_quota_exceeded',
-  'upstream_unavailable',
-  'upstream_error',
-  'upstream_stream_interrupted',
-]);
+const retryCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['upstream_auth_failed', ...coolingCodes]);
 
 export type GenerationListener = () => void;
 

@@ -125,7 +125,7 @@ export interface UpstreamPoolsOptions {
 }
 
 /** Failures that cool a deployment (or a key) down and let the request move on. */
-const coolingCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+export const coolingCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'upstream_connect_failed',
   'upstream_connect_timeout',
   'upstream_first_byte_timeout',

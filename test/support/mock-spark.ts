@@ -4,7 +4,7 @@
 // status 0/1/2 frames echoing a token from the user's message, usage on the last frame, then
 // closes the socket.
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -31,6 +31,8 @@ export interface MockSpark {
   plan: SparkPlan;
   /** Resolves when a connection closes, in order of connection. */
   closes: Promise<number>[];
+  /** The request headers of every accepted handshake, in order. */
+  handshakes: IncomingHttpHeaders[];
   reset(): void;
   close(): Promise<void>;
 }
@@ -66,7 +68,9 @@ export async function startMockSpark(credentials: SparkCredentials = sparkCreden
     frames: [],
     plan: {},
     closes: [],
+    handshakes: [],
     reset() {
+      mock.handshakes.length = 0;
       mock.frames.length = 0;
       mock.plan = {};
       mock.closes.length = 0;
@@ -88,6 +92,7 @@ export async function startMockSpark(credentials: SparkCredentials = sparkCreden
       socket.end(`HTTP/1.1 ${status.toString()} Refused\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"message":"HMAC signature cannot be verified"}`);
       return;
     }
+    mock.handshakes.push(request.headers);
     wss.handleUpgrade(request, socket, head, (ws) => serve(ws));
   });
 

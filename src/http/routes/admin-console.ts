@@ -12,7 +12,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { RouteSpec } from '../router.js';
-import { pageContentSecurityPolicy, sendPageFile } from '../page-files.js';
+import { sendPage, sendPageFile } from '../page-files.js';
 
 /** The files of web/console/ served under /admin/assets/ (index.html is served at /admin only). */
 const assetFiles = ['console.js', 'views.js', 'api.js', 'charts.js', 'console.css'] as const;
@@ -43,8 +43,7 @@ export function createAdminConsoleRoutes(options: AdminConsoleOptions = {}): Rou
       pattern: '/admin',
       options: { access: 'public', name: '/admin' },
       async handler(_context, _request, response) {
-        const html = await readFile(join(consoleDirectory, 'index.html'), 'utf8');
-        sendPageFile(response, '.html', html, { 'content-security-policy': pageContentSecurityPolicy(html) });
+        await sendPage(response, join(consoleDirectory, 'index.html'));
       },
     },
     {

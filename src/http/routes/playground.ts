@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RouteSpec } from '../router.js';
-import { pageContentSecurityPolicy, sendPageFile } from '../page-files.js';
+import { sendPage, sendPageFile } from '../page-files.js';
 
 export interface PlaygroundOptions {
   /**
@@ -62,8 +62,7 @@ export function createPlaygroundRoutes(options: PlaygroundOptions = {}): RouteSp
       options: { access: 'public', name: '/' },
       async handler(_context, _request, response) {
         clientList();
-        const html = await readFile(join(webDirectory, 'index.html'), 'utf8');
-        sendPageFile(response, '.html', html, { 'content-security-policy': pageContentSecurityPolicy(html) });
+        await sendPage(response, join(webDirectory, 'index.html'));
       },
     },
     {
