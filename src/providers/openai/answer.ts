@@ -5,7 +5,6 @@ import type { CallContext } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { readJsonResponse, retryAfterSeconds, type UpstreamResponse } from '../shared/http-client.js';
 import type { WholeResponse } from '../shared/http-upstream.js';
-import { readSseEvents } from '../shared/sse-reader.js';
 import { parseErrorDetail, statusError } from './errors.js';
 import { decodeChunkStream, decodeCompletion } from './stream.js';
 
@@ -47,7 +46,7 @@ export function createOpenAiAnswerReader(options: OpenAiAnswerOptions): OpenAiAn
       const contentType = String(response.headers['content-type'] ?? '');
       // The chunk decoder is handed on as it is, without a generator around it that would cost
       // promises on every batch (docs/decisions/0023-stream-path-allocations.md).
-      if (context.mode === 'stream' && !contentType.includes('application/json')) return decodeChunkStream(readSseEvents(response.body, { maxEventBytes, provider }), { provider, secrets });
+      if (context.mode === 'stream' && !contentType.includes('application/json')) return decodeChunkStream(response.body, { maxEventBytes, provider, secrets });
       return decodeWholeAnswer(response);
     },
   };

@@ -5,7 +5,6 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
-import { readSseEvents } from '../shared/sse-reader.js';
 import { parseErrorDetail, statusError } from './errors.js';
 import { decodeChunkStream, decodeCompletion } from './stream.js';
 
@@ -38,8 +37,7 @@ interface Replay {
 async function replay(parts: readonly Uint8Array[]): Promise<Replay> {
   const events: StreamEvent[] = [];
   try {
-    const messages = readSseEvents(asyncReads(parts), { maxEventBytes: 1 << 20, provider: 'p' });
-    for await (const batch of decodeChunkStream(messages, decodeOptions)) events.push(...batch);
+    for await (const batch of decodeChunkStream(asyncReads(parts), { ...decodeOptions, maxEventBytes: 1 << 20 })) events.push(...batch);
     return { events };
   } catch (error) {
     if (!(error instanceof SluiceError)) throw error;
@@ -278,5 +276,44 @@ describe('parseErrorDetail', () => {
     expect(parseErrorDetail('  <html>Bad Gateway</html>\n')).toEqual({ message: '<html>Bad Gateway</html>' });
     expect(parseErrorDetail('{"detail":"x"}')).toEqual({});
     expect(parseErrorDetail('')).toEqual({});
+  });
+});
+
+describe('decodeChunkStream: text chunks read from their bytes', () => {
+  const pieces = ['a', ' ', '"', '\\', '\n', '\u0000', 'é', '你好', '🙂', '"}', '\u2028', '/', '</script>', 'data: [DONE]'];
+  /** A stream of many text chunks in one frame, hostile text included, as OpenAI sends them (with or without padding). */
+  function generated(seed: number, obfuscated: boolean): { body: Buffer; texts: string[] } {
+    const next = random(seed);
+    const texts: string[] = [];
+    let body = '';
+    for (let index = 0; index < 120; index++) {
+      let text = '';
+      for (let count = Math.floor(next() * 5); count > 0; count--) text += pieces[Math.floor(next() * pieces.length)] ?? '';
+      texts.push(text);
+      const chunk = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }], ...(obfuscated ? { obfuscation: 'x'.repeat(index % 7) } : {}) };
+      body += `data: ${JSON.stringify(chunk)}\n\n`;
+    }
+    body += `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`;
+    return { body: Buffer.from(body), texts };
+  }
+
+  it.each([false, true])('gives every text exactly, however the bytes are cut (obfuscation padding: %s)', async (obfuscated) => {
+    const { body, texts } = generated(obfuscated ? 2 : 1, obfuscated);
+    const expected: Replay = { events: [...texts.filter((text) => text !== '').map(text), end('stop')] };
+    expect(await replay([body])).toEqual(expected);
+    const next = random(7);
+    for (let round = 0; round < 300; round++) {
+      const cuts = Array.from({ length: 1 + Math.floor(next() * 40) }, () => Math.floor(next() * body.length)).sort((a, b) => a - b);
+      const parts = [0, ...cuts].map((start, index) => body.subarray(start, cuts[index] ?? body.length));
+      const result = await replay(parts);
+      if (JSON.stringify(result) !== JSON.stringify(expected)) expect(result, `cuts ${cuts.join(',')}`).toEqual(expected);
+    }
+  });
+
+  it('reads a text chunk followed by an `event: error` line in the same event as the error it is', async () => {
+    const frame = (content: string) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n`;
+    const result = await replay([Buffer.from(`${frame('a')}\n${frame('b')}event: error\n\n`)]);
+    expect(result.events).toEqual([text('a')]);
+    expect(result.error?.code).toBe('upstream_error');
   });
 });

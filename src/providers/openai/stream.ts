@@ -6,69 +6,117 @@ import type { FinishReason, StreamEvent, Usage } from '../../contract/stream-eve
 import { completionSchema, readChunk, type ChunkUsage } from './schema.js';
 import { errorDetailOf, streamError } from './errors.js';
 import { createTextChunkReader } from './fast-chunk.js';
+import { readsOf, SseScanner, type SseSink } from '../shared/sse-reader.js';
 
 export interface DecodeOptions {
   provider: string;
   secrets: readonly string[];
 }
 
+export interface StreamDecodeOptions extends DecodeOptions {
+  /** Largest event accepted (sse-reader.ts). */
+  maxEventBytes: number;
+}
+
 /**
- * Decodes batches of chunk events into batches of StreamEvents. Compatible servers differ: some
- * add `event:` lines or comments, some omit `data: [DONE]` and just close. A stream counts as
- * complete after `[DONE]` or a `finish_reason`; one that closes with neither is reported as
- * interrupted, never as an empty success.
+ * Decodes an SSE body of chunk events into batches of StreamEvents, one batch per network read
+ * that completed any. Compatible servers differ: some add `event:` lines or comments, some omit
+ * `data: [DONE]` and just close. A stream counts as complete after `[DONE]` or a `finish_reason`;
+ * one that closes with neither is reported as interrupted, never as an empty success.
+ *
+ * The SSE scanner hands each event straight to the chunk decoder, and a text chunk in the learned
+ * frame is read from the line's bytes (fast-chunk.ts): one layer, no message objects, no string of
+ * the whole line (decision 0026).
  */
-export async function* decodeChunkStream(batches: AsyncIterable<EventSourceMessage[]>, options: DecodeOptions): AsyncGenerator<StreamEvent[]> {
-  let finishReason: FinishReason | undefined;
-  let usage: Usage | undefined;
-  let done = false;
-  const textChunks = createTextChunkReader();
-  for await (const batch of batches) {
-    const events: StreamEvent[] = [];
-    let failure: Error | undefined;
-    try {
-      for (const message of batch) {
-        const data = message.data;
-        if (data === '[DONE]') {
-          done = true;
-          break;
-        }
-        if (data === '') continue;
-        const fast = message.event === undefined ? textChunks.read(data) : undefined;
-        if (fast) {
-          if (fast.content) events.push({ type: 'text-delta', text: fast.content });
-          continue;
-        }
-        const json = parseJson(data, options.provider);
-        const chunk = readChunk(json);
-        if (message.event === undefined) textChunks.learn(data, chunk);
-        if (chunk.kind === 'error' || message.event === 'error') throw streamError(errorDetailOf(json), options.provider, options.secrets);
-        if (chunk.kind === 'invalid') {
-          throw new SluiceError('upstream_protocol_error', {
-            provider: options.provider,
-            message: `Provider "${options.provider}" sent a chunk of an unexpected shape (${chunk.problem}).`,
-          });
-        }
-        if (chunk.usage) usage = toUsage(chunk.usage);
-        if (chunk.content) events.push({ type: 'text-delta', text: chunk.content });
-        for (const call of chunk.toolCalls) events.push(toolCallDelta(call.index, call.id, call.name, call.arguments));
-        if (chunk.finishReason) finishReason = toFinishReason(chunk.finishReason);
-      }
-    } catch (error) {
-      failure = error instanceof Error ? error : new SluiceError('internal_error', { cause: error });
-    }
+export async function* decodeChunkStream(body: AsyncIterable<Uint8Array>, options: StreamDecodeOptions): AsyncGenerator<StreamEvent[]> {
+  const decoder = new ChunkDecoder(options);
+  const scanner = new SseScanner<string>(options, decoder);
+  for await (const read of readsOf(body)) {
+    const failure = feed(() => scanner.feed(read)) ?? scanner.failure;
     // What arrived before a failure in the same read still reaches the client.
-    if (events.length > 0) yield events;
+    const events = decoder.take();
+    if (events !== undefined) yield events;
     if (failure !== undefined) throw failure;
-    if (done) break;
+    if (decoder.done) break;
   }
-  if (!done && finishReason === undefined) {
+  if (!decoder.done) {
+    const failure = feed(() => scanner.finish()) ?? scanner.failure;
+    const events = decoder.take();
+    if (events !== undefined) yield events;
+    if (failure !== undefined) throw failure;
+  }
+  if (!decoder.done && decoder.finishReason === undefined) {
     throw new SluiceError('upstream_stream_interrupted', {
       provider: options.provider,
       message: `Provider "${options.provider}" closed the stream before the answer was complete.`,
     });
   }
-  yield usage ? [{ type: 'usage', usage }, { type: 'end', finishReason: finishReason ?? 'stop' }] : [{ type: 'end', finishReason: finishReason ?? 'stop' }];
+  const end: StreamEvent = { type: 'end', finishReason: decoder.finishReason ?? 'stop' };
+  yield decoder.usage ? [{ type: 'usage', usage: decoder.usage }, end] : [end];
+}
+
+/** Runs the scanner; what the decoder threw (an error chunk, a malformed one) is returned. */
+function feed(scan: () => void): Error | undefined {
+  try {
+    scan();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error : new SluiceError('internal_error', { cause: error });
+  }
+}
+
+/** The chunk events of one stream, as the scanner completes them; the batch of the current read. */
+class ChunkDecoder implements SseSink<string> {
+  done = false;
+  finishReason: FinishReason | undefined;
+  usage: Usage | undefined;
+  readonly #options: DecodeOptions;
+  readonly #textChunks = createTextChunkReader();
+  #events: StreamEvent[] = [];
+
+  constructor(options: DecodeOptions) {
+    this.#options = options;
+  }
+
+  /** The events decoded since the last call, or undefined when there are none. */
+  take(): StreamEvent[] | undefined {
+    if (this.#events.length === 0) return undefined;
+    const events = this.#events;
+    this.#events = [];
+    return events;
+  }
+
+  readDataLine(bytes: Buffer, start: number, end: number): string | undefined {
+    return this.done ? undefined : this.#textChunks.read(bytes, start, end);
+  }
+
+  dataLineEvent(text: string): void {
+    if (!this.done && text !== '') this.#events.push({ type: 'text-delta', text });
+  }
+
+  message(message: EventSourceMessage): void {
+    const data = message.data;
+    if (this.done || data === '') return;
+    if (data === '[DONE]') {
+      this.done = true;
+      return;
+    }
+    const { provider, secrets } = this.#options;
+    const json = parseJson(data, provider);
+    const chunk = readChunk(json);
+    if (message.event === undefined) this.#textChunks.learn(data, chunk);
+    if (chunk.kind === 'error' || message.event === 'error') throw streamError(errorDetailOf(json), provider, secrets);
+    if (chunk.kind === 'invalid') {
+      throw new SluiceError('upstream_protocol_error', {
+        provider,
+        message: `Provider "${provider}" sent a chunk of an unexpected shape (${chunk.problem}).`,
+      });
+    }
+    if (chunk.usage) this.usage = toUsage(chunk.usage);
+    if (chunk.content) this.#events.push({ type: 'text-delta', text: chunk.content });
+    for (const call of chunk.toolCalls) this.#events.push(toolCallDelta(call.index, call.id, call.name, call.arguments));
+    if (chunk.finishReason) this.finishReason = toFinishReason(chunk.finishReason);
+  }
 }
 
 function parseJson(data: string, provider: string): unknown {

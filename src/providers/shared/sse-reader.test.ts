@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
-import { readSseEvents } from './sse-reader.js';
+import { readSseEvents, SseScanner, type SseSink } from './sse-reader.js';
 
 const encoder = new TextEncoder();
 
@@ -277,5 +277,76 @@ describe('readSseEvents: WPT parser vectors', () => {
     const want = expected.map(({ id, event, data }) => ({ id, event, data }));
     expect(normalise(await read([body]))).toEqual(want);
     expect(normalise(await read(bytesOf(body)))).toEqual(want);
+  });
+});
+
+describe('SseScanner: a sink that reads one-line data events from their bytes', () => {
+  interface Seen {
+    how: 'line' | 'message';
+    data: string;
+    event?: string | undefined;
+    id?: string | undefined;
+  }
+
+  /** Every event, read with a sink whose readDataLine takes each line that starts with `{`. */
+  function scan(parts: readonly Uint8Array[], shortcut: boolean): Seen[] {
+    const seen: Seen[] = [];
+    const sink: SseSink<string> = {
+      message: (message) => seen.push({ how: 'message', data: message.data, event: message.event, id: message.id }),
+      ...(shortcut
+        ? {
+            readDataLine: (bytes: Buffer, start: number, end: number) => (bytes[start] === 123 ? bytes.toString('utf8', start, end) : undefined),
+            dataLineEvent: (data: string) => seen.push({ how: 'line', data }),
+          }
+        : {}),
+    };
+    const scanner = new SseScanner<string>({ maxEventBytes: 1 << 20, provider: 'test' }, sink);
+    for (const part of parts) scanner.feed(part);
+    scanner.finish();
+    expect(scanner.failure).toBeUndefined();
+    return seen;
+  }
+
+  // One-line events the shortcut takes, and the cases where it must give the line back: a second
+  // data line, an id or event line after it, an id or event before it, a comment in between (which
+  // does not), CRLF and CR. An event still open when a read ends is given back too (no read buffer
+  // is kept for it), like the last one here, which the body ends without its blank line.
+  const body = encoder.encode(
+    [
+      'data: {"a":"你好🙂"}\n\n',
+      'data: {"b":1}\ndata: {"c":2}\n\n',
+      'data: {"d":1}\nid: 7\n\n',
+      'data: {"e":1}\nevent: error\n\n',
+      'id: 8\ndata: {"f":1}\n\n',
+      'event: x\ndata: {"g":1}\n\n',
+      'data: {"h":1}\n: comment\n\n',
+      'data: [DONE]\n\n',
+      'data: {"i":"crlf"}\r\n\r\n',
+      'data: {"j":"cr"}\r\r',
+      'data: {"k":"last"}\n',
+    ].join(''),
+  );
+  const plain = scan([body], false);
+
+  it('takes whole one-line events and gives the others back as text, the same events in the same order', () => {
+    const taken = scan([body], true);
+    expect(taken.filter((seen) => seen.how === 'line').map((seen) => seen.data)).toEqual(['{"a":"你好🙂"}', '{"h":1}', '{"i":"crlf"}', '{"j":"cr"}']);
+    expect(taken.map(({ data, event, id }) => ({ data, event, id }))).toEqual(plain.map(({ data, event, id }) => ({ data, event, id })));
+  });
+
+  it('gives the same events however the bytes are cut into reads', () => {
+    const expected = JSON.stringify(plain.map(({ data, event, id }) => ({ data, event, id })));
+    for (const [name, parts] of chunkings(body, 26)) {
+      const events = JSON.stringify(scan(parts, true).map(({ data, event, id }) => ({ data, event, id })));
+      if (events !== expected) expect(events, name).toBe(expected);
+    }
+  });
+
+  it('leaves a line longer than maxEventBytes to the usual check, which refuses it', () => {
+    const seen: string[] = [];
+    const scanner = new SseScanner<string>({ maxEventBytes: 8, provider: 'test' }, { message: (message) => seen.push(message.data), readDataLine: (bytes, start, end) => bytes.toString('utf8', start, end), dataLineEvent: (data) => seen.push(data) });
+    scanner.feed(encoder.encode('data: {"x":"123456789"}\n\n'));
+    expect(scanner.failure?.code).toBe('upstream_event_too_large');
+    expect(seen).toEqual([]);
   });
 });
