@@ -25,6 +25,9 @@ export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEnc
 
   const chunk = (delta: string, finishReason: string | null = null): string =>
     `data: ${head}{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finishReason === null ? 'null' : JSON.stringify(finishReason)}}${tail}\n\n`;
+  // A text chunk, the commonest by far, is its text between two strings built once (decision 0026).
+  const textHead = `data: ${head}{"index":0,"delta":{"content":`;
+  const textTail = `},"logprobs":null,"finish_reason":null}${tail}\n\n`;
   const role = (): string => {
     if (roleSent) return '';
     roleSent = true;
@@ -35,8 +38,10 @@ export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEnc
     switch (event.type) {
       case 'start':
         return role();
-      case 'text-delta':
-        return role() + chunk(`{"content":${JSON.stringify(event.text)}}`);
+      case 'text-delta': {
+        const text = textHead + JSON.stringify(event.text) + textTail;
+        return roleSent ? text : role() + text;
+      }
       case 'tool-call-delta': {
         const call: Record<string, unknown> = { index: event.index };
         if (event.id !== undefined) {
