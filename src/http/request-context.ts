@@ -29,24 +29,33 @@ export interface RequestContext {
   errorCode?: string;
   /** Present when the request is traced (docs/tracing.md). */
   trace?: RequestTrace;
+  /** The generation that answered, once started: its summary goes into the log line and span. */
+  generation?: { readonly summary: GenerationSummary | undefined };
 }
 
 /**
- * Copies what a generation's summary says into the request's log line and span once it ended:
- * the provider, deployment and key id that served it, the attempts, its usage, outcome, error
- * code and time to first token.
+ * Notes the generation that answers the request. Its summary is copied into the request's log line
+ * and span when they are written (at the response's close): the provider, deployment and key id
+ * that served it, the attempts, its usage, outcome, error code and time to first token. It is read
+ * then, not on `done`: a generation settles before its client's last write, but announces it on
+ * `done` only after that write, and the response may close in between.
  */
-export function recordGeneration(context: RequestContext, generation: { readonly done: Promise<GenerationSummary> }): void {
-  void generation.done.then((summary) => {
-    context.provider = summary.provider;
-    context.attempts = summary.attempts;
-    if (summary.deployment !== undefined) context.deployment = summary.deployment;
-    if (summary.providerKeyId !== undefined) context.providerKeyId = summary.providerKeyId;
-    context.usage = summary.usage;
-    context.outcome = summary.outcome;
-    if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;
-    if (summary.errorCode !== undefined) context.errorCode = summary.errorCode;
-  });
+export function recordGeneration(context: RequestContext, generation: { readonly summary: GenerationSummary | undefined }): void {
+  context.generation = generation;
+}
+
+/** Copies the summary of the request's generation, if it has settled, into the context. */
+export function applyGenerationSummary(context: RequestContext): void {
+  const summary = context.generation?.summary;
+  if (summary === undefined) return;
+  context.provider = summary.provider;
+  context.attempts = summary.attempts;
+  if (summary.deployment !== undefined) context.deployment = summary.deployment;
+  if (summary.providerKeyId !== undefined) context.providerKeyId = summary.providerKeyId;
+  context.usage = summary.usage;
+  context.outcome = summary.outcome;
+  if (summary.timeToFirstTokenMs !== undefined) context.timeToFirstTokenMs = summary.timeToFirstTokenMs;
+  if (summary.errorCode !== undefined) context.errorCode = summary.errorCode;
 }
 
 /** The start option that makes a generation's upstream attempts child spans of the request's span. */

@@ -10,7 +10,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
-import { chooseRequestId, type RequestContext } from './request-context.js';
+import { applyGenerationSummary, chooseRequestId, type RequestContext } from './request-context.js';
 import { sendError } from './respond.js';
 import type { ResumeGrants } from './resume-grants.js';
 import type { Route, Router } from './router.js';
@@ -105,6 +105,7 @@ function allows(access: Route['access'], principal: Principal): boolean {
 function logRequest(dependencies: RequestHandlerDependencies, context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
   const status = response.headersSent ? response.statusCode : 499;
   const durationMs = dependencies.now() - context.startedAt;
+  applyGenerationSummary(context);
   context.trace?.end({
     status,
     userId: context.principal?.userId,

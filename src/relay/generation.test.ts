@@ -47,6 +47,28 @@ describe('Generation', () => {
     expect(summary.timeToFirstTokenMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('tells its subscribers of the end before it settles done, and has the summary from the end on', async () => {
+    const generation = new Generation({
+      id: 'g1',
+      request: { messages: [{ role: 'user', content: 'hi' }], params: {} },
+      candidates: [candidate(adapter('a', async function* () {
+        yield [text('hi'), { type: 'end', finishReason: 'stop' }];
+      }))],
+      mode: 'stream',
+      requestId: 'r1',
+      now: Date.now,
+    });
+    const order: string[] = [];
+    generation.subscribe(() => {
+      if (generation.finished) order.push(`subscriber saw the end; summary ${generation.summary?.outcome ?? 'missing'}`);
+    });
+    void generation.done.then(() => order.push('done'));
+    const summary = await generation.done;
+    // The accounting that awaits done (usage row, metrics, limits) runs after the client's last write.
+    expect(order).toEqual(['subscriber saw the end; summary completed', 'done']);
+    expect(generation.summary).toBe(summary);
+  });
+
   it('estimates usage when the provider gives none, and marks it estimated', async () => {
     const generation = start([
       candidate(

@@ -86,6 +86,9 @@ export class Generation implements GenerationView {
   #attempt: UpstreamAttempt | undefined;
   #notifyScheduled = false;
   #resolveDone!: (summary: GenerationSummary) => void;
+  #summary: GenerationSummary | undefined;
+  /** The summary of a settled generation, announced on `done` once its listeners have had the terminal event. */
+  #unannounced: GenerationSummary | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   readonly #fallbacks: { provider: string; deployment: string; code: ErrorCode }[] = [];
 
@@ -110,6 +113,14 @@ export class Generation implements GenerationView {
   /** True once the log holds its terminal event (`end` or `error`). */
   get finished(): boolean {
     return this.#log.finished;
+  }
+
+  /**
+   * What `done` resolves with, readable at once from the moment the terminal event is logged (the
+   * request's log line, written when the response closes, may come before `done`'s callbacks run).
+   */
+  get summary(): GenerationSummary | undefined {
+    return this.#summary;
   }
 
   get provider(): string {
@@ -301,6 +312,11 @@ export class Generation implements GenerationView {
   readonly #notify = (): void => {
     this.#notifyScheduled = false;
     for (const listener of [...this.#listeners, ...this.#observers]) listener();
+    const summary = this.#unannounced;
+    if (summary !== undefined) {
+      this.#unannounced = undefined;
+      this.#resolveDone(summary);
+    }
   };
 
   /** Called right after the terminal event was appended (so `finished` is already true). */
@@ -322,7 +338,11 @@ export class Generation implements GenerationView {
     if (errorCode !== undefined) summary.errorCode = errorCode;
     if (this.#firstTokenAt !== undefined) summary.timeToFirstTokenMs = this.#firstTokenAt - this.#startedAt;
     this.#attemptTrace?.end({ outcome, usage: summary.usage, ...(errorCode !== undefined ? { errorCode } : {}) });
-    this.#resolveDone(summary);
+    // `done` settles after the listeners have had the terminal event (the notification its append
+    // scheduled), so the client's last bytes leave before the accounting that awaits `done` (usage
+    // row, metrics, limits) runs: that work is not on the answer's critical path (decision 0026).
+    this.#summary = summary;
+    this.#unannounced = summary;
   }
 
   #estimateUsage(): Usage {
