@@ -150,6 +150,7 @@ export function createApp(dependencies: AppDependencies): App {
     logger,
     now,
     createId: lasting.createId,
+    ...(tracing ? { tracing } : {}),
     // Browsers cannot set headers on a WebSocket: a ticket in the URL, or Authorization where the client can send it.
     authenticate: (request, url) =>
       runtime.authenticator.authenticate({ authorization: request.headers.authorization, ticket: url.searchParams.get('ticket') ?? undefined, actAs: headerValue(request.headers['x-sluice-user']) }),

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { ConfigError, resolveConfig } from '../src/config/load.js';
@@ -124,6 +125,37 @@ describe('tracing over OTLP/HTTP', () => {
     expect(failed?.statusCode).toBe(2);
     // Each attempt carried its own span id upstream.
     expect(new Set(upstream.requests.map((request) => request.headers['traceparent'])).size).toBe(2);
+  });
+
+  it('traces each chat on a WebSocket under the upgrade request traceparent, and a refused chat as an error', async () => {
+    const traceId = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+    const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/api/ws`, { headers: { traceparent: `00-${traceId}-1111222233334444-01` } });
+    const frames: { type: string; id?: string; code?: string }[] = [];
+    socket.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString('utf8')) as { type: string; id?: string; code?: string }));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      socket.send(JSON.stringify({ type: 'chat', id: 'c1', model: 'chat', message: 'hi' }));
+      await waitFor(() => frames.some((frame) => frame.type === 'done' && frame.id === 'c1'), 'the chat to end', 5000);
+      socket.send(JSON.stringify({ type: 'chat', id: 'c2', model: 'no-such-model', message: 'hi' }));
+      await waitFor(() => frames.some((frame) => frame.type === 'error' && frame.id === 'c2'), 'the refusal', 5000);
+    } finally {
+      socket.close();
+    }
+    const spans = await spansOfTrace(traceId, 3);
+    const chats = spans.filter((span) => span.kind === SERVER && span.name === 'websocket chat');
+    expect(chats).toHaveLength(2);
+    const [served, refused] = chats[0]?.attributes['sluice.outcome'] === 'completed' ? chats : [...chats].reverse();
+    expect(served?.parentSpanId).toBe('1111222233334444');
+    expect(served?.attributes).toMatchObject({ 'http.route': '/api/ws', 'gen_ai.request.model': 'chat', 'sluice.provider': 'main', 'sluice.outcome': 'completed', 'http.response.status_code': 101 });
+    expect(served?.statusCode).not.toBe(2);
+    const attempt = spans.find((span) => span.kind === CLIENT);
+    expect(attempt?.parentSpanId).toBe(served?.spanId);
+    expect(upstream.requests[0]?.headers['traceparent']).toBe(`00-${traceId}-${attempt?.spanId ?? ''}-01`);
+    expect(refused?.statusCode).toBe(2);
+    expect(refused?.attributes['sluice.error_code']).toBe(frames.find((frame) => frame.id === 'c2')?.code);
   });
 
   it('marks a request that failed as an error span, and does not trace public routes', async () => {

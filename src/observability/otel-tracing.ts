@@ -38,7 +38,7 @@ export function createOtelTracing(settings: TracingSettings): Tracing {
       if (request.tracestate !== undefined) carrier['tracestate'] = request.tracestate;
       const parent = propagator.extract(ROOT_CONTEXT, carrier, getter);
       const span = tracer.startSpan(
-        `${request.method} ${request.route}`,
+        request.name ?? `${request.method} ${request.route}`,
         { kind: SpanKind.SERVER, startTime: request.startedAt, attributes: { [ATTR_HTTP_REQUEST_METHOD]: request.method, [ATTR_HTTP_ROUTE]: request.route, 'sluice.request_id': request.requestId } },
         parent,
       );

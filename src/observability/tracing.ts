@@ -13,6 +13,8 @@ export interface TracingSettings {
 }
 
 export interface RequestStart {
+  /** The span's name; `<method> <route>` when absent. */
+  readonly name?: string;
   readonly method: string;
   readonly route: string;
   readonly requestId: string;

@@ -51,7 +51,7 @@ export function createWebSocketGateway(dependencies: WebSocketGatewayDependencie
       sockets.add(ws);
       ws.once('close', () => sockets.delete(ws));
       dependencies.onSocket?.(ws);
-      serveWebSocket(ws, principal, lastEventId, dependencies);
+      serveWebSocket(ws, principal, lastEventId, dependencies, { traceparent: headerValue(request.headers.traceparent), tracestate: headerValue(request.headers.tracestate) });
     });
   }
 
@@ -81,3 +81,7 @@ function statusText(status: number): string {
   return ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error';
 }
 
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

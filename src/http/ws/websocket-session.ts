@@ -10,6 +10,8 @@ import { SluiceError, toSluiceError } from '../../errors/sluice-error.js';
 import type { Hub, HubCloseReason, PushMessage } from '../../hub/hub.js';
 import { subscribeToHub, type HubSubscription } from '../../hub/hub-subscription.js';
 import type { Logger } from '../../observability/logger.js';
+import type { RequestTrace, Tracing } from '../../observability/tracing.js';
+import type { GenerationSummary } from '../../contract/generation-summary.js';
 import { nativeEventId, parseNativeEventId, toNativeEvent, type NativeStreamIdentity } from '../../relay/encoders/native-events.js';
 import { followGeneration, type Follower } from '../../relay/follow-generation.js';
 import type { GenerationView } from '../../relay/generation.js';
@@ -25,6 +27,14 @@ export interface WebSocketSessionDependencies {
   readonly now: () => number;
   /** Hub connection ids: short ASCII, unique across nodes. */
   readonly createId: () => string;
+  /** Present when tracing is on: each chat on a socket is a span (docs/tracing.md). */
+  readonly tracing?: Tracing;
+}
+
+/** The W3C trace context the client sent on the upgrade request: the parent of every chat's span. */
+export interface UpgradeTraceContext {
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
 }
 
 /** A chat on this socket: `cancel` ends its generation (its last frame is still sent); `detach` stops following it. */
@@ -40,8 +50,8 @@ const maxChatsPerSocket = 16;
  * Serves one open socket until it closes. With `lastEventId` (`?lastEventId=` on the URL) the hub
  * pushes the user missed since then come first, then live ones, none twice.
  */
-export function serveWebSocket(ws: WebSocket, principal: Principal, lastEventId: string | undefined, dependencies: WebSocketSessionDependencies): void {
-  new WebSocketSession(ws, principal, dependencies).start(lastEventId);
+export function serveWebSocket(ws: WebSocket, principal: Principal, lastEventId: string | undefined, dependencies: WebSocketSessionDependencies, traceContext: UpgradeTraceContext = {}): void {
+  new WebSocketSession(ws, principal, dependencies, traceContext).start(lastEventId);
 }
 
 class WebSocketSession {
@@ -50,6 +60,7 @@ class WebSocketSession {
   readonly #dependencies: WebSocketSessionDependencies;
   readonly #config: Config;
   readonly #connectionId: string;
+  readonly #traceContext: UpgradeTraceContext;
   /** Running chats by the client's id. */
   readonly #chats = new Map<string, RunningChat>();
   #subscription: HubSubscription | undefined;
@@ -57,8 +68,9 @@ class WebSocketSession {
   /** False from a protocol ping until its pong: a peer that misses a whole interval is gone. */
   #alive = true;
 
-  constructor(ws: WebSocket, principal: Principal, dependencies: WebSocketSessionDependencies) {
+  constructor(ws: WebSocket, principal: Principal, dependencies: WebSocketSessionDependencies, traceContext: UpgradeTraceContext) {
     this.#ws = ws;
+    this.#traceContext = traceContext;
     this.#principal = principal;
     this.#dependencies = dependencies;
     this.#config = dependencies.config;
@@ -135,19 +147,59 @@ class WebSocketSession {
     // Reserved before the await, so a second frame with the same id is refused meanwhile.
     const reserved: RunningChat = { cancel: () => undefined, detach: () => void this.#chats.delete(id) };
     this.#chats.set(id, reserved);
+    const requestId = `ws-${this.#connectionId}-${id}`;
+    const trace = this.#startTrace(requestId);
     let started: Awaited<ReturnType<NativeChats['begin']>>;
     try {
-      started = await this.#dependencies.chats.begin(this.#principal, body, { stream: true, requestId: `ws-${this.#connectionId}-${id}`, route: 'websocket' });
+      started = await this.#dependencies.chats.begin(this.#principal, body, { stream: true, requestId, route: 'websocket', ...(trace ? { trace: trace.generation } : {}) });
+    } catch (error) {
+      // Refused before it started (unknown model, limits, …): the span says why.
+      const failure = toSluiceError(error);
+      trace?.end({ status: failure.status, userId: this.#principal.userId, keyId: this.#principal.keyId, model: body.model, errorCode: failure.code });
+      throw error;
     } finally {
       if (this.#chats.get(id) === reserved) this.#chats.delete(id);
     }
     const { generation, identity } = started;
+    if (trace) void generation.done.then((summary) => this.#endTrace(trace, identity.model, summary));
     if (this.#ws.readyState !== this.#ws.OPEN) {
       // The socket closed while the chat was admitted: leaving it resumable or not, as configured.
       if (this.#config.websocket.cancelChatsOnClose) generation.cancel(new SluiceError('cancelled', { message: 'The WebSocket closed.' }));
       return;
     }
     this.#follow(id, generation, identity, 0);
+  }
+
+  /**
+   * A chat's span, when tracing is on: a SERVER span named `websocket chat` under the trace context
+   * of the upgrade request, with the generation's upstream attempts as its children. Its status
+   * code is the socket's (101); an error, in-band or a refusal, is its error code.
+   */
+  #startTrace(requestId: string): RequestTrace | undefined {
+    return this.#dependencies.tracing?.startRequest({
+      name: 'websocket chat',
+      method: 'GET',
+      route: '/api/ws',
+      requestId,
+      startedAt: this.#dependencies.now(),
+      traceparent: this.#traceContext.traceparent,
+      tracestate: this.#traceContext.tracestate,
+    });
+  }
+
+  /** Ends a chat's span when its generation ended (it may outlive the socket, to be resumed). */
+  #endTrace(trace: RequestTrace, model: string, summary: GenerationSummary): void {
+    trace.end({
+      status: 101,
+      userId: this.#principal.userId,
+      keyId: this.#principal.keyId,
+      model,
+      provider: summary.provider,
+      outcome: summary.outcome,
+      errorCode: summary.errorCode,
+      timeToFirstTokenMs: summary.timeToFirstTokenMs,
+      usage: summary.usage,
+    });
   }
 
   async #resume(frame: Extract<ClientFrame, { type: 'resume' }>): Promise<void> {
