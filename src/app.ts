@@ -39,6 +39,7 @@ import { createUpstreamPools, type UpstreamPools } from './routing/upstream-pool
 import type { Hub } from './hub/hub.js';
 import { createMemoryHub } from './hub/memory-hub.js';
 import { createRequestHandler, headerValue } from './http/request-handler.js';
+import { isWebSocketUpgrade, serveIgnoringUpgrade } from './http/ignored-upgrade.js';
 import { createResumeGrants, type ResumeGrants } from './http/resume-grants.js';
 import { createMetricsRouteTable, createRouteTable, nativeChatDependencies, type RouteTableDependencies } from './http/route-table.js';
 import { createNativeChats, type NativeChats } from './http/routes/native-chat.js';
@@ -158,7 +159,11 @@ export function createApp(dependencies: AppDependencies): App {
 
   const startConfig = dependencies.config;
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => void handle(request, response));
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => websockets.handleUpgrade(request, socket, head));
+  // Only a WebSocket upgrade is Sluice's; `Upgrade: h2c` and the like are served as the HTTP/1.1 requests they also are.
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (isWebSocketUpgrade(request)) websockets.handleUpgrade(request, socket, head);
+    else serveIgnoringUpgrade(request, socket, head, (message, response) => void handle(message, response));
+  });
   // metrics.listen: /metrics on a server of its own, through the same handler (access, request log).
   // Where /metrics is served is fixed at start; a reload cannot move it.
   const metricsListen = startConfig.metrics.listen;
