@@ -64,8 +64,9 @@ try {
       await load(targets[name].url, total);
       cpu[name].push(((cpuSeconds(targets[name].pids()) - before) / total) * 1000);
     }
-    for (const name of order) {
-      for (let index = 0; index < latencyRequests; index++) {
+    // One request to each in turn, so a burst of load from elsewhere falls on all of them alike.
+    for (let index = 0; index < latencyRequests; index++) {
+      for (const name of order) {
         const { firstMs, lastMs } = await chat(targets[name].url, true);
         latency[name].push(lastMs);
         firstByte[name].push(firstMs);
