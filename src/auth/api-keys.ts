@@ -1,7 +1,7 @@
 // Sluice API keys: minting them, checking a presented key against its stored hash, and installing
 // the first admin key. A key is `sk-sluice-<id>-<secret>`; only the id and a SHA-256 of the secret
 // are stored, so a leaked database does not leak working keys.
-import { createHash, randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { ApiKeyRecord, KeyStore } from '../store/store.js';
 import type { Limits, Principal, Role } from '../contract/principal.js';
@@ -216,7 +216,8 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       }
       const [, id, secret] = match;
       const record = await lookup(id);
-      const presented = createHash('sha256').update(secret, 'utf8').digest();
+      // One-shot hash: no Hash object per request (docs/decisions/0025-per-request-path.md).
+      const presented = hash('sha256', secret, 'buffer');
       const stored = record ? Buffer.from(record.secretHash, 'hex') : decoyHash;
       // timingSafeEqual throws on a length mismatch; a corrupt stored hash must fail like a wrong
       // secret, still after one full comparison.

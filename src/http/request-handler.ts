@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
 import type { Principal } from '../contract/principal.js';
 import type { Authenticator } from '../auth/authenticate.js';
-import type { Logger } from '../observability/logger.js';
+import { createUnredactedLogger, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
 import { applyGenerationSummary, chooseRequestId, type RequestContext } from './request-context.js';
@@ -32,12 +32,13 @@ export type RequestHandler = (request: IncomingMessage, response: ServerResponse
 /** The server's request listener; it never rejects. */
 export function createRequestHandler(dependencies: RequestHandlerDependencies): RequestHandler {
   const { logger, now } = dependencies;
+  const requestLogger = createUnredactedLogger(logger);
 
   return async function handle(request, response) {
     const url = new URL(request.url ?? '/', 'http://sluice.invalid');
     const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query: url.searchParams };
     response.setHeader('x-request-id', context.requestId);
-    response.once('close', () => logRequest(dependencies, context, request, response));
+    response.once('close', () => logRequest(dependencies, requestLogger(), context, request, response));
     let answerError: (response: ServerResponse, error: SluiceError) => void = sendError;
     try {
       const path = url.pathname;
@@ -102,7 +103,8 @@ function allows(access: Route['access'], principal: Principal): boolean {
   return principal.role === 'admin';
 }
 
-function logRequest(dependencies: RequestHandlerDependencies, context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
+/** The request's one log line (through a logger without redaction: no field of it holds a secret) and its metric. */
+function logRequest(dependencies: RequestHandlerDependencies, requestLogger: Logger, context: RequestContext, request: IncomingMessage, response: ServerResponse): void {
   const status = response.headersSent ? response.statusCode : 499;
   const durationMs = dependencies.now() - context.startedAt;
   applyGenerationSummary(context);
@@ -118,7 +120,7 @@ function logRequest(dependencies: RequestHandlerDependencies, context: RequestCo
     usage: context.usage,
   });
   dependencies.metrics.requests.inc({ route: context.route, status: status.toString(), model: context.model ?? '', provider: context.provider ?? '' });
-  dependencies.logger.info(
+  requestLogger.info(
     {
       requestId: context.requestId,
       method: request.method,

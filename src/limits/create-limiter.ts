@@ -117,16 +117,20 @@ function budgetChecks(sides: readonly Side[], now: number, currency: string | un
 
 /** Quota checks for the periods `now` falls in, with whose usage seeds each. */
 function quotaChecks(sides: readonly Side[], now: number): PeriodCheck[] {
-  const day = utcDay(now);
-  const month = utcMonth(now);
   const result: PeriodCheck[] = [];
+  // The periods only when some side has a quota: most requests have none, and the dates cost a
+  // Date and two formatted names each, twice per request (docs/decisions/0025-per-request-path.md).
+  let day: Period | undefined;
+  let month: Period | undefined;
   for (const side of sides) {
     const { dailyTokens, monthlyTokens } = side.limits;
     if (dailyTokens !== undefined) {
+      day ??= utcDay(now);
       const check: QuotaCheck = { kind: 'quota', key: `${side.prefix}:${day.name}`, limit: dailyTokens, label: label(side, 'dailyTokens'), periodStart: day.start, periodEnd: day.end };
       result.push({ check, subject: side.quotaSubject });
     }
     if (monthlyTokens !== undefined) {
+      month ??= utcMonth(now);
       const check: QuotaCheck = { kind: 'quota', key: `${side.prefix}:${month.name}`, limit: monthlyTokens, label: label(side, 'monthlyTokens'), periodStart: month.start, periodEnd: month.end };
       result.push({ check, subject: side.quotaSubject });
     }

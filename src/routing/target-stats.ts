@@ -36,6 +36,12 @@ export interface TargetStats {
 
 /** At most this many samples per target: a busy target's window is then the latest ones. */
 const maxSamples = 2000;
+/**
+ * A target's list is pruned when it reaches this length, not on every start: at the cap, pruning
+ * on each start moved the whole list (`splice(0, 1)` of 2000 entries) once per request and target
+ * (docs/decisions/0025-per-request-path.md). `summary` still prunes before it reads.
+ */
+const pruneAtSamples = 2 * maxSamples;
 
 /** The value below which `share` of the sorted values fall (nearest rank). */
 function percentile(sorted: readonly number[], share: number): number | null {
@@ -62,7 +68,7 @@ export function createTargetStats(options: { readonly now: () => number; readonl
         let samples = samplesOf.get(id);
         if (!samples) samplesOf.set(id, (samples = []));
         samples.push(sample);
-        prune(samples);
+        if (samples.length >= pruneAtSamples) prune(samples);
       }
       return {
         firstToken: () => (sample.firstTokenMs ??= now() - sample.startedAt),

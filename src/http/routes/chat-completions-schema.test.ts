@@ -2,7 +2,7 @@
 // (`messages[0].role: …`), so the caller can fix it without reading the gateway's source.
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
-import { parseChatCompletionRequest } from './chat-completions-schema.js';
+import { chatCompletionRequestSchema, parseChatCompletionRequest } from './chat-completions-schema.js';
 
 const messages = [{ role: 'user', content: 'hi' }];
 
@@ -72,5 +72,81 @@ describe('parseChatCompletionRequest', () => {
     });
     expect(request).toMatchObject({ model: 'm', stream: true, stream_options: { include_usage: true }, reasoning_effort: 'low' });
     expect(request.messages).toHaveLength(3);
+  });
+});
+
+// parseChatCompletionRequest checks common bodies by hand and leaves the rest to the schema
+// (docs/decisions/0025-per-request-path.md): whatever the body, it must answer exactly as the
+// schema alone does, the same value with its fields in the same order, or the same error.
+describe('parseChatCompletionRequest answers as the schema alone', () => {
+  /** The schema's own answer: its value as JSON text (field order included), or its error message. */
+  function bySchema(body: unknown): string {
+    const result = chatCompletionRequestSchema.safeParse(body);
+    return result.success ? JSON.stringify(result.data) : 'refused';
+  }
+  function byRoute(body: unknown): string {
+    try {
+      return JSON.stringify(parseChatCompletionRequest(body));
+    } catch (error) {
+      if (error instanceof SluiceError) return 'refused';
+      throw error;
+    }
+  }
+
+  const choices: Record<string, readonly unknown[]> = {
+    model: ['gpt-4o', '', 5, null],
+    messages: [
+      messages,
+      [],
+      [{ role: 'user', content: 'x', name: 'ann' }, { content: 'y', role: 'assistant' }],
+      [{ role: 'robot', content: 'x' }],
+      [{ role: 'user' }],
+      [{ role: 'assistant' }],
+      [{ role: 'user', content: null }],
+      [{ role: 'user', content: [{ type: 'text', text: 'x' }] }],
+      [{ role: 'user', content: 'x', name: 5 }],
+      [{ role: 'user', content: 'x', extra: true }],
+      [{ role: 'tool', content: 'x', tool_call_id: 'c' }],
+      [null],
+      [['user', 'x']],
+      'hi',
+    ],
+    stream: [true, false, null, 'yes'],
+    stream_options: [{ include_usage: true }, { include_usage: 'yes' }, {}, { include_usage: false, more: 1 }, null, [], 'x'],
+    temperature: [0, 2, 1.5, 2.01, -0.1, '1', null],
+    top_p: [0, 1, 0.5, 1.1, null],
+    max_tokens: [1, 100, 0, -3, 1.5, 2 ** 53, null, '5'],
+    max_completion_tokens: [64, 0, null],
+    n: [1, 2, null, '1'],
+    seed: [0, -7, 1.5, 2 ** 60, null],
+    presence_penalty: [-2, 2, 2.5, null],
+    frequency_penalty: [0.5, -2.5, null],
+    user: ['ann', 'x'.repeat(256), 'x'.repeat(257), 5, null],
+    reasoning_effort: ['low', 3],
+    tools: [[{ type: 'function' }], null],
+  };
+  const names = Object.keys(choices);
+
+  /** A deterministic pseudo-random source (mulberry32), so a failure can be replayed. */
+  function random(seed: number): () => number {
+    let state = seed;
+    return () => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it('on 5000 bodies of common and uncommon fields, in any order', () => {
+    const next = random(15);
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
+    for (let index = 0; index < 5000; index++) {
+      // Mostly valid bodies (model and messages usually right), so the hand check is exercised.
+      const body: Record<string, unknown> = {};
+      const fields = names.filter((name) => (name === 'model' || name === 'messages' ? next() < 0.97 : next() < 0.3)).sort(() => next() - 0.5);
+      for (const name of fields) body[name] = next() < 0.7 && (name === 'model' || name === 'messages') ? choices[name]?.[0] : pick(choices[name] ?? []);
+      expect(byRoute(body), JSON.stringify(body)).toBe(bySchema(body));
+    }
   });
 });
