@@ -129,11 +129,15 @@ export class SseStream {
 }
 
 /**
- * True when `socket` serves `response` now (node:http keeps the response it is writing as the
- * socket's `_httpMessage`; a pipelined response behind it has no socket yet) and nothing of the
- * response is still buffered in front of the socket.
+ * True when `socket` serves `response` now and nothing of the response waits in front of the
+ * socket, so that bytes written to the socket follow everything the response wrote. node:http's
+ * own fields, stable since its first versions: the socket's `_httpMessage` is the response it is
+ * writing (a pipelined response behind it has no socket yet), and `_headerSent` turns true once
+ * the head has gone to the socket (`headersSent` is already true when the head is only built,
+ * waiting to go out with the first body write).
  */
 function ownsSocket(socket: Socket, response: ServerResponse): boolean {
+  const internals = response as unknown as { _headerSent?: unknown };
   // A response's writableLength is what it buffers itself plus its socket's.
-  return (socket as { _httpMessage?: unknown })._httpMessage === response && response.writableLength === socket.writableLength;
+  return (socket as { _httpMessage?: unknown })._httpMessage === response && internals._headerSent === true && response.writableLength === socket.writableLength;
 }
