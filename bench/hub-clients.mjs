@@ -26,6 +26,12 @@ export async function closeHubClients() {
   await agent.close();
 }
 
+// One read buffer for every stream: the driver reads thousands of sockets, and `onread` hands each
+// read to a callback in this buffer (no Buffer per read, no Readable stream in between), so that
+// the driver's own cost per arrival stays small next to what it measures
+// (docs/decisions/0024-push-fan-out.md).
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+
 /**
  * Opens one idle SSE stream on a raw socket (lighter for the driver than an HTTP client), writing
  * the request by hand, and resolves once a 200 head has arrived. Afterwards it counts the `: ping`
@@ -34,25 +40,12 @@ export async function closeHubClients() {
  */
 function openIdleStream(port, path, sockets) {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    sockets.push(socket);
-    const stream = { socket, pings: 0, pushes: 0, lastPushAt: undefined, closed: false };
+    const stream = { socket: undefined, pings: 0, pushes: 0, lastPushAt: undefined, closed: false };
     let head = '';
     let partial = '';
-    const timer = setTimeout(() => fail(new Error(`${path}: no response head within 10 s`)), 10_000);
-    const fail = (error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(error);
-    };
-    socket.setEncoding('latin1');
-    socket.on('error', fail);
-    socket.once('close', () => {
-      stream.closed = true;
-      fail(new Error(`${path}: closed before its head`));
-    });
-    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\naccept: text/event-stream\r\nauthorization: Bearer ${key}\r\n\r\n`);
-    socket.on('data', (text) => {
+    const onRead = (size, buffer) => {
+      const arrivedAt = performance.now();
+      let text = buffer.toString('latin1', 0, size);
       if (head !== undefined) {
         head += text;
         const end = head.indexOf('\r\n\r\n');
@@ -64,7 +57,6 @@ function openIdleStream(port, path, sockets) {
         resolve(stream);
       }
       // Whole lines only: the chunked framing (size lines) sits on lines of its own.
-      const arrivedAt = performance.now();
       const lines = (partial + text).split('\n');
       partial = lines.pop();
       for (const line of lines) {
@@ -74,7 +66,22 @@ function openIdleStream(port, path, sockets) {
           stream.lastPushAt = arrivedAt;
         }
       }
+    };
+    const socket = connect({ port, host: '127.0.0.1', onread: { buffer: readBuffer, callback: onRead } });
+    stream.socket = socket;
+    sockets.push(socket);
+    const timer = setTimeout(() => fail(new Error(`${path}: no response head within 10 s`)), 10_000);
+    const fail = (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('error', fail);
+    socket.once('close', () => {
+      stream.closed = true;
+      fail(new Error(`${path}: closed before its head`));
     });
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\naccept: text/event-stream\r\nauthorization: Bearer ${key}\r\n\r\n`);
   });
 }
 
