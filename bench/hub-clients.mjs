@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import { benchKey as key } from './processes.mjs';
+import { cpuSeconds, benchKey as key } from './processes.mjs';
 
 export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const postgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -204,7 +204,8 @@ export async function deleteClusterState(keyPrefix, schema) {
  * Spreads `count` idle hub streams evenly over `nodes`, then sends two warm-up
  * pushes and `rounds` measured ones to `{ all: true }` through the first node, one at a
  * time. A round's figure is from sending the POST until the last stream has the event; it counts
- * only when every stream got it (within 10 s).
+ * only when every stream got it (within 10 s). Also the three nodes' CPU per measured push (ms,
+ * from /proc, the 200 ms pause after each push included).
  */
 export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
   const sockets = [];
@@ -216,7 +217,10 @@ export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
     }
     const rounds = [];
     const warmUpRounds = 2;
+    const pids = nodes.flatMap((node) => node.pids());
+    let cpuBefore;
     for (let round = 0; round < warmUpRounds + measuredRounds; round++) {
+      if (round === warmUpRounds) cpuBefore = cpuSeconds(pids);
       const sentAt = performance.now();
       const reached = await pushToAll(nodes[0].url, `fan-out round ${round}`);
       await until(() => streams.every((stream) => stream.pushes > round), 10_000);
@@ -225,8 +229,10 @@ export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
       if (round >= warmUpRounds) rounds.push({ reached, received, lastMs: received === count ? lastAt - sentAt : undefined });
       await sleep(200);
     }
+    const nodeCpuMsPerPush = measuredRounds > 0 ? ((cpuSeconds(pids) - cpuBefore) * 1000) / measuredRounds : undefined;
     const times = rounds.filter((round) => round.lastMs !== undefined).map((round) => round.lastMs);
     return {
+      nodeCpuMsPerPush,
       p50: times.length > 0 ? percentile(times, 0.5) : undefined,
       p99: times.length > 0 ? percentile(times, 0.99) : undefined,
       complete: times.length,
