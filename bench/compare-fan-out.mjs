@@ -2,8 +2,9 @@
 // the last arrival per push) between two builds in one run: this checkout's nodes and another's (a
 // copy of the repository at an earlier commit, built), both driven by this checkout's driver
 // (bench/hub-clients.mjs), in alternating turns so that load from elsewhere on the machine hits
-// both alike. Also reports the CPU the three nodes spent per push, read from /proc
-// (docs/decisions/0024-push-fan-out.md).
+// both alike. COMPARE_OWN_DRIVER=1 drives each build's nodes with that checkout's own driver
+// instead (the whole before and after of a change to both). Also reports the CPU the three nodes
+// spent per push, read from /proc, when the driver measures it (docs/decisions/0024-push-fan-out.md).
 //
 //   git worktree add /tmp/sluice-base <commit> && (cd /tmp/sluice-base && npm run build)
 //   COMPARE_BASE=/tmp/sluice-base COMPARE_TURNS=3 COMPARE_ROUNDS=20 node bench/compare-fan-out.mjs
@@ -13,6 +14,7 @@ import * as selfProcesses from './processes.mjs';
 const baseRoot = process.env.COMPARE_BASE;
 if (!baseRoot) throw new Error('COMPARE_BASE: the path of the other checkout (built) is required');
 const builds = { base: await import(`${baseRoot}/bench/processes.mjs`), this: selfProcesses };
+const drivers = { base: process.env.COMPARE_OWN_DRIVER === '1' ? await import(`${baseRoot}/bench/hub-clients.mjs`) : self, this: self };
 const turns = Number(process.env.COMPARE_TURNS ?? 3);
 const rounds = Number(process.env.COMPARE_ROUNDS ?? 20);
 const count = Number(process.env.COMPARE_CONNECTIONS ?? 5000);
@@ -21,7 +23,7 @@ const results = { base: { p50: [], p99: [], cpu: [] }, this: { p50: [], p99: [],
 /** Three fresh nodes of `build` on a key prefix and schema of their own; pushFanOut over them. */
 async function turn(name) {
   const processes = builds[name];
-  const clients = self;
+  const clients = drivers[name];
   if (!(await clients.clusterServicesAnswer())) throw new Error('Redis or PostgreSQL does not answer');
   const suffix = Math.random().toString(16).slice(2, 10);
   const keyPrefix = `sluice-compare-${suffix}:`;
@@ -32,7 +34,7 @@ async function turn(name) {
       nodes.push(await processes.startSluice('http://127.0.0.1:9', { storeUrl: `${clients.postgresUrl}?schema=${schema}`, cluster: { redisUrl: clients.redisUrl, nodeId, keyPrefix }, openFiles: 20_000 }));
     }
     const fanOut = await clients.pushFanOut(nodes, { count, rounds });
-    const cpuMs = fanOut.nodeCpuMsPerPush;
+    const cpuMs = fanOut.nodeCpuMsPerPush ?? Number.NaN;
     results[name].p50.push(fanOut.p50);
     results[name].p99.push(fanOut.p99);
     results[name].cpu.push(cpuMs);
@@ -52,6 +54,7 @@ try {
   }
 } finally {
   await self.closeHubClients();
+  await drivers.base.closeHubClients();
   await selfProcesses.stopAll();
   await builds.base.stopAll();
 }
