@@ -54,7 +54,7 @@ try {
   }
 } finally {
   await self.closeHubClients();
-  await drivers.base.closeHubClients();
+  if (drivers.base !== self) await drivers.base.closeHubClients();
   await selfProcesses.stopAll();
   await builds.base.stopAll();
 }
