@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import { benchKey as key } from './processes.mjs';
+import { cpuSeconds, benchKey as key } from './processes.mjs';
 
 export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const postgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -26,6 +26,12 @@ export async function closeHubClients() {
   await agent.close();
 }
 
+// One read buffer for every stream: the driver reads thousands of sockets, and `onread` hands each
+// read to a callback in this buffer (no Buffer per read, no Readable stream in between), so that
+// the driver's own cost per arrival stays small next to what it measures
+// (docs/decisions/0024-push-fan-out.md).
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+
 /**
  * Opens one idle SSE stream on a raw socket (lighter for the driver than an HTTP client), writing
  * the request by hand, and resolves once a 200 head has arrived. Afterwards it counts the `: ping`
@@ -34,25 +40,12 @@ export async function closeHubClients() {
  */
 function openIdleStream(port, path, sockets) {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    sockets.push(socket);
-    const stream = { socket, pings: 0, pushes: 0, lastPushAt: undefined, closed: false };
+    const stream = { socket: undefined, pings: 0, pushes: 0, lastPushAt: undefined, closed: false };
     let head = '';
     let partial = '';
-    const timer = setTimeout(() => fail(new Error(`${path}: no response head within 10 s`)), 10_000);
-    const fail = (error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(error);
-    };
-    socket.setEncoding('latin1');
-    socket.on('error', fail);
-    socket.once('close', () => {
-      stream.closed = true;
-      fail(new Error(`${path}: closed before its head`));
-    });
-    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\naccept: text/event-stream\r\nauthorization: Bearer ${key}\r\n\r\n`);
-    socket.on('data', (text) => {
+    const onRead = (size, buffer) => {
+      const arrivedAt = performance.now();
+      let text = buffer.toString('latin1', 0, size);
       if (head !== undefined) {
         head += text;
         const end = head.indexOf('\r\n\r\n');
@@ -64,7 +57,6 @@ function openIdleStream(port, path, sockets) {
         resolve(stream);
       }
       // Whole lines only: the chunked framing (size lines) sits on lines of its own.
-      const arrivedAt = performance.now();
       const lines = (partial + text).split('\n');
       partial = lines.pop();
       for (const line of lines) {
@@ -74,7 +66,22 @@ function openIdleStream(port, path, sockets) {
           stream.lastPushAt = arrivedAt;
         }
       }
+    };
+    const socket = connect({ port, host: '127.0.0.1', onread: { buffer: readBuffer, callback: onRead } });
+    stream.socket = socket;
+    sockets.push(socket);
+    const timer = setTimeout(() => fail(new Error(`${path}: no response head within 10 s`)), 10_000);
+    const fail = (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('error', fail);
+    socket.once('close', () => {
+      stream.closed = true;
+      fail(new Error(`${path}: closed before its head`));
     });
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\naccept: text/event-stream\r\nauthorization: Bearer ${key}\r\n\r\n`);
   });
 }
 
@@ -197,7 +204,8 @@ export async function deleteClusterState(keyPrefix, schema) {
  * Spreads `count` idle hub streams evenly over `nodes`, then sends two warm-up
  * pushes and `rounds` measured ones to `{ all: true }` through the first node, one at a
  * time. A round's figure is from sending the POST until the last stream has the event; it counts
- * only when every stream got it (within 10 s).
+ * only when every stream got it (within 10 s). Also the three nodes' CPU per measured push (ms,
+ * from /proc, the 200 ms pause after each push included).
  */
 export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
   const sockets = [];
@@ -209,7 +217,10 @@ export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
     }
     const rounds = [];
     const warmUpRounds = 2;
+    const pids = nodes.flatMap((node) => node.pids());
+    let cpuBefore;
     for (let round = 0; round < warmUpRounds + measuredRounds; round++) {
+      if (round === warmUpRounds) cpuBefore = cpuSeconds(pids);
       const sentAt = performance.now();
       const reached = await pushToAll(nodes[0].url, `fan-out round ${round}`);
       await until(() => streams.every((stream) => stream.pushes > round), 10_000);
@@ -218,8 +229,10 @@ export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
       if (round >= warmUpRounds) rounds.push({ reached, received, lastMs: received === count ? lastAt - sentAt : undefined });
       await sleep(200);
     }
+    const nodeCpuMsPerPush = measuredRounds > 0 ? ((cpuSeconds(pids) - cpuBefore) * 1000) / measuredRounds : undefined;
     const times = rounds.filter((round) => round.lastMs !== undefined).map((round) => round.lastMs);
     return {
+      nodeCpuMsPerPush,
       p50: times.length > 0 ? percentile(times, 0.5) : undefined,
       p99: times.length > 0 ? percentile(times, 0.99) : undefined,
       complete: times.length,

@@ -5,6 +5,7 @@
 // tickets open one stream; roles guard push and the connection routes; bad push bodies name the
 // field; heartbeats are lone comment lines; and 5000 idle connections stay open and all get a
 // broadcast.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { createParser } from 'eventsource-parser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -402,6 +403,84 @@ describe('retention and slow readers', () => {
     const text = Buffer.concat(chunks).toString('utf8');
     expect(text.startsWith('HTTP/1.1 200 OK')).toBe(true);
     expect(text).toMatch(/event: error\ndata: \{"code":"client_too_slow",[^\n]*\}\n\n$/);
+  });
+  /** The body of a chunked HTTP/1.1 response, its chunk framing removed (throws on a bad frame). */
+  function unchunk(raw: Buffer): string {
+    let at = raw.indexOf('\r\n\r\n') + 4;
+    const parts: Buffer[] = [];
+    while (at < raw.length) {
+      const lineEnd = raw.indexOf('\r\n', at);
+      if (lineEnd === -1) throw new Error('a chunk size line without its end');
+      const size = Number.parseInt(raw.subarray(at, lineEnd).toString('latin1'), 16);
+      if (Number.isNaN(size)) throw new Error(`a bad chunk size at ${at.toString()}`);
+      if (size === 0) break;
+      parts.push(raw.subarray(lineEnd + 2, lineEnd + 2 + size));
+      if (raw.subarray(lineEnd + 2 + size, lineEnd + 4 + size).toString('latin1') !== '\r\n') throw new Error('a chunk without its CRLF');
+      at = lineEnd + 4 + size;
+    }
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  /** A paused HTTP/1.1 reader of `userId`'s channel, and the gateway's response to it. */
+  async function pausedReader(userId: string): Promise<{ socket: Socket; response: ServerResponse }> {
+    const responses: ServerResponse[] = [];
+    const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+      if (request.headers['x-sluice-user'] === userId) responses.push(response);
+    };
+    gateway.app.server.on('request', onRequest);
+    const socket = connect(Number(new URL(gateway.url).port), '127.0.0.1');
+    sockets.add(socket);
+    socket.pause();
+    socket.write(`GET /api/events HTTP/1.1\r\nhost: 127.0.0.1\r\nx-sluice-user: ${userId}\r\n\r\n`);
+    await hubHolds(gateway, { [userId]: 1 });
+    gateway.app.server.off('request', onRequest);
+    const [response] = responses;
+    if (!response) throw new Error('no response seen');
+    return { socket, response };
+  }
+
+  it('holds pushes for a chunked HTTP/1.1 reader whose socket is full, and sends them whole and in order when it reads again', { timeout: 60_000 }, async () => {
+    const { socket, response } = await pausedReader('tortoise');
+    const sent: string[] = [];
+    const push = async (): Promise<void> => {
+      const data = `${sent.length.toString()}:${'t'.repeat(8000)}`;
+      sent.push(data);
+      expect((await pushOk(gateway.url, {}, { to: { users: ['tortoise'] }, event: 'piece', data })).connections).toBe(1);
+    };
+    // Until the socket itself refuses more (the kernel's buffers are full), then a few more that
+    // wait in the channel's queue, well under maxBufferedBytes.
+    while (!(response.socket?.writableNeedDrain ?? false) && sent.length < 4000) await push();
+    expect(response.socket?.writableNeedDrain).toBe(true);
+    for (let index = 0; index < 4; index++) await push();
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.resume();
+    const last = JSON.stringify(sent.at(-1));
+    await waitFor(() => Buffer.concat(chunks).includes(last), 'every push to arrive', 10_000);
+    socket.destroy();
+    const events: string[] = [];
+    const parser = createParser({ onEvent: (event) => events.push(event.data) });
+    parser.feed(unchunk(Buffer.concat(chunks)));
+    expect(events).toEqual(sent.map((data) => JSON.stringify(data)));
+  });
+
+  it('cuts off a chunked HTTP/1.1 reader that stops reading, with client_too_slow', { timeout: 60_000 }, async () => {
+    const { socket } = await pausedReader('snail');
+    let pushes = 0;
+    let reached = 1;
+    while (reached === 1 && pushes < 2000) {
+      reached = (await pushOk(gateway.url, {}, { to: { users: ['snail'] }, event: 'big', data: 'z'.repeat(60_000) })).connections;
+      pushes++;
+    }
+    expect(reached).toBe(0);
+    expect(pushes).toBeLessThan(2000);
+    await hubHolds(gateway, {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.resume();
+    await waitFor(() => Buffer.concat(chunks).includes('client_too_slow'), 'the error event', 10_000);
+    await waitFor(() => Buffer.concat(chunks).subarray(-5).toString('latin1') === '0\r\n\r\n', 'the last chunk', 5000);
+    expect(unchunk(Buffer.concat(chunks))).toMatch(/event: error\ndata: \{"code":"client_too_slow",[^\n]*\}\n\n$/);
   });
 });
 

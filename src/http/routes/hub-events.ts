@@ -5,6 +5,7 @@
 // in between. The stream ends by itself after hub.maxConnectionAgeMs so long-lived clients spread
 // over nodes again, and a client that stops reading is cut off before it costs unbounded memory.
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { isPushId, type Hub, type HubCloseReason, type PushMessage } from '../../hub/hub.js';
 import { subscribeToHub, type HubSink } from '../../hub/hub-subscription.js';
@@ -13,7 +14,7 @@ import { errorPayload } from '../../contract/stream-event.js';
 import { callerOf } from '../request-context.js';
 import type { RouteHandler } from '../router.js';
 import { formatSseEvent } from '../../sse/format.js';
-import { SseStream } from '../sse/sse-writer.js';
+import { shareSseFrame, SseStream, type SharedSseFrame } from '../sse/sse-writer.js';
 
 export interface HubEventsOptions {
   readonly hub: Hub;
@@ -136,6 +137,8 @@ class SseChannel implements HubSink {
   readonly #options: HubEventsOptions;
   /** Created when the stream opens: not before the replay was read, so its failure can still be a status. */
   #sse: SseStream | undefined;
+  /** The socket whose 'drain' resumes the queue (the response's, when it has none). */
+  #socket: Socket | undefined;
   #queue: Pending[] = [];
   #head = 0;
   #queuedLiveBytes = 0;
@@ -158,7 +161,9 @@ class SseChannel implements HubSink {
     this.#sse = sse;
     sse.open();
     this.#response.flushHeaders();
-    this.#response.on('drain', this.#flush);
+    // The socket's 'drain', not the response's: a shared frame is written to the socket itself.
+    this.#socket = this.#response.socket ?? undefined;
+    (this.#socket ?? this.#response).on('drain', this.#flush);
     // The replay is delivered in this same turn: let it leave in as few socket writes as possible.
     this.#response.cork();
     process.nextTick(() => this.#response.uncork());
@@ -169,12 +174,12 @@ class SseChannel implements HubSink {
   deliver(message: PushMessage, replayed: boolean): boolean {
     const sse = this.open();
     if (!sse) return false;
-    const text = formatPush(message);
-    if (this.#head === this.#queue.length && !sse.blocked) {
-      sse.write(text);
+    const frame = framePush(message);
+    if (this.#head === this.#queue.length && !sse.socketBlocked) {
+      sse.writeShared(frame);
       return true;
     }
-    this.#enqueue(text, !replayed);
+    this.#enqueue(frame.text, !replayed);
     if (this.#queuedLiveBytes > this.#options.maxBufferedBytes) {
       this.#tooSlow();
       return false;
@@ -207,7 +212,7 @@ class SseChannel implements HubSink {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#response.off('drain', this.#flush);
+    (this.#socket ?? this.#response).off('drain', this.#flush);
     this.#sse?.dispose();
     this.#queue = [];
     this.#head = 0;
@@ -225,7 +230,7 @@ class SseChannel implements HubSink {
     const sse = this.#sse;
     if (this.#ended || !sse) return;
     this.#response.cork();
-    while (this.#head < this.#queue.length && !sse.blocked) {
+    while (this.#head < this.#queue.length && !sse.socketBlocked) {
       const item = this.#queue[this.#head++];
       if (!item) break;
       this.#queuedLiveBytes -= item.liveBytes;
@@ -264,11 +269,12 @@ class SseChannel implements HubSink {
 
 /**
  * A push is delivered to every connection of its target one after another, so the last one
- * formatted is remembered: a broadcast to 5000 streams is formatted once, not 5000 times.
+ * framed is remembered: a broadcast to 5000 streams is formatted and framed once, and every
+ * stream is written the same Buffer (docs/decisions/0024-push-fan-out.md).
  */
-let lastFormatted: { message: PushMessage; text: string } | undefined;
+let lastFramed: { message: PushMessage; frame: SharedSseFrame } | undefined;
 
-function formatPush(message: PushMessage): string {
-  if (lastFormatted?.message !== message) lastFormatted = { message, text: formatSseEvent({ id: message.id, event: message.event, data: message.json }) };
-  return lastFormatted.text;
+function framePush(message: PushMessage): SharedSseFrame {
+  if (lastFramed?.message !== message) lastFramed = { message, frame: shareSseFrame(formatSseEvent({ id: message.id, event: message.event, data: message.json })) };
+  return lastFramed.frame;
 }

@@ -2,11 +2,11 @@
 // (docs/sse-wire-format.md): split multi-line data, no CR/LF in event or id, a lone-line
 // heartbeat, and streaming headers that keep proxies from buffering or compressing.
 import { createServer, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
 import { formatSseEvent, heartbeat } from '../../sse/format.js';
-import { SseStream } from './sse-writer.js';
+import { shareSseFrame, SseStream } from './sse-writer.js';
 
 /** Parses written SSE text the way eventsource-parser (and so the Vercel AI SDK) does. */
 function parse(text: string): EventSourceMessage[] {
@@ -173,5 +173,59 @@ describe('SseStream', () => {
         expect(() => stream.end()).not.toThrow();
       },
     );
+  });
+
+  /** The raw bytes of the response body to a GET sent as `version` (HTTP/1.1 or HTTP/1.0) on a plain socket. */
+  async function rawBody(url: string, version: string): Promise<string> {
+    const { port } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`GET / ${version}\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`);
+    let text = '';
+    socket.setEncoding('latin1');
+    for await (const chunk of socket) text += chunk as string;
+    return text.slice(text.indexOf('\r\n\r\n') + 4);
+  }
+
+  const events = [formatSseEvent({ id: '1', event: 'push', data: '{"note":"é 😀"}' }), formatSseEvent({ data: 'plain' }), formatSseEvent({ id: '2', event: 'push', data: '"second"' })];
+
+  it('writes a shared frame as the same bytes as write(), in order with it, on a chunked HTTP/1.1 response', async () => {
+    const body = (shared: boolean, version: string) =>
+      withServer(
+        (_request, response) => {
+          const stream = new SseStream(response, { heartbeatMs: 0 });
+          stream.open();
+          response.flushHeaders();
+          const [first = '', second = '', third = ''] = events;
+          if (shared) stream.writeShared(shareSseFrame(first));
+          else stream.write(first);
+          stream.write(second);
+          if (shared) stream.writeShared(shareSseFrame(third));
+          else stream.write(third);
+          stream.end();
+        },
+        (url) => rawBody(url, version),
+      );
+    const written = await body(false, 'HTTP/1.1');
+    expect(written).toContain(`${Buffer.byteLength(events[0] ?? '').toString(16)}\r\n${Buffer.from(events[0] ?? '').toString('latin1')}\r\n`);
+    expect(await body(true, 'HTTP/1.1')).toBe(written);
+    // HTTP/1.0 has no chunks: the text goes through response.write, unframed.
+    const unchunked = await body(true, 'HTTP/1.0');
+    expect(unchunked).toBe(Buffer.from(events.join('')).toString('latin1'));
+    expect(await body(false, 'HTTP/1.0')).toBe(unchunked);
+  });
+
+  it('writes a shared frame through the response while its head is still buffered', async () => {
+    const body = await withServer(
+      (_request, response) => {
+        const stream = new SseStream(response, { heartbeatMs: 0 });
+        response.cork();
+        stream.writeShared(shareSseFrame(events[0] ?? ''));
+        stream.end();
+        response.uncork();
+      },
+      (url) => rawBody(url, 'HTTP/1.1'),
+    );
+    const text = Buffer.from(events[0] ?? '').toString('latin1');
+    expect(body).toBe(`${Buffer.byteLength(events[0] ?? '').toString(16)}\r\n${text}\r\n0\r\n\r\n`);
   });
 });

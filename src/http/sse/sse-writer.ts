@@ -3,7 +3,23 @@
 // character or an event), and keeps idle streams alive with a lone comment line. How an event is
 // framed is src/sse/format.ts.
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { heartbeat, sseHeaders } from '../../sse/format.js';
+
+/**
+ * One event formatted once for many streams (a hub push broadcast to thousands of connections):
+ * its text, and the same text framed as one HTTP/1.1 chunk (`<size in hex>\r\n<text>\r\n`,
+ * RFC 9112 section 7.1), the bytes `response.write(text)` would put on a chunked response.
+ */
+export interface SharedSseFrame {
+  readonly text: string;
+  readonly chunk: Buffer;
+}
+
+/** Frames `text` (whole, already formatted events) once, for {@link SseStream.writeShared}. */
+export function shareSseFrame(text: string): SharedSseFrame {
+  return { text, chunk: Buffer.from(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`) };
+}
 
 export interface SseStreamOptions {
   /** Interval between heartbeats; 0 turns them off. */
@@ -47,6 +63,15 @@ export class SseStream {
     return this.response.writableNeedDrain;
   }
 
+  /**
+   * {@link blocked} for a caller that uses {@link writeShared}: also true while the socket itself
+   * waits for a 'drain' (a shared frame's write does not mark the response); write again after
+   * the socket's 'drain', which the response's only follows when the response was marked.
+   */
+  get socketBlocked(): boolean {
+    return this.response.writableNeedDrain || (this.response.socket?.writableNeedDrain ?? false);
+  }
+
   get closed(): boolean {
     return this.#closed || this.response.destroyed;
   }
@@ -61,6 +86,25 @@ export class SseStream {
     if (this.closed) return false;
     this.open();
     return this.response.write(text);
+  }
+
+  /**
+   * Writes an event framed once for many streams. On a chunked HTTP/1.1 response whose head has
+   * left and which owns its socket, the frame's chunk bytes go to the socket as they are: one
+   * shared Buffer and one socket write, instead of the four writes, the cork and the size string
+   * `response.write` makes per call (a broadcast to 5000 streams; docs/decisions/0024-push-fan-out.md).
+   * The bytes on the wire are the same, and in the same order as other writes (the response
+   * writes straight to its socket once its head is out). Anything else (HTTP/1.0, a pipelined
+   * response waiting for its socket) takes `response.write`. Returns false when the caller should
+   * wait for the socket's 'drain' (see {@link socketBlocked}).
+   */
+  writeShared(frame: SharedSseFrame): boolean {
+    if (this.closed) return false;
+    this.open();
+    const { response } = this;
+    const socket = response.socket;
+    if (socket !== null && response.chunkedEncoding && !response.writableEnded && ownsSocket(socket, response)) return socket.write(frame.chunk);
+    return response.write(frame.text);
   }
 
   end(text?: string): void {
@@ -82,4 +126,18 @@ export class SseStream {
     this.#closed = true;
     clearInterval(this.#heartbeatTimer);
   }
+}
+
+/**
+ * True when `socket` serves `response` now and nothing of the response waits in front of the
+ * socket, so that bytes written to the socket follow everything the response wrote. node:http's
+ * own fields, stable since its first versions: the socket's `_httpMessage` is the response it is
+ * writing (a pipelined response behind it has no socket yet), and `_headerSent` turns true once
+ * the head has gone to the socket (`headersSent` is already true when the head is only built,
+ * waiting to go out with the first body write).
+ */
+function ownsSocket(socket: Socket, response: ServerResponse): boolean {
+  const internals = response as unknown as { _headerSent?: unknown };
+  // A response's writableLength is what it buffers itself plus its socket's.
+  return (socket as { _httpMessage?: unknown })._httpMessage === response && internals._headerSent === true && response.writableLength === socket.writableLength;
 }
