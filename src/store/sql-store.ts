@@ -1,7 +1,7 @@
 // The one Store implementation, written once in kysely's query builder and run on SQLite or
 // PostgreSQL. Everything that differs between the two lives in create-store.ts (the connection)
 // and migrations.ts (one column type); the queries here are portable SQL.
-import { sql, type CompiledQuery, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { countingLimits, limitNames, roles, type Limits, type Role } from '../contract/principal.js';
 import type { ApiKeysTable, ConversationMessagesTable, ConversationsTable, Database, ResponsesTable, UsageTable } from './database.js';
 import { ttftBinBoundsMs } from './store.js';
@@ -203,18 +203,21 @@ function createUsageStore(db: Kysely<Database>): UsageStore {
   // The INSERT of n rows, compiled once per n: building and compiling it through kysely's query
   // builder for every batch cost about 1% of a non-streamed request's CPU
   // (docs/decisions/0025-per-request-path.md). Its parameters are every row's values in column
-  // order, so only they are made per batch.
-  const compiledInserts = new Map<number, CompiledQuery>();
+  // order, so only they are made per batch. Only the SQL text is kept: a compiled query also holds
+  // the query's syntax tree, a node per value, which for every batch size up to 256 rows came to
+  // megabytes held for good.
+  const insertSql = new Map<number, string>();
   const columns = Object.keys(usageValues(sampleUsageRecord)) as (keyof ReturnType<typeof usageValues>)[];
 
-  function insertOf(count: number): CompiledQuery {
-    let compiled = compiledInserts.get(count);
-    if (compiled === undefined) {
-      compiled = db.insertInto('usage').values(Array.from({ length: count }, () => usageValues(sampleUsageRecord))).compile();
+  function insertOf(count: number, parameters: unknown[]): CompiledQuery {
+    let text = insertSql.get(count);
+    if (text === undefined) {
+      const compiled = db.insertInto('usage').values(Array.from({ length: count }, () => usageValues(sampleUsageRecord))).compile();
       if (compiled.parameters.length !== count * columns.length) throw new Error('The usage INSERT does not take one parameter per column and row.');
-      if (count <= maxCompiledUsageRows) compiledInserts.set(count, compiled);
+      text = compiled.sql;
+      if (count <= maxCompiledUsageRows) insertSql.set(count, text);
     }
-    return compiled;
+    return CompiledQuery.raw(text, parameters);
   }
 
   async function insert(rows: readonly UsageRecord[]): Promise<void> {
@@ -223,7 +226,7 @@ function createUsageStore(db: Kysely<Database>): UsageStore {
       const values = usageValues(row);
       for (const column of columns) parameters.push(values[column]);
     }
-    await db.executeQuery({ ...insertOf(rows.length), parameters });
+    await db.executeQuery(insertOf(rows.length, parameters));
   }
 
   return {
