@@ -70,7 +70,12 @@ export const nativeRetryMs = 1000;
 
 /** SSE for the native routes: `event:` the native name, `id:` `<generationId>:<seq>`, JSON data. */
 export function createNativeSseEncoder(identity: NativeStreamIdentity): EventEncoder {
+  // A text delta, the commonest event by far, is written from a head built once: the same text
+  // formatSseEvent would make (JSON text is one line), without the objects and checks per event
+  // (docs/decisions/0026-stream-path-bytes.md). An id that formatSseEvent would refuse takes its way.
+  const deltaHead = /[\r\n\0]/.test(identity.generationId) ? undefined : `event: delta\nid: ${identity.generationId}:`;
   return (event, seq) => {
+    if (event.type === 'text-delta' && deltaHead !== undefined) return `${deltaHead}${seq.toString()}\ndata: {"text":${JSON.stringify(event.text)}}\n\n`;
     const native = toNativeEvent(event, identity);
     if (!native) return '';
     return formatSseEvent({ event: native.name, id: nativeEventId(identity.generationId, seq), data: JSON.stringify(native.data), ...(native.name === 'meta' ? { retry: nativeRetryMs } : {}) });
