@@ -74,6 +74,8 @@ const COLON = 58;
 const maxBytesPerUnit = 3;
 const dataPrefix = 'data: '.length;
 const emptyRead = Buffer.alloc(0);
+/** Reads shorter than this are scanned by the JS loop rather than with Buffer#indexOf. */
+const minSearchedRead = 128;
 
 /** Decodes whole lines only, so the bytes never end inside a character (U+FFFD for invalid ones). */
 export function utf8(bytes: Buffer, start: number, end: number): string {
@@ -131,16 +133,18 @@ export class SseScanner<T> {
 
   feed(read: Uint8Array): void {
     if (this.failure || read.length === 0) return;
-    const bytes = asBuffer(read);
+    // A Buffer for the native search below; a tiny read of another kind is scanned as it is.
+    const bytes = read.length >= minSearchedRead ? asBuffer(read) : read;
     let position = 0;
     if (this.#skipLf) {
       this.#skipLf = false;
       if (bytes[0] === LF) position = 1;
     }
     const length = bytes.length;
-    if (bytes.indexOf(CR, position) === -1) {
-      // Nearly every upstream ends its lines with LF alone: then memchr finds them (Buffer#indexOf),
-      // far faster than a loop over every byte in JS once lines are longer than a few bytes.
+    // Nearly every upstream ends its lines with LF alone: then memchr finds them (Buffer#indexOf),
+    // far faster than a loop over every byte in JS once lines are longer than a few bytes. In a
+    // tiny read (a byte at a time, say) each native call would cost more than the bytes it skips.
+    if (Buffer.isBuffer(bytes) && length - position >= minSearchedRead && bytes.indexOf(CR, position) === -1) {
       for (let index = bytes.indexOf(LF, position); index !== -1; index = bytes.indexOf(LF, position)) {
         this.#completeLine(bytes, position, index);
         if (this.failure) return;
@@ -171,7 +175,7 @@ export class SseScanner<T> {
     if (!this.failure) this.#dispatch();
   }
 
-  #hold(bytes: Buffer, from: number, to: number): void {
+  #hold(bytes: Uint8Array, from: number, to: number): void {
     const needed = this.#pendingBytes + to - from;
     if (this.#pending === undefined || this.#pending.length < needed) {
       const grown = Buffer.allocUnsafe(Math.max(needed, 2 * (this.#pending?.length ?? 0), 256));
@@ -183,7 +187,7 @@ export class SseScanner<T> {
     if (this.#pendingBytes > this.#maxLineBytes) this.#tooLarge();
   }
 
-  #completeLine(bytes: Buffer, start: number, end: number): void {
+  #completeLine(bytes: Uint8Array, start: number, end: number): void {
     if (this.#pendingBytes === 0) {
       this.#readLine(bytes, start, end);
       return;
@@ -196,7 +200,8 @@ export class SseScanner<T> {
     if (line !== undefined && !this.failure) this.#readLine(line, 0, length);
   }
 
-  #readLine(bytes: Buffer, start: number, end: number): void {
+  #readLine(read: Uint8Array, start: number, end: number): void {
+    const bytes = asBuffer(read);
     if (this.#firstLine) {
       this.#firstLine = false;
       if (end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf) start += 3;
