@@ -12,6 +12,7 @@ import { createLogger } from '../observability/logger.js';
 import { createMemoryHealthStore } from './memory-health-store.js';
 import { createProviderQuotas } from './provider-quotas.js';
 import { createUpstreamPools, type Pool, type PoolDeployment } from './upstream-pools.js';
+import { seededRandom } from '../../test/support/seeded-random.js';
 
 const settings: RouterSettings = { retry: { maxAttempts: 3, maxTotalMs: 60_000 }, cooldown: { initialMs: 1000, maxMs: 10_000, probeTimeoutMs: 5000 }, queueTimeoutMs: 0 };
 const timeouts = { connectMs: 1000, firstByteMs: 1000, idleMs: 1000, totalMs: 0 };
@@ -25,17 +26,6 @@ function deployment(provider: string, options: { weight?: number; priority?: num
   return { id: `${provider}/m`, provider, model: 'm', weight: options.weight ?? 1, priority: options.priority ?? 0, adapter: adapter(provider), timeouts, keys };
 }
 
-/** A seeded generator (mulberry32), so shares are the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let value = Math.imul(state ^ (state >>> 15), 1 | state);
-    value = (value + Math.imul(value ^ (value >>> 7), 61 | value)) ^ value;
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function setup() {
   let clock = 1_000_000;
   const health = createMemoryHealthStore(settings.cooldown);
@@ -45,7 +35,7 @@ function setup() {
     now: () => clock,
     logger: createLogger('silent'),
     metrics: createMetrics({ defaultMetrics: false }),
-    random: seeded(42),
+    random: seededRandom(42),
   });
   return { pools, health, advance: (ms: number) => (clock += ms) };
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { chatCompletionRequestSchema, parseChatCompletionRequest } from './chat-completions-schema.js';
+import { seededRandom } from '../../../test/support/seeded-random.js';
 
 const messages = [{ role: 'user', content: 'hi' }];
 
@@ -127,19 +128,8 @@ describe('parseChatCompletionRequest answers as the schema alone', () => {
   };
   const names = Object.keys(choices);
 
-  /** A deterministic pseudo-random source (mulberry32), so a failure can be replayed. */
-  function random(seed: number): () => number {
-    let state = seed;
-    return () => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it('on 5000 bodies of common and uncommon fields, in any order', () => {
-    const next = random(15);
+    const next = seededRandom(15);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
     for (let index = 0; index < 5000; index++) {
       // Mostly valid bodies (model and messages usually right), so the hand check is exercised.

@@ -7,6 +7,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
 import { formatSseEvent, heartbeat } from '../../sse/format.js';
 import { shareSseFrame, SseStream } from './sse-writer.js';
+import { seededRandom } from '../../../test/support/seeded-random.js';
 
 /** Parses written SSE text the way eventsource-parser (and so the Vercel AI SDK) does. */
 function parse(text: string): EventSourceMessage[] {
@@ -14,15 +15,6 @@ function parse(text: string): EventSourceMessage[] {
   const parser = createParser({ onEvent: (event) => events.push(event) });
   parser.feed(text);
   return events;
-}
-
-/** A small seeded PRNG, so a failing case can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
 }
 
 describe('formatSseEvent', () => {
@@ -66,7 +58,7 @@ describe('formatSseEvent', () => {
 
   it('round-trips through an SSE parser: any data comes back with its line breaks as LF', () => {
     const pieces = ['a', ' ', '  lead', ':', 'data: x', 'id: 1', '\n', '\r', '\r\n', '\n\n', '你好', '🙂', '\0', '\uFEFF'];
-    const next = random(11);
+    const next = seededRandom(11);
     for (let round = 0; round < 500; round++) {
       let data = '';
       const length = Math.floor(next() * 8);

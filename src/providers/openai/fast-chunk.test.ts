@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTextChunkReader, type TextChunkReader } from './fast-chunk.js';
 import { readChunk, type ReadChunk } from './schema.js';
+import { seededRandom } from '../../../test/support/seeded-random.js';
 
 /**
  * Reads `data` as the reader meets it: as UTF-8 bytes in the middle of a larger read (the line's
@@ -11,15 +12,6 @@ function readFast(reader: TextChunkReader, data: string): ReadChunk | undefined 
   const bytes = Buffer.concat([before, Buffer.from(data), Buffer.from('\n\ndata: [DONE]\n\n')]);
   const text = reader.read(bytes, before.length, bytes.length - '\n\ndata: [DONE]\n\n'.length);
   return text === undefined ? undefined : { kind: 'chunk', content: text, toolCalls: [], finishReason: undefined, usage: undefined };
-}
-
-/** A small seeded PRNG, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
 }
 
 const alphabet = ['a', ' ', '"', '\\', '\n', '\u0000', 'é', '你', '🙂', '"delta":{"content":"', '"}', '"finish_reason":null', '\u2028', '/'];
@@ -37,7 +29,7 @@ function chunkOf(delta: Record<string, unknown>, finishReason: string | null, ex
 
 describe('fast text-chunk reader', () => {
   it('agrees with the full parse on generated streams, hostile text included', () => {
-    const next = random(42);
+    const next = seededRandom(42);
     let taken = 0;
     for (let stream = 0; stream < 200; stream++) {
       const reader = createTextChunkReader();

@@ -7,6 +7,7 @@ import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { parseErrorDetail, statusError } from './errors.js';
 import { decodeChunkStream, decodeCompletion } from './stream.js';
+import { seededRandom } from '../../../test/support/seeded-random.js';
 
 const fixtures = new URL('./__fixtures__/', import.meta.url);
 const decodeOptions = { provider: 'p', secrets: ['sk-proj-SECRET123456'] };
@@ -83,15 +84,6 @@ const expectations: Record<string, Replay> = {
   'crlf-and-comments': { events: [text('a'), text('好'), text('b'), end('stop')] },
 };
 
-/** A small seeded PRNG (LCG), so a failing chunking can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 describe('recorded OpenAI streams', () => {
   it('has an expectation for every fixture, and a fixture for every expectation', () => {
     const scenarios = readdirSync(fixtures)
@@ -127,7 +119,7 @@ describe('recorded OpenAI streams', () => {
     const expected = expectations[scenario];
     expect(await replay([body])).toEqual(expected);
     expect(await replay(Array.from(body, (byte) => Uint8Array.of(byte)))).toEqual(expected);
-    const next = random(scenario.length);
+    const next = seededRandom(scenario.length);
     for (let round = 0; round < 1000; round++) {
       const cuts = Array.from({ length: 1 + Math.floor(next() * 20) }, () => Math.floor(next() * body.length)).sort((a, b) => a - b);
       const parts = [0, ...cuts].map((start, index) => body.subarray(start, cuts[index] ?? body.length));
@@ -283,7 +275,7 @@ describe('decodeChunkStream: text chunks read from their bytes', () => {
   const pieces = ['a', ' ', '"', '\\', '\n', '\u0000', 'é', '你好', '🙂', '"}', '\u2028', '/', '</script>', 'data: [DONE]'];
   /** A stream of many text chunks in one frame, hostile text included, as OpenAI sends them (with or without padding). */
   function generated(seed: number, obfuscated: boolean): { body: Buffer; texts: string[] } {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const texts: string[] = [];
     let body = '';
     for (let index = 0; index < 120; index++) {
@@ -301,7 +293,7 @@ describe('decodeChunkStream: text chunks read from their bytes', () => {
     const { body, texts } = generated(obfuscated ? 2 : 1, obfuscated);
     const expected: Replay = { events: [...texts.filter((text) => text !== '').map(text), end('stop')] };
     expect(await replay([body])).toEqual(expected);
-    const next = random(7);
+    const next = seededRandom(7);
     for (let round = 0; round < 300; round++) {
       const cuts = Array.from({ length: 1 + Math.floor(next() * 40) }, () => Math.floor(next() * body.length)).sort((a, b) => a - b);
       const parts = [0, ...cuts].map((start, index) => body.subarray(start, cuts[index] ?? body.length));

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { readSseEvents, SseScanner, type SseSink } from './sse-reader.js';
+import { seededRandom } from '../../../test/support/seeded-random.js';
 
 const encoder = new TextEncoder();
 
@@ -57,21 +58,12 @@ function splitAt(bytes: Uint8Array, offsets: readonly number[]): Uint8Array[] {
   return parts;
 }
 
-/** A small seeded PRNG (LCG), so a failing chunking can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 /** Every way §7.4 asks for: whole, every 1-byte split, every 2-way split, 1000 random chunkings. */
 function* chunkings(bytes: Uint8Array, seed: number): Generator<[string, Uint8Array[]]> {
   yield ['whole', [bytes]];
   yield ['1-byte reads', bytesOf(bytes)];
   for (let offset = 1; offset < bytes.length; offset++) yield [`split at ${offset.toString()}`, splitAt(bytes, [offset])];
-  const next = random(seed);
+  const next = seededRandom(seed);
   for (let round = 0; round < 1000; round++) {
     const cuts = Array.from({ length: 1 + Math.floor(next() * 16) }, () => Math.floor(next() * (bytes.length + 1)));
     yield [`random chunking ${round.toString()} (seed ${seed.toString()}): ${cuts.join(',')}`, splitAt(bytes, cuts)];
