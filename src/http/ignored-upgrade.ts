@@ -8,6 +8,8 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { SluiceError } from '../errors/sluice-error.js';
+import { sendError } from './respond.js';
 
 /** True when the request asks for a WebSocket (the `Upgrade` list names `websocket`). */
 export function isWebSocketUpgrade(request: IncomingMessage): boolean {
@@ -40,9 +42,7 @@ export function serveIgnoringUpgrade(request: IncomingMessage, socket: Duplex, h
 
   if (request.headers['transfer-encoding'] !== undefined) {
     socket.resume();
-    const body = JSON.stringify({ error: { message: 'A request with an Upgrade header must send its body with Content-Length, not Transfer-Encoding: drop the Upgrade header (use HTTP/1.1), or send Content-Length.', type: 'invalid_request_error', param: 'transfer-encoding', code: 'invalid_request' } });
-    response.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    response.end(body);
+    sendError(response, new SluiceError('invalid_request', { param: 'transfer-encoding', message: 'A request with an Upgrade header must send its body with Content-Length, not Transfer-Encoding: drop the Upgrade header (use HTTP/1.1), or send Content-Length.' }));
     return;
   }
   feedBody(forwarded, socket, head, Number(request.headers['content-length'] ?? 0));

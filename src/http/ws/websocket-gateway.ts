@@ -9,6 +9,7 @@ import { SluiceError, toSluiceError } from '../../errors/sluice-error.js';
 import { errorTable } from '../../errors/table.js';
 import type { Principal } from '../../contract/principal.js';
 import { isPushId } from '../../hub/hub.js';
+import { headerValue } from '../request-handler.js';
 import { serveWebSocket, type WebSocketSessionDependencies } from './websocket-session.js';
 
 export interface WebSocketGatewayDependencies extends WebSocketSessionDependencies {
@@ -81,7 +82,3 @@ function statusText(status: number): string {
   return ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error';
 }
 
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
