@@ -7,6 +7,7 @@
 //
 //   npm run build && node bench/profile.mjs
 //   PROFILE_STREAMS=3000 PROFILE_NON_STREAMED=1 PROFILE_HEAP=1 PROFILE_HELD=1000 node bench/profile.mjs
+//   PROFILE_CONCURRENCY=1 node bench/profile.mjs   (one request at a time: what added latency at C=1 is made of)
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ const streams = Number(process.env.PROFILE_STREAMS ?? 3000);
 const nonStreamed = process.env.PROFILE_NON_STREAMED === '1';
 const heldCount = Number(process.env.PROFILE_HELD ?? 1000);
 const top = Number(process.env.PROFILE_TOP ?? 30);
+const concurrency = Number(process.env.PROFILE_CONCURRENCY ?? 64);
 const agent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
 const messages = [{ role: 'user', content: 'Benchmark me.' }];
 
@@ -99,7 +101,7 @@ async function load(baseUrl, total, stream) {
   const worker = async () => {
     while (started++ < total) await chat(baseUrl, stream);
   };
-  await Promise.all(Array.from({ length: 64 }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
 /** Self size and count per "type:name" of a .heapsnapshot (V8's flat node array). */

@@ -1,7 +1,7 @@
 // One keep-alive connection pool per provider (undici), optionally through an HTTP proxy, and the
 // mapping of transport failures to Sluice error codes. Adapters call `sendUpstream` and never see
 // undici's error classes.
-import { Agent, EnvHttpProxyAgent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { OutboundProxy } from '../../contract/provider.js';
 
@@ -66,15 +66,37 @@ export interface UpstreamRequest {
 
 export type UpstreamResponse = Dispatcher.ResponseData;
 
-/** Sends one request. Connection failures become SluiceErrors; an abort rethrows the signal's reason. */
+/** Origin and path of the URLs requests went to, so that a URL is parsed once, not per request. */
+const parsedUrls = new Map<string, { origin: string; path: string }>();
+const maxParsedUrls = 1024;
+
+function originAndPath(url: string): { origin: string; path: string } {
+  let parsed = parsedUrls.get(url);
+  if (parsed === undefined) {
+    const { origin, pathname, search } = new URL(url);
+    parsed = { origin, path: pathname + search };
+    // Providers whose URL changes per request (a signed query) must not grow the map without end.
+    if (parsedUrls.size >= maxParsedUrls) parsedUrls.clear();
+    parsedUrls.set(url, parsed);
+  }
+  return parsed;
+}
+
+/**
+ * Sends one request. Connection failures become SluiceErrors; an abort rethrows the signal's reason.
+ * It goes to the dispatcher's own `request` with origin and path: undici's top-level `request(url)`
+ * parses the URL and copies the options on every call (decision 0027).
+ */
 export async function sendUpstream(upstream: UpstreamRequest): Promise<UpstreamResponse> {
   try {
-    return await request(upstream.url, {
+    const { origin, path } = originAndPath(upstream.url);
+    return await upstream.dispatcher.request({
+      origin,
+      path,
       method: 'POST',
       headers: upstream.headers,
       body: upstream.body,
       signal: upstream.signal,
-      dispatcher: upstream.dispatcher,
     });
   } catch (error) {
     throw transportError(error, upstream.signal, upstream.provider);
