@@ -259,6 +259,32 @@ describe('the hub over WebSocket', () => {
     expect(listed.data.filter((connection) => connection.transport === 'ws').map((connection) => connection.userId).sort()).toEqual(['alice', 'bob']);
   });
 
+  it('a push reaches every socket of a user as a text frame, byte for byte, multi-byte text included', async () => {
+    // One encoded Buffer is sent to every socket (decision 0028): each must still get a text frame
+    // (not binary) holding exactly the UTF-8 of the frame's JSON: CJK, an emoji (a surrogate pair
+    // in JavaScript), a lone combining mark and a combining sequence.
+    const clients = await Promise.all([connect({ key: aliceKey }), connect({ key: aliceKey }), connect({ key: aliceKey })]);
+    const received = clients.map((client) => {
+      const messages: { data: Buffer; isBinary: boolean }[] = [];
+      client.socket.on('message', (data: Buffer, isBinary: boolean) => messages.push({ data, isBinary }));
+      return messages;
+    });
+    const data = { text: '\u0301 你好, 世界 🙂👍🏽 e\u0301', list: ['é', '𝄞'] };
+    const response = await fetch(`${gateway.url}/api/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: { users: ['alice'] }, event: 'notice', data }),
+    });
+    const pushed = (await response.json()) as { id: string; connections: number };
+    expect(pushed.connections).toBe(3);
+    await waitFor(() => received.every((messages) => messages.length === 1), 'the push on all three sockets');
+    const expected = Buffer.from(JSON.stringify({ type: 'push', eventId: pushed.id, event: 'notice', data }), 'utf8');
+    for (const messages of received) {
+      expect(messages[0]?.isBinary).toBe(false);
+      expect(messages[0]?.data).toEqual(expected);
+    }
+  });
+
   it('a socket opened with ?lastEventId= first gets the pushes it missed, in order, then live ones', async () => {
     const pushTo = (text: string) =>
       fetch(`${gateway.url}/api/push`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: { users: ['bob'] }, event: 'note', data: { text } }) }).then(async (response) => (await response.json()) as { id: string });

@@ -76,14 +76,21 @@ export function frameIdOf(raw: RawData): string | undefined {
 }
 
 /** The last push frame built: a broadcast reaches every socket one after another, so it is built once. */
-let lastPushFrame: { message: PushMessage; frame: string } | undefined;
+let lastPushFrame: { message: PushMessage; bytes: Buffer } | undefined;
 
-/** A push as a WebSocket frame; the data is already JSON text, embedded as it is. */
-export function pushFrame(message: PushMessage): string {
+/**
+ * A push as the UTF-8 bytes of its WebSocket text frame's payload, built once per message and the
+ * same Buffer for every socket: `ws.send(bytes, { binary: false })` sends it as a text frame
+ * without encoding the text again per socket (docs/decisions/0028-websocket-push-bytes.md). The
+ * data is already JSON text, embedded as it is; JSON.stringify leaves no lone surrogate in it, so
+ * the bytes are valid UTF-8 as a text frame requires. Callers must not write into the Buffer.
+ */
+export function pushFrame(message: PushMessage): Buffer {
   if (lastPushFrame?.message !== message) {
-    lastPushFrame = { message, frame: `{"type":"push","eventId":${JSON.stringify(message.id)},"event":${JSON.stringify(message.event)},"data":${message.json}}` };
+    const text = `{"type":"push","eventId":${JSON.stringify(message.id)},"event":${JSON.stringify(message.event)},"data":${message.json}}`;
+    lastPushFrame = { message, bytes: Buffer.from(text, 'utf8') };
   }
-  return lastPushFrame.frame;
+  return lastPushFrame.bytes;
 }
 
 /** Validation failures of a frame are `invalid_frame`, with the same field and message. */

@@ -270,8 +270,9 @@ class WebSocketSession {
       this.#closeTooSlow();
       return false;
     }
-    // The data is already JSON text: embedded as it is, not parsed and serialised again.
-    this.#send(pushFrame(message));
+    // One Buffer per message for every socket: a text frame from bytes encoded once, not per socket
+    // (docs/decisions/0028-websocket-push-bytes.md). The readyState was checked above.
+    this.#ws.send(pushFrame(message), { binary: false });
     return true;
   }
 
