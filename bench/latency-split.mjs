@@ -1,0 +1,58 @@
+// Where the added latency of one stream at a time goes (issue 15's C=1 measure, decision 0027):
+// runs the lean relay and Sluice (dist/) with bench/latency-marks.mjs preloaded, sends them
+// sequential 200-chunk streams, and prints, per relay, the median time (ms after node:http had
+// the request's head) of each step: upstream request created and written, upstream head and body
+// read, response ended, and the event loop's busy time after the response ended. Comparing the
+// two rows shows whether the extra time is before the upstream call, while waiting for it, or after.
+//
+//   npm run build && node bench/latency-split.mjs          (LATENCY_SPLIT_REQUESTS=3000 by default)
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
+
+const requests = Number(process.env.LATENCY_SPLIT_REQUESTS ?? 3000);
+const agent = new Agent({ keepAliveTimeout: 60_000 });
+const execArgv = ['--import', new URL('./latency-marks.mjs', import.meta.url).pathname];
+
+async function chat(url) {
+  const response = await request(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Benchmark me.' }] }),
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200 || !text.includes('data: [DONE]')) throw new Error(`${url}: incomplete answer`);
+}
+
+/** Starts a relay with the marks preloaded, sends `requests` streams one at a time, and returns its medians. */
+async function split(name, start) {
+  process.env.LATENCY_MARKS_OUT = join(directory, `${name}.json`);
+  const relay = await start();
+  for (let index = 0; index < requests; index++) await chat(relay.url);
+  await relay.stop(); // SIGTERM: the preload writes its medians and exits
+  return JSON.parse(readFileSync(process.env.LATENCY_MARKS_OUT, 'utf8'));
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'sluice-latency-split-'));
+
+try {
+  const upstream = await startScript('mock-upstream.mjs');
+  const results = {
+    lean: await split('lean', () => startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` }, { execArgv })),
+    sluice: await split('sluice', () => startSluice(upstream.url, { execArgv })),
+  };
+  const names = Object.keys(results.lean);
+  console.log(`median ms after node:http had the head, over the last 2000 of ${requests} sequential streams`);
+  console.log(`${'step'.padEnd(36)} ${'lean'.padStart(7)} ${'sluice'.padStart(7)} ${'diff'.padStart(7)}`);
+  for (const name of names) {
+    const [lean, sluice] = [results.lean[name], results.sluice[name]];
+    console.log(`${name.padEnd(36)} ${lean.toFixed(3).padStart(7)} ${sluice.toFixed(3).padStart(7)} ${(sluice - lean >= 0 ? '+' : '') + (sluice - lean).toFixed(3).padStart(6)}`);
+  }
+} finally {
+  await stopAll();
+  await agent.close();
+  rmSync(directory, { recursive: true, force: true });
+}
