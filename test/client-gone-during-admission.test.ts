@@ -1,7 +1,8 @@
 // A client that goes away while its request is still being admitted (after its body was read,
 // before the route followed its generation) still cancels the upstream call: its 'close' event
 // fired before anybody listened, and the route must notice that. Streamed and not streamed on
-// POST /v1/chat/completions, and a chat on a WebSocket that closed meanwhile. The admission is
+// every chat route (OpenAI's, the native one, Responses, Messages), and a chat on a WebSocket that
+// closed meanwhile; a resumable generation (native, WebSocket) goes once its resumeGraceMs is over. The admission is
 // held by the limit state (as a slow Redis round trip would hold it) until the gateway has seen
 // the client leave; the upstream takes 3 s to answer, longer than the test waits.
 import WebSocket from 'ws';
@@ -64,28 +65,39 @@ async function expectCancelled(userId: string): Promise<void> {
 }
 
 describe('a client that left while its request was admitted cancels the generation', () => {
+  const chatCompletion = (stream: boolean) => chatBody({ model: 'gpt-test', stream });
+  // The native route streams when the client accepts text/event-stream (sent on every streamed case).
+  const nativeChat = () => JSON.stringify({ model: 'gpt-test', message: 'hi' });
+  const response = (stream: boolean) => JSON.stringify({ model: 'gpt-test', input: 'hi', stream });
+  const message = (stream: boolean) => JSON.stringify({ model: 'gpt-test', max_tokens: 50, stream, messages: [{ role: 'user', content: 'hi' }] });
   it.each([
-    ['streamed', true],
-    ['not streamed', false],
-  ])('POST /v1/chat/completions, %s', async (name, stream) => {
-    const userId = `left-${stream ? 'streamed' : 'complete'}`;
-    const hold = limits.holdNext();
-    const controller = new AbortController();
-    const pending = fetch(`${gateway.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-sluice-user': userId, 'x-request-id': userId },
-      body: chatBody({ model: 'gpt-test', stream }),
-      signal: controller.signal,
-    }).catch((error: unknown) => error);
-    await within(hold.reached, 2000, `the ${name} request to reach admission`);
-    controller.abort();
-    expect(await pending).toBeInstanceOf(Error);
-    // The request's log line is written when its response closes: the gateway saw the client leave.
-    await eventually(() => gateway.logs.find((line) => line.includes(`"requestId":"${userId}"`)), 'the request log line');
-    expect(gateway.logs.find((line) => line.includes(`"requestId":"${userId}"`))).toContain('"status":499');
-    hold.release();
+    ['/v1/chat/completions', chatCompletion],
+    ['/api/chat', nativeChat],
+    ['/v1/responses', response],
+    ['/v1/messages', message],
+  ] as const)('POST %s, streamed and not', async (path, bodyOf) => {
+    for (const stream of [true, false]) {
+      upstream.reset();
+      upstream.plan = { headDelayMs: 3000 };
+      const userId = `left-${path.replaceAll('/', '-').slice(1)}-${stream ? 'streamed' : 'complete'}`;
+      const hold = limits.holdNext();
+      const controller = new AbortController();
+      const pending = fetch(`${gateway.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', 'x-sluice-user': userId, 'x-request-id': userId },
+        body: bodyOf(stream),
+        signal: controller.signal,
+      }).catch((error: unknown) => error);
+      await within(hold.reached, 2000, `${userId}: the request to reach admission`);
+      controller.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      // The request's log line is written when its response closes: the gateway saw the client leave.
+      const logLine = await eventually(() => gateway.logs.find((line) => line.includes(`"requestId":"${userId}"`)), `${userId}: the request log line`);
+      expect(logLine).toContain('"status":499');
+      hold.release();
 
-    await expectCancelled(userId);
+      await expectCancelled(userId);
+    }
   });
 
   it('a chat on a WebSocket that closed meanwhile: cancelled once nobody resumed it within resumeGraceMs', async () => {
