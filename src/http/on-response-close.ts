@@ -2,7 +2,7 @@
 // listened. A route awaits the body, authentication and admission (a Redis round trip in cluster
 // mode) before it follows its generation; a client that disconnects meanwhile has already had its
 // 'close' event, and a plain `once('close')` registered after that never fires, so the generation
-// would run to its end for nobody (docs/architecture.md, "Cancellation").
+// would run to its end for nobody (docs/architecture.md, "The path of one request").
 import type { ServerResponse } from 'node:http';
 
 /**
