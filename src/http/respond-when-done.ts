@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http';
 import type { GenerationView } from '../relay/generation.js';
 import type { ErrorPayload, StreamEvent } from '../contract/stream-event.js';
 import { applyUpstreamHeaders, sendError, sendJson } from './respond.js';
+import { onResponseClose } from './on-response-close.js';
 
 /** `sendFailure` answers a failed generation; OpenAI's error body by default. */
 export function respondWhenDone(
@@ -21,7 +22,7 @@ export function respondWhenDone(
     const check = () => {
       const last = generation.events[generation.events.length - 1];
       if (!last || (last.type !== 'end' && last.type !== 'error')) return;
-      response.off('close', onClose);
+      stopWaitingForClose();
       unsubscribe();
       applyUpstreamHeaders(response, generation.events);
       if (last.type === 'error') sendFailure(response, last.error);
@@ -29,7 +30,8 @@ export function respondWhenDone(
       resolve();
     };
     const unsubscribe = generation.subscribe(check);
-    response.once('close', onClose);
+    // A client that left while the route awaited (body, admission) counts as leaving now.
+    const stopWaitingForClose = onResponseClose(response, onClose);
     // A generation may already be over (a retained one, or a very fast answer).
     if (generation.finished) check();
   });

@@ -12,6 +12,7 @@ import { subscribeToHub, type HubSink } from '../../hub/hub-subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import { errorPayload } from '../../contract/stream-event.js';
 import { callerOf } from '../request-context.js';
+import { onResponseClose } from '../on-response-close.js';
 import type { RouteHandler } from '../router.js';
 import { formatSseEvent } from '../../sse/format.js';
 import { shareSseFrame, SseStream, type SharedSseFrame } from '../sse/sse-writer.js';
@@ -62,9 +63,10 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
     context.stream = true;
 
     const channel = new SseChannel(response, options, (outcome) => (context.outcome = outcome));
-    // A client that leaves while the connection registers or the replay is read leaves the hub at once.
+    // A client that leaves while the connection registers or the replay is read leaves the hub at
+    // once, and so does one that left before this line (while it was authenticated).
     const closed = new Promise<void>((resolve) =>
-      response.once('close', () => {
+      onResponseClose(response, () => {
         channel.end();
         resolve();
       }),

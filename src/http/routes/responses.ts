@@ -111,12 +111,6 @@ export function createResponsesRoutes(dependencies: ResponsesDependencies): Rout
       }
     }
 
-    if (response.destroyed && !background) {
-      // The client left while the response was being stored: its socket's close has been and
-      // gone, so a follower subscribing now would never hear of it and never cancel.
-      generation.cancel(new SluiceError('cancelled', { message: 'The client went away; the generation was cancelled.' }));
-      return;
-    }
     if (wantsStream) {
       await stream(context, response, generation, identity);
       return;

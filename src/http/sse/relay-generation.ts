@@ -11,6 +11,7 @@ import { followGeneration, type FollowEnd, type FollowSink, type HeldHead } from
 import { errorPayload, type ErrorPayload } from '../../contract/stream-event.js';
 import type { SseStream } from './sse-writer.js';
 import { applyUpstreamHeaders } from '../respond.js';
+import { onResponseClose } from '../on-response-close.js';
 
 export interface RelayOptions {
   generation: GenerationView;
@@ -67,10 +68,7 @@ export function relayGeneration(options: RelayOptions): Promise<RelayEnd> {
       response.on('drain', listener);
       return () => response.off('drain', listener);
     },
-    onClose(listener) {
-      response.once('close', listener);
-      return () => response.off('close', listener);
-    },
+    onClose: (listener) => onResponseClose(response, listener),
   };
 
   return followGeneration({ generation, encode, sink, head, maxBufferedBytes: options.maxBufferedBytes, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) }).done;

@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { heartbeat, sseHeaders } from '../../sse/format.js';
+import { onResponseClose } from '../on-response-close.js';
 
 /**
  * One event formatted once for many streams (a hub push broadcast to thousands of connections):
@@ -50,7 +51,8 @@ export class SseStream {
     if (options.heartbeatMs > 0) {
       this.#heartbeatTimer = setInterval(this.#beat, options.heartbeatMs);
     }
-    response.once('close', () => this.dispose());
+    // A response already closed (the client left while the route awaited) stops the heartbeat too.
+    onResponseClose(response, () => this.dispose());
   }
 
   /** True once the head has been written: errors must then go in-band. */

@@ -162,11 +162,6 @@ class WebSocketSession {
     }
     const { generation, identity } = started;
     if (trace) void generation.done.then((summary) => this.#endTrace(trace, identity.model, summary));
-    if (this.#ws.readyState !== this.#ws.OPEN) {
-      // The socket closed while the chat was admitted: leaving it resumable or not, as configured.
-      if (this.#config.websocket.cancelChatsOnClose) generation.cancel(new SluiceError('cancelled', { message: 'The WebSocket closed.' }));
-      return;
-    }
     this.#follow(id, generation, identity, 0);
   }
 
@@ -262,6 +257,10 @@ class WebSocketSession {
         tooSlow: () => this.#closeTooSlow(),
       },
     });
+    // The socket closed while the chat was admitted or its generation looked up, so #onClose ran
+    // before this chat existed: it leaves now as the close would have made it leave (a resumable
+    // generation then gets its resumeGraceMs, and is cancelled when nobody resumes it).
+    if (ws.readyState !== ws.OPEN) chat.detach(this.#config.websocket.cancelChatsOnClose);
   }
 
   #deliverPush(message: PushMessage, replayed: boolean): boolean {
