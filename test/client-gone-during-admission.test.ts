@@ -12,7 +12,7 @@ import { startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
 import { startGateway, openAiConfig, type TestGateway } from './support/gateway.js';
 import { chatBody } from './support/chat-client.js';
 import { createHoldingLimitState, type HoldingLimitState } from './support/held-admission.js';
-import { within } from './support/wait.js';
+import { eventually, within } from './support/wait.js';
 
 let upstream: MockOpenAi;
 let gateway: TestGateway;
@@ -34,17 +34,6 @@ beforeEach(() => {
   upstream.reset();
   upstream.plan = { headDelayMs: 3000 }; // the upstream answers, streamed or not, 3 s after the request
 });
-
-/** Polls `read` every 5 ms until it gives a value; rejects after `timeoutMs` naming `what`. */
-async function eventually<T>(read: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 2000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs.toString()} ms waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** The usage row of `userId`'s generation, once it ended (a refusal has no generation id). */
 async function generationRow(userId: string): Promise<UsageRecord> {

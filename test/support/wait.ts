@@ -10,6 +10,17 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   }
 }
 
+/** Polls `read` every 5 ms until it gives a value (it may be async); rejects after `timeoutMs` naming `what`. */
+export async function eventually<T>(read: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 2000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs.toString()} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** Settles like `promise`, or rejects after `timeoutMs` with an error naming `what`. */
 export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
