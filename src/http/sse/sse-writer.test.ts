@@ -4,7 +4,7 @@
 import { createServer, type RequestListener } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { formatSseEvent, heartbeat } from '../../sse/format.js';
 import { shareSseFrame, SseStream } from './sse-writer.js';
 import { seededRandom } from '../../../test/support/seeded-random.js';
@@ -165,6 +165,36 @@ describe('SseStream', () => {
         expect(() => stream.end()).not.toThrow();
       },
     );
+  });
+
+  it('stops its heartbeat at once when made for a response whose client had already gone', async () => {
+    const setSpy = vi.spyOn(globalThis, 'setInterval');
+    const clearSpy = vi.spyOn(globalThis, 'clearInterval');
+    let resolveChecked!: (result: { stopped: boolean; closed: boolean }) => void;
+    const checked = new Promise<{ stopped: boolean; closed: boolean }>((resolve) => (resolveChecked = resolve));
+    try {
+      await withServer(
+        (_request, response) => {
+          // As a route that awaited admission while its client left: the close came first.
+          response.once('close', () => {
+            const before = setSpy.mock.results.length;
+            const stream = new SseStream(response, { heartbeatMs: 5 });
+            const timer = setSpy.mock.results[before]?.value as NodeJS.Timeout | undefined;
+            queueMicrotask(() => resolveChecked({ stopped: timer !== undefined && clearSpy.mock.calls.some(([cleared]) => cleared === timer), closed: stream.closed }));
+          });
+        },
+        async (url) => {
+          const controller = new AbortController();
+          const answered = fetch(url, { signal: controller.signal }).catch(() => undefined);
+          setTimeout(() => controller.abort(), 50);
+          await answered;
+          expect(await checked).toEqual({ stopped: true, closed: true });
+        },
+      );
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    }
   });
 
   /** The raw bytes of the response body to a GET sent as `version` (HTTP/1.1 or HTTP/1.0) on a plain socket. */
