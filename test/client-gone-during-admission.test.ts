@@ -4,10 +4,12 @@
 // every chat route (OpenAI's, the native one, Responses, Messages), and a chat on a WebSocket that
 // closed meanwhile; a resumable generation (native, WebSocket) goes once its resumeGraceMs is over. The admission is
 // held by the limit state (as a slow Redis round trip would hold it) until the gateway has seen
-// the client leave; the upstream takes 3 s to answer, longer than the test waits.
+// the client leave; the upstream takes 3 s to answer, longer than the test waits. Last, a hub event
+// stream (GET /api/events) whose client left while its key was looked up must not stay registered.
 import WebSocket from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { UsageRecord } from '../src/store/store.js';
+import type { Store, UsageRecord } from '../src/store/store.js';
+import { createStore } from '../src/store/create-store.js';
 import { startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
 import { startGateway, openAiConfig, type TestGateway } from './support/gateway.js';
 import { chatBody } from './support/chat-client.js';
@@ -103,5 +105,46 @@ describe('a client that left while its request was admitted cancels the generati
     hold.release();
 
     await expectCancelled(userId);
+  });
+});
+
+describe('a hub event stream whose client left while its key was looked up', () => {
+  it('does not stay registered in the hub', async () => {
+    // The key lookup misses the cache and waits on the store, as a slow database would make it wait.
+    const store = await createStore('sqlite::memory:');
+    let lookupReached!: () => void;
+    let releaseLookup!: () => void;
+    const reached = new Promise<void>((resolve) => (lookupReached = resolve));
+    const released = new Promise<void>((resolve) => (releaseLookup = resolve));
+    const held: Store = {
+      ...store,
+      keys: {
+        ...store.keys,
+        get: async (id) => {
+          lookupReached();
+          await released;
+          return store.keys.get(id);
+        },
+      },
+    };
+    const keyed = await startGateway({ auth: { mode: 'keys' } }, {}, { store: held });
+    try {
+      const userId = 'left-hub-events';
+      const { key } = await keyed.app.keys.create({ userId, role: 'user' });
+      const controller = new AbortController();
+      const pending = fetch(`${keyed.url}/api/events`, { headers: { authorization: `Bearer ${key}` }, signal: controller.signal }).catch((error: unknown) => error);
+      await within(reached, 2000, 'the key lookup');
+      controller.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      await eventually(() => keyed.logs.find((line) => line.includes('"status":499')), 'the request log line of the client that left');
+      releaseLookup();
+      // The route runs within milliseconds of the lookup; a connection it registered for a client
+      // already gone would stay registered for good.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await keyed.app.hub.connections(userId)).toEqual([]);
+    } finally {
+      await keyed.close();
+      await store.close();
+    }
   });
 });
