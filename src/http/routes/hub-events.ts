@@ -63,14 +63,15 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
     context.stream = true;
 
     const channel = new SseChannel(response, options, (outcome) => (context.outcome = outcome));
+    let ageTimer: NodeJS.Timeout | undefined;
+    let gone = false;
     // A client that leaves while the connection registers or the replay is read leaves the hub at
     // once, and so does one that left before this line (while it was authenticated).
-    const closed = new Promise<void>((resolve) =>
-      onResponseClose(response, () => {
-        channel.end();
-        resolve();
-      }),
-    );
+    onResponseClose(response, () => {
+      gone = true;
+      channel.end();
+      clearTimeout(ageTimer);
+    });
     const connectionId = options.createConnectionId();
     const subscription = subscribeToHub({
       hub: options.hub,
@@ -88,18 +89,19 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
       channel.end();
       throw error;
     }
+    if (gone || response.destroyed) return;
     // Send the head now, even with nothing replayed: the client learns it is connected.
     channel.open();
 
-    let ageTimer: NodeJS.Timeout | undefined;
     if (options.maxConnectionAgeMs > 0) {
       const ageMs = options.maxConnectionAgeMs - Math.floor(random() * options.maxConnectionAgeMs * ageJitter);
       ageTimer = setTimeout(() => {
         channel.closeWith({ reason: 'max_connection_age', reconnect: true, message: `The stream reached its maximum age (hub.maxConnectionAgeMs); reconnect with Last-Event-ID.` });
       }, ageMs);
     }
-    await closed;
-    clearTimeout(ageTimer);
+    // The handler returns here: the open stream lives on in its listeners and the hub's
+    // registration, not in two suspended async functions (this one and the request handler's)
+    // holding their frames for as long as the connection stays open (decision 0029).
   };
 }
 
