@@ -64,11 +64,9 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
 
     const channel = new SseChannel(response, options, (outcome) => (context.outcome = outcome));
     let ageTimer: NodeJS.Timeout | undefined;
-    let gone = false;
     // A client that leaves while the connection registers or the replay is read leaves the hub at
     // once, and so does one that left before this line (while it was authenticated).
     onResponseClose(response, () => {
-      gone = true;
       channel.end();
       clearTimeout(ageTimer);
     });
@@ -89,7 +87,8 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
       channel.end();
       throw error;
     }
-    if (gone || response.destroyed) return;
+    // A client gone while it registered (its close listener has ended the channel) gets nothing opened.
+    if (response.destroyed) return;
     // Send the head now, even with nothing replayed: the client learns it is connected.
     channel.open();
 
