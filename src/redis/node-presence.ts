@@ -76,13 +76,15 @@ export function presenceOwnedKey(keyPrefix: string, name: string): string {
 
 // KEYS[1] live set, KEYS[2] this node's key, KEYS[3..] owned keys; ARGV[1] node id, ARGV[2] TTL ms.
 // Scored by expiry, so reading the live set is one range query, not a SCAN of the keyspace; the
-// expired are dropped on every heartbeat, and the set itself expires when no node is left.
+// expired are dropped on every heartbeat, and the set itself expires when no node is left. A node
+// is live up to and including its expiry's millisecond, as Redis keeps a key until its expiry has
+// passed: a node is never listed as gone while the keys it owns (set to the same TTL) still exist.
 const heartbeatScript = defineLuaScript(`
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], nowMs + ttl, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowMs)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. nowMs)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[2], nowMs, 'PX', ttl)
 for index = 3, #KEYS do redis.call('PEXPIRE', KEYS[index], ttl) end
@@ -92,7 +94,7 @@ return nowMs
 const liveNodesScript = defineLuaScript(`
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. nowMs, '+inf')
+return redis.call('ZRANGEBYSCORE', KEYS[1], nowMs, '+inf')
 `);
 
 /**
