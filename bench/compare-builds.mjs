@@ -3,11 +3,15 @@
 // that rotate which goes first. On a shared machine, ratios between runs drift by ±15%; an A/B
 // in one run is what an optimisation is judged by (decision 0023). COMPARE_NON_STREAMED=1 loads
 // non-streamed requests instead of streams (the per-request path, decision 0025); the latency
-// figures are always 200-chunk streams at C=1, time to first and to last byte.
+// figures are always 200-chunk streams at C=1, time to first and to last byte. COMPARE_CLUSTER=1
+// runs both builds as cluster nodes (usage in PostgreSQL, generation logs and health in Redis)
+// serving POST /api/chat, against this build as a single node on the same PostgreSQL in place of
+// the lean relay: the bench's cluster CPU measure, as an A/B.
 //
 //   git worktree add /tmp/sluice-base <commit> && (cd /tmp/sluice-base && npm run build)
 //   COMPARE_BASE=/tmp/sluice-base COMPARE_ROUNDS=9 COMPARE_STREAMS=2000 node bench/compare-builds.mjs
 import { Agent, request } from 'undici';
+import { deleteClusterState, postgresUrl, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, startScript, startSluice, stopAll } from './processes.mjs';
 
 const baseRoot = process.env.COMPARE_BASE;
@@ -17,16 +21,17 @@ const rounds = Number(process.env.COMPARE_ROUNDS ?? 9);
 const total = Number(process.env.COMPARE_STREAMS ?? 2000);
 const nonStreamed = process.env.COMPARE_NON_STREAMED === '1';
 const latencyRequests = Number(process.env.COMPARE_LATENCY ?? 40);
+const clustered = process.env.COMPARE_CLUSTER === '1';
 const agent = new Agent({ connections: 4096, keepAliveTimeout: 60_000, pipelining: 1 });
 
 /** One 200-chunk answer, streamed or not, checked whole; the times to its first and last byte. */
 async function chat(url, stream = !nonStreamed) {
   const started = performance.now();
-  const response = await request(`${url}/v1/chat/completions`, {
+  const response = await request(`${url}${clustered ? '/api/chat' : '/v1/chat/completions'}`, {
     method: 'POST',
     dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: 'bench-model', stream, messages: [{ role: 'user', content: 'Benchmark me.' }] }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(clustered ? { accept: stream ? 'text/event-stream' : 'application/json' } : {}) },
+    body: JSON.stringify(clustered ? { model: 'bench-model', message: 'Benchmark me.' } : { model: 'bench-model', stream, messages: [{ role: 'user', content: 'Benchmark me.' }] }),
   });
   let firstByteAt;
   let text = '';
@@ -34,7 +39,8 @@ async function chat(url, stream = !nonStreamed) {
     firstByteAt ??= performance.now();
     text += chunk.toString();
   }
-  if (response.statusCode !== 200 || !text.includes('token199 ') || (stream && !text.includes('data: [DONE]'))) throw new Error(`${url}: incomplete answer`);
+  const ended = !stream || text.includes(clustered ? 'event: done' : 'data: [DONE]');
+  if (response.statusCode !== 200 || !text.includes('token199 ') || !ended) throw new Error(`${url}: incomplete answer`);
   return { firstMs: firstByteAt - started, lastMs: performance.now() - started };
 }
 
@@ -45,14 +51,29 @@ async function load(url, count, concurrency = 64) {
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
+// The cluster comparison's schema and key prefix, deleted at the end whatever happens.
+const suffix = Math.random().toString(16).slice(2, 10);
+const keyPrefix = `sluice-compare-${suffix}:`;
+const schema = `sluice_compare_${suffix}`;
+
 try {
   const upstream = await startScript('mock-upstream.mjs');
-  const targets = {
-    lean: await startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` }),
-    base: await base.startSluice(upstream.url),
-    this: await startSluice(upstream.url),
-  };
+  const storeUrl = `${postgresUrl}?schema=${schema}`;
+  // One at a time: the first start migrates the schema for all.
+  const startBase = () => base.startSluice(upstream.url, { storeUrl, retentionMs: 15_000, cluster: { redisUrl, nodeId: 'compare-base', keyPrefix } });
+  const startThis = () => startSluice(upstream.url, { storeUrl, retentionMs: 15_000, cluster: { redisUrl, nodeId: 'compare-this', keyPrefix } });
+  const single = clustered ? await startSluice(upstream.url, { storeUrl, retentionMs: 15_000 }) : undefined;
+  // COMPARE_SWAP=1 starts this build's node before the base's (to tell a build's effect from its place).
+  const [first, second] = process.env.COMPARE_SWAP === '1' ? [await startThis(), await startBase()].reverse() : [await startBase(), await startThis()];
+  const targets = clustered
+    ? { single, base: first, this: second }
+    : {
+        lean: await startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` }),
+        base: await base.startSluice(upstream.url),
+        this: await startSluice(upstream.url),
+      };
   const names = Object.keys(targets);
+  const reference = names[0];
   const cpu = Object.fromEntries(names.map((name) => [name, []]));
   const latency = Object.fromEntries(names.map((name) => [name, []]));
   const firstByte = Object.fromEntries(names.map((name) => [name, []]));
@@ -74,11 +95,12 @@ try {
     }
   }
   for (const name of names) {
-    const what = nonStreamed ? 'non-streamed' : 'streams';
-    console.log(`${name.padEnd(5)} CPU s per 1000 ${what} ${median(cpu[name]).toFixed(3)} (${(median(cpu[name]) / median(cpu.lean)).toFixed(2)}× lean; rounds ${cpu[name].map((value) => value.toFixed(2)).join(' ')}), stream at C=1: first byte p50 ${median(firstByte[name]).toFixed(2)} ms, last byte p50 ${median(latency[name]).toFixed(2)} ms (+${(median(latency[name]) - median(latency.lean)).toFixed(2)} over lean)`);
+    const what = clustered ? 'native streams' : nonStreamed ? 'non-streamed' : 'streams';
+    console.log(`${name.padEnd(6)} CPU s per 1000 ${what} ${median(cpu[name]).toFixed(3)} (${(median(cpu[name]) / median(cpu[reference])).toFixed(2)}× ${reference}; rounds ${cpu[name].map((value) => value.toFixed(2)).join(' ')}), stream at C=1: first byte p50 ${median(firstByte[name]).toFixed(2)} ms, last byte p50 ${median(latency[name]).toFixed(2)} ms (+${(median(latency[name]) - median(latency[reference])).toFixed(2)} over ${reference})`);
   }
 } finally {
   await stopAll();
   await base.stopAll();
+  if (clustered) await deleteClusterState(keyPrefix, schema);
 }
 process.exit(0);

@@ -8,11 +8,14 @@
 //   npm run build && node bench/profile.mjs
 //   PROFILE_STREAMS=3000 PROFILE_NON_STREAMED=1 PROFILE_HEAP=1 PROFILE_HELD=1000 node bench/profile.mjs
 //   PROFILE_CONCURRENCY=1 node bench/profile.mjs   (one request at a time: what added latency at C=1 is made of)
+//   PROFILE_STORE=postgres node bench/profile.mjs   (usage rows in PostgreSQL, as a cluster node keeps them)
+//   PROFILE_CLUSTER=1 PROFILE_NATIVE=1 node bench/profile.mjs   (a cluster node serving POST /api/chat, as the bench's cluster CPU measure)
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { deleteClusterState, postgresUrl, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
 
 const streams = Number(process.env.PROFILE_STREAMS ?? 3000);
@@ -20,6 +23,9 @@ const nonStreamed = process.env.PROFILE_NON_STREAMED === '1';
 const heldCount = Number(process.env.PROFILE_HELD ?? 1000);
 const top = Number(process.env.PROFILE_TOP ?? 30);
 const concurrency = Number(process.env.PROFILE_CONCURRENCY ?? 64);
+const clustered = process.env.PROFILE_CLUSTER === '1';
+const native = process.env.PROFILE_NATIVE === '1';
+const inPostgres = clustered || process.env.PROFILE_STORE === 'postgres';
 const agent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
 const messages = [{ role: 'user', content: 'Benchmark me.' }];
 
@@ -86,11 +92,11 @@ function summariseCpu(profile, requests) {
 }
 
 async function chat(baseUrl, stream) {
-  const response = await request(`${baseUrl}/v1/chat/completions`, {
+  const response = await request(`${baseUrl}${native ? '/api/chat' : '/v1/chat/completions'}`, {
     method: 'POST',
     dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: 'bench-model', stream, messages }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(native ? { accept: stream ? 'text/event-stream' : 'application/json' } : {}) },
+    body: JSON.stringify(native ? { model: 'bench-model', message: 'Benchmark me.' } : { model: 'bench-model', stream, messages }),
   });
   const text = await response.body.text();
   if (response.statusCode !== 200 || !text.includes('token199 ')) throw new Error(`status ${response.statusCode}: ${text.slice(0, 200)}`);
@@ -179,10 +185,20 @@ async function heapPerHeldStream(upstreamUrl, directory) {
 async function main() {
   const directory = mkdtempSync(join(tmpdir(), 'sluice-profile-'));
   const upstream = await startScript('mock-upstream.mjs');
-  const sluice = await startSluice(upstream.url, { execArgv: ['--cpu-prof', '--cpu-prof-dir', directory] });
-  await load(sluice.url, 300, !nonStreamed); // warm-up, inside the profile but small beside the load
-  await load(sluice.url, streams, !nonStreamed);
-  await sluice.stop(); // SIGTERM: bench/sluice-server.mjs shuts down and exits, and the profile is written
+  // A schema and a key prefix of this run's own, deleted at its end (as the bench's cluster measure does).
+  const suffix = Math.random().toString(16).slice(2, 10);
+  const keyPrefix = `sluice-profile-${suffix}:`;
+  const schema = `sluice_profile_${suffix}`;
+  const storeUrl = inPostgres ? `${postgresUrl}?schema=${schema}` : undefined;
+  const cluster = clustered ? { redisUrl, nodeId: 'profile', keyPrefix } : undefined;
+  try {
+    const sluice = await startSluice(upstream.url, { storeUrl, cluster, retentionMs: 15_000, execArgv: ['--cpu-prof', '--cpu-prof-dir', directory] });
+    await load(sluice.url, 300, !nonStreamed); // warm-up, inside the profile but small beside the load
+    await load(sluice.url, streams, !nonStreamed);
+    await sluice.stop(); // SIGTERM: bench/sluice-server.mjs shuts down and exits, and the profile is written
+  } finally {
+    if (inPostgres) await deleteClusterState(keyPrefix, schema);
+  }
   const file = readdirSync(directory).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile in ${directory}`);
   console.log(`profile: ${join(directory, file)} (open it in Chrome DevTools or speedscope for the call tree)`);
