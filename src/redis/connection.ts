@@ -1,6 +1,6 @@
-// The Redis connections of a cluster node: one for commands, one for subscriptions (a subscribed
-// ioredis connection can issue nothing else), a key prefix, and a health state that /readyz
-// reads. Every command fails fast instead of hanging on a dead Redis: no offline queue, a command
+// The Redis connections of a cluster node: one for commands, one for writes in the background,
+// one for subscriptions (a subscribed ioredis connection can issue nothing else), a key prefix,
+// and a health state that /readyz reads. Every command fails fast instead of hanging on a dead Redis: no offline queue, a command
 // timeout, and reconnection in the background.
 //
 // Two kinds of Redis behind one interface: a single server (`url`) or a Redis Cluster (`clusterNodes`,
@@ -33,13 +33,20 @@ export type RedisCommands = Redis | Cluster;
 export interface RedisConnections {
   /** For commands (and Lua scripts). */
   readonly command: RedisCommands;
+  /**
+   * For writes no request waits for (the generation log's copy, releases): on a single server a
+   * connection of its own whose commands of one turn of the event loop leave in one write, at the
+   * cost of that wait, so they stay off `command`, which the request path waits on (decision
+   * 0030). On a cluster, `command` itself.
+   */
+  readonly background: RedisCommands;
   /** Every key and channel starts with this. */
   readonly keyPrefix: string;
   /** True on a Redis Cluster: one slot per script and transaction, sharded publish/subscribe. */
   readonly sharded: boolean;
   /** The publish command for Lua scripts: `PUBLISH`, or `SPUBLISH` on a cluster (the channel must share the script's slot). */
   readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
-  /** True while both connections are ready. */
+  /** True while every connection is ready. */
   readonly healthy: boolean;
   /** Publishes `message`; resolves to how many subscribers received it. */
   publish(channel: string, message: string): Promise<number>;
@@ -50,7 +57,7 @@ export interface RedisConnections {
   onMessage(listener: (channel: string, message: string) => void): () => void;
   /** Called on every change of `healthy`. */
   onHealthChange(listener: (healthy: boolean) => void): () => void;
-  /** Resolves once both connections are ready (rejects after `timeoutMs`). */
+  /** Resolves once every connection is ready (rejects after `timeoutMs`). */
   ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -78,6 +85,7 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   let closing = false;
   const sharded = options.clusterNodes !== undefined;
   let command: RedisCommands;
+  let background: RedisCommands | undefined;
   // One Redis for SUBSCRIBE on a single server; on a cluster, a subscriber per master (sharded).
   let subscriber: Redis | undefined;
   let shards: ShardedSubscriber | undefined;
@@ -87,12 +95,16 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     shards = new ShardedSubscriber(cluster, { ...settings, ...cluster.options.redisOptions }, deliver, () => update());
   } else {
     command = new Redis(options.url, { ...settings, connectionName: 'sluice-command' });
+    // Writes nobody waits for leave in one write per turn of the event loop (decision 0030).
+    // Not on a cluster: ioredis groups them by the first argument, which for EVALSHA is the
+    // digest, not a key (ioredis issue 2109).
+    background = new Redis(options.url, { ...settings, enableAutoPipelining: true, connectionName: 'sluice-background' });
     subscriber = new Redis(options.url, { ...settings, connectionName: 'sluice-subscriber' });
     subscriber.on('message', deliver);
   }
 
   const update = (): void => {
-    const now = command.status === 'ready' && (subscriber ? subscriber.status === 'ready' : shards?.ready === true);
+    const now = command.status === 'ready' && (background === undefined || background.status === 'ready') && (subscriber ? subscriber.status === 'ready' : shards?.ready === true);
     if (now === healthy || closing) return;
     healthy = now;
     // Logged once per change of state, not once per failed command or reconnection attempt.
@@ -100,7 +112,8 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     else options.logger.warn('redis: unreachable; shared state (hub, resumes across nodes, limits) is unavailable until it is back');
     for (const listener of listeners) listener(now);
   };
-  for (const connection of subscriber ? [command, subscriber] : [command]) {
+  for (const connection of [command, background, subscriber]) {
+    if (connection === undefined) continue;
     connection.on('ready', update);
     connection.on('close', update);
     connection.on('end', update);
@@ -110,6 +123,7 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
 
   return {
     command,
+    background: background ?? command,
     keyPrefix,
     sharded,
     publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
@@ -155,8 +169,9 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
       listeners.clear();
       messageListeners.clear();
       shards?.close();
-      await Promise.allSettled([command.quit(), subscriber?.quit()]);
+      await Promise.allSettled([command.quit(), background?.quit(), subscriber?.quit()]);
       command.disconnect();
+      background?.disconnect();
       subscriber?.disconnect();
     },
   };

@@ -245,9 +245,9 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
       return () => {
         if (released) return;
         released = true;
-        // The caller does not wait for this (a request ending is not slowed by Redis); when it
-        // fails, the lease's deadline takes the count back.
-        void redis.command.zrem(key, lease).catch(() => undefined);
+        // The caller does not wait for this (a request ending is not slowed by Redis), so it goes
+        // on the background connection; when it fails, the lease's deadline takes the count back.
+        void redis.background.zrem(key, lease).catch(() => undefined);
       };
     },
 

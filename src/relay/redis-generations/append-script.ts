@@ -12,7 +12,10 @@ import type { GenerationKeys } from './keys.js';
  * sets the TTLs, marks it finished with the last batch, and tells followers the new length.
  * KEYS: meta hash, events list (one slot: both carry the generation's hash tag). ARGV: expected
  * length, finished flag, TTL ms, channel (in the same slot), info JSON ('' once written), node id,
- * PUBLISH or SPUBLISH (a Redis Cluster's sharded publish), then the events.
+ * PUBLISH or SPUBLISH (a Redis Cluster's sharded publish), then the batch: its events' JSON
+ * joined by '\n' ('' for none). JSON text has no raw newline, so the split is exact; one argument
+ * instead of one per event spares the client building and measuring hundreds of them
+ * (docs/decisions/0030-redis-round-trips.md).
  * Returns {1, length} appended, {0, length} the log's length differs, {-1, 0} the keys are gone.
  */
 const appendScript = defineLuaScript(`
@@ -23,11 +26,17 @@ elseif redis.call('EXISTS', KEYS[1]) == 0 then
 end
 local length = redis.call('LLEN', KEYS[2])
 if length ~= tonumber(ARGV[1]) then return {0, length} end
--- unpack() is bounded by the Lua stack: push in slices.
-for first = 8, #ARGV, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+local batch, events, from = ARGV[8], {}, 1
+while from <= #batch do
+  local newline = string.find(batch, '\\n', from, true) or (#batch + 1)
+  events[#events + 1] = string.sub(batch, from, newline - 1)
+  from = newline + 1
 end
-length = length + #ARGV - 7
+-- unpack() is bounded by the Lua stack: push in slices.
+for first = 1, #events, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(events, first, math.min(first + 999, #events)))
+end
+length = length + #events
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
@@ -61,8 +70,9 @@ export type AppendResult =
 /** Runs the append script; rejects when Redis fails or answers something else. */
 export async function appendBatch(redis: RedisConnections, keys: GenerationKeys, batch: AppendBatch): Promise<AppendResult> {
   const { info } = batch;
+  // The background connection: the local stream never waits for its copy (decision 0030).
   const reply = await runLuaScript(
-    redis.command,
+    redis.background,
     appendScript,
     [keys.meta(info.id), keys.events(info.id)],
     [
@@ -73,11 +83,16 @@ export async function appendBatch(redis: RedisConnections, keys: GenerationKeys,
       batch.writeInfo ? JSON.stringify(info) : '',
       batch.nodeId,
       redis.publishCommand,
-      ...batch.events.map((event) => JSON.stringify(event)),
+      encodeBatch(batch.events),
     ],
   );
   if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') throw new Error('redis: unexpected reply from the append script');
   const [status, length] = reply as [number, number];
   if (status === -1) return { outcome: 'keys-missing' };
   return status === 1 ? { outcome: 'appended', length } : { outcome: 'length-differs', length };
+}
+
+/** The events as the script takes them: each one's JSON, joined by '\n'. */
+export function encodeBatch(events: readonly StreamEvent[]): string {
+  return events.map((event) => JSON.stringify(event)).join('\n');
 }

@@ -198,7 +198,7 @@ export class MirrorWriter {
     const { redis, keys, runningTtlMs, logger } = this.#options;
     const running = [...this.#mirrors.values()].filter((mirror) => mirror.infoWritten && !mirror.generation.finished);
     if (!redis.healthy || running.length === 0) return;
-    const pipeline = redis.command.pipeline();
+    const pipeline = redis.background.pipeline();
     for (const mirror of running) pipeline.pexpire(keys.meta(mirror.info.id), runningTtlMs).pexpire(keys.events(mirror.info.id), runningTtlMs);
     try {
       await pipeline.exec();
