@@ -6,7 +6,8 @@
 // figures are always 200-chunk streams at C=1, time to first and to last byte. COMPARE_CLUSTER=1
 // runs both builds as cluster nodes (usage in PostgreSQL, generation logs and health in Redis)
 // serving POST /api/chat, against this build as a single node on the same PostgreSQL in place of
-// the lean relay: the bench's cluster CPU measure, as an A/B.
+// the lean relay: the bench's cluster CPU measure, as an A/B; COMPARE_SWAP=1 starts this build's
+// node first (run both orders: a second node of one build has measured up to 20 % off the first).
 //
 //   git worktree add /tmp/sluice-base <commit> && (cd /tmp/sluice-base && npm run build)
 //   COMPARE_BASE=/tmp/sluice-base COMPARE_ROUNDS=9 COMPARE_STREAMS=2000 node bench/compare-builds.mjs
