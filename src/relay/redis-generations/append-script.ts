@@ -94,5 +94,14 @@ export async function appendBatch(redis: RedisConnections, keys: GenerationKeys,
 
 /** The events as the script takes them: each one's JSON, joined by '\n'. */
 export function encodeBatch(events: readonly StreamEvent[]): string {
-  return events.map((event) => JSON.stringify(event)).join('\n');
+  return events.map(eventJson).join('\n');
+}
+
+/**
+ * One event's JSON. A text delta, nearly every event of a log, is written around its text's JSON:
+ * the same text as JSON.stringify of the event (its two fields, in this order), at half the cost,
+ * since stringifying an object costs more than its one string (decision 0030).
+ */
+function eventJson(event: StreamEvent): string {
+  return event.type === 'text-delta' ? `{"type":"text-delta","text":${JSON.stringify(event.text)}}` : JSON.stringify(event);
 }
