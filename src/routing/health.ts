@@ -68,7 +68,11 @@ export interface HealthStore {
   recordSuccess(id: string, now: number): Promise<void>;
   /** A request on this target failed before its first token: cool it down (or disable it). */
   recordFailure(id: string, failure: Failure, now: number): Promise<TargetHealth>;
-  /** Counts one request in flight on `id`; the returned function ends it (idempotent). */
+  /**
+   * Counts one request in flight on `id`; the returned function ends it (idempotent). A shared
+   * store may take the count a moment after this resolves, but before any later read from the
+   * same node.
+   */
   acquire(id: string, now: number): Promise<() => void>;
   /** Forgets every failure of `id` (admin reset). */
   reset(id: string): Promise<void>;

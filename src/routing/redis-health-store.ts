@@ -179,8 +179,8 @@ function numberArgument(value: number): string {
  * must not contain `{`. A method fails with SluiceError `store_unavailable` (503, retryable) when
  * Redis does not answer: at once when the connection is down, after the command timeout
  * otherwise; wrap the store in createFailoverHealthStore so that the request path never sees it.
- * The function `acquire` returns releases in the background: if Redis is down then, the lease runs
- * out by itself.
+ * `acquire` does not wait for Redis's answer, and its release is sent in the background: if Redis
+ * is down then, the lease runs out by itself.
  */
 export function createRedisHealthStore(redis: RedisConnections, policy: CooldownPolicy, options: RedisHealthStoreOptions = {}): HealthStore {
   const leaseMs = options.inFlightLeaseMs ?? defaultInFlightLeaseMs;
@@ -237,18 +237,27 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
       return healthOf(snapshotsOf(reply, 1)[0] ?? [], now);
     },
 
-    async acquire(id, now) {
+    acquire(id, now) {
+      // Nobody waits for the count: it is advice for least-busy balancing, so the request does
+      // not wait a Redis round trip for it before its upstream call (decision 0030). Sent at once
+      // on the command connection, it reaches Redis before any later read of this node; when
+      // Redis is known to be down, the caller falls back to this node's own count.
+      if (!redis.healthy) return Promise.reject(unavailable(new Error('not connected')));
       const lease = randomUUID();
       const key = inFlightKey(id);
-      await run(scripts.acquire, [key], [numberArgument(now), lease, numberArgument(leaseMs)]);
+      const acquired = runLuaScript(redis.command, scripts.acquire, [key], [numberArgument(now), lease, numberArgument(leaseMs)]).then(
+        () => true,
+        () => false,
+      );
       let released = false;
-      return () => {
+      return Promise.resolve(() => {
         if (released) return;
         released = true;
-        // The caller does not wait for this (a request ending is not slowed by Redis), so it goes
-        // on the background connection; when it fails, the lease's deadline takes the count back.
-        void redis.background.zrem(key, lease).catch(() => undefined);
-      };
+        // After the acquire's answer, so the release cannot overtake it on the other connection.
+        // The caller does not wait for this either (a request ending is not slowed by Redis);
+        // when it fails, the lease's deadline takes the count back.
+        void acquired.then((held) => (held ? redis.background.zrem(key, lease) : undefined)).catch(() => undefined);
+      });
     },
 
     async reset(id) {
