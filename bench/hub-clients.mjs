@@ -86,7 +86,7 @@ function openIdleStream(port, path, sockets) {
 }
 
 /** Opens `count` idle streams, 50 handshakes in flight at a time (the listen backlog is finite). */
-async function openIdleStreams(port, path, count, sockets) {
+export async function openIdleStreams(port, path, count, sockets) {
   const streams = [];
   let started = 0;
   const worker = async () => {
@@ -100,7 +100,7 @@ async function openIdleStreams(port, path, count, sockets) {
 }
 
 /** Destroys every socket and waits (at most 10 s) until each has closed. */
-async function closeSockets(sockets) {
+export async function closeSockets(sockets) {
   const closed = sockets.map((socket) => (socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve))));
   for (const socket of sockets) socket.destroy();
   await Promise.race([Promise.all(closed), sleep(10_000)]);

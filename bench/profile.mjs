@@ -3,7 +3,8 @@
 // through it, and prints the top self-time functions and the self time per area (parsing,
 // encoding, GC, http, auth, usage, logging, …). With PROFILE_HEAP=1 it also holds slow streams
 // open and diffs two heap snapshots (before / with them), printing what each held stream keeps,
-// by constructor.
+// by constructor. With PROFILE_HUB=1 it does the same for idle hub connections (`GET /api/events`)
+// on Sluice and on the hand-written SSE endpoint (bench/hand-relay.mjs `/events`), side by side.
 //
 //   npm run build && node bench/profile.mjs
 //   PROFILE_STREAMS=3000 PROFILE_NON_STREAMED=1 PROFILE_HEAP=1 PROFILE_HELD=1000 node bench/profile.mjs
@@ -15,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { deleteClusterState, postgresUrl, redisUrl } from './hub-clients.mjs';
+import { closeSockets, deleteClusterState, openIdleStreams, postgresUrl, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
 
 const streams = Number(process.env.PROFILE_STREAMS ?? 3000);
@@ -182,9 +183,61 @@ async function heapPerHeldStream(upstreamUrl, directory) {
   }
 }
 
+/** What `count` new heap objects by constructor come to per connection between two snapshots. */
+function perConnection(before, after, count) {
+  const rows = new Map();
+  for (const [name, { bytes, count: objects }] of after) {
+    const base = before.get(name) ?? { bytes: 0, count: 0 };
+    rows.set(name, { bytes: (bytes - base.bytes) / count, objects: (objects - base.count) / count });
+  }
+  return rows;
+}
+
+/** The JS heap each idle hub connection keeps, by constructor, on Sluice and on the hand-written endpoint. */
+async function heapPerHubConnection(upstreamUrl, directory) {
+  const heartbeatMs = 5000;
+  const results = {};
+  const targets = {
+    hand: () => startScript('hand-relay.mjs', { UPSTREAM_URL: `${upstreamUrl}/v1`, HEARTBEAT_MS: String(heartbeatMs) }),
+    sluice: () => startSluice(upstreamUrl, { heartbeatMs }),
+  };
+  for (const [name, start] of Object.entries(targets)) {
+    const target = await start();
+    const sockets = [];
+    const path = name === 'hand' ? '/events' : '/api/events';
+    try {
+      const port = Number(new URL(target.url).port);
+      await openIdleStreams(port, path, 200, sockets);
+      await closeSockets(sockets);
+      await sleep(500);
+      const before = heapByConstructor(await snapshot(target.child, join(directory, `${name}-before.heapsnapshot`)));
+      await openIdleStreams(port, path, heldCount, sockets);
+      await sleep(heartbeatMs + 1000);
+      const after = heapByConstructor(await snapshot(target.child, join(directory, `${name}-after.heapsnapshot`)));
+      results[name] = perConnection(before, after, heldCount);
+    } finally {
+      await closeSockets(sockets);
+      await target.stop();
+    }
+  }
+  const total = (rows) => [...rows.values()].reduce((sum, row) => sum + row.bytes, 0);
+  console.log(`\nJS heap kept per idle hub connection (${heldCount} open): Sluice ${(total(results.sluice) / 1024).toFixed(2)} kB, hand-written ${(total(results.hand) / 1024).toFixed(2)} kB; by constructor (bytes and objects per connection, Sluice / hand):`);
+  const names = [...new Set([...results.sluice.keys(), ...results.hand.keys()])];
+  const of = (rows, name) => rows.get(name) ?? { bytes: 0, objects: 0 };
+  names.sort((a, b) => of(results.sluice, b).bytes - of(results.hand, b).bytes - (of(results.sluice, a).bytes - of(results.hand, a).bytes));
+  for (const name of names.slice(0, top)) {
+    const [mine, hand] = [of(results.sluice, name), of(results.hand, name)];
+    console.log(`  ${mine.bytes.toFixed(0).padStart(6)} / ${hand.bytes.toFixed(0).padStart(6)} B  ${mine.objects.toFixed(1).padStart(5)} / ${hand.objects.toFixed(1).padStart(5)}  ${name}`);
+  }
+}
+
 async function main() {
   const directory = mkdtempSync(join(tmpdir(), 'sluice-profile-'));
   const upstream = await startScript('mock-upstream.mjs');
+  if (process.env.PROFILE_HUB === '1') {
+    await heapPerHubConnection(upstream.url, directory);
+    return;
+  }
   // A schema and a key prefix of this run's own, deleted at its end (as the bench's cluster measure does).
   const suffix = Math.random().toString(16).slice(2, 10);
   const keyPrefix = `sluice-profile-${suffix}:`;
