@@ -1,7 +1,7 @@
 // The Redis connections of a cluster node: one for commands, one for writes in the background,
 // one for subscriptions (a subscribed ioredis connection can issue nothing else), a key prefix,
-// and a health state that /readyz reads. Every command fails fast instead of hanging on a dead Redis: no offline queue, a command
-// timeout, and reconnection in the background.
+// and a health state that /readyz reads. Every command fails fast instead of hanging on a dead
+// Redis: no offline queue, a command timeout, and reconnection in the background.
 //
 // Two kinds of Redis behind one interface: a single server (`url`) or a Redis Cluster (`clusterNodes`,
 // its seed nodes; docs/deployment.md, "Redis Cluster"). On a cluster every script and transaction

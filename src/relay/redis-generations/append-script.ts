@@ -15,7 +15,7 @@ import type { GenerationKeys } from './keys.js';
  * PUBLISH or SPUBLISH (a Redis Cluster's sharded publish), then the batch: its events' JSON
  * joined by '\n' ('' for none). JSON text has no raw newline, so the split is exact; one argument
  * instead of one per event spares the client building and measuring hundreds of them
- * (docs/decisions/0030-redis-round-trips.md).
+ * (docs/decisions/0030-redis-writes-in-the-background.md).
  * Returns {1, length} appended, {0, length} the log's length differs, {-1, 0} the keys are gone.
  */
 const appendScript = defineLuaScript(`
