@@ -2,11 +2,14 @@
 // (a) streams of CHUNKS chat.completion.chunk events as fast as it can, (b) non-streamed
 // chat.completion JSON, and (c) for model "slow", a stream that sends one chunk a second and
 // stays open, to hold many streams open for the memory measurement; with `max_tokens: n` it ends
-// after n of those chunks (finish chunk, then [DONE]), so a held stream can be checked whole.
+// after n of those chunks (finish chunk, then [DONE]), so a held stream can be checked whole;
+// (d) for model "paced", a stream of `max_tokens` (default 50) tokens one every BENCH_PACE_MS
+// (default 20) ms, as a real model sends them: one token per read.
 import { createServer } from 'node:http';
 
 const key = process.env.BENCH_KEY ?? 'sk-bench';
 const chunks = Number(process.env.BENCH_CHUNKS ?? 200);
+const paceMs = Number(process.env.BENCH_PACE_MS ?? 20);
 const base = { id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'bench-model', system_fingerprint: 'fp_bench' };
 const frame = (choices, usage) => `data: ${JSON.stringify({ ...base, choices, usage })}\n\n`;
 
@@ -41,6 +44,19 @@ const server = createServer((request, response) => {
       return;
     }
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    if (body.model === 'paced') {
+      response.write(frame([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], null));
+      const tokens = typeof body.max_tokens === 'number' ? body.max_tokens : 50;
+      let sent = 0;
+      const timer = setInterval(() => {
+        response.write(frame([{ index: 0, delta: { content: `token${sent} ` }, logprobs: null, finish_reason: null }], null));
+        if (++sent < tokens) return;
+        clearInterval(timer);
+        response.end(`${frame([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }], null)}data: [DONE]\n\n`);
+      }, paceMs);
+      response.on('close', () => clearInterval(timer));
+      return;
+    }
     if (body.model === 'slow') {
       response.write(frame([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], null));
       response.write(frame([{ index: 0, delta: { content: 'first ' }, logprobs: null, finish_reason: null }], null));

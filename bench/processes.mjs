@@ -146,7 +146,7 @@ export async function startSluice(upstreamUrl, { heartbeatMs = 15_000, storeUrl,
       `log: { level: ${logLevel} }`,
       'auth: { mode: keys }',
       `store: { url: "${storeUrl ?? `sqlite:${join(directory, 'sluice.db')}`}" }`,
-      ...(cluster ? [`cluster: { redisUrl: "${cluster.redisUrl}", nodeId: ${cluster.nodeId}, keyPrefix: "${cluster.keyPrefix}" }`] : []),
+      ...(cluster ? [`cluster: { redisUrl: "${cluster.redisUrl}", nodeId: ${cluster.nodeId}, keyPrefix: "${cluster.keyPrefix}"${cluster.logFlushMs !== undefined ? `, logFlushMs: ${cluster.logFlushMs}` : ''} }`] : []),
       ...(retentionMs ? [`generations: { retentionMs: ${retentionMs} }`] : []),
       'providers:',
       // Enough upstream connections for the 9000-stream hold.
@@ -154,6 +154,7 @@ export async function startSluice(upstreamUrl, { heartbeatMs = 15_000, storeUrl,
       'models:',
       '  bench-model: { provider: up }',
       '  slow: { provider: up }',
+      '  paced: { provider: up }',
     ].join('\n'),
   );
   const target = await startScript('sluice-server.mjs', { SLUICE_CONFIG: config, SLUICE_ADMIN_KEY: benchKey }, { openFiles, execArgv });
