@@ -44,7 +44,7 @@ export async function openCluster(cluster: NonNullable<Config['cluster']>, confi
     presenceTtlMs: cluster.presenceTtlMs,
     logger,
   });
-  const registry = createRedisGenerationRegistry({ redis, nodeId: cluster.nodeId, retentionMs: config.generations.retentionMs, logger, now, presence: hub.presence });
+  const registry = createRedisGenerationRegistry({ redis, nodeId: cluster.nodeId, retentionMs: config.generations.retentionMs, logger, now, presence: hub.presence, flushIntervalMs: cluster.logFlushMs });
   const limitState = createFailoverLimitState({ primary: createRedisLimitState(redis), fallback: createMemoryLimitState(), logger });
   const cooldown = cooldownPolicyOf(config);
   const healthStore = createFailoverHealthStore({

@@ -93,6 +93,8 @@ export interface Config {
     readonly nodeId: string;
     readonly keyPrefix: string;
     readonly presenceTtlMs: number;
+    /** Gathering time before a generation's new events are copied to Redis (ms); 0 copies each read's. */
+    readonly logFlushMs: number;
   };
   readonly websocket: { readonly pingIntervalMs: number; readonly cancelChatsOnClose: boolean };
   readonly generations: { readonly resumeGraceMs: number; readonly retentionMs: number };

@@ -213,9 +213,15 @@ describe('auth, store and limits settings', () => {
 describe('cluster settings', () => {
   it('are off without a Redis URL, and on with cluster.redisUrl or SLUICE_REDIS_URL', () => {
     expect(resolveConfig({}, {}).cluster).toBeUndefined();
-    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redis: { url: 'redis://cache:6379' }, nodeId: 'node-1', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
+    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redis: { url: 'redis://cache:6379' }, nodeId: 'node-1', keyPrefix: 'sluice:', presenceTtlMs: 15_000, logFlushMs: 50 });
     const fromEnv = resolveConfig({}, { SLUICE_REDIS_URL: 'redis://127.0.0.1:6379', SLUICE_NODE_ID: 'n2' }).cluster;
-    expect(fromEnv).toEqual({ redis: { url: 'redis://127.0.0.1:6379' }, nodeId: 'n2', keyPrefix: 'sluice:', presenceTtlMs: 15_000 });
+    expect(fromEnv).toEqual({ redis: { url: 'redis://127.0.0.1:6379' }, nodeId: 'n2', keyPrefix: 'sluice:', presenceTtlMs: 15_000, logFlushMs: 50 });
+  });
+
+  it('gather a generation\'s events for cluster.logFlushMs before copying them (50 by default, 0 to 1000)', () => {
+    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', logFlushMs: 0 } }, {}).cluster?.logFlushMs).toBe(0);
+    expect(problems(() => resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', logFlushMs: 5000 } }, {}))[0]).toMatch(/^cluster\.logFlushMs: /);
+    expect(problems(() => resolveConfig({ cluster: { logFlushMs: 10 } }, {}))).toEqual(['cluster.redisUrl: cluster settings need cluster.redisUrl or cluster.redisClusterNodes (or SLUICE_REDIS_URL / SLUICE_REDIS_CLUSTER_NODES)']);
   });
 
   it('take a Redis Cluster\'s seed nodes from cluster.redisClusterNodes or SLUICE_REDIS_CLUSTER_NODES (comma-separated)', () => {

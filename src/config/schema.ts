@@ -162,6 +162,12 @@ export const configSchema = z.strictObject({
       nodeId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'node ids use A-Z, a-z, 0-9 and . _ : -').optional(),
       /** A node silent for this long counts as gone (ms): its connections leave the lists and followers of its generations get generation_interrupted. */
       presenceTtlMs: z.number().int().min(1000).optional(),
+      /**
+       * How long a node gathers a generation's new events before copying them to Redis (ms): one
+       * write per this interval instead of one per upstream read. A follower on another node, and
+       * what survives a crash of this node, lag by at most this much. 0 copies each read's events.
+       */
+      logFlushMs: z.number().int().min(0).max(1000).optional(),
       /** Prefix of every Redis key, so deployments can share one Redis. */
       keyPrefix: z.string().regex(/^[A-Za-z0-9._:-]{1,32}$/, 'use A-Z, a-z, 0-9 and . _ : -').optional(),
     })

@@ -19,7 +19,7 @@ export interface MirrorWriterOptions {
   readonly retentionMs: number;
   /** TTL of a running generation's keys, in ms (refreshed every `keyRefreshMs`). */
   readonly runningTtlMs: number;
-  /** Extra time to gather events before a write, in ms; 0 writes once per turn of the event loop. */
+  /** Extra time to gather events before a write (not the first or the last), in ms; 0 writes once per turn of the event loop. */
   readonly flushIntervalMs: number;
   readonly keyRefreshMs: number;
   readonly logger: Logger;
@@ -104,7 +104,9 @@ export class MirrorWriter {
   #requestFlush(mirror: Mirror): void {
     if (this.#closed || mirror.gaveUp || mirror.writing || mirror.retryTimer) return;
     const { flushIntervalMs } = this.#options;
-    if (flushIntervalMs > 0 && !mirror.generation.finished) {
+    // The first write (the info) goes at once, so that other nodes find the generation from its
+    // start; the last one too. In between, new events gather for flushIntervalMs.
+    if (flushIntervalMs > 0 && mirror.infoWritten && !mirror.generation.finished) {
       mirror.flushTimer ??= setTimeout(() => {
         mirror.flushTimer = undefined;
         this.#startFlush(mirror);

@@ -15,9 +15,12 @@ export interface RedisGenerationRegistryOptions {
   logger: Logger;
   now: () => number;
   /**
-   * Extra time, in ms, to gather events before writing a batch. Default 0: one write per turn of
-   * the event loop in which the log grew (while a write is in flight, the next batch gathers
-   * everything that arrives meanwhile, so a fast stream costs far fewer writes than events).
+   * Extra time, in ms, to gather events before writing a batch (`cluster.logFlushMs`, 50 by
+   * default in the config). The first write (the info) and the last (the terminal event) are not
+   * delayed. 0: one write per turn of the event loop in which the log grew (while a write is in
+   * flight, the next batch gathers everything that arrives meanwhile, so a fast stream costs far
+   * fewer writes than events, but a stream whose upstream sends a token per read costs one write
+   * per token).
    */
   flushIntervalMs?: number;
   /**

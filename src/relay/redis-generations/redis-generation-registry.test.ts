@@ -355,6 +355,41 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     expect(view.bytesFrom(0)).toBe(generation.bytesFrom(0));
   });
 
+  it('with flushIntervalMs, writes the info at once, gathers the events, and writes the end when it comes', async () => {
+    // An interval far longer than the waits below: a write that waited for it would miss them.
+    const a = await node('a', { flushIntervalMs: 2000 });
+    const b = await node('b');
+    const commands = recordCommands(a.redis.background);
+    let release: () => void = () => undefined;
+    const provider = adapter(async function* (_request, context) {
+      const held = gate(context.signal);
+      release = held.open;
+      await held.wait;
+      yield [{ type: 'start', upstreamModel: 'm' }];
+      // A token per read, every 10 ms, for 300 ms: 30 reads.
+      for (let index = 0; index < 30; index++) {
+        yield [text(`t${index.toString()} `)];
+        await sleep(10);
+      }
+      yield [{ type: 'end', finishReason: 'stop' }];
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    // Findable on another node before any event exists: the first write is not delayed.
+    await until(async () => (await b.registry.find(info.id)) !== undefined, 1000);
+    expect(generation.events).toHaveLength(0);
+    release();
+    await generation.done;
+    // The end is written when it comes (not an interval later), so a follower ends with the producer.
+    await until(async () => (await b.registry.find(info.id))?.generation.finished === true, 1000);
+    const view = (await b.registry.find(info.id))!.generation;
+    expect(view.events).toEqual(generation.events);
+    const appends = commands.filter((name) => name === 'evalsha' || name === 'eval');
+    // The info, then everything gathered with the end: not one write per read.
+    expect(appends.length).toBeGreaterThanOrEqual(2);
+    expect(appends.length).toBeLessThanOrEqual(4);
+  });
+
   it('lets a finished generation\'s keys expire retentionMs after its end', async () => {
     const a = await node('a', { retentionMs: 300 });
     const b = await node('b', { retentionMs: 300 });
