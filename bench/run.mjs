@@ -30,6 +30,8 @@ const plan = {
   warmUp: quick ? 100 : 500,
   rounds: quick ? 1 : 3,
   clusterRounds: quick ? 1 : 5,
+  pacedStreams: quick ? 300 : 1200,
+  pacedConcurrency: 300,
   latencyRequests: quick ? 40 : 300,
   heldStreams: quick ? 300 : 2000,
   holdSeconds: quick ? 3 : 10,
@@ -54,17 +56,22 @@ const agent = new Agent({ connections: 4096, keepAliveTimeout: 60_000, pipelinin
 const holdAgent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
 const messages = [{ role: 'user', content: 'Benchmark me.' }];
 
+/** Tokens of a paced stream (the mock's model `paced`: one every 20 ms). */
+const pacedTokens = 50;
+
 /**
  * One request; checks the answer is complete. `native` sends it to Sluice's own POST /api/chat as
- * SSE (a resumable generation) instead of the OpenAI route.
+ * SSE (a resumable generation) instead of the OpenAI route; `paced` (native only) asks for the
+ * mock's paced stream, a token per read.
  */
-async function chat(baseUrl, { stream = true, native = false } = {}) {
+async function chat(baseUrl, { stream = true, native = false, paced = false } = {}) {
   const started = performance.now();
+  const nativeBody = paced ? { model: 'paced', message: 'Benchmark me.', params: { max_tokens: pacedTokens } } : { model: 'bench-model', message: 'Benchmark me.' };
   const response = await request(`${baseUrl}${native ? '/api/chat' : '/v1/chat/completions'}`, {
     method: 'POST',
     dispatcher: agent,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(native ? { accept: 'text/event-stream' } : {}) },
-    body: JSON.stringify(native ? { model: 'bench-model', message: 'Benchmark me.' } : { model: 'bench-model', stream, messages }),
+    body: JSON.stringify(native ? nativeBody : { model: 'bench-model', stream, messages }),
   });
   let firstByteAt;
   let text = '';
@@ -75,12 +82,12 @@ async function chat(baseUrl, { stream = true, native = false } = {}) {
   const endedAt = performance.now();
   if (response.statusCode !== 200) throw new Error(`${baseUrl}: status ${response.statusCode}: ${text.slice(0, 200)}`);
   const ended = native ? text.includes('event: done') : !stream || text.includes('data: [DONE]');
-  if (!ended || !text.includes('token199 ')) throw new Error(`${baseUrl}: incomplete answer`);
+  if (!ended || !text.includes(paced ? `token${pacedTokens - 1} ` : 'token199 ')) throw new Error(`${baseUrl}: incomplete answer`);
   return { firstByteMs: firstByteAt - started, totalMs: endedAt - started };
 }
 
-/** `total` requests from plan.concurrency clients. */
-async function load(baseUrl, total, options) {
+/** `total` requests from `options.concurrency` (default plan.concurrency) clients. */
+async function load(baseUrl, total, options = {}) {
   let started = 0;
   const worker = async () => {
     while (started < total) {
@@ -88,7 +95,7 @@ async function load(baseUrl, total, options) {
       await chat(baseUrl, options);
     }
   };
-  await Promise.all(Array.from({ length: plan.concurrency }, worker));
+  await Promise.all(Array.from({ length: options.concurrency ?? plan.concurrency }, worker));
 }
 
 async function cpuPer1000(target, total, options) {
@@ -370,13 +377,16 @@ async function clusterMeasures(upstreamUrl) {
     const cluster = await start({ retentionMs: 15_000, cluster: { redisUrl, nodeId: 'bench-cpu', keyPrefix } });
     // Five rounds, not three: the cluster node's figure moves by ±20 % between rounds (Redis shares the cores).
     const cpu = await alternating([['single', single, { native: true }], ['cluster', cluster, { native: true }]], plan.cpuStreams, plan.clusterRounds);
+    // Streams as a model sends them, a token per read: what cluster.logFlushMs is for (ADR 0030).
+    const pacedOptions = { native: true, paced: true, concurrency: plan.pacedConcurrency };
+    const paced = await alternating([['single', single, pacedOptions], ['cluster', cluster, pacedOptions]], plan.pacedStreams);
     await Promise.all([single.stop(), cluster.stop()]);
     console.log('cluster stream CPU done');
     const nodes = [];
     for (const nodeId of ['bench-node-1', 'bench-node-2', 'bench-node-3']) nodes.push(await start({ cluster: { redisUrl, nodeId, keyPrefix } }));
     const fanOut = await pushFanOut(nodes, { count: plan.fanOutConnections, rounds: plan.fanOutRounds });
     console.log('push fan-out done');
-    return { cpu, fanOut };
+    return { cpu, paced, fanOut };
   } finally {
     await Promise.all(started.map((sluice) => sluice.stop()));
     await deleteClusterState(keyPrefix, schema);
@@ -518,6 +528,8 @@ function resultRows(results) {
     rows.push([`push to ${plan.fanOutConnections} hub connections over 3 nodes, last arrival p50 / p99 (ms, ${plan.fanOutRounds} rounds)`, '', '', '', '', `${format(fanOut.p50)} / ${format(fanOut.p99)}`, '', `p99 ≤ 100 ms, all delivered: ${verdict(complete && fanOut.p99 <= 100)}`]);
     const times = ratio(clusterCpu.cluster, clusterCpu.single);
     rows.push(['CPU s per 1000 native streams, single node / cluster (Redis-backed logs)', '', '', '', '', `${format(clusterCpu.single, 3)} / ${format(clusterCpu.cluster, 3)}`, `${format(times)}× single`, `≤ 1.3×: ${verdict(times <= 1.3)}`]);
+    const { paced } = cluster;
+    rows.push([`… the same for paced streams (${pacedTokens} tokens, one per read every 20 ms, ${plan.pacedConcurrency} at a time)`, '', '', '', '', `${format(paced.single, 3)} / ${format(paced.cluster, 3)}`, `${format(ratio(paced.cluster, paced.single))}× single`, '']);
   } else if (cluster === undefined && only.includes('cluster')) rows.push(['push fan-out; cluster CPU', '', '', '', '', '', '', 'not run: Redis or PostgreSQL did not answer']);
   else notRun('cluster', 'push fan-out; cluster CPU');
   if (native && !native.error) {
