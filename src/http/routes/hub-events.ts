@@ -46,6 +46,19 @@ export const hubReconnectDelayMs = 1000;
 /** The share of maxConnectionAgeMs by which a connection's end is brought forward at random. */
 const ageJitter = 0.1;
 
+/**
+ * How long one connection may live: maxConnectionAgeMs brought forward by a random share of up to
+ * a tenth of it, so connections opened together do not all reconnect together. In whole seconds
+ * when that tenth is 10 s or more: timers of one duration share one list in Node, so whole seconds
+ * keep the lists to a few hundred however many connections there are, instead of one per
+ * connection (decision 0029).
+ */
+export function connectionAgeMs(maxConnectionAgeMs: number, random: () => number): number {
+  const spreadMs = maxConnectionAgeMs * ageJitter;
+  const stepMs = spreadMs >= 10_000 ? 1000 : 1;
+  return maxConnectionAgeMs - Math.floor((random() * spreadMs) / stepMs) * stepMs;
+}
+
 /** What the last event of a stream the server ended says (`event: close`). */
 interface CloseEventData {
   readonly reason: 'max_connection_age' | HubCloseReason['code'];
@@ -93,7 +106,7 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
     channel.open();
 
     if (options.maxConnectionAgeMs > 0) {
-      const ageMs = options.maxConnectionAgeMs - Math.floor(random() * options.maxConnectionAgeMs * ageJitter);
+      const ageMs = connectionAgeMs(options.maxConnectionAgeMs, random);
       ageTimer = setTimeout(() => {
         channel.closeWith({ reason: 'max_connection_age', reconnect: true, message: `The stream reached its maximum age (hub.maxConnectionAgeMs); reconnect with Last-Event-ID.` });
       }, ageMs);
