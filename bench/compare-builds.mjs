@@ -6,8 +6,9 @@
 // figures are always 200-chunk streams at C=1, time to first and to last byte. COMPARE_CLUSTER=1
 // runs both builds as cluster nodes (usage in PostgreSQL, generation logs and health in Redis)
 // serving POST /api/chat, against this build as a single node on the same PostgreSQL in place of
-// the lean relay: the bench's cluster CPU measure, as an A/B; COMPARE_SWAP=1 starts this build's
-// node first (run both orders: a second node of one build has measured up to 20 % off the first).
+// the lean relay: the bench's cluster CPU measure, as an A/B. COMPARE_SWAP=1 starts this build
+// before the base (run both orders: a second process of one build has measured up to 20 % off the
+// first).
 //
 //   git worktree add /tmp/sluice-base <commit> && (cd /tmp/sluice-base && npm run build)
 //   COMPARE_BASE=/tmp/sluice-base COMPARE_ROUNDS=9 COMPARE_STREAMS=2000 node bench/compare-builds.mjs
@@ -61,18 +62,22 @@ try {
   const upstream = await startScript('mock-upstream.mjs');
   const storeUrl = `${postgresUrl}?schema=${schema}`;
   // One at a time: the first start migrates the schema for all.
-  const startBase = () => base.startSluice(upstream.url, { storeUrl, retentionMs: 15_000, cluster: { redisUrl, nodeId: 'compare-base', keyPrefix } });
-  const startThis = () => startSluice(upstream.url, { storeUrl, retentionMs: 15_000, cluster: { redisUrl, nodeId: 'compare-this', keyPrefix } });
-  const single = clustered ? await startSluice(upstream.url, { storeUrl, retentionMs: 15_000 }) : undefined;
-  // COMPARE_SWAP=1 starts this build's node before the base's (to tell a build's effect from its place).
-  const [first, second] = process.env.COMPARE_SWAP === '1' ? [await startThis(), await startBase()].reverse() : [await startBase(), await startThis()];
-  const targets = clustered
-    ? { single, base: first, this: second }
-    : {
-        lean: await startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` }),
-        base: await base.startSluice(upstream.url),
-        this: await startSluice(upstream.url),
-      };
+  const clusterOptions = (nodeId) => ({ storeUrl, retentionMs: 15_000, cluster: { redisUrl, nodeId, keyPrefix } });
+  const startBase = () => (clustered ? base.startSluice(upstream.url, clusterOptions('compare-base')) : base.startSluice(upstream.url));
+  const startThis = () => (clustered ? startSluice(upstream.url, clusterOptions('compare-this')) : startSluice(upstream.url));
+  // The reference first: this build as a single node on the same PostgreSQL, or the lean relay.
+  const referenceTarget = clustered ? await startSluice(upstream.url, { storeUrl, retentionMs: 15_000 }) : await startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` });
+  // COMPARE_SWAP=1 starts this build before the base (to tell a build's effect from its place).
+  let baseTarget;
+  let thisTarget;
+  if (process.env.COMPARE_SWAP === '1') {
+    thisTarget = await startThis();
+    baseTarget = await startBase();
+  } else {
+    baseTarget = await startBase();
+    thisTarget = await startThis();
+  }
+  const targets = { [clustered ? 'single' : 'lean']: referenceTarget, base: baseTarget, this: thisTarget };
   const names = Object.keys(targets);
   const reference = names[0];
   const cpu = Object.fromEntries(names.map((name) => [name, []]));

@@ -27,22 +27,25 @@ for (const each of backends) describe.skipIf(!each.available)(`Redis connections
     const redis = createRedisConnections({ ...backend.target, keyPrefix: `sluice-test-${Math.random().toString(16).slice(2)}:`, logger });
     await redis.ready();
     const key = `${redis.keyPrefix}{background}:counter`;
-    const writes = Array.from({ length: 50 }, () => redis.background.incr(key));
-    if (backend.name === 'redis') {
-      // Queued for one pipeline at the end of this turn; the command connection is left alone.
-      expect(redis.background).not.toBe(redis.command);
-      expect(redis.background.autoPipelineQueueSize).toBeGreaterThanOrEqual(50);
-      expect(redis.command.autoPipelineQueueSize).toBe(0);
-    } else {
-      // On a cluster ioredis would group scripts by their digest rather than their keys (ioredis issue 2109).
-      expect(redis.background).toBe(redis.command);
-      expect(redis.background.autoPipelineQueueSize).toBe(0);
+    try {
+      const writes = Array.from({ length: 50 }, () => redis.background.incr(key));
+      if (backend.name === 'redis') {
+        // Queued for one pipeline at the end of this turn; the command connection is left alone.
+        expect(redis.background).not.toBe(redis.command);
+        expect(redis.background.autoPipelineQueueSize).toBeGreaterThanOrEqual(50);
+        expect(redis.command.autoPipelineQueueSize).toBe(0);
+      } else {
+        // On a cluster ioredis would group scripts by their digest rather than their keys (ioredis issue 2109).
+        expect(redis.background).toBe(redis.command);
+        expect(redis.background.autoPipelineQueueSize).toBe(0);
+      }
+      // In order, each with its own answer.
+      expect(await Promise.all(writes)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
+      expect(await redis.command.get(key)).toBe('50');
+    } finally {
+      await redis.command.del(key);
+      await redis.close();
     }
-    // In order, each with its own answer.
-    expect(await Promise.all(writes)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
-    expect(await redis.command.get(key)).toBe('50');
-    await redis.command.del(key);
-    await redis.close();
   });
 
   it('to a Redis that is not there: unhealthy, and a command rejects within a second', async () => {
