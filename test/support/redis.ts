@@ -99,15 +99,29 @@ export function uniqueKeyPrefix(): string {
   return `sluice-test-${randomBytes(4).toString('hex')}:`;
 }
 
-/** The servers to scan: a single Redis, or every master of a cluster (each holds its own slots' keys). */
-function scanTargets(client: RedisCommands): Redis[] {
-  return client instanceof Cluster ? client.nodes('master') : [client];
+/**
+ * The servers to scan: a single Redis, or every master of a cluster (each holds its own slots'
+ * keys). A cluster client knows its masters only once it is ready: a fresh one (openClient) lists
+ * none, and a cleanup through it would silently delete nothing.
+ */
+async function scanTargets(client: RedisCommands): Promise<Redis[]> {
+  if (!(client instanceof Cluster)) return [client];
+  if (client.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the Redis Cluster client is not ready after 5 s (${client.status})`)), 5000);
+      client.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+  return client.nodes('master');
 }
 
 /** Every key under `prefix`, sorted (SCAN on every master, not KEYS, so a shared Redis is never blocked). */
 export async function keysUnder(client: RedisCommands, prefix: string): Promise<string[]> {
   const found: string[] = [];
-  for (const server of scanTargets(client)) {
+  for (const server of await scanTargets(client)) {
     let cursor = '0';
     do {
       const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
