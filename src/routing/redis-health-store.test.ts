@@ -2,9 +2,8 @@
 // plus what only a shared store promises: two nodes see each other's cooldowns and in-flight
 // counts, exactly one of them gets a half-open probe, a dead node's lease stops counting, keys
 // vanish when nothing is known any more, and a dead Redis fails at once instead of hanging.
-import { createConnection, createServer, type Server } from 'node:net';
 import { beforeAll, afterEach, describe, expect, it } from 'vitest';
-import { redisBackends, type RedisBackend, deleteKeysUnder, keysUnder, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { redisBackends, type RedisBackend, deleteKeysUnder, keysUnder, startRedisProxy, uniqueKeyPrefix } from '../../test/support/redis.js';
 import { unusedPort } from '../../test/support/tcp.js';
 import { createRedisConnections, type RedisConnections, type RedisTarget } from '../redis/connection.js';
 import { createLogger } from '../observability/logger.js';
@@ -42,36 +41,6 @@ afterEach(async () => {
 });
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
-
-/**
- * A TCP proxy to the single Redis of the tests whose answers reach the client `delayMs` late
- * (settable while connections are open): a Redis that is slow to answer.
- */
-async function slowRedisProxy(url: string): Promise<{ url: string; setDelay: (ms: number) => void; close: () => Promise<void> }> {
-  const { hostname, port } = new URL(url);
-  let delayMs = 0;
-  const server: Server = createServer((client) => {
-    const upstream = createConnection({ host: hostname, port: Number(port || 6379) });
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => {
-      setTimeout(() => client.writable && client.write(chunk), delayMs);
-    });
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return {
-    url: `redis://127.0.0.1:${String(address.port)}`,
-    setDelay: (ms) => (delayMs = ms),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 for (const each of backends) describe.skipIf(!each.available)(`redis health store (${each.name})`, () => {
   beforeAll(() => {
@@ -174,20 +143,20 @@ describe.skipIf(!backends[0]?.available)('redis health store with a Redis slow t
   it('counts a request in flight without waiting for the answer, and a later read of the node counts it', async () => {
     const single = backends[0]!.target;
     if (single.url === undefined) throw new Error('the first backend is the single Redis');
-    const proxy = await slowRedisProxy(single.url);
+    const proxy = await startRedisProxy(single.url);
     const prefix = uniqueKeyPrefix();
     const redis = createRedisConnections({ url: proxy.url, keyPrefix: prefix, logger: createLogger('silent') });
     try {
       await redis.ready();
       const store = createRedisHealthStore(redis, contractPolicy);
-      proxy.setDelay(300);
+      proxy.setAnswerDelay(300);
       const started = performance.now();
       const release = await store.acquire('a/m', 0);
       expect(performance.now() - started).toBeLessThan(150);
       // Sent after the acquire on the same connection: Redis has counted it by then.
       expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(1);
       release();
-      proxy.setDelay(0);
+      proxy.setAnswerDelay(0);
       await settle();
       expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(0);
     } finally {

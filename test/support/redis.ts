@@ -6,7 +6,7 @@
 // A backend that does not answer: in CI (or, for the cluster, with SLUICE_REQUIRE_REDIS_CLUSTER=1)
 // its tests fail; elsewhere they skip and say why.
 import { randomBytes } from 'node:crypto';
-import { createConnection } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { Cluster, Redis, type Command } from 'ioredis';
 import type { RedisCommands, RedisTarget } from '../../src/redis/connection.js';
 
@@ -148,4 +148,64 @@ export function recordCommands(client: RedisCommands): string[] {
     return send(command, ...rest);
   };
   return names;
+}
+
+export interface RedisProxy {
+  /** redis://127.0.0.1:<port>, for createRedisConnections. */
+  readonly url: string;
+  /** Drops every connection and refuses new ones, as a Redis that went away. */
+  cut(): void;
+  restore(): void;
+  /** Holds Redis's answers this long before passing them on (0: at once), as a Redis slow to answer. */
+  setAnswerDelay(ms: number): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy to the single Redis at `target`, which a test can cut, restore and slow down. */
+export async function startRedisProxy(target: string): Promise<RedisProxy> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  let isCut = false;
+  let answerDelayMs = 0;
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  const server: Server = createServer((client) => {
+    track(client);
+    if (isCut) {
+      client.destroy();
+      return;
+    }
+    const upstream = createConnection({ host: hostname, port: Number(port || 6379) });
+    track(upstream);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (answerDelayMs === 0) client.write(chunk);
+      else setTimeout(() => client.writable && client.write(chunk), answerDelayMs);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('proxy: no port');
+  return {
+    url: `redis://127.0.0.1:${address.port.toString()}`,
+    cut() {
+      isCut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      isCut = false;
+    },
+    setAnswerDelay(ms) {
+      answerDelayMs = ms;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

@@ -5,9 +5,8 @@
 // node killed without cleanup drops out within its presence TTL and does not slow pushes down;
 // with Redis unreachable every shared call rejects fast with store_unavailable while connections
 // stay registered, and a node recovers by itself when Redis is back.
-import { createServer, type Server, type Socket, connect as connectTcp } from 'node:net';
 import { beforeAll, afterEach, describe, expect, it } from 'vitest';
-import { redisBackends, type RedisBackend, uniqueKeyPrefix, deleteKeysUnder } from '../../../test/support/redis.js';
+import { redisBackends, type RedisBackend, uniqueKeyPrefix, deleteKeysUnder, startRedisProxy } from '../../../test/support/redis.js';
 import { unusedPort } from '../../../test/support/tcp.js';
 import { createRedisConnections, type RedisConnections } from '../../redis/connection.js';
 import { SluiceError } from '../../errors/sluice-error.js';
@@ -270,7 +269,7 @@ for (const each of backends) describe.skipIf(!each.available)(`redis hub: Redis 
   // A proxy in front of one server; a cluster's client follows the nodes' own addresses past it.
   it.skipIf(each.target.url === undefined)('a node cut off from Redis keeps its connections and rejoins by itself when Redis is back', async () => {
     freshPrefix();
-    const proxy = await startCuttableProxy(backend.target.url ?? '');
+    const proxy = await startRedisProxy(backend.target.url ?? '');
     opened.cleanup.push(() => proxy.close());
     const cutOff = await startNode('cut-off', { url: proxy.url });
     const steady = await startNode('steady');
@@ -294,52 +293,3 @@ for (const each of backends) describe.skipIf(!each.available)(`redis hub: Redis 
     expect(alice.received.map((message) => message.event)).toEqual(['welcome-back']);
   });
 });
-
-interface CuttableProxy {
-  readonly url: string;
-  /** Drops every connection and refuses new ones, as a Redis that went away. */
-  cut(): void;
-  restore(): void;
-  close(): Promise<void>;
-}
-
-/** A TCP proxy to the Redis at `target`, which a test can cut and restore. */
-async function startCuttableProxy(target: string): Promise<CuttableProxy> {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  let isCut = false;
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  };
-  const server: Server = createServer((client) => {
-    track(client);
-    if (isCut) {
-      client.destroy();
-      return;
-    }
-    const upstream = connectTcp({ host: hostname, port: Number(port || 6379) });
-    track(upstream);
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy: no port');
-  return {
-    url: `redis://127.0.0.1:${address.port.toString()}`,
-    cut() {
-      isCut = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      isCut = false;
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
