@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { ProviderAdapter } from '../contract/provider.js';
 import type { Candidate } from '../routing/model-router.js';
+import type { AttemptSource } from '../routing/upstream-pools.js';
 import { Generation } from './generation.js';
 import type { StreamEvent } from '../contract/stream-event.js';
 import { scriptedAdapter } from '../../test/support/scripted-adapter.js';
@@ -302,6 +303,45 @@ describe('Generation', () => {
     expect(await generation.done).toMatchObject({ outcome: 'cancelled', errorCode: 'shutting_down', fallbacks: [] });
     expect(slow.calls[0]?.signal.aborted).toBe(true);
     expect(generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'shutting_down' } });
+  });
+
+  it('cancel() while the pool router waits in line ends the wait with the reason, and no upstream call is made', async () => {
+    const unused = adapter('unused', async function* () {
+      yield [text('never')];
+    });
+    let waitedWith: AbortSignal | undefined;
+    const attempts: AttemptSource = {
+      next(signal) {
+        waitedWith = signal;
+        return sleep(10_000, signal).then(() => ({ ...candidate(unused), deployment: 'unused/m', succeeded() {}, failed: () => Promise.resolve(), ended() {} }));
+      },
+    };
+    const generation = new Generation({ id: 'g1', request: { messages: [{ role: 'user', content: 'hi' }], params: {} }, attempts, mode: 'stream', requestId: 'r1', now: Date.now });
+    generation.subscribe(() => {});
+    await Promise.resolve();
+    generation.cancel(new SluiceError('shutting_down'));
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled', errorCode: 'shutting_down' });
+    expect(waitedWith?.aborted).toBe(true);
+    expect(unused.calls).toHaveLength(0);
+  });
+
+  it('a timeout aborts its attempt only: the next attempt gets a signal of its own, which cancel() then aborts', async () => {
+    const stuck = adapter('stuck', async function* (_request, context) {
+      await sleep(10_000, context.signal);
+      yield [text('never')];
+    });
+    const slow = adapter('slow', async function* (_request, context) {
+      yield [{ type: 'start', upstreamModel: 'm' }];
+      await sleep(10_000, context.signal);
+      yield [text('never')];
+    });
+    const generation = start([candidate(stuck, { firstByteMs: 30 }), candidate(slow)]);
+    await vi.waitFor(() => expect(slow.calls).toHaveLength(1));
+    expect(stuck.calls[0]?.signal.aborted).toBe(true);
+    expect(slow.calls[0]?.signal.aborted).toBe(false);
+    generation.cancel(new SluiceError('shutting_down'));
+    expect(await generation.done).toMatchObject({ outcome: 'cancelled', errorCode: 'shutting_down', fallbacks: [{ provider: 'stuck', code: 'upstream_first_byte_timeout' }] });
+    expect(slow.calls[0]?.signal.aborted).toBe(true);
   });
 
   it.each([

@@ -71,7 +71,14 @@ export class Generation implements GenerationView {
   readonly #listeners = new Set<GenerationListener>();
   /** Notified like listeners, but never keep the generation alive nor cancel it by leaving. */
   readonly #observers = new Set<GenerationListener>();
-  readonly #controller = new AbortController();
+  /** Why cancel() was called; undefined while the generation may run on. */
+  #cancelReason: SluiceError | undefined;
+  /**
+   * The controller of the current step (choosing an attempt, then running it), which cancel()
+   * aborts: one AbortController per attempt, not one more for the generation, since each costs an
+   * EventTarget and its listeners on every request (docs/decisions/0031-one-round-trip-and-one-signal.md).
+   */
+  #step: AbortController | undefined;
   readonly #options: GenerationOptions;
   readonly #startedAt: number;
   #firstTokenAt: number | undefined;
@@ -170,7 +177,9 @@ export class Generation implements GenerationView {
 
   /** Aborts the upstream call; the log ends with an `error` event carrying `reason`. */
   cancel(reason: SluiceError = new SluiceError('cancelled')): void {
-    if (!this.finished && !this.#controller.signal.aborted) this.#controller.abort(reason);
+    if (this.finished || this.#cancelReason !== undefined) return;
+    this.#cancelReason = reason;
+    this.#step?.abort(reason);
   }
 
   async #run(): Promise<void> {
@@ -178,15 +187,17 @@ export class Generation implements GenerationView {
     let lastError: SluiceError | undefined;
     for (;;) {
       let attempt: UpstreamAttempt | undefined;
+      const step = new AbortController();
+      this.#step = step;
       try {
-        if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+        if (this.#cancelReason !== undefined) throw this.#cancelReason;
         // A fixed list answers at once, so the first upstream call starts within the constructor,
         // as it always did; the pool router's answer is awaited.
-        const next = source.next(this.#controller.signal);
+        const next = source.next(step.signal);
         attempt = next instanceof Promise ? await next : next;
       } catch (thrown) {
-        const cancelled = this.#controller.signal.aborted;
-        this.#fail(toSluiceError(cancelled ? this.#controller.signal.reason : thrown), cancelled ? 'cancelled' : 'error');
+        const reason = this.#cancelReason;
+        this.#fail(toSluiceError(reason ?? thrown), reason !== undefined ? 'cancelled' : 'error');
         return;
       }
       if (attempt === undefined) {
@@ -196,14 +207,17 @@ export class Generation implements GenerationView {
       // The failed attempt before this one is a fallback only now that another one follows: the
       // last failure is the generation's error, not a fallback.
       if (lastError !== undefined && this.#deployment !== undefined) this.#fallbacks.push({ provider: this.#provider, deployment: this.#deployment, code: lastError.code });
-      const retry = await this.#runAttempt(attempt);
+      const retry = await this.#runAttempt(attempt, step);
       if (retry === undefined) return;
       lastError = retry;
     }
   }
 
-  /** One upstream call; resolves with the error to retry after, or undefined when the generation is finished. */
-  async #runAttempt(attempt: UpstreamAttempt): Promise<SluiceError | undefined> {
+  /**
+   * One upstream call under `step`'s signal (aborted by cancel() or by a timeout); resolves with
+   * the error to retry after, or undefined when the generation is finished.
+   */
+  async #runAttempt(attempt: UpstreamAttempt, step: AbortController): Promise<SluiceError | undefined> {
     this.#attempt = attempt;
     this.#attempts += 1;
     this.#provider = attempt.adapter.id;
@@ -212,22 +226,19 @@ export class Generation implements GenerationView {
     this.#keyId = attempt.keyId;
     const attemptTrace = this.#options.trace?.attempt({ provider: attempt.adapter.id, model: attempt.model, deployment: attempt.deployment, ...(attempt.keyId !== undefined ? { keyId: attempt.keyId } : {}) });
     this.#attemptTrace = attemptTrace;
-    const controller = new AbortController();
-    const cancelAttempt = () => controller.abort(this.#controller.signal.reason);
-    this.#controller.signal.addEventListener('abort', cancelAttempt, { once: true });
     try {
-      if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+      if (this.#cancelReason !== undefined) throw this.#cancelReason;
       const upstream = attempt.adapter.stream(
         { ...this.#options.request, model: attempt.model },
         {
-          signal: controller.signal,
+          signal: step.signal,
           mode: this.#options.mode,
           requestId: this.#options.requestId,
           ...(attempt.apiKey !== undefined ? { apiKey: attempt.apiKey } : {}),
           ...(attemptTrace?.traceparent !== undefined ? { traceparent: attemptTrace.traceparent } : {}),
         },
       );
-      for await (const batch of withTimeouts(upstream, attempt.timeouts, (reason) => controller.abort(reason), attempt.adapter.id, this.#controller.signal)) {
+      for await (const batch of withTimeouts(upstream, attempt.timeouts, (reason) => step.abort(reason), attempt.adapter.id, step.signal)) {
         // Nothing follows the terminal event, even from an adapter that yields more in its batch.
         for (const event of batch) {
           this.#accept(event);
@@ -238,8 +249,9 @@ export class Generation implements GenerationView {
       if (!this.finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
       return undefined;
     } catch (thrown) {
-      const cancelled = this.#controller.signal.aborted;
-      const error = toSluiceError(cancelled ? this.#controller.signal.reason : thrown);
+      const reason = this.#cancelReason;
+      const cancelled = reason !== undefined;
+      const error = toSluiceError(reason ?? thrown);
       // Before the first byte a failure is the upstream's, and the pool router hears of it; after
       // it, the answer is partly delivered and nothing is retried (docs/pools.md).
       if (!cancelled && !this.committed) {
@@ -252,8 +264,6 @@ export class Generation implements GenerationView {
       }
       this.#fail(error, cancelled ? 'cancelled' : 'error');
       return undefined;
-    } finally {
-      this.#controller.signal.removeEventListener('abort', cancelAttempt);
     }
   }
 
