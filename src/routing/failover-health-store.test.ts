@@ -27,6 +27,7 @@ function flakyStore(): HealthStore & { down: boolean; calls: number } {
     recordSuccess: (id: string, now: number) => flaky.pass(() => inner.recordSuccess(id, now)),
     recordFailure: (id: string, failure: Failure, now: number) => flaky.pass(() => inner.recordFailure(id, failure, now)),
     acquire: (id: string, now: number) => flaky.pass(() => inner.acquire(id, now)),
+    readAndAcquire: (ids: readonly string[], acquireId: string, now: number) => flaky.pass(() => inner.readAndAcquire(ids, acquireId, now)),
     reset: (id: string) => flaky.pass(() => inner.reset(id)),
   };
   return flaky;
@@ -83,6 +84,17 @@ describe('failover health store', () => {
     expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(1);
     onPrimary();
     expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(0);
+  });
+
+  it('reads and acquires in memory while Redis fails, and releases there', async () => {
+    const { primary, fallback, store } = setUp();
+    primary.down = true;
+    const { health, release } = await store.readAndAcquire(['a/m'], 'a/m', 0);
+    expect(health.get('a/m')?.state).toBe('healthy');
+    expect((await fallback.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(1);
+    primary.down = false;
+    release();
+    expect((await fallback.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(0);
   });
 
   it('an admin reset that cannot reach Redis says so, after resetting this node', async () => {

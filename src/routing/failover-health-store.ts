@@ -67,6 +67,7 @@ export function createFailoverHealthStore(options: FailoverHealthStoreOptions): 
       return either(() => primary.recordFailure(id, failure, now), async () => local);
     },
     acquire: (id, now) => either(() => primary.acquire(id, now), () => fallback.acquire(id, now)),
+    readAndAcquire: (ids, acquireId, now) => either(() => primary.readAndAcquire(ids, acquireId, now), () => fallback.readAndAcquire(ids, acquireId, now)),
     async reset(id) {
       await fallback.reset(id);
       // An admin's reset must reach every node: when Redis is down, say so rather than pretend.

@@ -69,6 +69,21 @@ export function describeHealthStore(name: string, make: () => Promise<HealthStor
       expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(1);
       second();
     });
+
+    it('reads and acquires in one step: the read as read answers it, without this count', async () => {
+      const store = await make();
+      await store.recordFailure('k#1', { code: 'upstream_auth_failed', disable: true }, 0);
+      const other = await store.acquire('a/m', 0);
+      const { health, release } = await store.readAndAcquire(['a/m', 'k#1'], 'a/m', 0);
+      expect(health.get('a/m')).toEqual({ state: 'healthy', consecutiveFailures: 0, inFlight: 1 });
+      expect(health.get('k#1')?.state).toBe('disabled');
+      expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(2);
+      release();
+      release();
+      other();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(0);
+    });
   });
 }
 

@@ -52,6 +52,13 @@ export function cooldownMs(failures: number, policy: CooldownPolicy, retryAfterM
   return Math.min(policy.maxMs, retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : exponential);
 }
 
+/** What `readAndAcquire` answers. */
+export interface ReadAndAcquired {
+  readonly health: ReadonlyMap<string, TargetHealth>;
+  /** Ends the in-flight count (idempotent). */
+  readonly release: () => void;
+}
+
 /**
  * Where target health lives. Every method is one indivisible step (a Redis implementation runs
  * each as one script or one pipeline). Ids are opaque strings: deployment ids and key ids.
@@ -74,6 +81,14 @@ export interface HealthStore {
    * same node.
    */
   acquire(id: string, now: number): Promise<() => void>;
+  /**
+   * `read(ids, now)` and `acquire(acquireId, now)` as one step: for a pool of one, whose only
+   * deployment is tried whatever its health says unless it is disabled, so a shared store is
+   * asked once instead of twice before the upstream call. The health read is as `read` answers
+   * it, without this acquire's count. A caller that does not send the request after all
+   * releases the count at once.
+   */
+  readAndAcquire(ids: readonly string[], acquireId: string, now: number): Promise<ReadAndAcquired>;
   /** Forgets every failure of `id` (admin reset). */
   reset(id: string): Promise<void>;
 }

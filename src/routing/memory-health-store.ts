@@ -38,9 +38,22 @@ export function createMemoryHealthStore(policy: CooldownPolicy): HealthStore {
     return { ...base, state: 'healthy' };
   }
 
+  const read = (ids: readonly string[], now: number): Map<string, TargetHealth> => new Map(ids.map((id) => [id, view(entries.get(id), now)]));
+
+  function acquire(id: string): () => void {
+    const found = entry(id);
+    found.inFlight += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      found.inFlight -= 1;
+    };
+  }
+
   return {
     read(ids, now) {
-      return Promise.resolve(new Map(ids.map((id) => [id, view(entries.get(id), now)])));
+      return Promise.resolve(read(ids, now));
     },
     claimProbe(id, now) {
       const found = entries.get(id);
@@ -70,14 +83,11 @@ export function createMemoryHealthStore(policy: CooldownPolicy): HealthStore {
       return Promise.resolve(view(found, now));
     },
     acquire(id) {
-      const found = entry(id);
-      found.inFlight += 1;
-      let released = false;
-      return Promise.resolve(() => {
-        if (released) return;
-        released = true;
-        found.inFlight -= 1;
-      });
+      return Promise.resolve(acquire(id));
+    },
+    readAndAcquire(ids, acquireId, now) {
+      const health = read(ids, now);
+      return Promise.resolve({ health, release: acquire(acquireId) });
     },
     reset(id) {
       const found = entries.get(id);

@@ -10,7 +10,8 @@ import { createMemoryLimitState } from '../limits/memory-limit-state.js';
 import { createMetrics } from '../observability/metrics.js';
 import { createLogger } from '../observability/logger.js';
 import { createMemoryHealthStore } from './memory-health-store.js';
-import { createProviderQuotas } from './provider-quotas.js';
+import type { HealthStore } from './health.js';
+import { createProviderQuotas, type ProviderRateLimits } from './provider-quotas.js';
 import { createUpstreamPools, type Pool, type PoolDeployment } from './upstream-pools.js';
 import { seededRandom } from '../../test/support/seeded-random.js';
 
@@ -26,12 +27,12 @@ function deployment(provider: string, options: { weight?: number; priority?: num
   return { id: `${provider}/m`, provider, model: 'm', weight: options.weight ?? 1, priority: options.priority ?? 0, adapter: adapter(provider), timeouts, keys };
 }
 
-function setup() {
+function setup(options: { health?: HealthStore; limits?: Readonly<Record<string, ProviderRateLimits>> } = {}) {
   let clock = 1_000_000;
-  const health = createMemoryHealthStore(settings.cooldown);
+  const health = options.health ?? createMemoryHealthStore(settings.cooldown);
   const pools = createUpstreamPools({
     health,
-    quotas: createProviderQuotas({ state: createMemoryLimitState(), limitsOf: () => undefined, now: () => clock }),
+    quotas: createProviderQuotas({ state: createMemoryLimitState(), limitsOf: (provider) => options.limits?.[provider], now: () => clock }),
     now: () => clock,
     logger: createLogger('silent'),
     metrics: createMetrics({ defaultMetrics: false }),
@@ -116,5 +117,55 @@ describe('bounds and exhaustion', () => {
     expect((error as SluiceError).code).toBe('pool_unavailable');
     expect((error as SluiceError).retryAfterSeconds).toBe(3);
     expect((error as SluiceError).message).toContain('"chat"');
+  });
+});
+
+describe('a pool of one', () => {
+  /** The memory store, counting the calls that reach it. */
+  function countingStore() {
+    const inner = createMemoryHealthStore(settings.cooldown);
+    const calls = { read: 0, acquire: 0, readAndAcquire: 0 };
+    const store: HealthStore = {
+      ...inner,
+      read: (ids, now) => ((calls.read += 1), inner.read(ids, now)),
+      acquire: (id, now) => ((calls.acquire += 1), inner.acquire(id, now)),
+      readAndAcquire: (ids, id, now) => ((calls.readAndAcquire += 1), inner.readAndAcquire(ids, id, now)),
+    };
+    return { store, inner, calls };
+  }
+  const inFlight = async (health: HealthStore) => (await health.read(['a/m'], 0)).get('a/m')?.inFlight;
+
+  it('reads health and counts the request in one step of the store, and the attempt releases it', async () => {
+    const { store, inner, calls } = countingStore();
+    const { pools } = setup({ health: store });
+    const attempt = await pools.open({ pools: [pool([deployment('a')])], settings }, { estimatedPromptTokens: 0 }).next(signal);
+    expect(calls).toEqual({ read: 0, acquire: 0, readAndAcquire: 1 });
+    expect(await inFlight(inner)).toBe(1);
+    attempt?.ended(0);
+    attempt?.ended(0);
+    expect(await inFlight(inner)).toBe(0);
+  });
+
+  it('whose only key is refused: pool_unavailable, and nothing stays counted', async () => {
+    const { pools, health } = setup();
+    await health.recordFailure('a#1', { code: 'upstream_auth_failed', disable: true }, 1_000_000);
+    const error: unknown = await Promise.resolve(pools.open({ pools: [pool([deployment('a')])], settings }, { estimatedPromptTokens: 0 }).next(signal)).catch((thrown: unknown) => thrown);
+    expect((error as SluiceError).code).toBe('pool_unavailable');
+    expect(await inFlight(health)).toBe(0);
+  });
+
+  it('out of budget: not counted in flight while the request waits in line', async () => {
+    const { pools, health } = setup({ limits: { a: { requestsPerMinute: 1 } } });
+    const route = { pools: [pool([deployment('a')])], settings: { ...settings, queueTimeoutMs: 60_000 } };
+    const first = await pools.open(route, { estimatedPromptTokens: 0 }).next(signal);
+    const leave = new AbortController();
+    const waiting = Promise.resolve(pools.open(route, { estimatedPromptTokens: 0 }).next(leave.signal)).catch((thrown: unknown) => thrown);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await inFlight(health)).toBe(1);
+    leave.abort(new SluiceError('cancelled'));
+    expect(await waiting).toMatchObject({ code: 'cancelled' });
+    expect(await inFlight(health)).toBe(1);
+    first?.ended(0);
+    expect(await inFlight(health)).toBe(0);
   });
 });

@@ -247,11 +247,11 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
     }
 
     /** Starts an attempt on `deployment` once its budget admitted it: a key (claimed if half-open) and an in-flight count. */
-    async function begin(deployment: PoolDeployment, admission: ProviderAdmission, healthOf: ReadonlyMap<string, TargetHealth>): Promise<UpstreamAttempt | undefined> {
+    async function begin(deployment: PoolDeployment, admission: ProviderAdmission, healthOf: ReadonlyMap<string, TargetHealth>, counted: CountedAhead): Promise<UpstreamAttempt | undefined> {
       if (!(await claim(deployment.id, healthOf))) return undefined;
       for (const key of rotatedKeys(deployment, excludedKeys, healthOf)) {
         if (!(await claim(key.id, healthOf))) continue;
-        const release = await health.acquire(deployment.id, now());
+        const release = counted.take(deployment.id) ?? (await health.acquire(deployment.id, now()));
         metrics.deploymentAttempts.inc({ deployment: deployment.id, key: key.id });
         return attemptOn(deployment, key, admission, release, healthOf);
       }
@@ -262,33 +262,51 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
     async function choose(pool: Pool, signal: AbortSignal): Promise<UpstreamAttempt | SluiceError> {
       const candidates = pool.deployments.filter((deployment) => !excludedDeployments.has(deployment.id));
       const ids = [...new Set(candidates.flatMap((deployment) => [deployment.id, ...deployment.keys.map((key) => key.id)]))];
-      const read = await health.read(ids, now());
+      // A pool of one sends its request to that deployment unless it is disabled: its in-flight
+      // count is taken with the read, one step of the store (one Redis round trip in a cluster)
+      // instead of two, and given back if the request does not go after all (decision 0031).
+      const only = pool.deployments.length === 1 ? candidates[0] : undefined;
+      let read: ReadonlyMap<string, TargetHealth>;
+      const counted = new CountedAhead();
+      if (only !== undefined) {
+        const both = await health.readAndAcquire(ids, only.id, now());
+        read = both.health;
+        counted.hold(only.id, both.release);
+      } else {
+        read = await health.read(ids, now());
+      }
       // A pool of one has nowhere else to send the request: its cooldown is not a reason to refuse
       // it (only a disabled key is), so it is tried as if healthy, and the upstream answers.
       const healthOf = pool.deployments.length === 1 ? new Map([...read].map(([id, found]) => [id, found.state === 'disabled' ? found : { ...found, state: 'healthy' as const }])) : read;
       const isOpen = (deployment: PoolDeployment) => usable(healthOf.get(deployment.id)) && deployment.keys.some((key) => !excludedKeys.has(key.id) && usable(healthOf.get(key.id)));
       const passedOver = new Set<string>();
       const refusedBudget = new Map<string, { deployment: PoolDeployment; retryAfterMs: number }>();
-      for (;;) {
-        const available = candidates.filter((deployment) => isOpen(deployment) && !passedOver.has(deployment.id));
-        if (available.length === 0) break;
-        const priority = Math.min(...available.map((deployment) => deployment.priority));
-        const chosen = pick(
-          available.filter((deployment) => deployment.priority === priority),
-          pool.strategy,
-          healthOf,
-        );
-        if (chosen === undefined) break;
-        passedOver.add(chosen.id);
-        const admission = await quotas.tryAdmit(chosen.provider, request.estimatedPromptTokens, now());
-        if (!admission.admitted) {
-          refusedBudget.set(chosen.id, { deployment: chosen, retryAfterMs: admission.retryAfterMs });
-          continue;
+      try {
+        for (;;) {
+          const available = candidates.filter((deployment) => isOpen(deployment) && !passedOver.has(deployment.id));
+          if (available.length === 0) break;
+          const priority = Math.min(...available.map((deployment) => deployment.priority));
+          const chosen = pick(
+            available.filter((deployment) => deployment.priority === priority),
+            pool.strategy,
+            healthOf,
+          );
+          if (chosen === undefined) break;
+          passedOver.add(chosen.id);
+          const admission = await quotas.tryAdmit(chosen.provider, request.estimatedPromptTokens, now());
+          if (!admission.admitted) {
+            refusedBudget.set(chosen.id, { deployment: chosen, retryAfterMs: admission.retryAfterMs });
+            continue;
+          }
+          const attempt = await begin(chosen, admission, healthOf, counted);
+          if (attempt) return attempt;
+          // Its probe or every key was taken by another request meanwhile: the budget is not used.
+          await admission.settle(0);
         }
-        const attempt = await begin(chosen, admission, healthOf);
-        if (attempt) return attempt;
-        // Its probe or every key was taken by another request meanwhile: the budget is not used.
-        await admission.settle(0);
+      } finally {
+        // A count no attempt took ends here: the request goes nowhere, or waits in line for budget
+        // below, which is not being in flight.
+        counted.giveBack();
       }
       // Every open deployment is out of budget: wait in line for the one that refills first.
       const soonest = [...refusedBudget.values()].sort((a, b) => a.retryAfterMs - b.retryAfterMs)[0];
@@ -296,7 +314,7 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
         const timeoutMs = Math.max(0, Math.min(settings.queueTimeoutMs, settings.retry.maxTotalMs - (now() - startedAt)));
         try {
           const admission = await quotas.waitForAdmission(soonest.deployment.provider, request.estimatedPromptTokens, { timeoutMs, signal });
-          const attempt = await begin(soonest.deployment, admission, healthOf);
+          const attempt = await begin(soonest.deployment, admission, healthOf, counted);
           if (attempt) return attempt;
           await admission.settle(0);
         } catch (error) {
@@ -398,6 +416,34 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
   }
 
   return { open, describe, reset: (id) => health.reset(id) };
+}
+
+/** An in-flight count taken ahead of the attempt it is for (readAndAcquire), until an attempt takes it. */
+class CountedAhead {
+  #id: string | undefined;
+  #release: (() => void) | undefined;
+
+  hold(id: string, release: () => void): void {
+    this.#id = id;
+    this.#release = release;
+  }
+
+  /** The release of the count held for `id`, now the attempt's to call; undefined when none is held. */
+  take(id: string): (() => void) | undefined {
+    if (this.#id !== id) return undefined;
+    const release = this.#release;
+    this.#id = undefined;
+    this.#release = undefined;
+    return release;
+  }
+
+  /** Ends the count no attempt took. */
+  giveBack(): void {
+    const release = this.#release;
+    this.#id = undefined;
+    this.#release = undefined;
+    release?.();
+  }
 }
 
 /**
