@@ -81,7 +81,11 @@ for (const each of backends) describe.skipIf(!each.available)(`redis health stor
     const prefix = newPrefix();
     const leaseMs = 60_000;
     const crashing = await connect(prefix);
-    await createRedisHealthStore(crashing, contractPolicy, { inFlightLeaseMs: leaseMs }).acquire('openai/gpt-4o', 0);
+    const crashingStore = createRedisHealthStore(crashing, contractPolicy, { inFlightLeaseMs: leaseMs });
+    await crashingStore.acquire('openai/gpt-4o', 0);
+    // The acquire is not awaited by the store: a read of the same node comes after it, so once
+    // this answers, the lease is in Redis (closing at once could drop a command still queued).
+    expect((await crashingStore.read(['openai/gpt-4o'], 0)).get('openai/gpt-4o')?.inFlight).toBe(1);
     // The node dies without releasing.
     await crashing.close();
     const survivor = createRedisHealthStore(await connect(prefix), contractPolicy, { inFlightLeaseMs: leaseMs });
