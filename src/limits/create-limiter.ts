@@ -2,6 +2,7 @@
 // through a LimitState in one step, seeds quota counters from the usage store the first time a
 // period is seen (so a restart does not reset a day's or a month's quota), and words refusals.
 import { randomUUID } from 'node:crypto';
+import { flat } from '../contract/flat-string.js';
 import type { BudgetName, LimitName, Limits } from '../contract/principal.js';
 import { formatMicros, type Cost } from '../contract/cost.js';
 import { SluiceError } from '../errors/sluice-error.js';
@@ -80,9 +81,9 @@ interface Side {
 function sidesOf(subject: LimitSubject): Side[] {
   const sides: Side[] = [];
   if (subject.keyId !== undefined) {
-    sides.push({ scope: 'key', prefix: `key:${encodeURIComponent(subject.keyId)}`, quotaSubject: { keyId: subject.keyId }, limits: subject.keyLimits });
+    sides.push({ scope: 'key', prefix: flat(`key:${encodeURIComponent(subject.keyId)}`), quotaSubject: { keyId: subject.keyId }, limits: subject.keyLimits });
   }
-  sides.push({ scope: 'user', prefix: `user:${encodeURIComponent(subject.userId)}`, quotaSubject: { userId: subject.userId }, limits: subject.userLimits });
+  sides.push({ scope: 'user', prefix: flat(`user:${encodeURIComponent(subject.userId)}`), quotaSubject: { userId: subject.userId }, limits: subject.userLimits });
   return sides;
 }
 
@@ -201,7 +202,8 @@ function refusal(failed: LimitCheck, retryAfterMs: number, currency: string | un
  */
 export function createLimiter(options: LimiterOptions): Limiter {
   const { state, now, seedQuota } = options;
-  const newLeaseId = options.leaseId ?? randomUUID;
+  // Kept until the request settles: flat (contract/flat-string.ts).
+  const newLeaseId = options.leaseId ?? (() => flat(randomUUID()));
   /** Seed queries in flight, by counter key: concurrent first requests of a period share one. */
   const seeding = new Map<string, Promise<void>>();
 

@@ -12,6 +12,7 @@
 // requests wait out. Those are two LimitState steps, not one: requests admitted between them may
 // overrun the budget by a prompt each, which the debt then pays back.
 import { randomUUID } from 'node:crypto';
+import { flat } from '../contract/flat-string.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import type { LimitCheck, LimitLabel, LimitState, RateCheck } from '../limits/limit-state.js';
 
@@ -119,7 +120,8 @@ const nothingToSettle: ProviderAdmission = Object.freeze({ admitted: true, settl
 
 export function createProviderQuotas(options: ProviderQuotasOptions): ProviderQuotas {
   const { state, limitsOf, now } = options;
-  const newLeaseId = options.leaseId ?? randomUUID;
+  // Kept until the attempt settles: flat (contract/flat-string.ts).
+  const newLeaseId = options.leaseId ?? (() => flat(randomUUID()));
   const lines = new Map<string, Line>();
 
   async function tryAdmit(providerId: string, estimatedPromptTokens: number, at: number): Promise<ProviderAdmissionResult> {

@@ -13,6 +13,7 @@
 // - `in-flight:<id>`: a sorted set of lease ids scored by their deadline (now + inFlightLeaseMs),
 //   so a node that dies between acquire and release stops counting when its leases run out.
 import { randomUUID } from 'node:crypto';
+import { flat } from '../contract/flat-string.js';
 import type { RedisConnections } from '../redis/connection.js';
 import { defineLuaScript, runLuaScript, type LuaScript } from '../redis/lua-script.js';
 import { SluiceError } from '../errors/sluice-error.js';
@@ -252,7 +253,7 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
     async readAndAcquire(ids, acquireId, now) {
       // One script where read and acquire were two: one command and one socket write fewer per
       // request before its upstream call (decision 0031). Its answer is awaited anyway, for the read.
-      const lease = randomUUID();
+      const lease = flat(randomUUID());
       const key = inFlightKey(acquireId);
       const reply = await run(scripts.readAndAcquire, [...snapshotKeys(ids), key], [numberArgument(now), lease, numberArgument(leaseMs)]);
       const health = healthById(ids, reply, now);
@@ -286,7 +287,7 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
       // on the command connection, it reaches Redis before any later read of this node; when
       // Redis is known to be down, the caller falls back to this node's own count.
       if (!redis.healthy) return Promise.reject(unavailable(new Error('not connected')));
-      const lease = randomUUID();
+      const lease = flat(randomUUID());
       const key = inFlightKey(id);
       const acquired = runLuaScript(redis.command, scripts.acquire, [key], [numberArgument(now), lease, numberArgument(leaseMs)]).then(
         () => true,

@@ -1,6 +1,7 @@
 // The native API's events (meta, delta, usage, done, error), for SSE and for WebSocket frames. Each
 // event of the generation's log becomes at most one native event, named by the log's seq, so a
 // client that reconnects with `<generationId>:<seq>` continues exactly after what it saw.
+import { flat } from '../../contract/flat-string.js';
 import { formatSseEvent } from '../../sse/format.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { EventEncoder } from './openai-chunks.js';
@@ -73,7 +74,7 @@ export function createNativeSseEncoder(identity: NativeStreamIdentity): EventEnc
   // A text delta, the commonest event by far, is written from a head built once: the same text
   // formatSseEvent would make (JSON text is one line), without the objects and checks per event
   // (docs/decisions/0026-stream-path-bytes.md). An id that formatSseEvent would refuse takes its way.
-  const deltaHead = /[\r\n\0]/.test(identity.generationId) ? undefined : `event: delta\nid: ${identity.generationId}:`;
+  const deltaHead = /[\r\n\0]/.test(identity.generationId) ? undefined : flat(`event: delta\nid: ${identity.generationId}:`);
   return (event, seq) => {
     if (event.type === 'text-delta' && deltaHead !== undefined) return `${deltaHead}${seq.toString()}\ndata: {"text":${JSON.stringify(event.text)}}\n\n`;
     const native = toNativeEvent(event, identity);

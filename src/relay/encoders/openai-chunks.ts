@@ -1,6 +1,7 @@
 // Encodes StreamEvents as OpenAI chat.completion.chunk SSE: `data:` lines only (no event, id or
 // retry lines, which the official SDKs mishandle), the role in the first chunk, the finish chunk,
 // the usage chunk only when the client asked for it, then `data: [DONE]`.
+import { flat } from '../../contract/flat-string.js';
 import { formatSseEvent } from '../../sse/format.js';
 import { openAiErrorBody } from './openai-error-body.js';
 import type { StreamEvent, Usage } from '../../contract/stream-event.js';
@@ -18,16 +19,17 @@ export type EventEncoder = (event: StreamEvent, seq: number) => string;
 
 export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEncoder {
   // Everything before the choices is the same in every chunk: build it once.
-  const head = `{"id":${JSON.stringify(options.id)},"object":"chat.completion.chunk","created":${options.created.toString()},"model":${JSON.stringify(options.model)},"system_fingerprint":null,"choices":[`;
+  const head = flat(`{"id":${JSON.stringify(options.id)},"object":"chat.completion.chunk","created":${options.created.toString()},"model":${JSON.stringify(options.model)},"system_fingerprint":null,"choices":[`);
   const tail = options.includeUsage ? '],"usage":null}' : ']}';
   let roleSent = false;
   let usage: Usage | undefined;
 
   const chunk = (delta: string, finishReason: string | null = null): string =>
     `data: ${head}{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finishReason === null ? 'null' : JSON.stringify(finishReason)}}${tail}\n\n`;
-  // A text chunk, the commonest by far, is its text between two strings built once (decision 0026).
-  const textHead = `data: ${head}{"index":0,"delta":{"content":`;
-  const textTail = `},"logprobs":null,"finish_reason":null}${tail}\n\n`;
+  // A text chunk, the commonest by far, is its text between two strings built once (decision 0026),
+  // flat, as they live as long as the stream (decision 0032).
+  const textHead = flat(`data: ${head}{"index":0,"delta":{"content":`);
+  const textTail = flat(`},"logprobs":null,"finish_reason":null}${tail}\n\n`);
   const role = (): string => {
     if (roleSent) return '';
     roleSent = true;
