@@ -4,7 +4,7 @@
 // a UUID kept as such a tree takes about 490 bytes of heap, flat about 70. Sluice keeps a few such
 // strings per request (lease ids, an encoder's fixed text around each chunk, counter key prefixes),
 // and a node holding thousands of slow streams keeps them thousands of times
-// (docs/decisions/0032-flat-strings-for-held-streams.md).
+// (docs/decisions/0032-what-a-held-stream-keeps.md).
 
 /**
  * `text`, flattened in place: reading one character makes V8 copy a concatenated string into one

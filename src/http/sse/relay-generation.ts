@@ -8,7 +8,7 @@ import { SluiceError } from '../../errors/sluice-error.js';
 import type { GenerationView } from '../../relay/generation.js';
 import type { EventEncoder } from '../../relay/encoders/openai-chunks.js';
 import { followGeneration, type FollowEnd, type FollowSink, type HeldHead } from '../../relay/follow-generation.js';
-import { errorPayload, type ErrorPayload } from '../../contract/stream-event.js';
+import { errorPayload, type ErrorPayload, type StreamEvent } from '../../contract/stream-event.js';
 import type { SseStream } from './sse-writer.js';
 import { applyUpstreamHeaders } from '../respond.js';
 import { onResponseClose } from '../on-response-close.js';
@@ -31,45 +31,70 @@ const tooSlowGraceMs = 1000;
 
 /** Resolves when this client's part is over; the generation itself may go on for others. */
 export function relayGeneration(options: RelayOptions): Promise<RelayEnd> {
-  const { generation, sse, encode } = options;
-  const response = sse.response;
+  const relay = new SseRelay(options);
+  return followGeneration({ generation: options.generation, encode: options.encode, sink: relay, head: relay, maxBufferedBytes: options.maxBufferedBytes, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) }).done;
+}
 
-  const head: HeldHead = {
-    get sent() {
-      return sse.opened;
-    },
-    prepare: (events) => applyUpstreamHeaders(response, events),
-    fail(error) {
-      sse.dispose();
-      options.onErrorBeforeOpen(error);
-    },
-  };
+/**
+ * The SSE response as the follow loop's sink and held head. A class rather than two object
+ * literals: V8 keeps a literal with a getter in dictionary mode, and its methods would be closures
+ * made per stream; a held stream keeps both for its whole life (docs/decisions/0032-what-a-held-stream-keeps.md).
+ */
+class SseRelay implements FollowSink, HeldHead {
+  /** The writer stops at the socket's high-water mark, so what waits is still in the log. */
+  readonly bufferedBytes = 0;
+  readonly #options: RelayOptions;
 
-  const sink: FollowSink = {
-    get blocked() {
-      return sse.blocked;
-    },
-    // The writer stops at the socket's high-water mark, so what waits is still in the log.
-    bufferedBytes: 0,
-    write: (encoded) => void sse.write(encoded.join('')),
-    end: (encoded) => sse.end(encoded.join('')),
-    tooSlow() {
-      const error = new SluiceError('client_too_slow', {
-        message: `The client left more than ${options.maxBufferedBytes.toString()} bytes unread (server.maxBufferedBytes); the stream was ended.`,
-      });
-      // The generation records why it stopped; the follow loop unsubscribes only after this.
-      generation.cancel(error);
-      // The cancel above makes the generation log this error next, at about this seq.
-      sse.end(encode({ type: 'error', error: errorPayload(error) }, generation.events.length));
-      // A client that reads nothing would hold the socket open forever.
-      setTimeout(() => response.destroy(), tooSlowGraceMs).unref();
-    },
-    onDrain(listener) {
-      response.on('drain', listener);
-      return () => response.off('drain', listener);
-    },
-    onClose: (listener) => onResponseClose(response, listener),
-  };
+  constructor(options: RelayOptions) {
+    this.#options = options;
+  }
 
-  return followGeneration({ generation, encode, sink, head, maxBufferedBytes: options.maxBufferedBytes, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) }).done;
+  get sent(): boolean {
+    return this.#options.sse.opened;
+  }
+
+  get blocked(): boolean {
+    return this.#options.sse.blocked;
+  }
+
+  prepare(events: readonly StreamEvent[]): void {
+    applyUpstreamHeaders(this.#options.sse.response, events);
+  }
+
+  fail(error: ErrorPayload): void {
+    this.#options.sse.dispose();
+    this.#options.onErrorBeforeOpen(error);
+  }
+
+  write(encoded: readonly string[]): void {
+    this.#options.sse.write(encoded.join(''));
+  }
+
+  end(encoded: readonly string[]): void {
+    this.#options.sse.end(encoded.join(''));
+  }
+
+  tooSlow(): void {
+    const { generation, sse, encode, maxBufferedBytes } = this.#options;
+    const error = new SluiceError('client_too_slow', {
+      message: `The client left more than ${maxBufferedBytes.toString()} bytes unread (server.maxBufferedBytes); the stream was ended.`,
+    });
+    // The generation records why it stopped; the follow loop unsubscribes only after this.
+    generation.cancel(error);
+    // The cancel above makes the generation log this error next, at about this seq.
+    sse.end(encode({ type: 'error', error: errorPayload(error) }, generation.events.length));
+    // A client that reads nothing would hold the socket open forever.
+    const response = sse.response;
+    setTimeout(() => response.destroy(), tooSlowGraceMs).unref();
+  }
+
+  onDrain(listener: () => void): () => void {
+    const response = this.#options.sse.response;
+    response.on('drain', listener);
+    return () => response.off('drain', listener);
+  }
+
+  onClose(listener: () => void): () => void {
+    return onResponseClose(this.#options.sse.response, listener);
+  }
 }
