@@ -15,7 +15,7 @@ import { createKeyService } from '../src/auth/api-keys.js';
 import { createStore } from '../src/store/create-store.js';
 import { demoAnswer } from '../src/providers/mock/answer.js';
 import { assertBuildIsCurrent } from './support/build.js';
-import { redisBackends, openClient, uniqueKeyPrefix, deleteKeysUnder, type RedisBackend } from './support/redis.js';
+import { redisBackends, openClient, uniqueKeyPrefix, deleteKeysUnder, startRedisProxy, type RedisBackend } from './support/redis.js';
 import { unusedPort } from './support/tcp.js';
 import { waitFor, within } from './support/wait.js';
 import { attachNative, generationIdOf, postNativeChat, readNative } from './support/native-client.js';
@@ -264,22 +264,20 @@ for (const backend of backends) describe.skipIf(!backend.available || !postgresU
     expect(text).not.toBe(demoAnswer('doomed answer'));
   });
 
-  // A Redis of its own that the test stops and starts: a single server (a cluster recovers alike, through the same health).
+  // Redis reached through a proxy the test cuts and restores (a cluster recovers alike, through the
+  // same health). Not a redis-server of its own stopped and started again: while it was down, the
+  // suite's other connections could take its port, and the restarted server could not listen.
   it.skipIf(backend.name === 'redis-cluster')('when Redis stops and comes back: /readyz follows, plain streams keep working, and the node recovers by itself', async () => {
-    const port = await unusedPort();
-    const startRedis = () => {
-      const child = spawn('redis-server', ['--port', port.toString(), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      children.add(child);
-      return child;
-    };
-    let redis = startRedis();
-    const only = await startNode('node-solo', { backend, redis: `redis://127.0.0.1:${port.toString()}`, keyPrefix: uniqueKeyPrefix() });
+    const redis = await startRedisProxy(backend.target.url ?? '');
+    const soloPrefix = uniqueKeyPrefix();
+    prefixes.push(soloPrefix);
+    const only = await startNode('node-solo', { backend, redis: redis.url, keyPrefix: soloPrefix });
     try {
       const readyStatus = async () => (await fetch(`${only.url}/readyz`)).status;
       for (let attempt = 0; attempt < 100 && (await readyStatus()) !== 200; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await readyStatus()).toBe(200);
 
-      redis.kill('SIGKILL');
+      redis.cut();
       for (let attempt = 0; attempt < 100 && (await readyStatus()) !== 503; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await readyStatus()).toBe(503);
       // A plain OpenAI-compatible stream needs no shared state: it still works, and does not hang.
@@ -296,7 +294,7 @@ for (const backend of backends) describe.skipIf(!backend.available || !postgresU
       const push = await fetch(`${only.url}/api/push`, { method: 'POST', headers: { ...auth(keys.admin), 'content-type': 'application/json' }, body: JSON.stringify({ to: { all: true }, event: 'x', data: 1 }) });
       expect(push.status).toBe(503);
 
-      redis = startRedis();
+      redis.restore();
       for (let attempt = 0; attempt < 200 && (await readyStatus()) !== 200; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await readyStatus()).toBe(200);
       const again = await fetch(`${only.url}/api/push`, { method: 'POST', headers: { ...auth(keys.admin), 'content-type': 'application/json' }, body: JSON.stringify({ to: { all: true }, event: 'x', data: 1 }) });
@@ -305,7 +303,7 @@ for (const backend of backends) describe.skipIf(!backend.available || !postgresU
       expect(only.logs().match(/redis: unreachable/g)?.length ?? 0).toBeLessThanOrEqual(2);
     } finally {
       await stopNode(only);
-      redis.kill('SIGKILL');
+      await redis.close();
     }
   });
 });
