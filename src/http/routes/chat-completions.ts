@@ -60,17 +60,13 @@ export function createChatCompletionsRoute(dependencies: Dependencies) {
     }
 
     const sse = new SseStream(response, { heartbeatMs: config.server.heartbeatMs, headers: { 'x-request-id': context.requestId } });
-    metrics.activeStreams.inc();
-    try {
-      await relayGeneration({
-        generation,
-        sse,
-        encode: createOpenAiChunkEncoder({ ...identity, includeUsage: body.stream_options?.include_usage === true }),
-        maxBufferedBytes: config.server.maxBufferedBytes,
-        onErrorBeforeOpen: (error) => sendError(response, error),
-      });
-    } finally {
-      metrics.activeStreams.dec();
-    }
+    relayGeneration({
+      generation,
+      sse,
+      encode: createOpenAiChunkEncoder({ ...identity, includeUsage: body.stream_options?.include_usage === true }),
+      maxBufferedBytes: config.server.maxBufferedBytes,
+      onErrorBeforeOpen: (error) => sendError(response, error),
+      streams: metrics.activeStreams,
+    });
   };
 }

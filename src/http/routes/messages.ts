@@ -78,18 +78,14 @@ export function createMessagesRoutes(dependencies: MessagesDependencies): RouteS
       return;
     }
     const sse = new SseStream(response, { heartbeatMs: config.server.heartbeatMs, heartbeat: messagesPing, headers: { 'x-request-id': context.requestId } });
-    metrics.activeStreams.inc();
-    try {
-      await relayGeneration({
-        generation,
-        sse,
-        encode: createMessagesSseEncoder(identity),
-        maxBufferedBytes: config.server.maxBufferedBytes,
-        onErrorBeforeOpen: (error) => sendAnthropicError(response, error),
-      });
-    } finally {
-      metrics.activeStreams.dec();
-    }
+    relayGeneration({
+      generation,
+      sse,
+      encode: createMessagesSseEncoder(identity),
+      maxBufferedBytes: config.server.maxBufferedBytes,
+      onErrorBeforeOpen: (error) => sendAnthropicError(response, error),
+      streams: metrics.activeStreams,
+    });
   }
 
   async function countTokens(context: RequestContext, request: IncomingMessage, response: ServerResponse): Promise<void> {

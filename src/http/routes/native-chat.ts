@@ -169,27 +169,23 @@ function createChatResponses(dependencies: NativeChatDependencies, chats: Native
       response.end();
       return;
     }
-    await stream(context, response, generation, identity, fromSeq);
+    stream(context, response, generation, identity, fromSeq);
   }
 
-  async function stream(context: RequestContext, response: ServerResponse, generation: GenerationView, identity: NativeStreamIdentity, fromSeq: number): Promise<void> {
+  function stream(context: RequestContext, response: ServerResponse, generation: GenerationView, identity: NativeStreamIdentity, fromSeq: number): void {
     const sse = new SseStream(response, {
       heartbeatMs: config.server.heartbeatMs,
       headers: { 'x-request-id': context.requestId, 'x-sluice-generation-id': identity.generationId },
     });
-    metrics.activeStreams.inc();
-    try {
-      await relayGeneration({
-        generation,
-        sse,
-        encode: createNativeSseEncoder(identity),
-        fromSeq,
-        maxBufferedBytes: config.server.maxBufferedBytes,
-        onErrorBeforeOpen: (error) => sendError(response, error),
-      });
-    } finally {
-      metrics.activeStreams.dec();
-    }
+    relayGeneration({
+      generation,
+      sse,
+      encode: createNativeSseEncoder(identity),
+      fromSeq,
+      maxBufferedBytes: config.server.maxBufferedBytes,
+      onErrorBeforeOpen: (error) => sendError(response, error),
+      streams: metrics.activeStreams,
+    });
   }
 
   async function startChat(context: RequestContext, response: ServerResponse, body: NativeChatBody, wantsStream: boolean): Promise<void> {
@@ -200,7 +196,7 @@ function createChatResponses(dependencies: NativeChatDependencies, chats: Native
     recordGeneration(context, generation);
     if (context.ticket !== undefined) dependencies.bindTicket(context.ticket, principal, generation.id);
     if (wantsStream) {
-      await stream(context, response, generation, identity, 0);
+      stream(context, response, generation, identity, 0);
       return;
     }
     await respondWhenDone(generation, response, (events) => {

@@ -52,21 +52,17 @@ export function createResponsesRoutes(dependencies: ResponsesDependencies): Rout
   const { config, generations, registry, metrics, now } = dependencies;
   const records = createResponseRecords({ store: dependencies.responses, now, onStoreError: dependencies.onStoreError });
 
-  async function stream(context: RequestContext, response: ServerResponse, generation: GenerationView, identity: ResponseIdentity, startingAfter?: number): Promise<void> {
+  function stream(context: RequestContext, response: ServerResponse, generation: GenerationView, identity: ResponseIdentity, startingAfter?: number): void {
     const sse = new SseStream(response, { heartbeatMs: config.server.heartbeatMs, headers: { 'x-request-id': context.requestId } });
-    metrics.activeStreams.inc();
-    try {
-      await relayGeneration({
-        generation,
-        sse,
-        // Always from the start of the log: sequence numbers are counted from it.
-        encode: createResponsesSseEncoder(identity, startingAfter !== undefined ? { startingAfter } : {}),
-        maxBufferedBytes: config.server.maxBufferedBytes,
-        onErrorBeforeOpen: (error) => sendError(response, error),
-      });
-    } finally {
-      metrics.activeStreams.dec();
-    }
+    relayGeneration({
+      generation,
+      sse,
+      // Always from the start of the log: sequence numbers are counted from it.
+      encode: createResponsesSseEncoder(identity, startingAfter !== undefined ? { startingAfter } : {}),
+      maxBufferedBytes: config.server.maxBufferedBytes,
+      onErrorBeforeOpen: (error) => sendError(response, error),
+      streams: metrics.activeStreams,
+    });
   }
 
   async function create(context: RequestContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -112,7 +108,7 @@ export function createResponsesRoutes(dependencies: ResponsesDependencies): Rout
     }
 
     if (wantsStream) {
-      await stream(context, response, generation, identity);
+      stream(context, response, generation, identity);
       return;
     }
     if (background) {
@@ -138,7 +134,7 @@ export function createResponsesRoutes(dependencies: ResponsesDependencies): Rout
     const identity = records.identityOf(record);
     const found = await registry.find(record.generationId);
     if (found) {
-      await stream(context, response, found.generation, identity, query.starting_after);
+      stream(context, response, found.generation, identity, query.starting_after);
       return;
     }
     // Past the registry's retention: the log stored when it finished gives the same events.
@@ -146,7 +142,7 @@ export function createResponsesRoutes(dependencies: ResponsesDependencies): Rout
     if (events === undefined) {
       throw new SluiceError('generation_interrupted', { message: `Response ${id} stopped before it finished (the node running it went away); what it produced is in GET /v1/responses/${id}.` });
     }
-    await stream(context, response, createFinishedGenerationView(record.generationId, events), identity, query.starting_after);
+    stream(context, response, createFinishedGenerationView(record.generationId, events), identity, query.starting_after);
   }
 
   /** The stored object, or for a background response still running, its live state. */

@@ -22,6 +22,8 @@ export interface RelayOptions {
   maxBufferedBytes: number;
   /** Answers the request instead, when the generation failed before anything was sent. */
   onErrorBeforeOpen: (error: ErrorPayload) => void;
+  /** Counts this client's stream while it runs (the active streams gauge). */
+  streams: { inc(): void; dec(): void };
 }
 
 export type RelayEnd = FollowEnd;
@@ -29,10 +31,25 @@ export type RelayEnd = FollowEnd;
 /** How long a client cut off as too slow may hold its socket before it is destroyed (ms). */
 const tooSlowGraceMs = 1000;
 
-/** Resolves when this client's part is over; the generation itself may go on for others. */
-export function relayGeneration(options: RelayOptions): Promise<RelayEnd> {
+/**
+ * Starts relaying and returns: the stream lives on in the follow loop's listeners, counted in
+ * `streams` until this client's part is over (the generation itself may go on for others). The
+ * route that calls this returns too, so neither its frame nor the request handler's stays
+ * suspended for as long as the stream is held (decision 0032; decision 0029 did the same for the
+ * hub's stream). Nothing waited on the route: the request's log line is written on 'close'.
+ */
+export function relayGeneration(options: RelayOptions): void {
   const relay = new SseRelay(options);
-  return followGeneration({ generation: options.generation, encode: options.encode, sink: relay, head: relay, maxBufferedBytes: options.maxBufferedBytes, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) }).done;
+  options.streams.inc();
+  let done: Promise<RelayEnd>;
+  try {
+    done = followGeneration({ generation: options.generation, encode: options.encode, sink: relay, head: relay, maxBufferedBytes: options.maxBufferedBytes, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) }).done;
+  } catch (error) {
+    options.streams.dec();
+    throw error;
+  }
+  const ended = () => options.streams.dec();
+  void done.then(ended, ended);
 }
 
 /**
