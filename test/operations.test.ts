@@ -1,7 +1,9 @@
 // Health, readiness, models, metrics, request ids and the one log line per request.
+import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockOpenAi, sendError, type MockOpenAi } from './support/mock-openai.js';
 import { startGateway, openAiConfig, type TestGateway } from './support/gateway.js';
+import { eventually } from './support/wait.js';
 
 let upstream: MockOpenAi;
 let gateway: TestGateway;
@@ -36,6 +38,34 @@ describe('operations', () => {
     expect(body.object).toBe('list');
     expect(body.data.map((model) => model.id)).toEqual(['gpt-test', 'upstream/gpt-4o', 'upstream/gpt-4o-mini', 'demo/sluice-demo']);
     expect(body.data[0]).toMatchObject({ object: 'model', owned_by: 'upstream' });
+  });
+
+  it('counts a stream in sluice_active_streams while its client holds it, and not once it left', async () => {
+    const activeStreams = async () => Number(/^sluice_active_streams (\d+)$/m.exec(await (await fetch(`${gateway.url}/metrics`)).text())?.[1]);
+    let held: ServerResponse | undefined;
+    upstream.handlers.push((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write(`data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta: { content: 'held' }, finish_reason: null }] })}\n\n`);
+      held = response;
+      return true;
+    });
+    const leave = new AbortController();
+    try {
+      const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-test', stream: true, messages: [{ role: 'user', content: 'hold on' }] }),
+        signal: leave.signal,
+      });
+      const reader = response.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value as Uint8Array)).toContain('held');
+      expect(await activeStreams()).toBe(1);
+      leave.abort();
+      expect(await eventually(async () => ((await activeStreams()) === 0 ? true : undefined), 'the stream to stop counting')).toBe(true);
+    } finally {
+      held?.end();
+      upstream.reset();
+    }
   });
 
   it('answers health and readiness', async () => {
