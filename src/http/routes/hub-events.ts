@@ -84,7 +84,7 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
       clearTimeout(ageTimer);
     });
     const connectionId = options.createConnectionId();
-    const subscription = subscribeToHub({
+    const { subscription, ready } = subscribeToHub({
       hub: options.hub,
       connection: { id: connectionId, userId: principal.userId, transport: 'sse', openedAt: options.now() },
       lastEventId,
@@ -94,7 +94,7 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
       subscription.unsubscribe().catch((error: unknown) => options.logger.warn({ err: error, connectionId }, 'hub: unregistering a connection failed'));
     };
     try {
-      await subscription.ready;
+      await ready;
     } catch (error) {
       // Nothing was sent yet: the failure is still an HTTP status.
       channel.end();
