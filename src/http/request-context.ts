@@ -31,6 +31,13 @@ export interface RequestContext {
   trace?: RequestTrace;
   /** The generation that answered, once started: its summary goes into the log line and span. */
   generation?: { readonly summary: GenerationSummary | undefined };
+  /**
+   * What a route keeps open after its handler returned (a hub stream), told when the response
+   * closes, just before the log line is written. The request's own close listener calls it, so
+   * that thousands of idle streams need no second listener each (decision 0029). Set it only
+   * while the response is not destroyed: a response that already closed calls nothing.
+   */
+  closeListener?: { responseClosed(): void };
 }
 
 /**

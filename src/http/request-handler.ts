@@ -38,7 +38,12 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
     const { path, query } = requestTarget(request.url ?? '/');
     const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query };
     response.setHeader('x-request-id', context.requestId);
-    response.once('close', () => logRequest(dependencies, requestLogger(), context, request, response));
+    // `on`, not `once`: a response closes once, and once's wrapper would stay with every open
+    // stream for as long as it lasts (decision 0029).
+    response.on('close', () => {
+      context.closeListener?.responseClosed();
+      logRequest(dependencies, requestLogger(), context, request, response);
+    });
     let answerError: (response: ServerResponse, error: SluiceError) => void = sendError;
     try {
       // Read per request: a config reload swaps the route table (docs/reload.md).
