@@ -578,6 +578,28 @@ describe('heartbeats and the head', () => {
     stream.abort();
     await hubHolds(gateway, {});
   });
+  it('writes x-request-id in the head itself, so node:http keeps no header map for the stream; errors before it still carry the id', async () => {
+    const responses: ServerResponse[] = [];
+    const capture = (_request: IncomingMessage, response: ServerResponse): void => void responses.push(response);
+    gateway.app.server.on('request', capture);
+    try {
+      const stream = await openStream(gateway.url, { 'x-sluice-user': 'frank', 'x-request-id': 'head-only-1' });
+      expect(stream.response.headers.get('x-request-id')).toBe('head-only-1');
+      expect(responses).toHaveLength(1);
+      // Headers set ahead with setHeader would stay listed here for as long as the stream is open.
+      expect(responses[0]?.getHeaderNames()).toEqual([]);
+      stream.abort();
+      await hubHolds(gateway, {});
+      const refused = await openEvents(gateway.url, { headers: { 'last-event-id': 'nope', 'x-request-id': 'head-only-2' } });
+      expect(refused.response.status).toBe(400);
+      expect(refused.response.headers.get('x-request-id')).toBe('head-only-2');
+      const missing = await fetch(`${gateway.url}/api/no-such-route`, { headers: { 'x-request-id': 'head-only-3' } });
+      expect(missing.status).toBe(404);
+      expect(missing.headers.get('x-request-id')).toBe('head-only-3');
+    } finally {
+      gateway.app.server.off('request', capture);
+    }
+  });
 });
 
 describe('timers shared by all hub streams', () => {

@@ -37,7 +37,6 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
   return async function handle(request, response) {
     const { path, query } = requestTarget(request.url ?? '/');
     const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query };
-    response.setHeader('x-request-id', context.requestId);
     // `on`, not `once`: a response closes once, and once's wrapper would stay with every open
     // stream for as long as it lasts (decision 0029).
     response.on('close', () => {
@@ -54,6 +53,7 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
         throw new SluiceError('method_not_allowed', { message: `${path} accepts ${match.allowed.join(', ')}.` });
       }
       context.route = match.route.name;
+      if (!match.route.writesRequestIdHeader) response.setHeader('x-request-id', context.requestId);
       if (match.route.sendError) answerError = match.route.sendError;
       if (dependencies.tracing && match.route.access !== 'public') {
         context.trace = dependencies.tracing.startRequest({
@@ -71,8 +71,11 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
       const error = toSluiceError(thrown);
       if (error.code === 'internal_error') logger.error({ err: error.cause, requestId: context.requestId }, 'request failed');
       context.errorCode = error.code;
-      if (!response.headersSent) answerError(response, error);
-      else response.destroy();
+      if (response.headersSent) response.destroy();
+      else {
+        response.setHeader('x-request-id', context.requestId);
+        answerError(response, error);
+      }
     }
   };
 }

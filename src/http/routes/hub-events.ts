@@ -142,7 +142,7 @@ interface HubStreams {
  */
 class SseChannel implements HubSink, TimedStream {
   readonly #response: ServerResponse;
-  /** The request's: why the server ended the stream goes into its log line. */
+  /** The request's: its id goes into the head, and why the server ended the stream into its log line. */
   readonly #context: RequestContext;
   readonly #streams: HubStreams;
   #subscription: HubSubscription | undefined;
@@ -177,7 +177,9 @@ class SseChannel implements HubSink, TimedStream {
     const response = this.#response;
     if (response.destroyed) return false;
     this.#state = 'open';
-    writeSseHead(response);
+    // x-request-id goes in this one writeHead, not set ahead: node:http would keep a header map
+    // for the response's whole life (the route's writesRequestIdHeader).
+    writeSseHead(response, { 'x-request-id': this.#context.requestId });
     response.flushHeaders();
     // The replay is delivered in this same turn: let it leave in as few socket writes as possible.
     response.cork();
