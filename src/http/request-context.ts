@@ -6,11 +6,14 @@ import type { GenerationSummary } from '../contract/generation-summary.js';
 import type { RequestTrace } from '../observability/tracing.js';
 import { SluiceError } from '../errors/sluice-error.js';
 
+/** A request's query, to read only: requests without one share a single empty one. */
+export type RequestQuery = Pick<URLSearchParams, 'get' | 'getAll' | 'has' | 'entries' | 'keys' | 'values' | 'forEach' | 'size' | 'toString' | typeof Symbol.iterator>;
+
 export interface RequestContext {
   readonly requestId: string;
   readonly startedAt: number;
   /** The parsed query string of the request URL. */
-  readonly query: URLSearchParams;
+  readonly query: RequestQuery;
   route: string;
   /** Who is calling; set before any route that is not public runs. */
   principal?: Principal;

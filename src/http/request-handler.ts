@@ -10,7 +10,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import { createUnredactedLogger, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
-import { applyGenerationSummary, chooseRequestId, type RequestContext } from './request-context.js';
+import { applyGenerationSummary, chooseRequestId, type RequestContext, type RequestQuery } from './request-context.js';
 import { sendError } from './respond.js';
 import type { ResumeGrants } from './resume-grants.js';
 import type { Route, Router } from './router.js';
@@ -84,11 +84,17 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
 const plainPath = /^(?:\/[A-Za-z0-9_-]+)+$/;
 
 /**
+ * The query of every request that has none, shared: a context keeps its query for as long as the
+ * request lasts, hours for a hub stream (decision 0029). RequestQuery has no method that changes it.
+ */
+const emptyQuery: RequestQuery = new URLSearchParams();
+
+/**
  * The request target's path (dot segments resolved, as `new URL` does) and its query. The usual
  * target, a plain path, skips the URL parser: it costs several µs on every request (decision 0027).
  */
-function requestTarget(target: string): { path: string; query: URLSearchParams } {
-  if (plainPath.test(target)) return { path: target, query: new URLSearchParams() };
+function requestTarget(target: string): { path: string; query: RequestQuery } {
+  if (plainPath.test(target)) return { path: target, query: emptyQuery };
   const url = new URL(target, 'http://sluice.invalid');
   return { path: url.pathname, query: url.searchParams };
 }
