@@ -173,9 +173,10 @@ class SseChannel implements HubSink, TimedStream {
 
   /** Sends the head on the first call; false once the channel ended or the client left. */
   open(): boolean {
-    if (this.#state !== 'opening') return this.#state === 'open';
     const response = this.#response;
+    // Destroyed, the response has not necessarily emitted 'close' yet (it does on the next tick).
     if (response.destroyed) return false;
+    if (this.#state !== 'opening') return this.#state === 'open';
     this.#state = 'open';
     // x-request-id goes in this one writeHead, not set ahead: node:http would keep a header map
     // for the response's whole life (the route's writesRequestIdHeader).
