@@ -8,7 +8,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { createParser } from 'eventsource-parser';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Hub } from '../src/hub/hub.js';
+import { createMemoryHub } from '../src/hub/memory-hub.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { waitFor, within } from './support/wait.js';
 
@@ -532,6 +534,117 @@ describe('many idle connections', () => {
     for (const socket of sockets) socket.destroy();
     sockets.clear();
     await hubHolds(gateway, {});
+  });
+});
+
+describe('heartbeats and the head', () => {
+  let gateway: TestGateway;
+  /** What the next replay does, after waiting longer than several heartbeats. */
+  let replayOutcome: 'fails' | 'succeeds' = 'succeeds';
+  beforeAll(async () => {
+    const inner = createMemoryHub({ now: Date.now });
+    const hub: Hub = {
+      ...inner,
+      replay: async (userId, lastEventId) => {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        if (replayOutcome === 'fails') throw new Error('storage down');
+        return inner.replay(userId, lastEventId);
+      },
+    };
+    gateway = await startGateway({ server: { heartbeatMs: 30 } }, {}, { hub });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('sends no heartbeat before the head: a replay that fails after several heartbeats is still an HTTP error, with its request id', async () => {
+    replayOutcome = 'fails';
+    const client = await openEvents(gateway.url, { headers: { 'last-event-id': '1', 'x-request-id': 'replay-fails-1' } });
+    expect(client.response.status).toBe(500);
+    expect(client.response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(client.response.headers.get('x-request-id')).toBe('replay-fails-1');
+    expect((await errorOf(client.response)).code).toBe('internal_error');
+    await hubHolds(gateway, {});
+  });
+
+  it('sends the head with the replay, after several heartbeats were due, and heartbeats only after it', async () => {
+    replayOutcome = 'succeeds';
+    const seen = await pushOk(gateway.url, {}, { to: { users: ['erin'] }, event: 'seen', data: 0 });
+    const missed = await pushOk(gateway.url, {}, { to: { users: ['erin'] }, event: 'missed', data: 1 });
+    const stream = await openStream(gateway.url, { 'x-sluice-user': 'erin', 'last-event-id': seen.id, 'x-request-id': 'replay-waits-1' });
+    expect(stream.response.headers.get('x-request-id')).toBe('replay-waits-1');
+    await waitFor(() => stream.raw().includes(': ping\n'), 'a heartbeat after the replay', 3000);
+    expect(stream.raw().startsWith(`event: missed\nid: ${missed.id}\ndata: 1\n\n`)).toBe(true);
+    stream.abort();
+    await hubHolds(gateway, {});
+  });
+  it('writes x-request-id in the head itself, so node:http keeps no header map for the stream; errors before it still carry the id', async () => {
+    const responses: ServerResponse[] = [];
+    const capture = (_request: IncomingMessage, response: ServerResponse): void => void responses.push(response);
+    gateway.app.server.on('request', capture);
+    try {
+      const stream = await openStream(gateway.url, { 'x-sluice-user': 'frank', 'x-request-id': 'head-only-1' });
+      expect(stream.response.headers.get('x-request-id')).toBe('head-only-1');
+      expect(responses).toHaveLength(1);
+      // Headers set ahead with setHeader would stay listed here for as long as the stream is open.
+      expect(responses[0]?.getHeaderNames()).toEqual([]);
+      stream.abort();
+      await hubHolds(gateway, {});
+      const refused = await openEvents(gateway.url, { headers: { 'last-event-id': 'nope', 'x-request-id': 'head-only-2' } });
+      expect(refused.response.status).toBe(400);
+      expect(refused.response.headers.get('x-request-id')).toBe('head-only-2');
+      const missing = await fetch(`${gateway.url}/api/no-such-route`, { headers: { 'x-request-id': 'head-only-3' } });
+      expect(missing.status).toBe(404);
+      expect(missing.headers.get('x-request-id')).toBe('head-only-3');
+    } finally {
+      gateway.app.server.off('request', capture);
+    }
+  });
+});
+
+describe('timers shared by all hub streams', () => {
+  let gateway: TestGateway;
+  // Delays no other timer of the process has, to tell the streams' timers apart.
+  const heartbeatMs = 37;
+  const maxConnectionAgeMs = 3_600_000;
+  beforeAll(async () => {
+    gateway = await startGateway({ server: { heartbeatMs }, hub: { maxConnectionAgeMs } });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('one heartbeat interval and one age timer serve every stream, and none is left once the last one closed, after many came and went', async () => {
+    const setInterval = vi.spyOn(globalThis, 'setInterval');
+    const clearInterval = vi.spyOn(globalThis, 'clearInterval');
+    const setTimeout = vi.spyOn(globalThis, 'setTimeout');
+    const clearTimeout = vi.spyOn(globalThis, 'clearTimeout');
+    const created = (spy: typeof setInterval | typeof setTimeout, delay: (ms: number) => boolean): NodeJS.Timeout[] =>
+      spy.mock.calls.flatMap((call, index) => (delay(Number(call[1])) ? [spy.mock.results[index]?.value as NodeJS.Timeout] : []));
+    const cleared = (spy: typeof clearInterval | typeof clearTimeout): unknown[] => spy.mock.calls.map((call) => call[0]);
+    try {
+      for (let round = 0; round < 10; round++) {
+        const streams = await Promise.all(Array.from({ length: 30 }, (_, index) => openStream(gateway.url, { 'x-sluice-user': `cycler-${(index % 3).toString()}` })));
+        await hubHolds(gateway, { 'cycler-0': 10, 'cycler-1': 10, 'cycler-2': 10 });
+        if (round === 0) {
+          await waitFor(() => streams.every((stream) => stream.raw().includes(': ping\n')), 'a heartbeat on every stream', 3000);
+          expect(created(setInterval, (ms) => ms === heartbeatMs)).toHaveLength(1);
+        }
+        for (const stream of streams) stream.abort();
+        await hubHolds(gateway, {});
+      }
+      const heartbeats = created(setInterval, (ms) => ms === heartbeatMs);
+      // One per round at most: it stops with the last stream, and starts again with the next.
+      expect(heartbeats.length).toBeGreaterThan(0);
+      expect(heartbeats.length).toBeLessThanOrEqual(10);
+      const ageTimers = created(setTimeout, (ms) => ms > maxConnectionAgeMs * 0.8);
+      expect(ageTimers.length).toBeGreaterThan(0);
+      for (const timer of [...heartbeats, ...ageTimers]) expect(timer.hasRef()).toBe(false);
+      expect(heartbeats.every((timer) => cleared(clearInterval).includes(timer))).toBe(true);
+      expect(ageTimers.every((timer) => cleared(clearTimeout).includes(timer))).toBe(true);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });
 

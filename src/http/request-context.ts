@@ -6,11 +6,14 @@ import type { GenerationSummary } from '../contract/generation-summary.js';
 import type { RequestTrace } from '../observability/tracing.js';
 import { SluiceError } from '../errors/sluice-error.js';
 
+/** A request's query, to read only: requests without one share a single empty one. */
+export type RequestQuery = Pick<URLSearchParams, 'get' | 'getAll' | 'has' | 'entries' | 'keys' | 'values' | 'forEach' | 'size' | 'toString' | typeof Symbol.iterator>;
+
 export interface RequestContext {
   readonly requestId: string;
   readonly startedAt: number;
   /** The parsed query string of the request URL. */
-  readonly query: URLSearchParams;
+  readonly query: RequestQuery;
   route: string;
   /** Who is calling; set before any route that is not public runs. */
   principal?: Principal;
@@ -31,6 +34,13 @@ export interface RequestContext {
   trace?: RequestTrace;
   /** The generation that answered, once started: its summary goes into the log line and span. */
   generation?: { readonly summary: GenerationSummary | undefined };
+  /**
+   * What a route keeps open after its handler returned (a hub stream), told when the response
+   * closes, just before the log line is written. The request's own close listener calls it, so
+   * that thousands of idle streams need no second listener each (decision 0029). Set it only
+   * while the response is not destroyed: a response that already closed calls nothing.
+   */
+  closeListener?: { responseClosed(): void };
 }
 
 /**

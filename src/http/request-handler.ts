@@ -10,7 +10,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import { createUnredactedLogger, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
-import { applyGenerationSummary, chooseRequestId, type RequestContext } from './request-context.js';
+import { applyGenerationSummary, chooseRequestId, type RequestContext, type RequestQuery } from './request-context.js';
 import { sendError } from './respond.js';
 import type { ResumeGrants } from './resume-grants.js';
 import type { Route, Router } from './router.js';
@@ -37,8 +37,12 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
   return async function handle(request, response) {
     const { path, query } = requestTarget(request.url ?? '/');
     const context: RequestContext = { requestId: chooseRequestId(request.headers['x-request-id'], randomUUID), startedAt: now(), route: 'unmatched', query };
-    response.setHeader('x-request-id', context.requestId);
-    response.once('close', () => logRequest(dependencies, requestLogger(), context, request, response));
+    // `on`, not `once`: a response closes once, and once's wrapper would stay with every open
+    // stream for as long as it lasts (decision 0029).
+    response.on('close', () => {
+      context.closeListener?.responseClosed();
+      logRequest(dependencies, requestLogger(), context, request, response);
+    });
     let answerError: (response: ServerResponse, error: SluiceError) => void = sendError;
     try {
       // Read per request: a config reload swaps the route table (docs/reload.md).
@@ -49,6 +53,7 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
         throw new SluiceError('method_not_allowed', { message: `${path} accepts ${match.allowed.join(', ')}.` });
       }
       context.route = match.route.name;
+      if (!match.route.writesRequestIdHeader) response.setHeader('x-request-id', context.requestId);
       if (match.route.sendError) answerError = match.route.sendError;
       if (dependencies.tracing && match.route.access !== 'public') {
         context.trace = dependencies.tracing.startRequest({
@@ -66,8 +71,11 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
       const error = toSluiceError(thrown);
       if (error.code === 'internal_error') logger.error({ err: error.cause, requestId: context.requestId }, 'request failed');
       context.errorCode = error.code;
-      if (!response.headersSent) answerError(response, error);
-      else response.destroy();
+      if (response.headersSent) response.destroy();
+      else {
+        response.setHeader('x-request-id', context.requestId);
+        answerError(response, error);
+      }
     }
   };
 }
@@ -76,11 +84,17 @@ export function createRequestHandler(dependencies: RequestHandlerDependencies): 
 const plainPath = /^(?:\/[A-Za-z0-9_-]+)+$/;
 
 /**
+ * The query of every request that has none, shared: a context keeps its query for as long as the
+ * request lasts, hours for a hub stream (decision 0029). RequestQuery has no method that changes it.
+ */
+const emptyQuery: RequestQuery = new URLSearchParams();
+
+/**
  * The request target's path (dot segments resolved, as `new URL` does) and its query. The usual
  * target, a plain path, skips the URL parser: it costs several µs on every request (decision 0027).
  */
-function requestTarget(target: string): { path: string; query: URLSearchParams } {
-  if (plainPath.test(target)) return { path: target, query: new URLSearchParams() };
+function requestTarget(target: string): { path: string; query: RequestQuery } {
+  if (plainPath.test(target)) return { path: target, query: emptyQuery };
   const url = new URL(target, 'http://sluice.invalid');
   return { path: url.pathname, query: url.searchParams };
 }

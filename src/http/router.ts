@@ -31,6 +31,13 @@ export interface RouteOptions {
    * included, in the route's own API's shape (Anthropic's for /v1/messages); OpenAI's by default.
    */
   sendError?: (response: ServerResponse, error: SluiceError) => void;
+  /**
+   * Every response head the handler writes carries `x-request-id` already (in its one writeHead
+   * call), so the request handler does not set it ahead. A header set ahead is kept by node:http
+   * in a map of its own for the response's whole life, which an idle hub stream pays for hours
+   * (decision 0029). Errors the request handler answers get it all the same.
+   */
+  writesRequestIdHeader?: boolean;
 }
 
 /** A route as a module hands it to the app, which registers a list of them in one loop. */
@@ -50,6 +57,7 @@ export interface Route {
   tickets: boolean;
   apiKeyHeader?: string;
   sendError?: (response: ServerResponse, error: SluiceError) => void;
+  writesRequestIdHeader: boolean;
   handler: RouteHandler;
 }
 
@@ -70,6 +78,7 @@ export class Router {
       tickets: options.tickets ?? false,
       ...(options.apiKeyHeader !== undefined ? { apiKeyHeader: options.apiKeyHeader.toLowerCase() } : {}),
       ...(options.sendError ? { sendError: options.sendError } : {}),
+      writesRequestIdHeader: options.writesRequestIdHeader ?? false,
       handler,
     });
     return this;

@@ -6,11 +6,13 @@ import type { ConnectionCounts, ConnectionInfo, HubCloseReason, HubConnection, P
 export interface ConnectionRegistry {
   /** Connections currently held. */
   readonly size: number;
+  /** Adds a connection. Throws Error when a connection with the same id is already held. */
+  add(connection: HubConnection): void;
   /**
-   * Adds a connection. Returns the function that removes it (true the first time it removes it).
-   * Throws Error when a connection with the same id is already held.
+   * Removes a connection; true the first time it removes it. A function of the registry, not one
+   * per connection: an idle connection keeps no closure of its own (decision 0029).
    */
-  add(connection: HubConnection): () => boolean;
+  remove(connection: HubConnection): boolean;
   /**
    * Delivers `message` to the target's connections on this node, each once (a user named twice
    * is still one user). Returns how many took it. A transport whose `deliver` throws is counted as
@@ -63,8 +65,8 @@ export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
       let own = byUser.get(connection.userId);
       if (!own) byUser.set(connection.userId, (own = new Map<string, HubConnection>()));
       own.set(connection.id, connection);
-      return () => remove(connection);
     },
+    remove,
     deliver(target, message) {
       let reached = 0;
       if ('all' in target) {

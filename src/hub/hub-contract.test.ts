@@ -263,13 +263,13 @@ for (const implementation of implementations) {
       expect(await hub.counts()).toEqual({ total: 3, byUser: { alice: 2, bob: 1 } });
     });
 
-    it('unregisters once (the function is idempotent) and refuses a duplicate id', async () => {
+    it('unregisters once (unregister is idempotent) and refuses a duplicate id', async () => {
       const hub = await create({ now: clock().now });
       const alice = fake('alice');
-      const unregister = await hub.register(alice.connection);
+      await hub.register(alice.connection);
       await expect(hub.register(alice.connection)).rejects.toThrow(/already registered/);
-      await unregister();
-      await unregister();
+      await hub.unregister(alice.connection);
+      await hub.unregister(alice.connection);
       expect(await hub.counts()).toEqual({ total: 0, byUser: {} });
       expect((await hub.push({ users: ['alice'] }, 'x', 1)).connections).toBe(0);
     });

@@ -55,8 +55,8 @@ describe('subscribeToHub: without a Last-Event-ID', () => {
   it('registers the connection, delivers live pushes, and leaves the hub on unsubscribe', async () => {
     const hub = createMemoryHub({ now: () => 1_000 });
     const sink = recordingSink();
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: undefined, sink });
-    await subscription.ready;
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: undefined, sink });
+    await ready;
     expect(await hub.connections('alice')).toHaveLength(1);
 
     const first = await hub.push({ users: ['alice'] }, 'notice', 1);
@@ -81,8 +81,8 @@ describe('subscribeToHub: replay then live', () => {
     await hub.push({ users: ['bob'] }, 'not-hers', 3);
     const missedBroadcast = await hub.push({ all: true }, 'c', 4);
     const sink = recordingSink();
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
-    await subscription.ready;
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
+    await ready;
     const live = await hub.push({ users: ['alice'] }, 'd', 5);
     expect(sink.received).toEqual([
       { id: missedOwn.id, replayed: true },
@@ -102,7 +102,7 @@ describe('subscribeToHub: replay then live', () => {
     });
     const seen = await hub.push({ users: ['alice'] }, 'seen', 0);
     const sink = recordingSink();
-    const subscription = subscribeToHub({
+    const { subscription, ready } = subscribeToHub({
       hub: {
         ...hub,
         replay: async (userId, lastEventId) => {
@@ -120,7 +120,7 @@ describe('subscribeToHub: replay then live', () => {
     await new Promise<void>((resolve) => (resolveAfter = resolve));
     // Nothing reaches the client before the replay is complete.
     expect(sink.received).toEqual([]);
-    await subscription.ready;
+    await ready;
     expect(sink.received).toEqual([
       { id: inReplay, replayed: true },
       { id: afterReplay, replayed: false },
@@ -136,18 +136,17 @@ describe('subscribeToHub: replay then live', () => {
     const hub: Hub = {
       ...inner,
       register: async (connection) => {
-        const unregister = await inner.register(connection);
+        await inner.register(connection);
         // A cluster hub can deliver before register() resolves.
         const result = await inner.push({ users: ['alice'] }, 'early', 2);
         // The memory hub retains it too, so the replay would hold it: make it a live-only one.
         live = result.id;
-        return unregister;
       },
       replay: async (userId, lastEventId) => (await inner.replay(userId, lastEventId)).filter((message) => message.id !== live),
     };
     const sink = recordingSink();
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
-    await subscription.ready;
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
+    await ready;
     expect(sink.received).toEqual([
       { id: missed.id, replayed: true },
       { id: live, replayed: false },
@@ -164,8 +163,8 @@ describe('subscribeToHub: closes and failures', () => {
     const seen = await hub.push({ users: ['alice'] }, 'seen', 0);
     const missed = await hub.push({ users: ['alice'] }, 'missed', 1);
     const sink = recordingSink();
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
-    await subscription.ready;
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
+    await ready;
     expect(sink.log).toEqual([`deliver ${missed.id}`, 'close disconnected']);
     expect(await hub.connections('alice')).toEqual([]);
     await subscription.unsubscribe();
@@ -174,8 +173,8 @@ describe('subscribeToHub: closes and failures', () => {
   it('passes on a live close at once', async () => {
     const hub = createMemoryHub({ now: () => 1_000 });
     const sink = recordingSink();
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: undefined, sink });
-    await subscription.ready;
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: undefined, sink });
+    await ready;
     expect(await hub.closeLocal()).toBe(1);
     expect(sink.closed.map((reason) => reason.code)).toEqual(['shutting_down']);
     await subscription.unsubscribe();
@@ -186,9 +185,9 @@ describe('subscribeToHub: closes and failures', () => {
     const seen = await hub.push({ users: ['alice'] }, 'seen', 0);
     await hub.push({ users: ['alice'] }, 'missed', 1);
     const sink = recordingSink();
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: seen.id, sink });
     const left = subscription.unsubscribe();
-    await subscription.ready;
+    await ready;
     await left;
     expect(await hub.connections('alice')).toEqual([]);
     expect((await hub.push({ users: ['alice'] }, 'later', 2)).connections).toBe(0);
@@ -201,8 +200,8 @@ describe('subscribeToHub: closes and failures', () => {
       throw new Error('storage down');
     });
     const sink = recordingSink();
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: '1', sink });
-    await expect(subscription.ready).rejects.toThrow('storage down');
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: '1', sink });
+    await expect(ready).rejects.toThrow('storage down');
     await subscription.unsubscribe();
     expect(await hub.connections('alice')).toEqual([]);
     expect(sink.received).toEqual([]);
@@ -216,8 +215,8 @@ describe('subscribeToHub: closes and failures', () => {
     });
     const sink = recordingSink();
     const errors: string[] = [];
-    const subscription = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: '1', sink, onError: (_error, step) => errors.push(step) });
-    await subscription.ready;
+    const { subscription, ready } = subscribeToHub({ hub, connection: connectionFor('alice'), lastEventId: '1', sink, onError: (_error, step) => errors.push(step) });
+    await ready;
     expect(errors).toEqual(['replay']);
     expect(sink.received).toEqual([{ id: during, replayed: false }]);
     expect(await hub.connections('alice')).toHaveLength(1);
@@ -227,16 +226,16 @@ describe('subscribeToHub: closes and failures', () => {
   it('rejects ready when the hub refuses the registration, or reports it with onError and goes on', async () => {
     const hub = createMemoryHub({ now: () => 1_000 });
     const connection = connectionFor('alice');
-    const first = subscribeToHub({ hub, connection, lastEventId: undefined, sink: recordingSink() });
-    await first.ready;
+    const { subscription: first, ready: firstReady } = subscribeToHub({ hub, connection, lastEventId: undefined, sink: recordingSink() });
+    await firstReady;
     await expect(subscribeToHub({ hub, connection, lastEventId: undefined, sink: recordingSink() }).ready).rejects.toThrow();
 
     const errors: string[] = [];
     const seen = await hub.push({ users: ['alice'] }, 'seen', 0);
     const missed = await hub.push({ users: ['alice'] }, 'missed', 1);
     const sink = recordingSink();
-    const tolerant = subscribeToHub({ hub, connection, lastEventId: seen.id, sink, onError: (_error, step) => errors.push(step) });
-    await tolerant.ready;
+    const { subscription: tolerant, ready: tolerantReady } = subscribeToHub({ hub, connection, lastEventId: seen.id, sink, onError: (_error, step) => errors.push(step) });
+    await tolerantReady;
     expect(errors).toEqual(['register']);
     // Not registered, so no live pushes; the replay still comes.
     expect(sink.received).toEqual([{ id: missed.id, replayed: true }]);

@@ -7,7 +7,7 @@
 // replay, minus those it already holds (by id). With the cluster hub, where appending to the log
 // and publishing are separate steps, a push can be in both: that is why the duplicates are dropped
 // by id and not by position.
-import type { HubCloseReason, HubConnection, Hub, PushMessage } from './hub.js';
+import type { HubCloseReason, HubConnection, HubTransport, Hub, PushMessage } from './hub.js';
 
 /** Where a subscription hands its messages: the transport's side of one client connection. */
 export interface HubSink {
@@ -41,12 +41,8 @@ export interface HubSubscriptionOptions {
 }
 
 export interface HubSubscription {
-  /**
-   * Settles once the replay and the pushes held meanwhile are delivered and pushes flow live.
-   * Rejects (nothing delivered, the connection already leaving the hub) when registering or
-   * replaying failed and no `onError` was given.
-   */
-  readonly ready: Promise<void>;
+  /** The connection's id, as the hub lists it. */
+  readonly id: string;
   /**
    * Stops delivering and leaves the hub; idempotent. Safe while `ready` is pending: the connection
    * then leaves as soon as its registration completes. Rejects when the hub fails to remove it.
@@ -54,62 +50,83 @@ export interface HubSubscription {
   unsubscribe(): Promise<void>;
 }
 
-/** Registers `options.connection` with the hub and starts the replay; see {@link HubSubscription}. */
-export function subscribeToHub(options: HubSubscriptionOptions): HubSubscription {
-  return new Subscription(options);
+export interface OpeningSubscription {
+  readonly subscription: HubSubscription;
+  /**
+   * Settles once the replay and the pushes held meanwhile are delivered and pushes flow live.
+   * Rejects (nothing delivered, the connection already leaving the hub) when registering or
+   * replaying failed and no `onError` was given. Apart from the subscription, which does not keep
+   * it: a transport awaits it once, while the subscription lives as long as the connection
+   * (decision 0029).
+   */
+  readonly ready: Promise<void>;
 }
 
-class Subscription implements HubSubscription {
-  readonly ready: Promise<void>;
-  readonly #options: HubSubscriptionOptions;
+/** Registers `options.connection` with the hub and starts the replay; see {@link OpeningSubscription}. */
+export function subscribeToHub(options: HubSubscriptionOptions): OpeningSubscription {
+  const subscription = new Subscription(options);
+  return { subscription, ready: subscription.open(options) };
+}
+
+/**
+ * One object per connection, which is also what the hub holds (it is the {@link HubConnection}):
+ * an idle connection keeps no closures, options or promises of its own (decision 0029).
+ */
+class Subscription implements HubSubscription, HubConnection {
+  readonly id: string;
+  readonly userId: string;
+  readonly transport: HubTransport;
+  readonly openedAt: number;
+  readonly #hub: Hub;
+  readonly #sink: HubSink;
   #state: 'opening' | 'live' | 'closed' = 'opening';
   /** Pushes that arrived while opening: delivered after the replay, minus those it holds. */
-  #held: PushMessage[] = [];
+  #held: PushMessage[] | undefined;
   /** A close the hub asked for while opening: passed on after what was held. */
   #heldClose: HubCloseReason | undefined;
-  /** Resolves to the function that removes the connection; undefined when registering failed. */
-  readonly #registration: Promise<(() => Promise<void>) | undefined>;
+  /** Set while the connection registers: settles when register() has. */
+  #registering: Promise<void> | undefined;
   #left: Promise<void> | undefined;
 
   constructor(options: HubSubscriptionOptions) {
-    this.#options = options;
-    const connection: HubConnection = {
-      ...options.connection,
-      deliver: (message) => this.#deliver(message),
-      close: (reason) => this.#close(reason),
-    };
-    this.#registration = options.hub.register(connection).catch((error: unknown) => {
-      if (!options.onError) throw error;
-      options.onError(error, 'register');
-      return undefined;
-    });
-    this.ready = this.#open();
+    const { connection } = options;
+    this.id = connection.id;
+    this.userId = connection.userId;
+    this.transport = connection.transport;
+    this.openedAt = connection.openedAt;
+    this.#hub = options.hub;
+    this.#sink = options.sink;
   }
 
   unsubscribe(): Promise<void> {
     this.#state = 'closed';
-    this.#held = [];
+    this.#held = undefined;
     this.#heldClose = undefined;
     // While registering there is nothing to remove yet: it is removed once registered.
-    this.#left ??= this.#registration.then(
-      (unregister) => unregister?.(),
-      () => undefined,
-    );
+    // (The hub's unregister does nothing for a connection whose registration failed.)
+    this.#left ??= this.#registering
+      ? this.#registering.then(
+          () => this.#hub.unregister(this),
+          () => undefined,
+        )
+      : this.#hub.unregister(this);
     return this.#left;
   }
 
-  #deliver(message: PushMessage): boolean {
+  /** The hub delivers a push (the {@link HubConnection} side). */
+  deliver(message: PushMessage): boolean {
     if (this.#state === 'closed') return false;
     if (this.#state === 'opening') {
-      this.#held.push(message);
+      (this.#held ??= []).push(message);
       return true;
     }
-    return this.#options.sink.deliver(message, false);
+    return this.#sink.deliver(message, false);
   }
 
-  #close(reason: HubCloseReason): void {
+  /** The hub ends the connection (the {@link HubConnection} side). */
+  close(reason: HubCloseReason): void {
     if (this.#state === 'opening') this.#heldClose = reason;
-    else if (this.#state === 'live') this.#options.sink.close(reason);
+    else if (this.#state === 'live') this.#sink.close(reason);
   }
 
   /** A method, not an inline test: unsubscribe() may change the state across an await. */
@@ -117,25 +134,38 @@ class Subscription implements HubSubscription {
     return this.#state === 'closed';
   }
 
-  async #open(): Promise<void> {
+  /** Registers, replays and goes live: `ready`. Called once, by subscribeToHub. */
+  async open(options: HubSubscriptionOptions): Promise<void> {
+    this.#registering = this.#register(options);
     try {
-      await this.#registration;
-    } catch (error) {
-      this.#state = 'closed';
-      throw error;
+      await this.#registering;
+    } finally {
+      this.#registering = undefined;
     }
     // The client left while the connection registered: unsubscribe() removes it.
     if (this.#isClosed()) return;
-    const replayed = await this.#replay();
+    const replayed = await this.#replay(options);
     if (this.#isClosed()) return;
     this.#goLive(replayed);
   }
 
-  async #replay(): Promise<PushMessage[]> {
-    const { hub, connection, lastEventId, onError } = this.#options;
+  /** Registers the connection; a failure that `onError` takes leaves it unregistered, and goes on. */
+  async #register({ onError }: HubSubscriptionOptions): Promise<void> {
+    try {
+      await this.#hub.register(this);
+    } catch (error) {
+      if (!onError) {
+        this.#state = 'closed';
+        throw error;
+      }
+      onError(error, 'register');
+    }
+  }
+
+  async #replay({ lastEventId, onError }: HubSubscriptionOptions): Promise<PushMessage[]> {
     if (lastEventId === undefined) return [];
     try {
-      return await hub.replay(connection.userId, lastEventId);
+      return await this.#hub.replay(this.userId, lastEventId);
     } catch (error) {
       if (!onError) {
         // Whoever calls unsubscribe() gets this same promise, and with it a failure to leave.
@@ -149,13 +179,13 @@ class Subscription implements HubSubscription {
 
   /** Hands over the replay, then what was held, then opens the tap; all in one synchronous step. */
   #goLive(replayed: readonly PushMessage[]): void {
-    const { sink } = this.#options;
-    const replayedIds = new Set(replayed.map((message) => message.id));
-    const held = this.#held;
-    this.#held = [];
+    const sink = this.#sink;
+    const held = this.#held ?? [];
+    this.#held = undefined;
     this.#state = 'live';
+    const replayedIds = held.length > 0 ? new Set(replayed.map((message) => message.id)) : undefined;
     for (const message of replayed) sink.deliver(message, true);
-    for (const message of held) if (!replayedIds.has(message.id)) sink.deliver(message, false);
+    for (const message of held) if (!replayedIds?.has(message.id)) sink.deliver(message, false);
     const close = this.#heldClose;
     this.#heldClose = undefined;
     if (close) sink.close(close);

@@ -46,8 +46,8 @@ export interface HubCloseReason {
 
 /**
  * What a transport hands the hub for each open client connection. The transport owns the socket:
- * it supplies the id and the two callbacks, and calls the unregister function `register` returned
- * when the socket closes, whatever closed it.
+ * it supplies the id and the two callbacks, and calls the hub's `unregister` when the socket
+ * closes, whatever closed it.
  */
 export interface HubConnection {
   /** Unique among the hub's connections (on every node); short ASCII. */
@@ -113,14 +113,20 @@ export interface Hub {
   /** This node's id, as ConnectionInfo.node shows it. */
   readonly nodeId: string;
   /**
-   * Adds a connection: from now on pushes for its user reach it. Resolves to the function that
-   * removes it again (idempotent; call it when the socket closes). Rejects when a connection with
-   * the same id is already registered. It does not reject because shared storage is unavailable:
+   * Adds a connection: from now on pushes for its user reach it, until {@link unregister} removes
+   * it (call that when the socket closes). Rejects when a connection with the same id is already
+   * registered. It does not reject because shared storage is unavailable:
    * the cluster hub then registers the connection on its node all the same (its client keeps the
    * channel, and pushes reach it again once storage is back) and writes its shared entry later
    * (decision 0009).
    */
-  register(connection: HubConnection): Promise<() => Promise<void>>;
+  register(connection: HubConnection): Promise<void>;
+  /**
+   * Removes a connection `register` added; idempotent, and does nothing for a connection it does
+   * not hold. A method of the hub rather than a function per connection, so that an idle
+   * connection keeps no closure of its own (decision 0029).
+   */
+  unregister(connection: HubConnection): Promise<void>;
   /**
    * Assigns the next id, retains the message for replay, and delivers it to the target's open
    * connections (on every node, for a cluster hub). `data` must be JSON-serialisable (it is

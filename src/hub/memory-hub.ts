@@ -44,10 +44,10 @@ export function createMemoryHub(options: MemoryHubOptions): MemoryHub {
       return log.retainedUsers;
     },
     async register(connection) {
-      const remove = registry.add(connection);
-      return async () => {
-        remove();
-      };
+      registry.add(connection);
+    },
+    async unregister(connection) {
+      registry.remove(connection);
     },
     async push(target, event, data) {
       if (!isPushEventName(event)) throw new TypeError(`"${event}" cannot name a push: use 1 to 64 of A-Z a-z 0-9 . _ : - and not error or close.`);

@@ -8,14 +8,14 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { isPushId, type Hub, type HubCloseReason, type PushMessage } from '../../hub/hub.js';
-import { subscribeToHub, type HubSink } from '../../hub/hub-subscription.js';
+import { subscribeToHub, type HubSink, type HubSubscription } from '../../hub/hub-subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import { errorPayload } from '../../contract/stream-event.js';
-import { callerOf } from '../request-context.js';
-import { onResponseClose } from '../on-response-close.js';
+import { callerOf, type RequestContext } from '../request-context.js';
 import type { RouteHandler } from '../router.js';
-import { formatSseEvent } from '../../sse/format.js';
-import { shareSseFrame, SseStream, type SharedSseFrame } from '../sse/sse-writer.js';
+import { formatSseEvent, heartbeat } from '../../sse/format.js';
+import { shareSseFrame, socketBlocked, writeSharedFrame, writeSseHead, type SharedSseFrame } from '../sse/sse-writer.js';
+import { StreamTimers, type TimedStream } from '../sse/stream-timers.js';
 
 export interface HubEventsOptions {
   readonly hub: Hub;
@@ -49,9 +49,9 @@ const ageJitter = 0.1;
 /**
  * How long one connection may live: maxConnectionAgeMs brought forward by a random share of up to
  * a tenth of it, so connections opened together do not all reconnect together. In whole seconds
- * when that tenth is 10 s or more: timers of one duration share one list in Node, so whole seconds
- * keep the lists to a few hundred however many connections there are, instead of one per
- * connection (decision 0029).
+ * when that tenth is 10 s or more: the streams' shared timers keep one list per age
+ * (StreamTimers), so whole seconds keep the lists to a few hundred however many connections there
+ * are, instead of one per connection (decision 0029).
  */
 export function connectionAgeMs(maxConnectionAgeMs: number, random: () => number): number {
   const spreadMs = maxConnectionAgeMs * ageJitter;
@@ -68,52 +68,36 @@ interface CloseEventData {
 }
 
 export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
-  const random = options.random ?? Math.random;
+  const streams: HubStreams = {
+    options,
+    random: options.random ?? Math.random,
+    timers: new StreamTimers<SseChannel>(options.heartbeatMs),
+  };
 
   return async function hubEvents(context, request, response) {
     const principal = callerOf(context);
     const lastEventId = chooseLastEventId(request.headers['last-event-id'], context.query.get('lastEventId'));
     context.stream = true;
+    // A client that left while it was authenticated gets nothing, not even a registration.
+    if (response.destroyed) return;
 
-    const channel = new SseChannel(response, options, (outcome) => (context.outcome = outcome));
-    let ageTimer: NodeJS.Timeout | undefined;
+    const channel = new SseChannel(response, context, streams);
     // A client that leaves while the connection registers or the replay is read leaves the hub at
-    // once, and so does one that left before this line (while it was authenticated).
-    onResponseClose(response, () => {
-      channel.end();
-      clearTimeout(ageTimer);
-    });
-    const connectionId = options.createConnectionId();
-    const subscription = subscribeToHub({
-      hub: options.hub,
-      connection: { id: connectionId, userId: principal.userId, transport: 'sse', openedAt: options.now() },
-      lastEventId,
-      sink: channel,
-    });
-    channel.onEnd = () => {
-      subscription.unsubscribe().catch((error: unknown) => options.logger.warn({ err: error, connectionId }, 'hub: unregistering a connection failed'));
-    };
+    // once: the request's close listener tells the channel.
+    context.closeListener = channel;
     try {
-      await subscription.ready;
+      await channel.subscribe(principal.userId, lastEventId);
     } catch (error) {
       // Nothing was sent yet: the failure is still an HTTP status.
       channel.end();
       throw error;
     }
-    // A client gone while it registered (its close listener has ended the channel) gets nothing opened.
-    if (response.destroyed) return;
     // Send the head now, even with nothing replayed: the client learns it is connected.
     channel.open();
-
-    if (options.maxConnectionAgeMs > 0) {
-      const ageMs = connectionAgeMs(options.maxConnectionAgeMs, random);
-      ageTimer = setTimeout(() => {
-        channel.closeWith({ reason: 'max_connection_age', reconnect: true, message: `The stream reached its maximum age (hub.maxConnectionAgeMs); reconnect with Last-Event-ID.` });
-      }, ageMs);
-    }
-    // The handler returns here: the open stream lives on in its listeners and the hub's
-    // registration, not in two suspended async functions (this one and the request handler's)
-    // holding their frames for as long as the connection stays open (decision 0029).
+    // The handler returns here: the open stream lives on in the request's close listener, the
+    // hub's registration and the shared timers, not in two suspended async functions (this one and
+    // the request handler's) holding their frames for as long as the connection stays open
+    // (decision 0029).
   };
 }
 
@@ -141,66 +125,99 @@ interface Pending {
   readonly liveBytes: number;
 }
 
+/** What the open streams of one route share: its options, and the timers that serve them all. */
+interface HubStreams {
+  readonly options: HubEventsOptions;
+  readonly random: () => number;
+  /** Every open stream's `: ping` and end at its maximum age (decision 0029). */
+  readonly timers: StreamTimers<SseChannel>;
+}
+
 /**
  * One SSE client of the hub, the sink its hub subscription delivers to. Events wait in its own
  * queue while the socket is full, so that each reaches the socket whole and in order; live events
  * waiting there are counted, and past maxBufferedBytes the stream ends with `client_too_slow`.
+ * Thousands of these stay open and idle, so each holds only what it needs while idle: no timer,
+ * closure or queue of its own (decision 0029).
  */
-class SseChannel implements HubSink {
-  /** Called once, when the channel stops taking events (the connection must leave the hub). */
-  onEnd: (() => void) | undefined;
+class SseChannel implements HubSink, TimedStream {
   readonly #response: ServerResponse;
-  readonly #options: HubEventsOptions;
-  /** Created when the stream opens: not before the replay was read, so its failure can still be a status. */
-  #sse: SseStream | undefined;
-  /** The socket whose 'drain' resumes the queue (the response's, when it has none). */
-  #socket: Socket | undefined;
-  #queue: Pending[] = [];
+  /** The request's: its id goes into the head, and why the server ended the stream into its log line. */
+  readonly #context: RequestContext;
+  readonly #streams: HubStreams;
+  #subscription: HubSubscription | undefined;
+  /** `opening` until the head is sent: until then a failure can still be an HTTP status. */
+  #state: 'opening' | 'open' | 'ended' = 'opening';
+  /** This stream's maximum age (ms); 0 when it has none. */
+  #ageMs = 0;
+  /** Events waiting for the socket's 'drain'; undefined while nothing waits. */
+  #queue: Pending[] | undefined;
   #head = 0;
   #queuedLiveBytes = 0;
-  #ended = false;
-  /** Records why the server ended the stream, for the request's log line. */
-  readonly #report: (outcome: string) => void;
+  /** While the queue waits: what emits the 'drain' it waits for, and its listener. */
+  #drain: { readonly emitter: Socket | ServerResponse; readonly listener: () => void } | undefined;
 
-  constructor(response: ServerResponse, options: HubEventsOptions, report: (outcome: string) => void) {
+  constructor(response: ServerResponse, context: RequestContext, streams: HubStreams) {
     this.#response = response;
-    this.#options = options;
-    this.#report = report;
+    this.#context = context;
+    this.#streams = streams;
   }
 
-  /** The stream, opened (and its head sent) on the first call; undefined once the channel ended or the client left. */
-  open(): SseStream | undefined {
-    if (this.#ended) return undefined;
-    if (this.#sse) return this.#sse;
-    if (this.#response.destroyed) return undefined;
-    const sse = new SseStream(this.#response, { heartbeatMs: this.#options.heartbeatMs });
-    this.#sse = sse;
-    sse.open();
-    this.#response.flushHeaders();
-    // The socket's 'drain', not the response's: a shared frame is written to the socket itself.
-    this.#socket = this.#response.socket ?? undefined;
-    (this.#socket ?? this.#response).on('drain', this.#flush);
+  /** Registers the connection with the hub; settles once the replay is delivered and pushes flow live. */
+  subscribe(userId: string, lastEventId: string | undefined): Promise<void> {
+    const { hub, createConnectionId, now } = this.#streams.options;
+    const { subscription, ready } = subscribeToHub({ hub, connection: { id: createConnectionId(), userId, transport: 'sse', openedAt: now() }, lastEventId, sink: this });
+    this.#subscription = subscription;
+    return ready;
+  }
+
+  /** Sends the head on the first call; false once the channel ended or the client left. */
+  open(): boolean {
+    const response = this.#response;
+    // Destroyed, the response has not necessarily emitted 'close' yet (it does on the next tick).
+    if (response.destroyed) return false;
+    if (this.#state !== 'opening') return this.#state === 'open';
+    this.#state = 'open';
+    // x-request-id goes in this one writeHead, not set ahead: node:http would keep a header map
+    // for the response's whole life (the route's writesRequestIdHeader).
+    writeSseHead(response, { 'x-request-id': this.#context.requestId });
+    response.flushHeaders();
     // The replay is delivered in this same turn: let it leave in as few socket writes as possible.
-    this.#response.cork();
-    process.nextTick(() => this.#response.uncork());
-    return sse;
+    response.cork();
+    process.nextTick(() => response.uncork());
+    // Only now, with the head sent, may a heartbeat come.
+    const { timers, options, random } = this.#streams;
+    if (options.maxConnectionAgeMs > 0) this.#ageMs = connectionAgeMs(options.maxConnectionAgeMs, random);
+    timers.add(this, this.#ageMs);
+    return true;
   }
 
   /** Replayed events do not count against maxBufferedBytes: retention bounds them. */
   deliver(message: PushMessage, replayed: boolean): boolean {
-    const sse = this.open();
-    if (!sse) return false;
+    if (!this.open()) return false;
     const frame = framePush(message);
-    if (this.#head === this.#queue.length && !sse.socketBlocked) {
-      sse.writeShared(frame);
+    if (this.#queue === undefined && !socketBlocked(this.#response)) {
+      writeSharedFrame(this.#response, frame);
       return true;
     }
     this.#enqueue(frame.text, !replayed);
-    if (this.#queuedLiveBytes > this.#options.maxBufferedBytes) {
+    if (this.#queuedLiveBytes > this.#streams.options.maxBufferedBytes) {
       this.#tooSlow();
       return false;
     }
     return true;
+  }
+
+  /** The shared heartbeat: not while the socket is full, nor ahead of queued events. */
+  beat(): void {
+    const response = this.#response;
+    if (this.#queue !== undefined || response.destroyed || socketBlocked(response)) return;
+    response.write(heartbeat);
+  }
+
+  /** The shared age timer: the stream reached its maximum age. */
+  expire(): void {
+    this.closeWith({ reason: 'max_connection_age', reconnect: true, message: `The stream reached its maximum age (hub.maxConnectionAgeMs); reconnect with Last-Event-ID.` });
   }
 
   /** The hub ends the connection: after an admin's disconnect the client should not reconnect. */
@@ -210,8 +227,7 @@ class SseChannel implements HubSink {
 
   /** Ends the stream with a `close` event, after everything already queued for it. */
   closeWith(data: CloseEventData): void {
-    const sse = this.open();
-    if (!sse) {
+    if (!this.open()) {
       this.end();
       return;
     }
@@ -219,67 +235,100 @@ class SseChannel implements HubSink {
     // What is queued goes first, all of it: the client is closing anyway, and reading it is what
     // lets the socket finish. The socket's own timeout is not ours to shorten here.
     const rest = this.#takeQueue();
-    this.#report(data.reason);
+    this.#context.outcome = data.reason;
     this.end();
-    sse.end(rest + last);
+    this.#endResponse(rest + last);
   }
 
-  /** Stops taking events and leaves the hub; idempotent. */
+  /** The client left, or the response was destroyed. */
+  responseClosed(): void {
+    this.end();
+  }
+
+  /** Stops taking events, leaves the hub and the shared timers; idempotent. */
   end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    (this.#socket ?? this.#response).off('drain', this.#flush);
-    this.#sse?.dispose();
-    this.#queue = [];
+    if (this.#state === 'ended') return;
+    this.#state = 'ended';
+    this.#stopWaitingForDrain();
+    this.#queue = undefined;
     this.#head = 0;
     this.#queuedLiveBytes = 0;
-    this.onEnd?.();
+    const { timers, options } = this.#streams;
+    timers.delete(this, this.#ageMs);
+    const subscription = this.#subscription;
+    subscription?.unsubscribe().catch((error: unknown) => options.logger.warn({ err: error, connectionId: subscription.id }, 'hub: unregistering a connection failed'));
   }
 
   #enqueue(text: string, live: boolean): void {
     const liveBytes = live ? Buffer.byteLength(text) : 0;
+    if (this.#queue === undefined) {
+      this.#queue = [];
+      this.#waitForDrain();
+    }
     this.#queue.push({ text, liveBytes });
     this.#queuedLiveBytes += liveBytes;
   }
 
-  readonly #flush = (): void => {
-    const sse = this.#sse;
-    if (this.#ended || !sse) return;
-    this.#response.cork();
-    while (this.#head < this.#queue.length && !sse.socketBlocked) {
-      const item = this.#queue[this.#head++];
+  /** The socket's 'drain', not the response's: a shared frame is written to the socket itself. */
+  #waitForDrain(): void {
+    const emitter = this.#response.socket ?? this.#response;
+    const listener = (): void => this.#flush();
+    emitter.on('drain', listener);
+    this.#drain = { emitter, listener };
+  }
+
+  #stopWaitingForDrain(): void {
+    this.#drain?.emitter.off('drain', this.#drain.listener);
+    this.#drain = undefined;
+  }
+
+  #flush(): void {
+    const queue = this.#queue;
+    const response = this.#response;
+    if (this.#state !== 'open' || queue === undefined) return;
+    response.cork();
+    while (this.#head < queue.length && !socketBlocked(response)) {
+      const item = queue[this.#head++];
       if (!item) break;
       this.#queuedLiveBytes -= item.liveBytes;
-      sse.write(item.text);
+      response.write(item.text);
     }
-    process.nextTick(() => this.#response.uncork());
-    if (this.#head === this.#queue.length) {
-      this.#queue = [];
+    process.nextTick(() => response.uncork());
+    if (this.#head === queue.length) {
+      // All sent: an idle stream keeps no queue and no 'drain' listener.
+      this.#queue = undefined;
       this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#stopWaitingForDrain();
+    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
       // Drop the sent front now and then, so a long backlog does not keep its sent half alive.
-      this.#queue = this.#queue.slice(this.#head);
+      this.#queue = queue.slice(this.#head);
       this.#head = 0;
     }
-  };
+  }
 
   #takeQueue(): string {
     let text = '';
-    for (let index = this.#head; index < this.#queue.length; index++) text += this.#queue[index]?.text ?? '';
+    const queue = this.#queue ?? [];
+    for (let index = this.#head; index < queue.length; index++) text += queue[index]?.text ?? '';
     return text;
   }
 
+  #endResponse(text: string): void {
+    const response = this.#response;
+    if (!response.writableEnded && !response.destroyed) response.end(text);
+  }
+
   #tooSlow(): void {
-    const sse = this.#sse;
-    if (!sse) return;
+    const { maxBufferedBytes } = this.#streams.options;
     const error = new SluiceError('client_too_slow', {
-      message: `The client left more than ${this.#options.maxBufferedBytes.toString()} bytes of pushes unread (server.maxBufferedBytes); the stream was ended. Reconnect with Last-Event-ID to replay what is retained.`,
+      message: `The client left more than ${maxBufferedBytes.toString()} bytes of pushes unread (server.maxBufferedBytes); the stream was ended. Reconnect with Last-Event-ID to replay what is retained.`,
     });
-    this.#report('client_too_slow');
+    this.#context.outcome = 'client_too_slow';
     this.end();
-    sse.end(formatSseEvent({ event: 'error', data: JSON.stringify(errorPayload(error)) }));
+    this.#endResponse(formatSseEvent({ event: 'error', data: JSON.stringify(errorPayload(error)) }));
     // A client that reads nothing would hold the socket open forever.
-    setTimeout(() => this.#response.destroy(), 1000).unref();
+    const response = this.#response;
+    setTimeout(() => response.destroy(), 1000).unref();
   }
 }
 

@@ -46,7 +46,7 @@ export function createHubRoutes(dependencies: HubRoutesDependencies): HubRoute[]
     ...(dependencies.random ? { random: dependencies.random } : {}),
   });
   return [
-    { method: 'GET', pattern: '/api/events', handler: events, options: { access: 'caller', tickets: true } },
+    { method: 'GET', pattern: '/api/events', handler: events, options: { access: 'caller', tickets: true, writesRequestIdHeader: true } },
     { method: 'POST', pattern: '/api/push', handler: createPushRoute({ hub, bodyLimitBytes: config.server.bodyLimitBytes }), options: { access: 'service' } },
     { method: 'GET', pattern: '/api/connections', handler: createListConnectionsRoute({ hub, now }), options: { access: 'admin' } },
     { method: 'DELETE', pattern: '/api/connections/:userId', handler: createDisconnectUserRoute({ hub, now }), options: { access: 'admin' } },

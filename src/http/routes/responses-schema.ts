@@ -6,6 +6,7 @@
 // frameworks send them by default.
 import { z } from 'zod';
 import { parseBody, parseWith } from '../validate.js';
+import type { RequestQuery } from '../request-context.js';
 
 const maxTextChars = 1_000_000;
 
@@ -130,6 +131,6 @@ const retrieveQuerySchema = z.looseObject({
 export type RetrieveQuery = z.infer<typeof retrieveQuerySchema>;
 
 /** The query of GET /v1/responses/:id (`include` and the rest are accepted and ignored). */
-export function parseRetrieveQuery(query: URLSearchParams): RetrieveQuery {
+export function parseRetrieveQuery(query: RequestQuery): RetrieveQuery {
   return parseWith(retrieveQuerySchema, Object.fromEntries(query));
 }

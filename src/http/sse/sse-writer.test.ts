@@ -6,7 +6,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it, vi } from 'vitest';
 import { formatSseEvent, heartbeat } from '../../sse/format.js';
-import { shareSseFrame, SseStream } from './sse-writer.js';
+import { shareSseFrame, SseStream, writeSharedFrame, writeSseHead } from './sse-writer.js';
 import { seededRandom } from '../../../test/support/seeded-random.js';
 
 /** Parses written SSE text the way eventsource-parser (and so the Vercel AI SDK) does. */
@@ -210,20 +210,19 @@ describe('SseStream', () => {
 
   const events = [formatSseEvent({ id: '1', event: 'push', data: '{"note":"é 😀"}' }), formatSseEvent({ data: 'plain' }), formatSseEvent({ id: '2', event: 'push', data: '"second"' })];
 
-  it('writes a shared frame as the same bytes as write(), in order with it, on a chunked HTTP/1.1 response', async () => {
+  it('writes a shared frame as the same bytes as response.write(), in order with it, on a chunked HTTP/1.1 response', async () => {
     const body = (shared: boolean, version: string) =>
       withServer(
         (_request, response) => {
-          const stream = new SseStream(response, { heartbeatMs: 0 });
-          stream.open();
+          writeSseHead(response);
           response.flushHeaders();
           const [first = '', second = '', third = ''] = events;
-          if (shared) stream.writeShared(shareSseFrame(first));
-          else stream.write(first);
-          stream.write(second);
-          if (shared) stream.writeShared(shareSseFrame(third));
-          else stream.write(third);
-          stream.end();
+          if (shared) writeSharedFrame(response, shareSseFrame(first));
+          else response.write(first);
+          response.write(second);
+          if (shared) writeSharedFrame(response, shareSseFrame(third));
+          else response.write(third);
+          response.end();
         },
         (url) => rawBody(url, version),
       );
@@ -239,10 +238,10 @@ describe('SseStream', () => {
   it('writes a shared frame through the response while its head is still buffered', async () => {
     const body = await withServer(
       (_request, response) => {
-        const stream = new SseStream(response, { heartbeatMs: 0 });
+        writeSseHead(response);
         response.cork();
-        stream.writeShared(shareSseFrame(events[0] ?? ''));
-        stream.end();
+        writeSharedFrame(response, shareSseFrame(events[0] ?? ''));
+        response.end();
         response.uncork();
       },
       (url) => rawBody(url, 'HTTP/1.1'),

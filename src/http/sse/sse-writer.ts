@@ -17,7 +17,7 @@ export interface SharedSseFrame {
   readonly chunk: Buffer;
 }
 
-/** Frames `text` (whole, already formatted events) once, for {@link SseStream.writeShared}. */
+/** Frames `text` (whole, already formatted events) once, for {@link writeSharedFrame}. */
 export function shareSseFrame(text: string): SharedSseFrame {
   return { text, chunk: Buffer.from(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`) };
 }
@@ -33,6 +33,39 @@ export interface SseStreamOptions {
   heartbeat?: string;
   /** Called when the head is about to be written because a heartbeat was due. */
   onOpen?: () => void;
+}
+
+/**
+ * Writes an SSE response's head (200, the streaming headers, and `headers`) unless it is written
+ * already.
+ */
+export function writeSseHead(response: ServerResponse, headers?: Readonly<Record<string, string>>): void {
+  if (response.headersSent) return;
+  response.writeHead(200, { ...sseHeaders, ...headers });
+}
+
+/**
+ * True while the response or its socket is over its high-water mark: write again after the
+ * socket's 'drain' (a shared frame's write does not mark the response; see {@link writeSharedFrame}).
+ */
+export function socketBlocked(response: ServerResponse): boolean {
+  return response.writableNeedDrain || (response.socket?.writableNeedDrain ?? false);
+}
+
+/**
+ * Writes an event framed once for many streams to a response whose head is written. On a chunked
+ * HTTP/1.1 response whose head has left and which owns its socket, the frame's chunk bytes go to
+ * the socket as they are: one shared Buffer and one socket write, instead of the four writes, the
+ * cork and the size string `response.write` makes per call (a broadcast to 5000 streams;
+ * docs/decisions/0024-push-fan-out.md). The bytes on the wire are the same, and in the same order
+ * as other writes (the response writes straight to its socket once its head is out). Anything else
+ * (HTTP/1.0, a pipelined response waiting for its socket) takes `response.write`. Returns false
+ * when the caller should wait for the socket's 'drain' (see {@link socketBlocked}).
+ */
+export function writeSharedFrame(response: ServerResponse, frame: SharedSseFrame): boolean {
+  const socket = response.socket;
+  if (socket !== null && response.chunkedEncoding && !response.writableEnded && ownsSocket(socket, response)) return socket.write(frame.chunk);
+  return response.write(frame.text);
 }
 
 /**
@@ -65,22 +98,12 @@ export class SseStream {
     return this.response.writableNeedDrain;
   }
 
-  /**
-   * {@link blocked} for a caller that uses {@link writeShared}: also true while the socket itself
-   * waits for a 'drain' (a shared frame's write does not mark the response); write again after
-   * the socket's 'drain', which the response's only follows when the response was marked.
-   */
-  get socketBlocked(): boolean {
-    return this.response.writableNeedDrain || (this.response.socket?.writableNeedDrain ?? false);
-  }
-
   get closed(): boolean {
     return this.#closed || this.response.destroyed;
   }
 
   open(): void {
-    if (this.response.headersSent) return;
-    this.response.writeHead(200, { ...sseHeaders, ...this.#options.headers });
+    writeSseHead(this.response, this.#options.headers);
   }
 
   /** Writes whole, already formatted events. Returns false when the caller should wait for 'drain'. */
@@ -88,25 +111,6 @@ export class SseStream {
     if (this.closed) return false;
     this.open();
     return this.response.write(text);
-  }
-
-  /**
-   * Writes an event framed once for many streams. On a chunked HTTP/1.1 response whose head has
-   * left and which owns its socket, the frame's chunk bytes go to the socket as they are: one
-   * shared Buffer and one socket write, instead of the four writes, the cork and the size string
-   * `response.write` makes per call (a broadcast to 5000 streams; docs/decisions/0024-push-fan-out.md).
-   * The bytes on the wire are the same, and in the same order as other writes (the response
-   * writes straight to its socket once its head is out). Anything else (HTTP/1.0, a pipelined
-   * response waiting for its socket) takes `response.write`. Returns false when the caller should
-   * wait for the socket's 'drain' (see {@link socketBlocked}).
-   */
-  writeShared(frame: SharedSseFrame): boolean {
-    if (this.closed) return false;
-    this.open();
-    const { response } = this;
-    const socket = response.socket;
-    if (socket !== null && response.chunkedEncoding && !response.writableEnded && ownsSocket(socket, response)) return socket.write(frame.chunk);
-    return response.write(frame.text);
   }
 
   end(text?: string): void {

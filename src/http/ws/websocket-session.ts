@@ -79,7 +79,7 @@ class WebSocketSession {
 
   start(lastEventId: string | undefined): void {
     const { hub, logger, now } = this.#dependencies;
-    const subscription = subscribeToHub({
+    const { subscription, ready } = subscribeToHub({
       hub,
       connection: { id: this.#connectionId, userId: this.#principal.userId, transport: 'ws', openedAt: now() },
       lastEventId,
@@ -90,7 +90,7 @@ class WebSocketSession {
     this.#subscription = subscription;
     // Listening at once: frames that arrive while the hub registers and replays are handled after it.
     this.#ws.on('message', (raw, isBinary) => {
-      subscription.ready
+      ready
         .then(() => this.#onFrame(readClientFrame(raw, isBinary)))
         .catch((error: unknown) => this.#frameFailed(error, raw));
     });

@@ -165,9 +165,10 @@ for (const each of backends) describe.skipIf(!each.available)(`redis hub: three 
   it('an unregistered connection leaves every node\'s list at once', async () => {
     freshPrefix();
     const [node1, node2] = await startCluster();
-    const unregister = await node2.hub.register(fake('alice').connection);
+    const alice = fake('alice');
+    await node2.hub.register(alice.connection);
     expect((await node1.hub.counts()).total).toBe(1);
-    await unregister();
+    await node2.hub.unregister(alice.connection);
     expect(await node1.hub.counts()).toEqual({ total: 0, byUser: {} });
   });
 
@@ -247,7 +248,7 @@ for (const each of backends) describe.skipIf(!each.available)(`redis hub: Redis 
     freshPrefix();
     const { hub } = await startNode('lonely', { url: `redis://127.0.0.1:${(await unusedPort()).toString()}` });
     const alice = fake('alice');
-    const unregister = await hub.register(alice.connection);
+    await hub.register(alice.connection);
     const startedAt = performance.now();
     await expectUnavailable(hub.push({ users: ['alice'] }, 'x', 1));
     await expectUnavailable(hub.push({ all: true }, 'x', 1));
@@ -263,7 +264,7 @@ for (const each of backends) describe.skipIf(!each.available)(`redis hub: Redis 
     expect(alice.closes).toEqual([]);
     expect(await hub.closeLocal()).toBe(1);
     expect(alice.closes.map((reason) => reason.code)).toEqual(['shutting_down']);
-    await unregister();
+    await hub.unregister(alice.connection);
   });
 
   // A proxy in front of one server; a cluster's client follows the nodes' own addresses past it.

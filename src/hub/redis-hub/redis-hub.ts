@@ -136,14 +136,15 @@ class ClusterHub implements RedisHub {
     return this.#channels.ready(timeoutMs);
   }
 
-  async register(connection: HubConnection): Promise<() => Promise<void>> {
-    const remove = this.#registry.add(connection);
+  async register(connection: HubConnection): Promise<void> {
+    this.#registry.add(connection);
     // Redis away: registered here all the same (pushes from other nodes cannot reach us then
     // anyway); the list is rewritten when Redis is back.
     await this.#list.add(connection);
-    return async () => {
-      if (remove()) await this.#list.remove(connection.id);
-    };
+  }
+
+  async unregister(connection: HubConnection): Promise<void> {
+    if (this.#registry.remove(connection)) await this.#list.remove(connection.id);
   }
 
   async push(target: PushTarget, event: string, data: unknown): Promise<PushResult> {

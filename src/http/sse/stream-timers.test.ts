@@ -1,0 +1,135 @@
+// The timers many hub streams share (decision 0029): one interval beats every stream held, one
+// timeout ends each at its own age, in order, after it has left; a stream that leaves gets neither;
+// and with the last stream gone no timer is left, none of them ever keeping the process alive.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { waitFor } from '../../../test/support/wait.js';
+import { StreamTimers } from './stream-timers.js';
+
+/** A stream that records its beats and when it expired. */
+function stream(name: string, expired: string[] = []) {
+  return {
+    name,
+    beats: 0,
+    beat() {
+      this.beats++;
+    },
+    expire() {
+      expired.push(name);
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('StreamTimers: heartbeats', () => {
+  it('beats every stream it holds with one interval, which stops with the last stream and never keeps the process alive', async () => {
+    const setSpy = vi.spyOn(globalThis, 'setInterval');
+    const timers = new StreamTimers<ReturnType<typeof stream>>(20);
+    const streams = [stream('a'), stream('b'), stream('c')];
+    for (const one of streams) timers.add(one, 0);
+    expect(setSpy).toHaveBeenCalledTimes(1);
+    const interval = setSpy.mock.results[0]?.value as NodeJS.Timeout;
+    expect(interval.hasRef()).toBe(false);
+    await sleep(110);
+    for (const one of streams) expect(one.beats).toBeGreaterThanOrEqual(3);
+
+    const [first, second, third] = streams as [ReturnType<typeof stream>, ReturnType<typeof stream>, ReturnType<typeof stream>];
+    timers.delete(first, 0);
+    timers.delete(first, 0);
+    const firstBeats = first.beats;
+    await sleep(60);
+    expect(first.beats).toBe(firstBeats);
+    expect(second.beats).toBeGreaterThan(firstBeats);
+    expect(timers.ticking).toBe(true);
+
+    timers.delete(second, 0);
+    timers.delete(third, 0);
+    expect(timers.size).toBe(0);
+    expect(timers.ticking).toBe(false);
+    const thirdBeats = third.beats;
+    await sleep(60);
+    expect(third.beats).toBe(thirdBeats);
+  });
+
+  it('beats nothing that was not added: a stream joins once its head is written', async () => {
+    const timers = new StreamTimers<ReturnType<typeof stream>>(10);
+    const waiting = stream('waiting');
+    await sleep(40);
+    expect(waiting.beats).toBe(0);
+    expect(timers.ticking).toBe(false);
+    timers.add(waiting, 0);
+    await sleep(40);
+    expect(waiting.beats).toBeGreaterThan(0);
+    timers.delete(waiting, 0);
+  });
+
+  it('with heartbeats off, sets no interval', () => {
+    const setSpy = vi.spyOn(globalThis, 'setInterval');
+    const timers = new StreamTimers<ReturnType<typeof stream>>(0);
+    const one = stream('one');
+    timers.add(one, 0);
+    expect(setSpy).not.toHaveBeenCalled();
+    expect(timers.ticking).toBe(false);
+    timers.delete(one, 0);
+  });
+});
+
+describe('StreamTimers: maximum ages', () => {
+  it('ends each stream at its own age, in the order they are due across ages, each after it has left', async () => {
+    const expired: string[] = [];
+    const timers = new StreamTimers<ReturnType<typeof stream>>(0);
+    const sizesAtExpiry: number[] = [];
+    const make = (name: string) => {
+      const one = stream(name, expired);
+      one.expire = () => {
+        sizesAtExpiry.push(timers.size);
+        expired.push(name);
+      };
+      return one;
+    };
+    const startedAt = performance.now();
+    timers.add(make('late'), 400);
+    timers.add(make('early'), 50);
+    timers.add(make('middle'), 250);
+    timers.add(make('early too'), 50);
+    expect(timers.size).toBe(4);
+    await sleep(150);
+    expect(expired).toEqual(['early', 'early too']);
+    await waitFor(() => expired.length === 4, 'every stream to expire', 5000);
+    expect(expired).toEqual(['early', 'early too', 'middle', 'late']);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(399);
+    // Each had left the timers when told: 4 held, then 2 after the first two, then 1, then 0.
+    expect(sizesAtExpiry).toEqual([2, 2, 1, 0]);
+    expect(timers.ticking).toBe(false);
+  });
+
+  it('never ends a stream that left, and sets no timer that keeps the process alive', async () => {
+    const setSpy = vi.spyOn(globalThis, 'setTimeout');
+    const expired: string[] = [];
+    const timers = new StreamTimers<ReturnType<typeof stream>>(0);
+    const leaving = stream('leaving', expired);
+    const staying = stream('staying', expired);
+    timers.add(leaving, 20);
+    timers.add(staying, 40);
+    for (const result of setSpy.mock.results) expect((result.value as NodeJS.Timeout).hasRef()).toBe(false);
+    timers.delete(leaving, 20);
+    await sleep(80);
+    expect(expired).toEqual(['staying']);
+    expect(timers.ticking).toBe(false);
+  });
+
+  it('holds nothing and sets no timer after many streams came and went', () => {
+    const timers = new StreamTimers<ReturnType<typeof stream>>(15_000);
+    const streams = Array.from({ length: 2000 }, (_, index) => ({ one: stream(`s${index.toString()}`), ageMs: 3_240_000 + (index % 360) * 1000 }));
+    for (const { one, ageMs } of streams) timers.add(one, ageMs);
+    expect(timers.size).toBe(2000);
+    // Closed in an order of their own, not the order they came in.
+    for (const { one, ageMs } of streams.reverse()) timers.delete(one, ageMs);
+    expect(timers.size).toBe(0);
+    expect(timers.ticking).toBe(false);
+  });
+});
