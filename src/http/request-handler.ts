@@ -96,7 +96,9 @@ const emptyQuery: RequestQuery = new URLSearchParams();
 function requestTarget(target: string): { path: string; query: RequestQuery } {
   if (plainPath.test(target)) return { path: target, query: emptyQuery };
   const url = new URL(target, 'http://sluice.invalid');
-  return { path: url.pathname, query: url.searchParams };
+  // A query of its own, not url.searchParams: that one keeps the whole URL alive with it, for as
+  // long as the request lasts (hours for a hub stream opened with `?ticket=`; decision 0029).
+  return { path: url.pathname, query: url.search === '' ? emptyQuery : new URLSearchParams(url.search) };
 }
 
 /** Who is calling, checked against the route's access; records a ticket it came with. */
