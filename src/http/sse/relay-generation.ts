@@ -26,8 +26,6 @@ export interface RelayOptions {
   streams: { inc(): void; dec(): void };
 }
 
-export type RelayEnd = FollowEnd;
-
 /** How long a client cut off as too slow may hold its socket before it is destroyed (ms). */
 const tooSlowGraceMs = 1000;
 
@@ -41,7 +39,7 @@ const tooSlowGraceMs = 1000;
 export function relayGeneration(options: RelayOptions): void {
   const relay = new SseRelay(options);
   options.streams.inc();
-  let done: Promise<RelayEnd>;
+  let done: Promise<FollowEnd>;
   try {
     done = followGeneration({ generation: options.generation, encode: options.encode, sink: relay, head: relay, maxBufferedBytes: options.maxBufferedBytes, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) }).done;
   } catch (error) {
