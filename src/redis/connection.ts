@@ -10,6 +10,7 @@
 // subscriber, as PUBLISH's does on a single server (docs/decisions/0019-redis-cluster.md).
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { loadLuaScripts } from './lua-script.js';
 import { ShardedSubscriber } from './sharded-subscriber.js';
 
 /** Where Redis is: one server, or a Redis Cluster given by some of its nodes. */
@@ -91,6 +92,13 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   let shards: ShardedSubscriber | undefined;
   if (options.clusterNodes !== undefined) {
     const cluster = openCluster(options.clusterNodes, settings);
+    // Each master's connection gets the scripts first: it is created (and later re-created after
+    // it drops) waiting to connect, with its own queue, so the loads go out ahead of anything the
+    // cluster routes to it.
+    cluster.on('+node', (node: Redis) => {
+      if (node.options.readOnly !== true) loadLuaScripts(node);
+    });
+    for (const node of cluster.nodes('master')) loadLuaScripts(node);
     command = cluster;
     shards = new ShardedSubscriber(cluster, { ...settings, ...cluster.options.redisOptions }, deliver, () => update());
   } else {
@@ -112,6 +120,12 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     else options.logger.warn('redis: unreachable; shared state (hub, resumes across nodes, limits) is unavailable until it is back');
     for (const listener of listeners) listener(now);
   };
+  // A single server's connections that run scripts load them as they become ready, before any
+  // other command is sent on them (loadLuaScripts says why); again after each reconnection, for a
+  // Redis that restarted has forgotten them.
+  for (const connection of [command, background]) {
+    if (connection instanceof Redis) connection.on('ready', () => loadLuaScripts(connection));
+  }
   for (const connection of [command, background, subscriber]) {
     if (connection === undefined) continue;
     connection.on('ready', update);

@@ -2,10 +2,14 @@
 // (EVALSHA) from then on, with the same reply; a failing script's own error is not retried. On a
 // Redis Cluster a script's keys must share one slot: keys made by slotKey with one tag do, and the
 // cluster refuses (CROSSSLOT) a script given two slots' keys, or one reaching a key it did not declare.
+// A connection loads the defined scripts as it becomes ready, so a script call nobody waits for is
+// never answered NOSCRIPT and overtaken by a command sent after it, even on a Redis (or a cluster
+// master) that never saw the script, or that restarted.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/logger.js';
-import { recordCommands, redisBackends, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { recordCommands, redisBackends, redisUrl, startRedisProxy, uniqueKeyPrefix } from '../../test/support/redis.js';
+import { waitFor } from '../../test/support/wait.js';
 import { createRedisConnections } from './connection.js';
 import { hashTagOf, slotKey } from './keys.js';
 import { defineLuaScript, runLuaScript } from './lua-script.js';
@@ -69,6 +73,53 @@ for (const backend of backends) {
     });
   });
 }
+
+/** A script of this test's own, which no Redis holds yet: it sets KEYS[1] to ARGV[1]. */
+function unseenSetScript(): ReturnType<typeof defineLuaScript> {
+  return defineLuaScript(`-- ${randomBytes(8).toString('hex')}\nreturn redis.call('SET', KEYS[1], ARGV[1], 'PX', 5000)`);
+}
+
+for (const backend of backends) {
+  describe.skipIf(!backend.available)(`a script call nobody waits for (${backend.name})`, () => {
+    it('is not overtaken by a command sent after it, though Redis never saw the script before the connection opened', async () => {
+      // Defined before the connections, as the stores' scripts are at module load.
+      const script = unseenSetScript();
+      const redis = createRedisConnections({ ...backend.target, keyPrefix: uniqueKeyPrefix(), logger });
+      await redis.ready();
+      const key = `${redis.keyPrefix}unawaited`;
+      const sent = recordCommands(redis.command);
+      const set = runLuaScript(redis.command, script, [key], ['set']);
+      // Without the load at ready: EVALSHA answered NOSCRIPT, this GET answered null, then EVAL.
+      expect(await redis.command.get(key)).toBe('set');
+      await set;
+      expect(sent).toEqual(['evalsha', 'get']);
+      await redis.close();
+    });
+  });
+}
+
+describe.skipIf(!backends.find((backend) => backend.name === 'redis')?.available)('a script call nobody waits for, after the connection came back (redis)', () => {
+  it('finds a script defined while it was connected: the connection loads the scripts again as it is ready again', async () => {
+    const proxy = await startRedisProxy(redisUrl);
+    const redis = createRedisConnections({ url: proxy.url, keyPrefix: uniqueKeyPrefix(), logger });
+    try {
+      await redis.ready();
+      // Not loaded at the first ready, as a script Redis forgot when it restarted.
+      const script = unseenSetScript();
+      proxy.cut();
+      await waitFor(() => !redis.healthy, 'the connection to notice the cut');
+      proxy.restore();
+      await redis.ready();
+      const key = `${redis.keyPrefix}unawaited`;
+      const set = runLuaScript(redis.command, script, [key], ['set']);
+      expect(await redis.command.get(key)).toBe('set');
+      await set;
+    } finally {
+      await redis.close();
+      await proxy.close();
+    }
+  });
+});
 
 const cluster = backends.find((backend) => backend.name === 'redis-cluster');
 describe.skipIf(!cluster?.available)('a script that touches two slots, on a Redis Cluster', () => {
