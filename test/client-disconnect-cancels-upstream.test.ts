@@ -1,7 +1,9 @@
 // A client that goes away must not leave the upstream call running: the upstream sees its request
-// close within 100 ms of the client's abort (streamed mid-answer, streamed before the first token,
+// close within 250 ms of the client's abort (streamed mid-answer, streamed before the first token,
 // or not streamed), the generation ends as cancelled and leaves the gateway's active set, and
-// another client's answer from the same upstream is untouched.
+// another client's answer from the same upstream is untouched. It takes a few ms; the bound leaves
+// room for a loaded machine (124 and 176 ms were seen with two suites running at once), and every
+// upstream here would run on for at least a second without the cancellation.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Generation } from '../src/relay/generation.js';
 import { startMockOpenAi, defaultAnswer, type MockOpenAi, type RecordedRequest } from './support/mock-openai.js';
@@ -47,6 +49,9 @@ async function readUntilContent(reader: ReadableStreamDefaultReader<Uint8Array>)
   }
 }
 
+/** How soon after the client's abort the upstream request must close (ms). */
+const cancelWithinMs = 250;
+
 /** Aborts, then measures how long the upstream took to see its request close. */
 async function abortAndMeasure(controller: AbortController, upstreamRequest: RecordedRequest): Promise<number> {
   const abortedAt = performance.now();
@@ -63,7 +68,7 @@ async function expectCancelledAndGone(generation: Generation): Promise<void> {
 }
 
 describe('a client that goes away cancels the upstream request', () => {
-  it('streamed, mid-answer: the upstream request closes within 100 ms', async () => {
+  it('streamed, mid-answer: the upstream request closes within 250 ms', async () => {
     upstream.plan = { chunkCount: 100, delayMs: 50 }; // one character every 50 ms: about 3 s in all
     const controller = new AbortController();
     const response = await postChat(gateway.url, { model: 'gpt-test', signal: controller.signal });
@@ -71,11 +76,11 @@ describe('a client that goes away cancels the upstream request', () => {
     await readUntilContent(response.body!.getReader());
     const generation = runningGeneration();
 
-    expect(await abortAndMeasure(controller, upstream.requests[0]!)).toBeLessThan(100);
+    expect(await abortAndMeasure(controller, upstream.requests[0]!)).toBeLessThan(cancelWithinMs);
     await expectCancelledAndGone(generation);
   });
 
-  it('streamed, before the first token: the upstream request closes within 100 ms', async () => {
+  it('streamed, before the first token: the upstream request closes within 250 ms', async () => {
     upstream.handlers.push(() => true); // takes the request and never answers
     const controller = new AbortController();
     // The gateway holds its head until the answer exists, so the client is still waiting for it.
@@ -83,12 +88,12 @@ describe('a client that goes away cancels the upstream request', () => {
     await waitFor(() => upstream.requests.length === 1, 'the upstream request');
     const generation = runningGeneration();
 
-    expect(await abortAndMeasure(controller, upstream.requests[0]!)).toBeLessThan(100);
+    expect(await abortAndMeasure(controller, upstream.requests[0]!)).toBeLessThan(cancelWithinMs);
     expect(await pending).toBeInstanceOf(Error);
     await expectCancelledAndGone(generation);
   });
 
-  it('not streamed, while waiting for the answer: the upstream request closes within 100 ms', async () => {
+  it('not streamed, while waiting for the answer: the upstream request closes within 250 ms', async () => {
     upstream.handlers.push(() => true);
     const controller = new AbortController();
     const pending = postChat(gateway.url, { model: 'gpt-test', stream: false, signal: controller.signal }).catch((error: unknown) => error);
@@ -96,20 +101,20 @@ describe('a client that goes away cancels the upstream request', () => {
     expect(upstream.requests[0]!.body['stream']).toBe(false);
     const generation = runningGeneration();
 
-    expect(await abortAndMeasure(controller, upstream.requests[0]!)).toBeLessThan(100);
+    expect(await abortAndMeasure(controller, upstream.requests[0]!)).toBeLessThan(cancelWithinMs);
     expect(await pending).toBeInstanceOf(Error);
     await expectCancelledAndGone(generation);
   });
 
   it('cancels only the client that left: another answer from the same upstream completes exactly', async () => {
-    upstream.plan = { chunkCount: 30, delayMs: 15 };
+    upstream.plan = { chunkCount: 100, delayMs: 30 }; // one character every 30 ms: about 1.7 s in all
     const leaving = new AbortController();
     const left = await postChat(gateway.url, { model: 'gpt-test', content: 'leaving', signal: leaving.signal });
     const staying = postChat(gateway.url, { model: 'gpt-test', content: 'staying' }).then(readStream);
     await readUntilContent(left.body!.getReader());
     await waitFor(() => upstream.requests.length === 2, 'both upstream requests');
 
-    expect(await abortAndMeasure(leaving, upstreamRequestFor('leaving'))).toBeLessThan(100);
+    expect(await abortAndMeasure(leaving, upstreamRequestFor('leaving'))).toBeLessThan(cancelWithinMs);
     const answer = await within(staying, 5000, 'the other answer');
     expect(answer.content).toBe(defaultAnswer);
     expect(answer.done).toBe(true);
