@@ -44,7 +44,8 @@ const plan = {
   soakRatePerSecond: 200,
   // Five minutes, or half a shorter soak: at 200 streams a second V8 takes four to five minutes
   // to size its heap to the load (a 900 s soak: RSS rose until about 300 s and stayed within
-  // 249–264 MB from there to the end; docs/benchmarks.md). The slope from 60 s is reported too.
+  // 249–269 MB from there to the end, each minute's lowest within 249–254; docs/benchmarks.md).
+  // The slope from 60 s is reported too.
   soakWarmUpSeconds: Math.min(300, soakSeconds / 2),
   soakEarlySeconds: Math.min(60, soakSeconds / 3),
   soakSampleSeconds: quick ? 1 : 3,
