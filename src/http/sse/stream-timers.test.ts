@@ -102,8 +102,12 @@ describe('StreamTimers: maximum ages', () => {
     await waitFor(() => expired.length === 4, 'every stream to expire', 5000);
     expect(expired).toEqual(['early', 'early too', 'middle', 'late']);
     expect(performance.now() - startedAt).toBeGreaterThanOrEqual(399);
-    // Each had left the timers when told: 4 held, then 2 after the first two, then 1, then 0.
-    expect(sizesAtExpiry).toEqual([2, 2, 1, 0]);
+    // Each had left the timers when told: at most 3, 2, 1 and 0 still held. The two 50 ms streams
+    // leave in one sweep ([2, 2, 1, 0]) unless the timer fires between their two due times, a few
+    // µs apart, and the second goes in a sweep of its own a millisecond later ([3, 2, 1, 0]).
+    expect(sizesAtExpiry).toHaveLength(4);
+    sizesAtExpiry.forEach((size, index) => expect(size).toBeLessThanOrEqual(3 - index));
+    expect(sizesAtExpiry.slice(1)).toEqual([2, 1, 0]);
     expect(timers.ticking).toBe(false);
   });
 
