@@ -1,15 +1,13 @@
 // A client that goes away must not leave the upstream call running: the upstream sees its request
 // close within 250 ms of the client's abort (streamed mid-answer, streamed before the first token,
 // or not streamed), the generation ends as cancelled and leaves the gateway's active set, and
-// another client's answer from the same upstream is untouched. It takes a few ms; the bound leaves
-// room for a loaded machine (124 and 176 ms were seen with two suites running at once), and every
-// upstream here would run on for at least a second without the cancellation.
+// another client's answer from the same upstream is untouched (the bound: test/support/wait.ts).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Generation } from '../src/relay/generation.js';
 import { startMockOpenAi, defaultAnswer, type MockOpenAi, type RecordedRequest } from './support/mock-openai.js';
 import { startGateway, openAiConfig, type TestGateway } from './support/gateway.js';
 import { postChat, readStream } from './support/chat-client.js';
-import { waitFor, within } from './support/wait.js';
+import { cancelWithinMs, waitFor, within } from './support/wait.js';
 
 let upstream: MockOpenAi;
 let gateway: TestGateway;
@@ -48,9 +46,6 @@ async function readUntilContent(reader: ReadableStreamDefaultReader<Uint8Array>)
     text += decoder.decode(value, { stream: true });
   }
 }
-
-/** How soon after the client's abort the upstream request must close (ms). */
-const cancelWithinMs = 250;
 
 /** Aborts, then measures how long the upstream took to see its request close. */
 async function abortAndMeasure(controller: AbortController, upstreamRequest: RecordedRequest): Promise<number> {
