@@ -132,10 +132,12 @@ async function sampleRounds(entries, total, rounds) {
 
 /**
  * A's CPU over B's as the median of the per-round ratios (each round measures A and B one after
- * the other), with their range, and each side's median. A ratio of medians pairs figures from
- * different rounds, so it moves with whatever else slowed the machine between them: on the EPYC
- * machine the single node's own figure moved from 0.555 to 1.270 s per 1000 streams between
- * partial runs of one build, and that ratio from 0.84× to 1.83× (docs/benchmarks.md).
+ * the other), with their range, and each side's median. A ratio of medians can pair figures from
+ * different rounds, so a machine that slows or speeds up during the run moves it; a per-round
+ * ratio compares figures taken minutes apart at most. On the EPYC machine the single node's own
+ * figure moved from 0.555 to 1.270 s per 1000 streams between partial runs of one build, and the
+ * ratio of medians from 0.84× to 1.83× (docs/benchmarks.md). Pairing does not remove the spread
+ * between runs: two full runs of one build gave 1.26× and 1.43×.
  */
 async function pairedRatio([nameA, targetA, optionsA], [nameB, targetB, optionsB], total, rounds) {
   const samples = await sampleRounds([[nameA, targetA, optionsA], [nameB, targetB, optionsB]], total, rounds);
