@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
-import { assertBuildIsCurrent } from './support/build.js';
+import { assertBuildIsCurrent } from './support/dist-freshness.js';
 import { postChat, readStream, type ParsedStream } from './support/chat-client.js';
 import { unusedPort } from './support/tcp.js';
 import { startGateway, type TestGateway } from './support/gateway.js';

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyService } from '../src/auth/api-keys.js';
 import { createStore } from '../src/store/create-store.js';
 import { demoAnswer } from '../src/providers/mock/answer.js';
-import { assertBuildIsCurrent } from './support/build.js';
+import { assertBuildIsCurrent } from './support/dist-freshness.js';
 import { redisBackends, openClient, uniqueKeyPrefix, deleteKeysUnder, startRedisProxy, type RedisBackend } from './support/redis.js';
 import { unusedPort } from './support/tcp.js';
 import { waitFor, within } from './support/wait.js';

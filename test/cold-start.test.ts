@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuildIsCurrent, root } from './support/build.js';
+import { assertBuildIsCurrent, root } from './support/dist-freshness.js';
 
 const cli = join(root, 'dist/cli/main.js');
 const nodeCount = 4;

@@ -12,7 +12,9 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { resolveConfig } from '../src/config/load.js';
 import { parseStoreUrl } from '../src/store/store-url.js';
-import { root } from './support/build.js';
+
+/** The repository: the image's build context. This file never uses the host's dist/. */
+const root = new URL('..', import.meta.url).pathname;
 
 // ---------------------------------------------------------------------------------------------
 // A Dockerfile reader: enough of the reference's grammar to check this file, strict about the rest.

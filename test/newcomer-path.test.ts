@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
-import { assertBuildIsCurrent, root } from './support/build.js';
+import { assertBuildIsCurrent, root } from './support/dist-freshness.js';
 import { findTools, runProcess } from './support/guides.js';
 
 const readme = readFileSync(join(root, 'README.md'), 'utf8');

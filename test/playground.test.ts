@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAnswer } from '../src/providers/mock/answer.js';
-import { assertBuildIsCurrent } from './support/build.js';
+import { assertBuildIsCurrent } from './support/dist-freshness.js';
 import { hasChromium, launchChromium, requireChromiumOnCi } from './support/chromium.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { waitFor } from './support/wait.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
-import { assertBuildIsCurrent, root } from './support/build.js';
+import { assertBuildIsCurrent, root } from './support/dist-freshness.js';
 import { postChat, readStream } from './support/chat-client.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';

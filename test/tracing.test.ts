@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { ConfigError, resolveConfig } from '../src/config/load.js';
 import { createStore } from '../src/store/create-store.js';
-import { assertBuildIsCurrent, root } from './support/build.js';
+import { assertBuildIsCurrent, root } from './support/dist-freshness.js';
 import { startGateway, type TestGateway } from './support/gateway.js';
 import { sendError, startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
 import { sparkCredentials, startMockSpark, type MockSpark } from './support/mock-spark.js';
