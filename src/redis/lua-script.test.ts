@@ -4,12 +4,15 @@
 // cluster refuses (CROSSSLOT) a script given two slots' keys, or one reaching a key it did not declare.
 // A connection loads the defined scripts as it becomes ready, so a script call nobody waits for is
 // never answered NOSCRIPT and overtaken by a command sent after it, even on a Redis (or a cluster
-// master) that never saw the script, or that restarted.
+// master) that never saw the script, or that restarted. On a cluster that holds as well for a master's
+// connection that dropped: ioredis does not reconnect it but opens a new one once a command for that
+// master's slots comes back MOVED from another master, as after the master restarted.
 import { randomBytes } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/logger.js';
 import { recordCommands, redisBackends, redisUrl, startRedisProxy, uniqueKeyPrefix } from '../../test/support/redis.js';
-import { waitFor } from '../../test/support/wait.js';
+import { waitFor, within } from '../../test/support/wait.js';
 import { createRedisConnections } from './connection.js';
 import { hashTagOf, slotKey } from './keys.js';
 import { defineLuaScript, runLuaScript } from './lua-script.js';
@@ -133,5 +136,48 @@ describe.skipIf(!cluster?.available)('a script that touches two slots, on a Redi
     const reaching = defineLuaScript(`redis.call('SET', KEYS[1], '1', 'PX', 5000)\nreturn redis.call('SET', ARGV[1], '1', 'PX', 5000)`);
     await expect(runLuaScript(redis.command, reaching, [slotKey(redis.keyPrefix, 'a')], [slotKey(redis.keyPrefix, 'b')])).rejects.toThrow(/slot|non local/i);
     await redis.close();
+  });
+});
+
+describe.skipIf(!cluster?.available)('a script call nobody waits for, after a master\'s connection came back (redis-cluster)', () => {
+  it('finds a script defined while it was connected: the master\'s new connection loads the scripts before anything else', async () => {
+    if (!cluster) return;
+    const redis = createRedisConnections({ ...cluster.target, keyPrefix: uniqueKeyPrefix(), logger });
+    const client = redis.command;
+    if (!(client instanceof Cluster)) throw new Error('a Redis Cluster target gives a Cluster client');
+    const key = `${redis.keyPrefix}unawaited`;
+    let admin: Redis | undefined;
+    try {
+      await redis.ready();
+      // Not loaded at the first ready, as a script a restarted master forgot. (No SCRIPT FLUSH:
+      // other test files use the same cluster at the same time, and would lose their scripts.)
+      const script = unseenSetScript();
+      const owner = client.slots[hashSlot(key)]?.[0];
+      const dropped = client.nodes('master').find((node) => `${node.options.host ?? ''}:${String(node.options.port)}` === owner);
+      if (owner === undefined || dropped === undefined) throw new Error(`no connection to the master of ${key}'s slot (${owner ?? 'unknown'})`);
+      // Only this client's connection to that master is killed, so no other test loses its own.
+      const id = await dropped.client('ID');
+      admin = new Redis(`redis://${owner}`);
+      await admin.client('KILL', 'ID', id);
+      // ioredis never reconnects a cluster node's connection: it ends and leaves the pool.
+      await waitFor(() => !client.nodes('master').includes(dropped), 'ioredis to drop the killed master connection');
+      const recreated = new Promise<Redis>((resolve) => client.once('+node', resolve));
+      // The next command for the slot goes to another master, is answered MOVED, and ioredis opens
+      // the connection anew. Awaited, so the script call below goes straight to the new connection:
+      // two commands sent at once would each be bounced by a master picked at random, and could
+      // come back in either order, whatever the scripts.
+      expect(await client.exists(key)).toBe(0);
+      expect(await within(recreated, 2000, 'ioredis to open a new connection to the master')).not.toBe(dropped);
+      const sent = recordCommands(client);
+      const set = runLuaScript(client, script, [key], ['set']);
+      // Without the load on '+node': EVALSHA answered NOSCRIPT, this GET answered null, then EVAL.
+      expect(await client.get(key)).toBe('set');
+      await set;
+      expect(sent).toEqual(['evalsha', 'get']);
+    } finally {
+      await client.del(key).catch(() => undefined);
+      await admin?.quit();
+      await redis.close();
+    }
   });
 });
