@@ -19,7 +19,7 @@ export function answerMemoryRequests() {
     await sleep(1000);
     globalThis.gc?.();
     globalThis.gc?.();
-    const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-    process.send?.({ memory: { rss, heap: heapUsed + external + arrayBuffers } });
+    const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+    process.send?.({ memory: { rss, heap: heapUsed + external + arrayBuffers, heapTotal } });
   });
 }

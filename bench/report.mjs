@@ -24,6 +24,27 @@ export function replaceResults(page, section) {
   return `${page.slice(0, start + startMarker.length)}\n${section.trim()}\n${page.slice(end)}`;
 }
 
+/**
+ * Least-squares slope of `points` ({ x, y }) and its standard error (how far the slope may be off
+ * given the scatter around the line; undefined with fewer than three points); undefined with fewer
+ * than two distinct x.
+ */
+export function fitSlope(points) {
+  const value = slope(points);
+  if (value === undefined) return undefined;
+  const count = points.length;
+  if (count < 3) return { slope: value, error: undefined };
+  const meanX = points.reduce((sum, point) => sum + point.x, 0) / count;
+  const meanY = points.reduce((sum, point) => sum + point.y, 0) / count;
+  let variance = 0;
+  let residuals = 0;
+  for (const { x, y } of points) {
+    variance += (x - meanX) ** 2;
+    residuals += (y - (meanY + value * (x - meanX))) ** 2;
+  }
+  return { slope: value, error: Math.sqrt(residuals / (count - 2) / variance) };
+}
+
 /** Least-squares slope of `points` ({ x, y }); undefined with fewer than two distinct x. */
 export function slope(points) {
   const count = points.length;

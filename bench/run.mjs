@@ -7,7 +7,7 @@
 // docs/benchmarks.md; the raw figures go to bench/results/<time>.json.
 //
 // BENCH_QUICK=1: every measure with small counts (about a minute or two). BENCH_ONLY=cpu,latency:
-// only the named measures (names below). BENCH_SOAK_S: soak length in seconds (default 300).
+// only the named measures (names below). BENCH_SOAK_S: soak length in seconds (default 900).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -15,14 +15,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, rssBytes, startNginx, startScript, startSluice, stopAll } from './processes.mjs';
-import { markdownTable, replaceResults, slope } from './report.mjs';
+import { fitSlope, markdownTable, replaceResults } from './report.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.env.BENCH_QUICK === '1';
 const measureNames = ['cpu', 'latency', 'memory', 'native', 'hold', 'idle', 'cluster', 'soak'];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((name) => name.trim()) : measureNames;
 for (const name of only) if (!measureNames.includes(name)) throw new Error(`BENCH_ONLY: no measure "${name}"; the measures are ${measureNames.join(', ')}`);
-const soakSeconds = Number(process.env.BENCH_SOAK_S ?? (quick ? 20 : 600));
+const soakSeconds = Number(process.env.BENCH_SOAK_S ?? (quick ? 20 : 900));
 const plan = {
   concurrency: 64,
   cpuStreams: quick ? 300 : 2000,
@@ -42,13 +42,16 @@ const plan = {
   fanOutRounds: quick ? 5 : 20,
   soakSeconds,
   soakRatePerSecond: 200,
-  // Five minutes, or half a shorter soak: at 200 streams a second V8 takes four to five minutes
-  // to size its heap to the load (a 900 s soak: RSS rose until about 300 s and stayed within
-  // 249–269 MB from there to the end, each minute's lowest within 249–254; docs/benchmarks.md).
-  // The slope from 60 s is reported too.
-  soakWarmUpSeconds: Math.min(300, soakSeconds / 2),
+  // Eight minutes, or half a shorter soak: at 200 streams a second Sluice's RSS grows for five to
+  // six minutes (V8 sizing its heap, then memory outside the JS heap) and stays flat from there; a
+  // 1200 s soak sampled after full GCs rose from 145 to 163 MB by 6 minutes and stayed within
+  // 162.5–167.3 MB to the end (docs/benchmarks.md). The slope from 60 s is reported too.
+  soakWarmUpSeconds: Math.min(480, soakSeconds / 2),
   soakEarlySeconds: Math.min(60, soakSeconds / 3),
   soakSampleSeconds: quick ? 1 : 3,
+  // How often Sluice is asked for its memory after full GCs (bench/memory-probe.mjs): what a
+  // leak would grow, without the garbage V8 has not collected yet.
+  soakGcSampleSeconds: quick ? 4 : 10,
 };
 // Heartbeat interval of the processes that hold idle hub connections; the hold lasts one interval
 // and a bit, so every connection has had a ping written to it when memory is read.
@@ -295,9 +298,12 @@ async function holdMany(upstreamUrl) {
 /**
  * plan.soakSeconds of 200 streams a second on a fresh Sluice: most read at full speed, one in
  * twenty pauses 2 s after its first chunk (a slow reader), one in twenty disconnects after its
- * first chunk. RSS (as the OS sees it, no forced GC) is sampled every plan.soakSampleSeconds; the
- * slope after plan.soakWarmUpSeconds is the figure, and the slope from plan.soakEarlySeconds up to
- * then is reported beside it.
+ * first chunk. Every plan.soakGcSampleSeconds Sluice reports its RSS and JS heap after full GCs
+ * (bench/memory-probe.mjs): the slope of that RSS after plan.soakWarmUpSeconds, with its standard
+ * error, is the figure, the heap's slope is shown beside it. RSS as the OS sees it without a forced
+ * GC is sampled every plan.soakSampleSeconds and its slopes after the warm-up and from
+ * plan.soakEarlySeconds up to then are reported too: they follow V8's sawtooth (tens of MB between
+ * collections), which a five-minute slope cannot tell from growth.
  */
 async function soak(upstreamUrl) {
   const sluice = await startSluice(upstreamUrl);
@@ -309,6 +315,7 @@ async function soak(upstreamUrl) {
     failures[key] = (failures[key] ?? 0) + 1;
   };
   const samples = [];
+  const gcSamples = [];
   const pending = new Set();
   const one = async (kind) => {
     const controller = new AbortController();
@@ -345,6 +352,8 @@ async function soak(upstreamUrl) {
     const started = performance.now();
     const end = started + plan.soakSeconds * 1000;
     let nextSample = started;
+    let nextGcSample = started + plan.soakGcSampleSeconds * 1000;
+    let gcSampling;
     const batch = plan.soakRatePerSecond / 20; // every 50 ms
     for (let tick = 0; performance.now() < end; tick++) {
       for (let index = 0; index < batch; index++) {
@@ -357,24 +366,41 @@ async function soak(upstreamUrl) {
         samples.push({ atS: (performance.now() - started) / 1000, rss: rssBytes(sluice.pids()) });
         nextSample += plan.soakSampleSeconds * 1000;
       }
+      // Asked without waiting: the load goes on while Sluice collects and answers (about 1 s).
+      if (gcSampling === undefined && performance.now() >= nextGcSample) {
+        const atS = (performance.now() - started) / 1000;
+        gcSampling = sluice.memory().then(({ rss, heap, heapTotal }) => {
+          gcSamples.push({ atS, rss, heap, heapTotal });
+          gcSampling = undefined;
+        });
+        nextGcSample += plan.soakGcSampleSeconds * 1000;
+      }
       await sleep(Math.max(0, started + (tick + 1) * 50 - performance.now()));
     }
     await Promise.all(pending);
-    const settled = samples.filter((sample) => sample.atS >= plan.soakWarmUpSeconds);
-    const bytesPerSecond = slope(settled.map((sample) => ({ x: sample.atS, y: sample.rss })));
+    await gcSampling;
+    const after = (list) => list.filter((sample) => sample.atS >= plan.soakWarmUpSeconds);
     const warming = samples.filter((sample) => sample.atS >= plan.soakEarlySeconds && sample.atS < plan.soakWarmUpSeconds);
-    const warmingBytesPerSecond = slope(warming.map((sample) => ({ x: sample.atS, y: sample.rss })));
+    /** Slope and standard error of `field` over `list`, in kB per minute. */
+    const perMinute = (list, field) => {
+      const fit = fitSlope(list.map((sample) => ({ x: sample.atS, y: sample[field] })));
+      const kbPerMinute = (bytesPerSecond) => (bytesPerSecond === undefined ? undefined : (bytesPerSecond * 60) / 1024);
+      return fit === undefined ? undefined : { slope: kbPerMinute(fit.slope), error: kbPerMinute(fit.error) };
+    };
     const elapsedS = (performance.now() - started) / 1000;
+    const gcAfter = after(gcSamples);
     return {
       seconds: plan.soakSeconds,
       ratePerSecond: counts.started / elapsedS,
       ...counts,
       failures,
-      slopeKbPerMinute: bytesPerSecond === undefined ? undefined : (bytesPerSecond * 60) / 1024,
-      warmingSlopeKbPerMinute: warmingBytesPerSecond === undefined ? undefined : (warmingBytesPerSecond * 60) / 1024,
-      rssMbAfterWarmUp: settled[0] ? settled[0].rss / 2 ** 20 : undefined,
-      rssMbAtEnd: samples.at(-1) ? samples.at(-1).rss / 2 ** 20 : undefined,
+      gcRss: perMinute(gcAfter, 'rss'),
+      gcHeap: perMinute(gcAfter, 'heap'),
+      gcRssMb: gcAfter.length > 0 ? [Math.min(...gcAfter.map((sample) => sample.rss)) / 2 ** 20, Math.max(...gcAfter.map((sample) => sample.rss)) / 2 ** 20] : undefined,
+      rawRss: perMinute(after(samples), 'rss'),
+      warmingRawRss: perMinute(warming, 'rss'),
       samples,
+      gcSamples,
     };
   } finally {
     await sluice.stop();
@@ -569,13 +595,15 @@ function resultRows(results) {
     rows.push(['CPU s per 1000 streams, OpenAI route / native POST /api/chat', '', '', '', '', `${format(native.openai, 3)} / ${format(native.native, 3)}`, `${format(times)}× OpenAI`, `≤ 1.2×: ${verdict(times <= 1.2)}`]);
   } else notRun('native', 'native API CPU against the OpenAI route');
   if (soaked && !soaked.error) {
-    const flat = soaked.slopeKbPerMinute !== undefined && soaked.slopeKbPerMinute <= flatSlopeKbPerMinute;
+    const flat = soaked.gcRss?.slope !== undefined && soaked.gcRss.slope <= flatSlopeKbPerMinute;
+    const fit = (value) => (value === undefined ? '–' : `${format(value.slope, 0)} ± ${format(value.error, 0)}`);
+    const range = soaked.gcRssMb ? `${format(soaked.gcRssMb[0], 1)}–${format(soaked.gcRssMb[1], 1)} MB` : '–';
     rows.push([
-      `soak ${soaked.seconds} s at ${format(soaked.ratePerSecond, 0)} streams/s: RSS slope after ${format(plan.soakWarmUpSeconds, 0)} s (kB/min; from ${format(plan.soakEarlySeconds, 0)} s to then, while V8 sizes its heap); RSS MB then / end; streams whole / failed`,
+      `soak ${soaked.seconds} s at ${format(soaked.ratePerSecond, 0)} streams/s, slopes after ${format(plan.soakWarmUpSeconds, 0)} s (kB/min ± standard error): RSS after full GCs (its range); JS heap after full GCs; RSS without forced GC (from ${format(plan.soakEarlySeconds, 0)} s to then); streams whole / failed`,
       '', '', '', '',
-      `${format(soaked.slopeKbPerMinute, 0)} (${format(soaked.warmingSlopeKbPerMinute, 0)}); ${format(soaked.rssMbAfterWarmUp, 1)} / ${format(soaked.rssMbAtEnd, 1)}; ${soaked.whole} / ${soaked.failed}`,
+      `${fit(soaked.gcRss)} (${range}); ${fit(soaked.gcHeap)}; ${fit(soaked.rawRss)} (${fit(soaked.warmingRawRss)}); ${soaked.whole} / ${soaked.failed}`,
       '',
-      `flat (≤ ${flatSlopeKbPerMinute} kB/min), none failed: ${verdict(flat && soaked.failed === 0)}`,
+      `RSS after GCs flat (≤ ${flatSlopeKbPerMinute} kB/min), none failed: ${verdict(flat && soaked.failed === 0)}`,
     ]);
   } else notRun('soak', 'soak');
   return rows;

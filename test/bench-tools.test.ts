@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchKey, nginxPath, startNginx, startScript, stopAll, type BenchTarget } from '../bench/processes.mjs';
-import { endMarker, markdownTable, replaceResults, slope, startMarker } from '../bench/report.mjs';
+import { endMarker, fitSlope, markdownTable, replaceResults, slope, startMarker } from '../bench/report.mjs';
 
 // Written as separate writes, with a three-byte character split between two of them, so a relay
 // that decoded and re-encoded text per chunk would show it.
@@ -133,5 +133,16 @@ describe('the results writer', () => {
     expect(slope([{ x: 0, y: 10 }, { x: 1, y: 12 }, { x: 2, y: 14 }])).toBe(2);
     expect(slope([{ x: 0, y: 5 }, { x: 1, y: 7 }, { x: 2, y: 5 }, { x: 3, y: 7 }])).toBeCloseTo(0.4);
     expect(slope([{ x: 1, y: 1 }])).toBeUndefined();
+  });
+
+  it("gives the slope's standard error: none on a straight line, more the more the points scatter", () => {
+    expect(fitSlope([{ x: 0, y: 10 }, { x: 1, y: 12 }, { x: 2, y: 14 }])).toEqual({ slope: 2, error: 0 });
+    // Around y = 5.4 + 0.4x the residuals are −0.4, 1.2, −1.2, 0.4: their squares sum to 3.2 over
+    // 4 − 2 degrees of freedom, and Σ(x − x̄)² = 5.
+    const scattered = fitSlope([{ x: 0, y: 5 }, { x: 1, y: 7 }, { x: 2, y: 5 }, { x: 3, y: 7 }]);
+    expect(scattered?.slope).toBeCloseTo(0.4);
+    expect(scattered?.error).toBeCloseTo(Math.sqrt(3.2 / 2 / 5));
+    expect(fitSlope([{ x: 0, y: 1 }, { x: 1, y: 2 }])).toEqual({ slope: 1, error: undefined });
+    expect(fitSlope([{ x: 1, y: 1 }])).toBeUndefined();
   });
 });
