@@ -2,6 +2,7 @@
 // (several nodes sharing one). Sets up the connection, brings the schema to the latest migration,
 // and returns the one kysely-backed Store; nothing else in Sluice knows which database it is.
 import { mkdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
@@ -23,8 +24,14 @@ export interface CreateStoreOptions {
 }
 
 // How long a SQLite writer waits for another connection's lock (another process on the same file,
-// the CLI beside a running server) before SQLITE_BUSY.
+// the CLI beside a running server) before SQLITE_BUSY. better-sqlite3 waits synchronously, so a
+// running server's event loop stands still meanwhile: 5 s at most.
 const sqliteBusyTimeoutMs = 5_000;
+// The same while the store opens (WAL switch, migrations), when nothing is served yet: several
+// nodes starting at once on one new file wait for each other's migration transaction in turn, and
+// on a loaded machine one of them held it past 5 s ("database is locked" in CI, four nodes on two
+// busy cores).
+const sqliteOpeningBusyTimeoutMs = 60_000;
 // How long opening a PostgreSQL connection may take before createStore gives up; pg's default is
 // to wait forever, which would hang startup on a firewalled host.
 const postgresConnectTimeoutMs = 10_000;
@@ -49,6 +56,7 @@ export async function createStore(url: string, _options: CreateStoreOptions = {}
       const schema = location.kind === 'postgres' ? await preparePostgresSchema(connection, location) : undefined;
       await migrateToLatest(connection, location.kind, schema);
     });
+    if (location.kind === 'sqlite') await sql.raw(`pragma busy_timeout = ${sqliteBusyTimeoutMs.toString()}`).execute(db);
   } catch (error) {
     await db.destroy();
     throw error;
@@ -60,11 +68,12 @@ async function openSqlite(path: string): Promise<Kysely<Database>> {
   if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
   const database = new Sqlite(path);
   try {
-    // First, so that every statement after it, switching to WAL included, waits for another
-    // process that holds the lock (several nodes starting on one new file) instead of failing.
-    database.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
+    // First, so that every statement after it waits for another process that holds the lock
+    // (several nodes starting on one new file) instead of failing. createStore shortens it once
+    // the migrations are done.
+    database.pragma(`busy_timeout = ${sqliteOpeningBusyTimeoutMs.toString()}`);
     // WAL lets readers (the CLI, /readyz) run while the server writes.
-    database.pragma('journal_mode = WAL');
+    await switchToWal(database, path);
     // In WAL mode NORMAL never corrupts the database; it may lose the last commits on power loss,
     // not on a crash of the process. FULL costs an fsync per commit, which made every usage row
     // the most expensive thing a request did (CPU per non-streamed request 0.37× → 1.41× of the
@@ -77,6 +86,28 @@ async function openSqlite(path: string): Promise<Kysely<Database>> {
     throw error;
   }
   return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+}
+
+/**
+ * Puts the file in WAL mode (kept in the file: later opens find it so). The switch needs the file's
+ * exclusive lock and does not wait for another connection that holds a lock (busy_timeout does not
+ * apply): it throws SQLITE_BUSY at once. Nodes starting together on one new file meet exactly
+ * there, so it is tried again every 50 ms for as long as the opening waits for locks. (A file
+ * system without WAL support answers the old mode instead; the file then stays in it, as before.)
+ */
+async function switchToWal(database: Sqlite.Database, path: string): Promise<void> {
+  const deadline = Date.now() + sqliteOpeningBusyTimeoutMs;
+  for (;;) {
+    try {
+      database.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) {
+        throw new Error(`Could not switch the SQLite file ${path} to WAL mode${Date.now() >= deadline ? `: another process held its lock for ${(sqliteOpeningBusyTimeoutMs / 1000).toString()} s` : ''}.`, { cause: error });
+      }
+    }
+    await sleep(50);
+  }
 }
 
 /** The pool behind kysely, checked by one connection so an unreachable server fails here, by name. */

@@ -1,5 +1,6 @@
 // One contract, three databases: every Store behaviour routes and the CLI rely on, run unchanged
 // against SQLite in memory, a SQLite file, and PostgreSQL, so the two dialects cannot drift apart.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -738,6 +739,56 @@ describe('sqlite file at rest', () => {
       await location.dispose();
     }
   });
+});
+
+describe('sqlite file opened while another process holds its lock', () => {
+  // Several nodes starting at once on one new file meet in the switch to WAL and then wait for each
+  // other's migration transaction in turn. In CI one of four failed with "database is locked".
+  const holdMs = 5600;
+
+  /** Another process holding the file's write lock for holdMs: better-sqlite3 waits for a lock synchronously, so a holder in this one could never let go. */
+  async function holdLock(path: string): Promise<ChildProcess> {
+    const script = `const db = new (require('better-sqlite3'))(${JSON.stringify(path)}); db.exec('begin immediate'); console.log('locked'); setTimeout(() => { db.exec('commit'); db.close(); }, ${holdMs.toString()});`;
+    const holder = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
+      holder.once('exit', (code) => reject(new Error(`the lock holder exited with ${String(code)} before it held the lock`)));
+    });
+    return holder;
+  }
+
+  async function openWaiting(path: string): Promise<void> {
+    const started = performance.now();
+    const store = await createStore(`sqlite:${path}`);
+    // It waited for the holder, past the 5 s a running server waits, then opened and migrated.
+    expect(performance.now() - started).toBeGreaterThan(holdMs - 1000);
+    expect(await store.keys.count()).toBe(0);
+    await store.close();
+  }
+
+  it('a new file: the switch to WAL waits for the lock instead of failing at once', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'sluice-store-locked-'));
+    const holder = await holdLock(join(directory, 'sluice.db'));
+    try {
+      await openWaiting(join(directory, 'sluice.db'));
+    } finally {
+      holder.kill();
+      await rm(directory, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('a file in WAL mode: the migrations wait for another node\'s transaction past 5 s', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'sluice-store-locked-'));
+    const path = join(directory, 'sluice.db');
+    await (await createStore(`sqlite:${path}`)).close();
+    const holder = await holdLock(path);
+    try {
+      await openWaiting(path);
+    } finally {
+      holder.kill();
+      await rm(directory, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('postgres connection failure', () => {
