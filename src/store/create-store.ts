@@ -102,8 +102,9 @@ async function switchToWal(database: Sqlite.Database, path: string): Promise<voi
       database.pragma('journal_mode = WAL');
       return;
     } catch (error) {
-      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) {
-        throw new Error(`Could not switch the SQLite file ${path} to WAL mode${Date.now() >= deadline ? `: another process held its lock for ${(sqliteOpeningBusyTimeoutMs / 1000).toString()} s` : ''}.`, { cause: error });
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY') throw error;
+      if (Date.now() >= deadline) {
+        throw new Error(`Could not switch the SQLite file ${path} to WAL mode: another process held its lock for ${(sqliteOpeningBusyTimeoutMs / 1000).toString()} s.`, { cause: error });
       }
     }
     await sleep(50);
