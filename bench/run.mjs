@@ -540,10 +540,11 @@ async function measure() {
       }
       const median = (side, field) => percentile(rounds.map((round) => round[side][field]), 0.5);
       const ratios = rounds.map((round) => round.sluice.rss / round.hand.rss);
-      const last = rounds.at(-1);
+      // Every round must have had every connection open, pinged and (Sluice) reached: the fewest.
+      const fewest = (side) => Object.fromEntries(['open', 'pinged', 'reached', 'received'].filter((field) => rounds[0][side][field] !== undefined).map((field) => [field, Math.min(...rounds.map((round) => round[side][field]))]));
       return {
-        hand: { ...last.hand, rss: median('hand', 'rss'), heap: median('hand', 'heap') },
-        sluice: { ...last.sluice, rss: median('sluice', 'rss'), heap: median('sluice', 'heap') },
+        hand: { ...fewest('hand'), rss: median('hand', 'rss'), heap: median('hand', 'heap') },
+        sluice: { ...fewest('sluice'), rss: median('sluice', 'rss'), heap: median('sluice', 'heap') },
         paired: { ratio: percentile(ratios, 0.5), lowest: Math.min(...ratios), highest: Math.max(...ratios), rounds: plan.idleRounds },
         rounds,
       };
