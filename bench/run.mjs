@@ -148,8 +148,13 @@ async function sampleRounds(entries, total, rounds) {
  */
 async function pairedRatio([nameA, targetA, optionsA], [nameB, targetB, optionsB], total, rounds) {
   const samples = await sampleRounds([[nameA, targetA, optionsA], [nameB, targetB, optionsB]], total, rounds);
-  const ratios = samples[nameA].map((value, round) => value / samples[nameB][round]);
-  return { [nameA]: percentile(samples[nameA], 0.5), [nameB]: percentile(samples[nameB], 0.5), ratio: percentile(ratios, 0.5), lowest: Math.min(...ratios), highest: Math.max(...ratios), rounds, samples };
+  return { [nameA]: percentile(samples[nameA], 0.5), [nameB]: percentile(samples[nameB], 0.5), ...perRoundRatio(samples[nameA], samples[nameB]), samples };
+}
+
+/** The median of as[i] / bs[i] (figures of one round each), with the lowest and highest and the number of rounds. */
+function perRoundRatio(as, bs) {
+  const ratios = as.map((value, round) => value / bs[round]);
+  return { ratio: percentile(ratios, 0.5), lowest: Math.min(...ratios), highest: Math.max(...ratios), rounds: ratios.length };
 }
 
 /**
@@ -158,9 +163,8 @@ async function pairedRatio([nameA, targetA, optionsA], [nameB, targetB, optionsB
  */
 async function againstLean(entries, total) {
   const samples = await sampleRounds(entries, total, plan.cpuRounds);
-  const ratios = samples.sluice.map((value, round) => value / samples.lean[round]);
   const medians = Object.fromEntries(entries.map(([name]) => [name, percentile(samples[name], 0.5)]));
-  return { ...medians, paired: { ratio: percentile(ratios, 0.5), lowest: Math.min(...ratios), highest: Math.max(...ratios), rounds: plan.cpuRounds }, samples };
+  return { ...medians, paired: perRoundRatio(samples.sluice, samples.lean), samples };
 }
 
 /**
@@ -539,13 +543,12 @@ async function measure() {
         }
       }
       const median = (side, field) => percentile(rounds.map((round) => round[side][field]), 0.5);
-      const ratios = rounds.map((round) => round.sluice.rss / round.hand.rss);
       // Every round must have had every connection open, pinged and (Sluice) reached: the fewest.
       const fewest = (side) => Object.fromEntries(['open', 'pinged', 'reached', 'received'].filter((field) => rounds[0][side][field] !== undefined).map((field) => [field, Math.min(...rounds.map((round) => round[side][field]))]));
       return {
         hand: { ...fewest('hand'), rss: median('hand', 'rss'), heap: median('hand', 'heap') },
         sluice: { ...fewest('sluice'), rss: median('sluice', 'rss'), heap: median('sluice', 'heap') },
-        paired: { ratio: percentile(ratios, 0.5), lowest: Math.min(...ratios), highest: Math.max(...ratios), rounds: plan.idleRounds },
+        paired: perRoundRatio(rounds.map((round) => round.sluice.rss), rounds.map((round) => round.hand.rss)),
         rounds,
       };
     },
