@@ -86,7 +86,9 @@ export interface HealthStore {
    * deployment is tried whatever its health says unless it is disabled, so a shared store is
    * asked once instead of twice before the upstream call. The health read is as `read` answers
    * it, without this acquire's count. A caller that does not send the request after all
-   * releases the count at once.
+   * releases the count at once. A shared store may answer from its last read of the same ids when
+   * that was recent, all of them were healthy and it has recorded nothing since; it then takes
+   * the count a moment after this resolves, as `acquire` may.
    */
   readAndAcquire(ids: readonly string[], acquireId: string, now: number): Promise<ReadAndAcquired>;
   /** Forgets every failure of `id` (admin reset). */

@@ -132,6 +132,45 @@ for (const each of backends) describe.skipIf(!each.available)(`redis health stor
     expect(await keys()).toEqual([]);
   });
 
+  it("a pool of one goes on this node's recent healthy read: another node's failure reaches it recentHealthMs later, its count reaches Redis all the same", async () => {
+    const prefix = newPrefix();
+    const first = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 1000 });
+    const second = createRedisHealthStore(await connect(prefix), contractPolicy);
+    const ids = ['openai/m', 'openai#1'];
+    (await first.readAndAcquire(ids, 'openai/m', 10_000)).release();
+    await second.recordFailure('openai#1', { code: 'upstream_auth_failed', disable: true }, 10_100);
+    const recent = await first.readAndAcquire(ids, 'openai/m', 10_999);
+    expect(recent.health.get('openai#1')?.state).toBe('healthy');
+    await settle();
+    expect((await second.read(['openai/m'], 10_999)).get('openai/m')?.inFlight).toBe(1);
+    recent.release();
+    await settle();
+    expect((await second.read(['openai/m'], 10_999)).get('openai/m')?.inFlight).toBe(0);
+    // recentHealthMs after the read it went on, it reads again; a read with a target not healthy is not kept.
+    const later = await first.readAndAcquire(ids, 'openai/m', 11_000);
+    expect(later.health.get('openai#1')?.state).toBe('disabled');
+    later.release();
+    await second.reset('openai#1');
+    const again = await first.readAndAcquire(ids, 'openai/m', 11_001);
+    expect(again.health.get('openai#1')?.state).toBe('healthy');
+    again.release();
+  });
+
+  it("a pool of one reads again at once after this node recorded a failure, and with recentHealthMs 0 every time", async () => {
+    const prefix = newPrefix();
+    const store = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 1000 });
+    (await store.readAndAcquire(['a/m'], 'a/m', 0)).release();
+    await store.recordFailure('a/m', { code: 'upstream_unavailable' }, 100);
+    expect((await store.readAndAcquire(['a/m'], 'a/m', 200)).health.get('a/m')?.state).toBe('cooling');
+
+    const strict = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 0 });
+    const other = createRedisHealthStore(await connect(prefix), contractPolicy);
+    (await strict.readAndAcquire(['b/m'], 'b/m', 0)).release();
+    await other.recordFailure('b/m', { code: 'upstream_unavailable' }, 1);
+    expect((await strict.readAndAcquire(['b/m'], 'b/m', 2)).health.get('b/m')?.state).toBe('cooling');
+    expect(() => createRedisHealthStore({} as RedisConnections, contractPolicy, { recentHealthMs: -1 })).toThrow(/recentHealthMs/);
+  });
+
   it('a target nobody probed is forgotten maxMs after its cooldown: the exponent starts again', async () => {
     const prefix = newPrefix();
     const redis = await connect(prefix);
@@ -163,6 +202,19 @@ describe.skipIf(!backends[0]?.available)('redis health store with a Redis slow t
       proxy.setAnswerDelay(0);
       await settle();
       expect((await store.read(['a/m'], 0)).get('a/m')?.inFlight).toBe(0);
+
+      // A pool of one waits for Redis on its first read only; then it goes on that read (decision 0033).
+      proxy.setAnswerDelay(300);
+      const first = performance.now();
+      (await store.readAndAcquire(['b/m'], 'b/m', 0)).release();
+      expect(performance.now() - first).toBeGreaterThanOrEqual(250);
+      const second = performance.now();
+      const { health, release: releaseSecond } = await store.readAndAcquire(['b/m'], 'b/m', 10);
+      expect(performance.now() - second).toBeLessThan(150);
+      expect(health.get('b/m')?.state).toBe('healthy');
+      releaseSecond();
+      proxy.setAnswerDelay(0);
+      await new Promise((resolve) => setTimeout(resolve, 350));
     } finally {
       await deleteKeysUnder(redis.command, prefix).catch(() => undefined);
       await redis.close();

@@ -29,9 +29,21 @@ export interface RedisHealthStoreOptions {
    * least-busy balancing slightly optimistic. A positive whole number.
    */
   readonly inFlightLeaseMs?: number;
+  /**
+   * How long a pool of one (`readAndAcquire`) may go on the health this node last read for the
+   * same ids, in ms of the clock passed to the methods, while every one of them was healthy and
+   * this node has recorded nothing since: its request then waits for no Redis read before its
+   * upstream call, and its in-flight count is sent in the background (decision 0033). A failure
+   * another node records reaches this node's pools of one that much later. Default 1000; 0 reads
+   * every time. A whole number ≥ 0.
+   */
+  readonly recentHealthMs?: number;
 }
 
 const defaultInFlightLeaseMs = 600_000;
+const defaultRecentHealthMs = 1000;
+/** Past this many pools' reads kept, the next one starts over (a config lists far fewer). */
+const maxRecentReads = 1024;
 
 /** Shared by the scripts: number formatting and when a target's hash may be forgotten. */
 const luaPrelude = `
@@ -214,6 +226,10 @@ function numberArgument(value: number): string {
 export function createRedisHealthStore(redis: RedisConnections, policy: CooldownPolicy, options: RedisHealthStoreOptions = {}): HealthStore {
   const leaseMs = options.inFlightLeaseMs ?? defaultInFlightLeaseMs;
   if (!(Number.isInteger(leaseMs) && leaseMs > 0)) throw new RangeError(`inFlightLeaseMs must be a positive whole number of ms, got ${String(leaseMs)}.`);
+  const recentMs = options.recentHealthMs ?? defaultRecentHealthMs;
+  if (!(Number.isInteger(recentMs) && recentMs >= 0)) throw new RangeError(`recentHealthMs must be a whole number of ms ≥ 0, got ${String(recentMs)}.`);
+  /** A pool of one's last read (by its ids, joined), kept only while every target in it was healthy. */
+  const recentReads = new Map<string, { readonly at: number; readonly health: ReadonlyMap<string, TargetHealth> }>();
   const targetKey = (id: string): string => `${redis.keyPrefix}{health}:target:${encodeURIComponent(id)}`;
   const inFlightKey = (id: string): string => `${redis.keyPrefix}{health}:in-flight:${encodeURIComponent(id)}`;
 
@@ -243,6 +259,27 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
     return new Map(ids.map((id, index) => [id, healthOf(snapshots[index] ?? [], now)]));
   }
 
+  /**
+   * Counts one request in flight without waiting for Redis, on `connection`; the returned function
+   * ends the count, after the acquire's answer so that the release cannot overtake it.
+   */
+  function acquireUnawaited(connection: RedisConnections['command'], id: string, now: number): () => void {
+    const lease = flat(randomUUID());
+    const key = inFlightKey(id);
+    const acquired = runLuaScript(connection, scripts.acquire, [key], [numberArgument(now), lease, numberArgument(leaseMs)]).then(
+      () => true,
+      () => false,
+    );
+    // The caller does not wait for the release either (a request ending is not slowed by Redis);
+    // when it fails, the lease's deadline takes the count back.
+    return once(() => void acquired.then((held) => (held ? redis.background.zrem(key, lease) : undefined)).catch(() => undefined));
+  }
+
+  /** This node wrote health: what it read before may be out of date, for every pool. */
+  function forgetRecentReads(): void {
+    recentReads.clear();
+  }
+
   return {
     async read(ids, now) {
       if (ids.length === 0) return new Map();
@@ -251,25 +288,43 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
     },
 
     async readAndAcquire(ids, acquireId, now) {
+      // A pool of one whose targets were all healthy a moment ago goes on that read: the request
+      // waits for no Redis round trip, and its count goes with the other writes nobody waits for,
+      // several requests' in one socket write (decision 0033). Not while Redis is known to be
+      // down: the read below then fails at once, and the failover store answers from memory.
+      const readKey = ids.join('\n');
+      const recent = recentReads.get(readKey);
+      if (recent !== undefined && now >= recent.at && now - recent.at < recentMs && redis.healthy) {
+        return { health: recent.health, release: acquireUnawaited(redis.background, acquireId, now) };
+      }
       // One script where read and acquire were two: one command and one socket write fewer per
-      // request before its upstream call (decision 0031). Its answer is awaited anyway, for the read.
+      // request before its upstream call (decision 0031). Its answer is awaited, for the read.
       const lease = flat(randomUUID());
       const key = inFlightKey(acquireId);
       const reply = await run(scripts.readAndAcquire, [...snapshotKeys(ids), key], [numberArgument(now), lease, numberArgument(leaseMs)]);
       const health = healthById(ids, reply, now);
+      if (recentMs > 0 && [...health.values()].every((target) => target.state === 'healthy')) {
+        if (recentReads.size >= maxRecentReads) recentReads.clear();
+        recentReads.set(readKey, { at: now, health });
+      } else {
+        recentReads.delete(readKey);
+      }
       return { health, release: once(() => void redis.background.zrem(key, lease).catch(() => undefined)) };
     },
 
     async claimProbe(id, now) {
+      forgetRecentReads();
       const reply = await run(scripts.claimProbe, [targetKey(id)], [numberArgument(now), numberArgument(policy.probeTimeoutMs), numberArgument(policy.maxMs)]);
       return reply === 1;
     },
 
     async recordSuccess(id) {
+      forgetRecentReads();
       await run(scripts.recordSuccess, [targetKey(id)], []);
     },
 
     async recordFailure(id, failure: Failure, now) {
+      forgetRecentReads();
       const reply = await run(scripts.recordFailure, [targetKey(id), inFlightKey(id)], [
         numberArgument(now),
         failure.code,
@@ -287,23 +342,11 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
       // on the command connection, it reaches Redis before any later read of this node; when
       // Redis is known to be down, the caller falls back to this node's own count.
       if (!redis.healthy) return Promise.reject(unavailable(new Error('not connected')));
-      const lease = flat(randomUUID());
-      const key = inFlightKey(id);
-      const acquired = runLuaScript(redis.command, scripts.acquire, [key], [numberArgument(now), lease, numberArgument(leaseMs)]).then(
-        () => true,
-        () => false,
-      );
-      return Promise.resolve(
-        once(() => {
-          // After the acquire's answer, so the release cannot overtake it on the other connection.
-          // The caller does not wait for this either (a request ending is not slowed by Redis);
-          // when it fails, the lease's deadline takes the count back.
-          void acquired.then((held) => (held ? redis.background.zrem(key, lease) : undefined)).catch(() => undefined);
-        }),
-      );
+      return Promise.resolve(acquireUnawaited(redis.command, id, now));
     },
 
     async reset(id) {
+      forgetRecentReads();
       try {
         await redis.command.del(targetKey(id));
       } catch (error) {
