@@ -1,7 +1,9 @@
 // Preloaded (`--import`) into a relay by bench/latency-split.mjs: the times, from the moment
 // node:http has a request's head, at which that request reaches each step the relay's libraries
 // announce on diagnostics channels (undici's request to the upstream, its answer, the response's
-// end), and how long the event loop stays busy after a response ended. On SIGTERM it prints the
+// end), how much of that time the event loop was busy (a step reached late while the loop was idle
+// waited for another process: the upstream, or the kernel), and how long the event loop stays busy
+// after a response ended. On SIGTERM it prints the
 // medians over the last 2000 chat requests as JSON to the file LATENCY_MARKS_OUT names, and exits.
 import { subscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
@@ -25,12 +27,15 @@ subscribe('http.server.request.start', ({ request }) => {
     finished = undefined;
   }
   if (!request.url?.startsWith('/v1/chat/completions')) return;
-  current = { start: performance.now() };
+  current = { start: performance.now(), startElu: performance.eventLoopUtilization() };
   rows.push(current);
 });
 for (const [channel, name] of steps) {
   subscribe(channel, () => {
-    if (current && current[name] === undefined) current[name] = performance.now() - current.start;
+    if (current && current[name] === undefined) {
+      current[name] = performance.now() - current.start;
+      current[`${name}, loop busy`] = performance.eventLoopUtilization(current.startElu).active;
+    }
     if (channel === 'http.server.response.finish') finished = performance.eventLoopUtilization();
   });
 }
@@ -38,7 +43,7 @@ for (const [channel, name] of steps) {
 process.once('SIGTERM', () => {
   const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const last = rows.slice(-2000);
-  const medians = Object.fromEntries(steps.map(([, name]) => [name, median(last.map((row) => row[name]).filter((value) => value !== undefined))]));
+  const medians = Object.fromEntries(steps.flatMap(([, name]) => [name, `${name}, loop busy`].map((key) => [key, median(last.map((row) => row[key]).filter((value) => value !== undefined))])));
   medians['loop busy after the response ended'] = median(busyAfterFinish.slice(-2000));
   writeFileSync(process.env.LATENCY_MARKS_OUT ?? 'latency-marks.json', JSON.stringify(medians));
   setTimeout(() => process.exit(0), 10);
