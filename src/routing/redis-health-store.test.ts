@@ -156,12 +156,21 @@ for (const each of backends) describe.skipIf(!each.available)(`redis health stor
     again.release();
   });
 
-  it("a pool of one reads again at once after this node recorded a failure, and with recentHealthMs 0 every time", async () => {
+  it('a pool of one reads again at once after this node recorded a failure (also one recorded while its read was out), and with recentHealthMs 0 every time', async () => {
     const prefix = newPrefix();
     const store = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 1000 });
     (await store.readAndAcquire(['a/m'], 'a/m', 0)).release();
     await store.recordFailure('a/m', { code: 'upstream_unavailable' }, 100);
     expect((await store.readAndAcquire(['a/m'], 'a/m', 200)).health.get('a/m')?.state).toBe('cooling');
+
+    // A read still out when the node records a failure is not kept: it may have been answered before the failure was written.
+    const racing = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 1000 });
+    const [before] = await Promise.all([racing.readAndAcquire(['c/m'], 'c/m', 0), racing.recordFailure('c/m', { code: 'upstream_unavailable' }, 0)]);
+    expect(before.health.get('c/m')?.state).toBe('healthy');
+    before.release();
+    const after = await racing.readAndAcquire(['c/m'], 'c/m', 1);
+    expect(after.health.get('c/m')?.state).toBe('cooling');
+    after.release();
 
     const strict = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 0 });
     const other = createRedisHealthStore(await connect(prefix), contractPolicy);

@@ -230,6 +230,8 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
   if (!(Number.isInteger(recentMs) && recentMs >= 0)) throw new RangeError(`recentHealthMs must be a whole number of ms ≥ 0, got ${String(recentMs)}.`);
   /** A pool of one's last read (by its ids, joined), kept only while every target in it was healthy. */
   const recentReads = new Map<string, { readonly at: number; readonly health: ReadonlyMap<string, TargetHealth> }>();
+  /** Counts this node's health writes, so a read answered after one of them is not kept. */
+  let healthWrites = 0;
   const targetKey = (id: string): string => `${redis.keyPrefix}{health}:target:${encodeURIComponent(id)}`;
   const inFlightKey = (id: string): string => `${redis.keyPrefix}{health}:in-flight:${encodeURIComponent(id)}`;
 
@@ -277,6 +279,7 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
 
   /** This node wrote health: what it read before may be out of date, for every pool. */
   function forgetRecentReads(): void {
+    healthWrites += 1;
     recentReads.clear();
   }
 
@@ -301,9 +304,11 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
       // request before its upstream call (decision 0031). Its answer is awaited, for the read.
       const lease = flat(randomUUID());
       const key = inFlightKey(acquireId);
+      const writesBefore = healthWrites;
       const reply = await run(scripts.readAndAcquire, [...snapshotKeys(ids), key], [numberArgument(now), lease, numberArgument(leaseMs)]);
       const health = healthById(ids, reply, now);
-      if (recentMs > 0 && [...health.values()].every((target) => target.state === 'healthy')) {
+      // A read this node wrote health during may predate that write: it answers this request only.
+      if (recentMs > 0 && writesBefore === healthWrites && [...health.values()].every((target) => target.state === 'healthy')) {
         if (recentReads.size >= maxRecentReads) recentReads.clear();
         recentReads.set(readKey, { at: now, health });
       } else {
