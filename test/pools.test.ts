@@ -330,4 +330,42 @@ describe('cluster mode', () => {
     expect(upstream.received.filter((request) => request.deployment === 'a')).toHaveLength(1);
     expect((await deployments(nodes[2]!)).get('p-a/m')?.state).toBe('cooling');
   });
+
+  it('a model with one deployment: a key refused on one node is refused at once on a node with cluster.recentHealthMs 0, and within it on the others', async () => {
+    if (!(await redisAvailable())) return;
+    const keyPrefix = uniqueKeyPrefix();
+    const raw = {
+      auth: { mode: 'keys' },
+      store: { url: 'sqlite::memory:' },
+      providers: providers(['a']),
+      models: { solo: { deployments: [{ provider: 'p-a', model: 'm' }] } },
+    };
+    const nodes: TestGateway[] = [];
+    // The third node's window is long so that a slow machine cannot close it during the test.
+    for (const [nodeId, recentHealthMs] of [['solo-1', 1000], ['solo-2', 0], ['solo-3', 10_000]] as const) {
+      const config = { ...raw, cluster: { redisUrl, keyPrefix, nodeId, recentHealthMs } };
+      const resolved = resolveConfig({ ...config, server: { port: 0 } }, {});
+      const services = await openCluster(resolved.cluster!, resolved, createLogger('silent'));
+      clusterServices.push(services);
+      const node = await startGateway(config, {}, services.dependencies);
+      gateways.push(node);
+      nodes.push(await withAdmin(node));
+    }
+    for (const node of nodes) expect(await served(node, 'solo')).toBe('served by a');
+    const sent = () => upstream.received.filter((request) => request.deployment === 'a').length;
+    expect(sent()).toBe(3);
+
+    upstream.revokeKey(keys[0]!);
+    const refusal = async (node: TestGateway) => readErrorAnswer(await postChat(node.url, { model: 'solo', headers: asAdmin(node) }));
+    expect(await refusal(nodes[0]!)).toMatchObject({ status: 502, code: 'upstream_auth_failed' });
+    expect(sent()).toBe(4);
+    // Reads Redis on every request: the key is disabled there, so the provider is not asked.
+    expect(await refusal(nodes[1]!)).toMatchObject({ status: 503, code: 'pool_unavailable' });
+    expect(sent()).toBe(4);
+    // Goes on its healthy read of a moment ago: the provider refuses the key once more, and then this node knows.
+    expect(await refusal(nodes[2]!)).toMatchObject({ status: 502, code: 'upstream_auth_failed' });
+    expect(sent()).toBe(5);
+    expect(await refusal(nodes[2]!)).toMatchObject({ status: 503, code: 'pool_unavailable' });
+    expect(sent()).toBe(5);
+  });
 });

@@ -48,7 +48,7 @@ export async function openCluster(cluster: NonNullable<Config['cluster']>, confi
   const limitState = createFailoverLimitState({ primary: createRedisLimitState(redis), fallback: createMemoryLimitState(), logger });
   const cooldown = cooldownPolicyOf(config);
   const healthStore = createFailoverHealthStore({
-    primary: createRedisHealthStore(redis, cooldown),
+    primary: createRedisHealthStore(redis, cooldown, { recentHealthMs: cluster.recentHealthMs }),
     fallback: createMemoryHealthStore(cooldown),
     isHealthy: () => redis.healthy,
     logger,

@@ -95,6 +95,8 @@ export interface Config {
     readonly presenceTtlMs: number;
     /** Gathering time before a generation's new events are copied to Redis (ms); 0 copies each read's. */
     readonly logFlushMs: number;
+    /** How long a pool of one goes on this node's last healthy read of the upstream health (ms); 0 reads every time. */
+    readonly recentHealthMs: number;
   };
   readonly websocket: { readonly pingIntervalMs: number; readonly cancelChatsOnClose: boolean };
   readonly generations: { readonly resumeGraceMs: number; readonly retentionMs: number };

@@ -213,9 +213,15 @@ describe('auth, store and limits settings', () => {
 describe('cluster settings', () => {
   it('are off without a Redis URL, and on with cluster.redisUrl or SLUICE_REDIS_URL', () => {
     expect(resolveConfig({}, {}).cluster).toBeUndefined();
-    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redis: { url: 'redis://cache:6379' }, nodeId: 'node-1', keyPrefix: 'sluice:', presenceTtlMs: 15_000, logFlushMs: 50 });
+    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', nodeId: 'node-1' } }, {}).cluster).toEqual({ redis: { url: 'redis://cache:6379' }, nodeId: 'node-1', keyPrefix: 'sluice:', presenceTtlMs: 15_000, logFlushMs: 50, recentHealthMs: 1000 });
     const fromEnv = resolveConfig({}, { SLUICE_REDIS_URL: 'redis://127.0.0.1:6379', SLUICE_NODE_ID: 'n2' }).cluster;
-    expect(fromEnv).toEqual({ redis: { url: 'redis://127.0.0.1:6379' }, nodeId: 'n2', keyPrefix: 'sluice:', presenceTtlMs: 15_000, logFlushMs: 50 });
+    expect(fromEnv).toEqual({ redis: { url: 'redis://127.0.0.1:6379' }, nodeId: 'n2', keyPrefix: 'sluice:', presenceTtlMs: 15_000, logFlushMs: 50, recentHealthMs: 1000 });
+  });
+
+  it('a pool of one goes on its node\'s healthy read for cluster.recentHealthMs (1000 by default, 0 to 10000)', () => {
+    expect(resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', recentHealthMs: 0 } }, {}).cluster?.recentHealthMs).toBe(0);
+    expect(problems(() => resolveConfig({ cluster: { redisUrl: 'redis://cache:6379', recentHealthMs: 60_000 } }, {}))[0]).toMatch(/^cluster\.recentHealthMs: /);
+    expect(problems(() => resolveConfig({ cluster: { recentHealthMs: 10 } }, {}))).toEqual(['cluster.redisUrl: cluster settings need cluster.redisUrl or cluster.redisClusterNodes (or SLUICE_REDIS_URL / SLUICE_REDIS_CLUSTER_NODES)']);
   });
 
   it('gather a generation\'s events for cluster.logFlushMs before copying them (50 by default, 0 to 1000)', () => {

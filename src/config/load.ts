@@ -188,8 +188,8 @@ function applyDefaults(raw: RawConfig, env: Env, issues: ConfigIssue[]): Config 
     issues.push({ path: 'cluster.redisClusterNodes', message: 'set either cluster.redisUrl (one Redis) or cluster.redisClusterNodes (a Redis Cluster), not both; SLUICE_REDIS_URL and SLUICE_REDIS_CLUSTER_NODES count as the settings they override' });
   }
   const redis = clusterNodes && clusterNodes.length > 0 ? { clusterNodes } : redisUrl ? { url: redisUrl } : undefined;
-  const cluster = redis ? { redis, nodeId: raw.cluster?.nodeId ?? env['SLUICE_NODE_ID'] ?? `${hostname()}:${process.pid.toString()}`, keyPrefix: raw.cluster?.keyPrefix ?? 'sluice:', presenceTtlMs: raw.cluster?.presenceTtlMs ?? 15_000, logFlushMs: raw.cluster?.logFlushMs ?? 50 } : undefined;
-  if (!redis && (raw.cluster?.nodeId !== undefined || raw.cluster?.keyPrefix !== undefined || raw.cluster?.presenceTtlMs !== undefined || raw.cluster?.logFlushMs !== undefined)) issues.push({ path: 'cluster.redisUrl', message: 'cluster settings need cluster.redisUrl or cluster.redisClusterNodes (or SLUICE_REDIS_URL / SLUICE_REDIS_CLUSTER_NODES)' });
+  const cluster = redis ? { redis, nodeId: raw.cluster?.nodeId ?? env['SLUICE_NODE_ID'] ?? `${hostname()}:${process.pid.toString()}`, keyPrefix: raw.cluster?.keyPrefix ?? 'sluice:', presenceTtlMs: raw.cluster?.presenceTtlMs ?? 15_000, logFlushMs: raw.cluster?.logFlushMs ?? 50, recentHealthMs: raw.cluster?.recentHealthMs ?? 1000 } : undefined;
+  if (!redis && (raw.cluster?.nodeId !== undefined || raw.cluster?.keyPrefix !== undefined || raw.cluster?.presenceTtlMs !== undefined || raw.cluster?.logFlushMs !== undefined || raw.cluster?.recentHealthMs !== undefined)) issues.push({ path: 'cluster.redisUrl', message: 'cluster settings need cluster.redisUrl or cluster.redisClusterNodes (or SLUICE_REDIS_URL / SLUICE_REDIS_CLUSTER_NODES)' });
   const conversations = withDefaults(defaults.conversations, raw.conversations);
 
   const hub = withDefaults(defaults.hub, raw.hub);

@@ -168,6 +168,13 @@ export const configSchema = z.strictObject({
        * what survives a crash of this node, lag by at most this much. 0 copies each read's events.
        */
       logFlushMs: z.number().int().min(0).max(1000).optional(),
+      /**
+       * How long a pool of one (a model with one deployment) goes on this node's last read of the
+       * cluster's upstream health, while it found every target healthy (ms): its requests then
+       * call the upstream without a Redis round trip first. A key another node disables reaches
+       * this node that much later. 0 reads on every request.
+       */
+      recentHealthMs: z.number().int().min(0).max(10_000).optional(),
       /** Prefix of every Redis key, so deployments can share one Redis. */
       keyPrefix: z.string().regex(/^[A-Za-z0-9._:-]{1,32}$/, 'use A-Z, a-z, 0-9 and . _ : -').optional(),
     })

@@ -34,8 +34,8 @@ export interface RedisHealthStoreOptions {
    * same ids, in ms of the clock passed to the methods, while every one of them was healthy and
    * this node has recorded nothing since: its request then waits for no Redis read before its
    * upstream call, and its in-flight count is sent in the background (decision 0033). A failure
-   * another node records reaches this node's pools of one that much later. Default 1000; 0 reads
-   * every time. A whole number ≥ 0.
+   * another node records reaches this node's pools of one that much later (config
+   * `cluster.recentHealthMs`). Default 1000; 0 reads every time. A whole number ≥ 0.
    */
   readonly recentHealthMs?: number;
 }
