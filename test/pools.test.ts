@@ -357,15 +357,21 @@ describe('cluster mode', () => {
 
     upstream.revokeKey(keys[0]!);
     const refusal = async (node: TestGateway) => readErrorAnswer(await postChat(node.url, { model: 'solo', headers: asAdmin(node) }));
-    expect(await refusal(nodes[0]!)).toMatchObject({ status: 502, code: 'upstream_auth_failed' });
-    expect(sent()).toBe(4);
-    // Reads Redis on every request: the key is disabled there, so the provider is not asked.
-    expect(await refusal(nodes[1]!)).toMatchObject({ status: 503, code: 'pool_unavailable' });
-    expect(sent()).toBe(4);
-    // Goes on its healthy read of a moment ago: the provider refuses the key once more, and then this node knows.
-    expect(await refusal(nodes[2]!)).toMatchObject({ status: 502, code: 'upstream_auth_failed' });
-    expect(sent()).toBe(5);
-    expect(await refusal(nodes[2]!)).toMatchObject({ status: 503, code: 'pool_unavailable' });
-    expect(sent()).toBe(5);
+    try {
+      expect(await refusal(nodes[0]!)).toMatchObject({ status: 502, code: 'upstream_auth_failed' });
+      expect(sent()).toBe(4);
+      // Reads Redis on every request: the key is disabled there, so the provider is not asked.
+      expect(await refusal(nodes[1]!)).toMatchObject({ status: 503, code: 'pool_unavailable' });
+      expect(sent()).toBe(4);
+      // Goes on its healthy read of a moment ago: the provider refuses the key once more, and then this node knows.
+      expect(await refusal(nodes[2]!)).toMatchObject({ status: 502, code: 'upstream_auth_failed' });
+      expect(sent()).toBe(5);
+      expect(await refusal(nodes[2]!)).toMatchObject({ status: 503, code: 'pool_unavailable' });
+      expect(sent()).toBe(5);
+    } finally {
+      // A disabled key is kept in Redis until reset: the admin reset leaves nothing behind.
+      const reset = await fetch(`${nodes[0]!.url}/admin/deployments/${encodeURIComponent('p-a#1')}/reset`, { method: 'POST', headers: asAdmin(nodes[0]!) });
+      expect(reset.status).toBe(200);
+    }
   });
 });
