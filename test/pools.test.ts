@@ -302,6 +302,16 @@ describe('cluster mode', () => {
     clusterServices = [];
   });
 
+  /** A cluster node of `config` (its cluster section included), with an admin key; closed after the test. */
+  async function startClusterNode(config: Record<string, unknown>): Promise<TestGateway> {
+    const resolved = resolveConfig({ ...config, server: { port: 0 } }, {});
+    const services = await openCluster(resolved.cluster!, resolved, createLogger('silent'));
+    clusterServices.push(services);
+    const node = await startGateway(config, {}, services.dependencies);
+    gateways.push(node);
+    return withAdmin(node);
+  }
+
   it('three nodes sharing one Redis share a cooldown: one node sees the failure, none of them asks that deployment again', async () => {
     if (!(await redisAvailable())) return;
     const keyPrefix = uniqueKeyPrefix();
@@ -314,15 +324,7 @@ describe('cluster mode', () => {
       models: { chat: { strategy: 'ordered', deployments: [{ provider: 'p-a', model: 'm' }, { provider: 'p-b', model: 'm' }] } },
     };
     const nodes: TestGateway[] = [];
-    for (const nodeId of ['pool-1', 'pool-2', 'pool-3']) {
-      const config = { ...raw, cluster: { ...raw.cluster, nodeId } };
-      const resolved = resolveConfig({ ...config, server: { port: 0 } }, {});
-      const services = await openCluster(resolved.cluster!, resolved, createLogger('silent'));
-      clusterServices.push(services);
-      const node = await startGateway(config, {}, services.dependencies);
-      gateways.push(node);
-      nodes.push(await withAdmin(node));
-    }
+    for (const nodeId of ['pool-1', 'pool-2', 'pool-3']) nodes.push(await startClusterNode({ ...raw, cluster: { ...raw.cluster, nodeId } }));
     upstream.setBehaviour('a', { failStatus: 503, times: 1 });
     expect(await served(nodes[0]!, 'chat')).toBe('served by b');
     expect(await served(nodes[1]!, 'chat')).toBe('served by b');
@@ -343,13 +345,7 @@ describe('cluster mode', () => {
     const nodes: TestGateway[] = [];
     // The third node's window is long so that a slow machine cannot close it during the test.
     for (const [nodeId, recentHealthMs] of [['solo-1', 1000], ['solo-2', 0], ['solo-3', 10_000]] as const) {
-      const config = { ...raw, cluster: { redisUrl, keyPrefix, nodeId, recentHealthMs } };
-      const resolved = resolveConfig({ ...config, server: { port: 0 } }, {});
-      const services = await openCluster(resolved.cluster!, resolved, createLogger('silent'));
-      clusterServices.push(services);
-      const node = await startGateway(config, {}, services.dependencies);
-      gateways.push(node);
-      nodes.push(await withAdmin(node));
+      nodes.push(await startClusterNode({ ...raw, cluster: { redisUrl, keyPrefix, nodeId, recentHealthMs } }));
     }
     for (const node of nodes) expect(await served(node, 'solo')).toBe('served by a');
     const sent = () => upstream.received.filter((request) => request.deployment === 'a').length;
