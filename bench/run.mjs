@@ -29,7 +29,9 @@ const plan = {
   nonStreamRequests: quick ? 600 : 4000,
   warmUp: quick ? 100 : 500,
   rounds: quick ? 1 : 3,
-  // The CPU measures' rounds: five, so that the per-round ratio's median is not one round's.
+  // The CPU measures' rounds: five, so that the per-round ratio's median is not one round's; each
+  // on processes started for it and first loaded with freshWarmUp streams and non-streamed requests.
+  freshWarmUp: quick ? 300 : 3000,
   cpuRounds: quick ? 1 : 5,
   clusterRounds: quick ? 1 : 7,
   pacedStreams: quick ? 300 : 1200,
@@ -141,33 +143,60 @@ async function sampleRounds(entries, total, rounds) {
 }
 
 /**
- * A's CPU over B's as the median of the per-round ratios (each round measures A and B one after
- * the other), with their range, and each side's median. A ratio of medians can pair figures from
- * different rounds, so a machine that slows or speeds up during the run moves it; a per-round
- * ratio compares figures taken minutes apart at most. On the EPYC machine the single node's own
- * figure moved from 0.555 to 1.270 s per 1000 streams between partial runs of one build, and the
- * ratio of medians from 0.84× to 1.83× (docs/benchmarks.md). Pairing does not remove the spread
- * between runs: two full runs of one build gave 1.26× and 1.43×.
+ * The median of as[i] / bs[i] (figures of one round each), with the lowest and highest and the
+ * number of rounds. A ratio of medians can pair figures from different rounds, so a machine that
+ * slows or speeds up during the run moves it; a per-round ratio compares figures taken minutes
+ * apart at most. On the EPYC machine the single node's own figure moved from 0.555 to 1.270 s per
+ * 1000 streams between partial runs of one build, and the ratio of medians from 0.84× to 1.83×
+ * (docs/benchmarks.md).
  */
-async function pairedRatio([nameA, targetA, optionsA], [nameB, targetB, optionsB], total, rounds) {
-  const samples = await sampleRounds([[nameA, targetA, optionsA], [nameB, targetB, optionsB]], total, rounds);
-  return { [nameA]: percentile(samples[nameA], 0.5), [nameB]: percentile(samples[nameB], 0.5), ...perRoundRatio(samples[nameA], samples[nameB]), samples };
-}
-
-/** The median of as[i] / bs[i] (figures of one round each), with the lowest and highest and the number of rounds. */
 function perRoundRatio(as, bs) {
   const ratios = as.map((value, round) => value / bs[round]);
   return { ratio: percentile(ratios, 0.5), lowest: Math.min(...ratios), highest: Math.max(...ratios), rounds: ratios.length };
 }
 
-/**
- * Each target's median CPU per 1000 over plan.cpuRounds alternating rounds, and Sluice's over the
- * lean relay's as pairedRatio gives it: the median of the per-round ratios, with their range.
- */
-async function againstLean(entries, total) {
-  const samples = await sampleRounds(entries, total, plan.cpuRounds);
-  const medians = Object.fromEntries(entries.map(([name]) => [name, percentile(samples[name], 0.5)]));
+/** Each name's median over its per-round figures, and Sluice's over the lean relay's as perRoundRatio gives it. */
+function againstLean(samples) {
+  const medians = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, percentile(values, 0.5)]));
   return { ...medians, paired: perRoundRatio(samples.sluice, samples.lean), samples };
+}
+
+/**
+ * Runs `rounds` rounds of `measureRound(targets, round)`, each on processes of its own: `start(round)`
+ * starts them (rotating which starts first) and they are stopped after the round, except the last
+ * round's, which `keepLast` keeps running for the measures that follow. Two processes of one build,
+ * started one after the other and loaded alike, differ in CPU per request by 8–22 % for as long as
+ * they run, one way or the other (A/A runs, ADR 0021): a round's ratio pairs two draws of that, so
+ * the median over rounds needs a fresh pair each round, not the same pair measured again.
+ */
+async function freshRounds(rounds, start, measureRound, { keepLast = false } = {}) {
+  for (let round = 0; round < rounds; round++) {
+    const targets = await start(round);
+    try {
+      await measureRound(targets, round);
+    } finally {
+      if (!(keepLast && round === rounds - 1)) await Promise.all(targets.map((target) => target.stop()));
+    }
+  }
+}
+
+/** `entries` ([name, target, options]) rotated by `round`: who goes first moves each round. */
+function rotated(entries, round) {
+  const start = round % entries.length;
+  return [...entries.slice(start), ...entries.slice(0, start)];
+}
+
+/**
+ * Loads freshly started targets until V8 has optimised what the load runs: plan.freshWarmUp
+ * streams and as many non-streamed requests (`entries` [name, target, options] with the options
+ * of the measure that follows), at the measures' concurrency. Sluice's TurboFan compiles on worker
+ * threads whose CPU counts as the process's, for several thousand requests after a start.
+ */
+async function warmUpFresh(entries) {
+  for (const [, target, options] of entries) {
+    await load(target.url, plan.freshWarmUp, options);
+    if (!options.native && !options.paced) await load(target.url, plan.freshWarmUp, { ...options, stream: false });
+  }
 }
 
 /**
@@ -470,16 +499,33 @@ async function clusterMeasures(upstreamUrl) {
   };
   try {
     // Finished generations are kept 15 s rather than 5 min on both, so the logs of thousands of
-    // benchmark streams do not pile up in the shared Redis.
-    const single = await start({ retentionMs: 15_000 });
-    const cluster = await start({ retentionMs: 15_000, cluster: { redisUrl, nodeId: 'bench-cpu', keyPrefix } });
-    // More rounds than the others, paired: the cluster node's figure moves by ±20 % between
-    // rounds (Redis shares the cores), and the single node's with the machine.
-    const cpu = await pairedRatio(['cluster', cluster, { native: true }], ['single', single, { native: true }], plan.cpuStreams, plan.clusterRounds);
-    // Streams as a model sends them, a token per read: what cluster.logFlushMs is for (ADR 0030).
+    // benchmark streams do not pile up in the shared Redis. More rounds than the others, each on a
+    // fresh pair started in alternating order: the cluster node's figure moves by ±20 % between
+    // rounds (Redis shares the cores), the single node's with the machine, and each process's by
+    // 8–22 % from the next one's (freshRounds).
     const pacedOptions = { native: true, paced: true, concurrency: plan.pacedConcurrency };
-    const paced = await pairedRatio(['cluster', cluster, pacedOptions], ['single', single, pacedOptions], plan.pacedStreams, plan.rounds);
-    await Promise.all([single.stop(), cluster.stop()]);
+    const samples = { cpu: { cluster: [], single: [] }, paced: { cluster: [], single: [] } };
+    const pair = async (round) => {
+      const starters = [
+        async () => ['single', await start({ retentionMs: 15_000 })],
+        async () => ['cluster', await start({ retentionMs: 15_000, cluster: { redisUrl, nodeId: 'bench-cpu', keyPrefix } })],
+      ];
+      const byName = {};
+      for (const startOne of rotated(starters, round)) {
+        const [name, sluice] = await startOne();
+        byName[name] = { ...sluice, name };
+      }
+      return [byName.cluster, byName.single];
+    };
+    await freshRounds(plan.clusterRounds, pair, async (nodes, round) => {
+      await warmUpFresh(nodes.map((node) => [node.name, node, { native: true }]));
+      for (const node of rotated(nodes, round)) samples.cpu[node.name].push(await cpuPer1000(node, plan.cpuStreams, { native: true }));
+      // Streams as a model sends them, a token per read: what cluster.logFlushMs is for (ADR 0030).
+      if (round < plan.rounds) for (const node of rotated(nodes, round)) samples.paced[node.name].push(await cpuPer1000(node, plan.pacedStreams, pacedOptions));
+    });
+    const pairedOf = ({ cluster, single }) => ({ cluster: percentile(cluster, 0.5), single: percentile(single, 0.5), ...perRoundRatio(cluster, single), samples: { cluster, single } });
+    const cpu = pairedOf(samples.cpu);
+    const paced = pairedOf(samples.paced);
     console.log('cluster stream CPU done');
     const nodes = [];
     for (const nodeId of ['bench-node-1', 'bench-node-2', 'bench-node-3']) nodes.push(await start({ cluster: { redisUrl, nodeId, keyPrefix } }));
@@ -500,21 +546,43 @@ async function measure() {
   const relayEnv = { UPSTREAM_URL: `${upstreamUrl}/v1` };
   // The references and Sluice, started once for the measures that share them (cpu, latency, native).
   let shared;
+  const startRelays = async (round = 0) => {
+    const starters = [
+      () => startNginx(upstreamUrl),
+      async () => ({ ...(await startScript('lean-relay.mjs', relayEnv)), name: 'lean' }),
+      async () => ({ ...(await startScript('hand-relay.mjs', relayEnv)), name: 'hand' }),
+      () => startSluice(upstreamUrl),
+    ];
+    const started = [];
+    for (const startTarget of rotated(starters, round)) started.push(await startTarget());
+    const byName = Object.fromEntries(started.filter(Boolean).map((target) => [target.name, target]));
+    return { ...byName, relays: ['nginx', 'lean', 'hand', 'sluice'].map((name) => byName[name]).filter(Boolean) };
+  };
   const sharedTargets = async () => {
-    if (shared) return shared;
-    const nginx = await startNginx(upstreamUrl);
-    const lean = { ...(await startScript('lean-relay.mjs', relayEnv)), name: 'lean' };
-    const hand = { ...(await startScript('hand-relay.mjs', relayEnv)), name: 'hand' };
-    const sluice = await startSluice(upstreamUrl);
-    shared = { nginx, lean, hand, sluice, relays: [nginx, lean, hand, sluice].filter(Boolean) };
+    shared ??= await startRelays();
     return shared;
   };
   const steps = {
+    // Each round on relays started for it (the start order rotated); the last round's stay up for
+    // latency and native, which follow, as they did when one set served every measure.
     cpu: async () => {
-      const { relays } = await sharedTargets();
-      const streams = await againstLean(relays.map((target) => [target.name, target, {}]), plan.cpuStreams);
-      const nonStreamed = await againstLean(relays.map((target) => [target.name, target, { stream: false }]), plan.nonStreamRequests);
-      return { streams, nonStreamed };
+      const samples = { streams: {}, nonStreamed: {} };
+      const record = (kind, name, value) => (samples[kind][name] ??= []).push(value);
+      const start = async (round) => {
+        const targets = round === plan.cpuRounds - 1 ? await sharedTargets() : await startRelays(round);
+        return targets.relays;
+      };
+      await freshRounds(
+        plan.cpuRounds,
+        start,
+        async (relays, round) => {
+          await warmUpFresh(relays.map((target) => [target.name, target, {}]));
+          for (const target of rotated(relays, round)) record('streams', target.name, await cpuPer1000(target, plan.cpuStreams, {}));
+          for (const target of rotated(relays, round)) record('nonStreamed', target.name, await cpuPer1000(target, plan.nonStreamRequests, { stream: false }));
+        },
+        { keepLast: true },
+      );
+      return { streams: againstLean(samples.streams), nonStreamed: againstLean(samples.nonStreamed) };
     },
     latency: async () => {
       const { relays } = await sharedTargets();
