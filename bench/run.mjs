@@ -558,8 +558,8 @@ async function measure() {
     const byName = Object.fromEntries(started.filter(Boolean).map((target) => [target.name, target]));
     return { ...byName, relays: ['nginx', 'lean', 'hand', 'sluice'].map((name) => byName[name]).filter(Boolean) };
   };
-  const sharedTargets = async () => {
-    shared ??= await startRelays();
+  const sharedTargets = async (round = 0) => {
+    shared ??= await startRelays(round);
     return shared;
   };
   const steps = {
@@ -569,7 +569,7 @@ async function measure() {
       const samples = { streams: {}, nonStreamed: {} };
       const record = (kind, name, value) => (samples[kind][name] ??= []).push(value);
       const start = async (round) => {
-        const targets = round === plan.cpuRounds - 1 ? await sharedTargets() : await startRelays(round);
+        const targets = round === plan.cpuRounds - 1 ? await sharedTargets(round) : await startRelays(round);
         return targets.relays;
       };
       await freshRounds(
