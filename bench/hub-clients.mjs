@@ -111,12 +111,21 @@ export async function closeSockets(sockets) {
  * Opens `count` idle SSE streams on a fresh process, holds them past one heartbeat (`heartbeatMs`)
  * and measures its memory growth after forced GCs; then, when `push` is given, broadcasts one
  * event and checks that every stream gets it.
+ *
+ * Before the baseline, `count` streams are opened, held past a heartbeat and closed once: that
+ * grows V8's young generation to what the load needs (its semi-spaces to 16 MB each, 32 MB of RSS
+ * at most) and warms the JIT. Without it, the growth landed in the per-connection figure whenever
+ * the young generation was small at the baseline: always for the hand-written endpoint (4 → 32 MB,
+ * about 5.7 kB of its 12.9 kB per connection), and for Sluice only when it had been idle long
+ * enough for V8 to shrink it (8 → 32 MB), which made its figure 7.3 kB or 13.6 kB by the order of
+ * the round (ADR 0029). `newSpace` before and after is in the result, to show it no longer moves.
  */
 export async function memoryPerIdleConnection(target, path, { count, heartbeatMs, push }) {
   const port = Number(new URL(target.url).port);
   const sockets = [];
   try {
-    await openIdleStreams(port, path, 200, sockets); // warm up the JIT and the hub
+    await openIdleStreams(port, path, count, sockets);
+    await sleep(heartbeatMs + 1000);
     await closeSockets(sockets);
     await sleep(500);
     const before = await target.memory();
@@ -128,6 +137,7 @@ export async function memoryPerIdleConnection(target, path, { count, heartbeatMs
       heap: (after.heap - before.heap) / count,
       open: streams.filter((stream) => !stream.closed).length,
       pinged: streams.filter((stream) => stream.pings > 0).length,
+      newSpace: { before: before.newSpace, after: after.newSpace },
     };
     if (push) {
       result.reached = await push();

@@ -2,9 +2,9 @@
 // runs with --expose-gc), so heap growth is not hidden by garbage not yet collected. The second
 // round, a second later, lets V8 give back pages the first one freed; without it a process read
 // shortly after start can show less RSS with thousands of connections open than before.
-// `{ heapSnapshot: path }` writes a heap snapshot there (bench/profile.mjs diffs two of them).
+// The reply also gives the young generation's size (`newSpace`). `{ heapSnapshot: path }` writes a heap snapshot there (bench/profile.mjs diffs two of them).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeHeapSnapshot } from 'node:v8';
+import { writeHeapSnapshot, getHeapSpaceStatistics } from 'node:v8';
 
 export function answerMemoryRequests() {
   process.on('message', async (message) => {
@@ -20,6 +20,8 @@ export function answerMemoryRequests() {
     globalThis.gc?.();
     globalThis.gc?.();
     const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
-    process.send?.({ memory: { rss, heap: heapUsed + external + arrayBuffers, heapTotal } });
+    // The young generation's size: RSS that a load grows once (bench/hub-clients.mjs).
+    const newSpace = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size;
+    process.send?.({ memory: { rss, heap: heapUsed + external + arrayBuffers, heapTotal, newSpace } });
   });
 }

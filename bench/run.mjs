@@ -319,8 +319,7 @@ async function latency(targets) {
   const samples = Object.fromEntries(targets.map((target) => [target.name, { totals: [], firsts: [], rounds: [] }]));
   for (const target of targets) for (let index = 0; index < plan.latencyWarmUp; index++) await chat(target.url);
   for (let round = 0; round < plan.latencyRounds; round++) {
-    const start = round % targets.length;
-    for (const target of [...targets.slice(start), ...targets.slice(0, start)]) {
+    for (const target of rotated(targets, round)) {
       const totals = [];
       for (let index = 0; index < plan.latencyPerRound; index++) {
         const { firstByteMs, totalMs } = await chat(target.url);
@@ -544,7 +543,8 @@ async function measure() {
   const upstream = await startScript('mock-upstream.mjs', {}, { openFiles: 20_000 });
   const upstreamUrl = upstream.url;
   const relayEnv = { UPSTREAM_URL: `${upstreamUrl}/v1` };
-  // The references and Sluice, started once for the measures that share them (cpu, latency, native).
+  // The references and Sluice: a set per CPU round (startRelays), the last of which latency and
+  // native share (sharedTargets; started afresh when cpu is not run).
   let shared;
   const startRelays = async (round = 0) => {
     const starters = [
