@@ -99,6 +99,18 @@ export async function openIdleStreams(port, path, count, sockets) {
   return streams;
 }
 
+/**
+ * RSS growth between two memory readings (bench/memory-probe.mjs) without the growth of V8's young
+ * generation. Its semi-spaces grow once, up to 16 MB each, when a process first allocates fast,
+ * whatever the number of streams or connections that caused it, and V8 shrinks them again when
+ * the process idles. Counted per stream or per connection, that growth gave the process whose
+ * young generation happened to be small at the first reading up to 12 kB more per held stream
+ * and 5.7 kB more per idle connection (ADR 0029). Processes without the figure (nginx) count all.
+ */
+export function rssGrowth(before, after) {
+  return after.rss - before.rss - ((after.newSpace ?? 0) - (before.newSpace ?? 0));
+}
+
 /** Destroys every socket and waits (at most 10 s) until each has closed. */
 export async function closeSockets(sockets) {
   const closed = sockets.map((socket) => (socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve))));
@@ -111,21 +123,13 @@ export async function closeSockets(sockets) {
  * Opens `count` idle SSE streams on a fresh process, holds them past one heartbeat (`heartbeatMs`)
  * and measures its memory growth after forced GCs; then, when `push` is given, broadcasts one
  * event and checks that every stream gets it.
- *
- * Before the baseline, `count` streams are opened, held past a heartbeat and closed once: that
- * grows V8's young generation to what the load needs (its semi-spaces to 16 MB each, 32 MB of RSS
- * at most) and warms the JIT. Without it, the growth landed in the per-connection figure whenever
- * the young generation was small at the baseline: always for the hand-written endpoint (4 → 32 MB,
- * about 5.7 kB of its 12.9 kB per connection), and for Sluice only when it had been idle long
- * enough for V8 to shrink it (8 → 32 MB), which made its figure 7.3 kB or 13.6 kB by the order of
- * the round (ADR 0029). `newSpace` before and after is in the result, to show it no longer moves.
+ * RSS growth is counted without the young generation's (rssGrowth).
  */
 export async function memoryPerIdleConnection(target, path, { count, heartbeatMs, push }) {
   const port = Number(new URL(target.url).port);
   const sockets = [];
   try {
-    await openIdleStreams(port, path, count, sockets);
-    await sleep(heartbeatMs + 1000);
+    await openIdleStreams(port, path, 200, sockets); // warm up the JIT and the hub
     await closeSockets(sockets);
     await sleep(500);
     const before = await target.memory();
@@ -133,7 +137,7 @@ export async function memoryPerIdleConnection(target, path, { count, heartbeatMs
     await sleep(heartbeatMs + 1000);
     const after = await target.memory();
     const result = {
-      rss: (after.rss - before.rss) / count,
+      rss: rssGrowth(before, after) / count,
       heap: (after.heap - before.heap) / count,
       open: streams.filter((stream) => !stream.closed).length,
       pinged: streams.filter((stream) => stream.pings > 0).length,

@@ -2,7 +2,8 @@
 // runs with --expose-gc), so heap growth is not hidden by garbage not yet collected. The second
 // round, a second later, lets V8 give back pages the first one freed; without it a process read
 // shortly after start can show less RSS with thousands of connections open than before.
-// The reply also gives the young generation's size (`newSpace`). `{ heapSnapshot: path }` writes a heap snapshot there (bench/profile.mjs diffs two of them).
+// The reply also gives the young generation's size (`newSpace`). `{ heapSnapshot: path }` writes a
+// heap snapshot there (bench/profile.mjs diffs two of them).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeHeapSnapshot, getHeapSpaceStatistics } from 'node:v8';
 

@@ -13,7 +13,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl } from './hub-clients.mjs';
+import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl, rssGrowth } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, rssBytes, startNginx, startScript, startSluice, stopAll } from './processes.mjs';
 import { fitSlope, markdownTable, replaceResults } from './report.mjs';
 
@@ -298,11 +298,12 @@ async function heldStreams(target) {
     count,
     open,
     openedInS,
-    rssPerStream: (after.rss - before.rss) / count,
+    rssPerStream: rssGrowth(before, after) / count,
     heapPerStream: after.heap === undefined ? undefined : (after.heap - before.heap) / count,
     gapP50: percentile(gaps, 0.5),
     gapP99: percentile(gaps, 0.99),
     gaps: gaps.length,
+    newSpace: { before: before.newSpace, after: after.newSpace },
   };
 }
 
@@ -359,7 +360,7 @@ async function holdMany(upstreamUrl) {
     await Promise.all(streams.map((stream) => stream.done));
     const whole = streams.filter((stream) => stream.whole()).length;
     const errors = [...new Set(streams.filter((stream) => stream.error).map((stream) => stream.error.message))].slice(0, 3);
-    return { count: plan.bigHold, openAtPeak: open, whole, openedInS, rssPerStream: (during.rss - before.rss) / Math.max(open, 1), rssMb: during.rss / 2 ** 20, errors };
+    return { count: plan.bigHold, openAtPeak: open, whole, openedInS, rssPerStream: rssGrowth(before, during) / Math.max(open, 1), rssMb: during.rss / 2 ** 20, errors };
   } finally {
     await sluice.stop();
   }
