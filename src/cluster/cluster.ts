@@ -60,7 +60,7 @@ export async function openCluster(cluster: NonNullable<Config['cluster']>, confi
       tickets: createRedisTicketStore(redis, { now }),
       limitState,
       healthStore,
-      readiness: () => (redis.healthy && hub.presence.registered ? { ready: true } : { ready: false, reason: 'redis unreachable: shared state (hub, resumes on other nodes, cluster limits) is unavailable' }),
+      readiness: () => (hub.listening && hub.presence.registered ? { ready: true } : { ready: false, reason: 'redis unreachable, or the hub not listening on it yet: shared state (hub, resumes on other nodes, cluster limits) is unavailable' }),
     },
     async close() {
       await registry.close();

@@ -60,6 +60,12 @@ export interface RedisHub extends Hub {
   /** This node's heartbeat, which the hub started: readiness reads `presence.registered`. */
   readonly presence: NodePresence;
   /**
+   * True while this node listens on the hub's channels and Redis is healthy: what push, replay
+   * and the connection lists need. After an outage it turns true only once the subscription is
+   * back, a moment after the connections are, so readiness reads it too.
+   */
+  readonly listening: boolean;
+  /**
    * Resolves once this node listens on the hub's channels (rejects after `timeoutMs`, default
    * 5000). Until then, and whenever Redis is away, the shared calls reject with store_unavailable.
    */
@@ -134,6 +140,10 @@ class ClusterHub implements RedisHub {
 
   ready(timeoutMs = 5000): Promise<void> {
     return this.#channels.ready(timeoutMs);
+  }
+
+  get listening(): boolean {
+    return !this.#closed && this.#redis.healthy && this.#channels.subscribed;
   }
 
   async register(connection: HubConnection): Promise<void> {
@@ -216,7 +226,7 @@ class ClusterHub implements RedisHub {
   }
 
   #requireRedis(): void {
-    if (this.#closed || !this.#redis.healthy || !this.#channels.subscribed) throw hubUnavailable();
+    if (!this.listening) throw hubUnavailable();
   }
 
   /** Delivers a push to this node's connections, or closes a user's, and replies with the count. */
