@@ -70,6 +70,32 @@ export interface EmbeddingContext {
   apiKey?: string;
 }
 
+/** One batch: the events decoded from one upstream read. */
+export type EventBatch = readonly StreamEvent[];
+
+/**
+ * Where a pushed upstream call delivers its events. After `end` or `fail` nothing more arrives.
+ * Its methods never throw.
+ */
+export interface EventSink {
+  events(batch: EventBatch): void;
+  /** The upstream is done sending; if the answer has no terminal event, it was cut short. */
+  end(): void;
+  /** The call failed (a SluiceError, or an abort's reason). */
+  fail(error: unknown): void;
+}
+
+/**
+ * The push form of an upstream call (decision 0034): `pushTo` starts it and returns; its events go
+ * to the sink as they are decoded. It is stopped only through the context's signal.
+ */
+export interface PushedEvents {
+  pushTo(sink: EventSink): void;
+}
+
+/** What `stream` returns: batches to pull (an async iterable; simple adapters, tests) or to be pushed. */
+export type UpstreamEvents = AsyncIterable<EventBatch> | PushedEvents;
+
 export interface ProviderAdapter {
   /** The configured provider id (`openai`, `backup`, …), used in logs, metrics and errors. */
   readonly id: string;
@@ -80,9 +106,10 @@ export interface ProviderAdapter {
    *
    * Events come in batches: everything decoded from one upstream read together. Async iteration
    * is then paid once per network read instead of once per token, and the relay writes a batch
-   * with one syscall (decision 0004 has the figures).
+   * with one syscall (decision 0004 has the figures). The HTTP adapters push their batches instead
+   * (`PushedEvents`): no promise and no suspended frame per stream (decision 0034).
    */
-  stream(request: ChatRequest, context: CallContext): AsyncIterable<readonly StreamEvent[]>;
+  stream(request: ChatRequest, context: CallContext): UpstreamEvents;
   /**
    * Present on providers that serve embeddings (openai, azure). Throws SluiceError on failure, as
    * `stream` does. A provider without it answers `POST /v1/embeddings` with `model_not_supported`.

@@ -58,6 +58,8 @@ export interface FollowOptions {
   readonly maxBufferedBytes: number;
   readonly sink: FollowSink;
   readonly head?: HeldHead;
+  /** Called once when this client's part is over, as `done` settles (without making that promise). */
+  readonly onEnd?: (how: FollowEnd) => void;
 }
 
 /**
@@ -73,66 +75,107 @@ export interface Follower {
   stop(): void;
 }
 
-/** Starts following at once: what the log already holds is read before this returns. */
+/**
+ * Starts following at once: what the log already holds is read before this returns. A class, not
+ * a closure over the loop's state: a held stream keeps its follower for its whole life, and the
+ * class keeps no array of unsubscribers, no promise nobody asked for, and one closure (decision 0034).
+ */
 export function followGeneration(options: FollowOptions): Follower {
-  const { generation, encode, sink, head } = options;
-  let cursor = options.fromSeq ?? 0;
-  let ended = false;
-  let resolveDone!: (how: FollowEnd) => void;
-  const done = new Promise<FollowEnd>((resolve) => (resolveDone = resolve));
-  const stopListening: (() => void)[] = [];
+  const follower = new GenerationFollower(options);
+  follower.start();
+  return follower;
+}
 
-  function finish(how: FollowEnd): void {
-    if (ended) return;
-    ended = true;
-    for (const stop of stopListening) stop();
-    resolveDone(how);
+class GenerationFollower implements Follower {
+  readonly #options: FollowOptions;
+  #cursor: number;
+  #ended: FollowEnd | undefined;
+  #done: Promise<FollowEnd> | undefined;
+  #resolveDone: ((how: FollowEnd) => void) | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #stopDrain: (() => void) | undefined;
+  #stopClose: (() => void) | undefined;
+  /** The one listener: the generation's log grew, or the sink drained. */
+  readonly #pump = (): void => this.#read();
+
+  constructor(options: FollowOptions) {
+    this.#options = options;
+    this.#cursor = options.fromSeq ?? 0;
+  }
+
+  start(): void {
+    const { generation, sink } = this.#options;
+    this.#unsubscribe = generation.subscribe(this.#pump);
+    if (sink.onDrain) this.#stopDrain = sink.onDrain(this.#pump);
+    if (sink.onClose) this.#stopClose = sink.onClose(this.#onClose);
+    // The log may already hold events (a resume, or a generation that finished quickly).
+    this.#read();
+  }
+
+  /** Made when first asked for; settled at once when following already ended. */
+  get done(): Promise<FollowEnd> {
+    if (this.#done === undefined) {
+      const ended = this.#ended;
+      this.#done = ended !== undefined ? Promise.resolve(ended) : new Promise<FollowEnd>((resolve) => (this.#resolveDone = resolve));
+    }
+    return this.#done;
+  }
+
+  stop(): void {
+    this.#finish('stopped');
+  }
+
+  readonly #onClose = (): void => this.#finish('client-closed');
+
+  #finish(how: FollowEnd): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = how;
+    this.#unsubscribe?.();
+    this.#stopDrain?.();
+    this.#stopClose?.();
+    this.#resolveDone?.(how);
+    this.#options.onEnd?.(how);
   }
 
   /** True when the head must wait; ends the follow when the generation failed before it. */
-  function holdHead(events: readonly StreamEvent[]): boolean {
+  #holdHead(events: readonly StreamEvent[]): boolean {
+    const { head, generation } = this.#options;
     if (!head || head.sent) return false;
     head.prepare(events);
     const last = events[events.length - 1];
     if (!generation.committed && last?.type === 'error') {
-      finish('error-before-open');
+      this.#finish('error-before-open');
       head.fail(last.error);
       return true;
     }
     return !generation.committed && !generation.finished;
   }
 
-  function pump(): void {
-    if (ended) return;
+  #read(): void {
+    if (this.#ended !== undefined) return;
+    const { generation, sink, encode } = this.#options;
     const events = generation.events;
-    if (holdHead(events)) return;
-    const waiting = sink.bufferedBytes + (sink.blocked ? generation.bytesFrom(cursor) : 0);
-    if (waiting > options.maxBufferedBytes) {
+    if (this.#holdHead(events)) return;
+    const waiting = sink.bufferedBytes + (sink.blocked ? generation.bytesFrom(this.#cursor) : 0);
+    if (waiting > this.#options.maxBufferedBytes) {
       sink.tooSlow();
-      finish('client-too-slow');
+      this.#finish('client-too-slow');
       return;
     }
     if (sink.blocked) return;
     const encoded: string[] = [];
-    while (cursor < events.length) {
-      const seq = cursor++;
+    while (this.#cursor < events.length) {
+      const seq = this.#cursor++;
       const event = events[seq];
       if (!event) break;
       const text = encode(event, seq);
       if (text !== '') encoded.push(text);
       if (event.type === 'end' || event.type === 'error') {
-        finish('complete');
+        this.#finish('complete');
         sink.end(encoded);
         return;
       }
     }
     if (encoded.length > 0) sink.write(encoded);
   }
-
-  stopListening.push(generation.subscribe(pump));
-  if (sink.onDrain) stopListening.push(sink.onDrain(pump));
-  if (sink.onClose) stopListening.push(sink.onClose(() => finish('client-closed')));
-  // The log may already hold events (a resume, or a generation that finished quickly).
-  pump();
-  return { done, stop: () => finish('stopped') };
 }

@@ -7,7 +7,7 @@ import type { ChatRequest, CallContext } from '../contract/provider.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal, Limits } from '../contract/principal.js';
-import type { Limiter } from '../limits/limiter.js';
+import type { Admission, Limiter } from '../limits/limiter.js';
 import type { RequestLogStore, UsageRecord, UsageStore } from '../store/store.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { Generation } from './generation.js';
@@ -102,6 +102,18 @@ export interface GenerationServiceDependencies {
   requestLog?: { readonly store: RequestLogStore; enabled(): boolean };
 }
 
+/** What accounting for a finished generation needs of its request. */
+interface Accounting {
+  principal: Principal;
+  model: string;
+  route: string | undefined;
+  startedAt: number;
+  admission: Admission;
+  /** Set when the request's text is kept: where, and the prompt to keep. */
+  keepText?: RequestLogStore;
+  messages?: ChatRequest['messages'];
+}
+
 export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
   const { limiter, logger, now } = dependencies;
   const active = new Set<Generation>();
@@ -109,6 +121,35 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
   const usageWriter = createUsageWriter({ usage: dependencies.usage, logger });
   const recordUsage = (row: UsageRecord) => usageWriter.write(row);
   let accepting = true;
+
+  /**
+   * Once the generation is done: its metrics, usage row, limit settlement and kept text. A function
+   * of its own, so the callback keeps what it names and not the request's whole options (the prompt
+   * among them) for as long as the answer runs.
+   */
+  function account(generation: Generation, facts: Accounting): void {
+    const { principal, model, route, startedAt, admission, keepText } = facts;
+    void generation.done.then(async (summary) => {
+      active.delete(generation);
+      about.delete(generation);
+      dependencies.metrics.recordGeneration(model, summary);
+      const row = usageRow(principal, model, startedAt, summary, route);
+      if (row.deployment === undefined && summary.provider !== '') row.deployment = `${summary.provider}/${summary.upstreamModel}`;
+      const price = dependencies.priceOf(model, row.deployment);
+      const cost = price !== undefined ? costOf(summary.usage, price) : undefined;
+      if (cost !== undefined) {
+        row.costMicros = cost.micros;
+        row.currency = cost.currency;
+      }
+      recordUsage(row);
+      if (summary.attempts > 1) logger.info({ generationId: summary.id, model, deployment: summary.deployment, providerKeyId: summary.providerKeyId, attempts: summary.attempts, failedAttempts: summary.fallbacks }, 'generation needed several upstream attempts');
+      await admission.settle(summary.usage.totalTokens, cost).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
+      if (keepText) {
+        const entry = { generationId: summary.id, at: startedAt, userId: principal.userId, prompt: JSON.stringify(facts.messages), answer: collectAnswer(generation.events).text };
+        await keepText.recordMany([entry]).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'request text not stored'));
+      }
+    });
+  }
 
   return {
     active,
@@ -154,10 +195,12 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         await admission.settle(0);
         throw new SluiceError('shutting_down');
       }
+      const estimatedPromptTokens = estimatePromptTokens(options.request.messages);
       const generation = new Generation({
         id: dependencies.createId(),
         request: options.request,
-        attempts: dependencies.pools.open(route, { estimatedPromptTokens: estimatePromptTokens(options.request.messages) }),
+        estimatedPromptTokens,
+        attempts: dependencies.pools.open(route, { estimatedPromptTokens }),
         mode: options.mode,
         requestId: options.requestId,
         now,
@@ -177,26 +220,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
           ...(options.conversationId !== undefined ? { conversationId: options.conversationId } : {}),
         });
       }
-      void generation.done.then(async (summary) => {
-        active.delete(generation);
-        about.delete(generation);
-        dependencies.metrics.recordGeneration(options.model, summary);
-        const row = usageRow(principal, options.model, startedAt, summary, options.route);
-        if (row.deployment === undefined && summary.provider !== '') row.deployment = `${summary.provider}/${summary.upstreamModel}`;
-        const price = dependencies.priceOf(options.model, row.deployment);
-        const cost = price !== undefined ? costOf(summary.usage, price) : undefined;
-        if (cost !== undefined) {
-          row.costMicros = cost.micros;
-          row.currency = cost.currency;
-        }
-        recordUsage(row);
-        if (summary.attempts > 1) logger.info({ generationId: summary.id, model: options.model, deployment: summary.deployment, providerKeyId: summary.providerKeyId, attempts: summary.attempts, failedAttempts: summary.fallbacks }, 'generation needed several upstream attempts');
-        await admission.settle(summary.usage.totalTokens, cost).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'limit settlement failed'));
-        if (keepText) {
-          const entry = { generationId: summary.id, at: startedAt, userId: principal.userId, prompt: JSON.stringify(options.request.messages), answer: collectAnswer(generation.events).text };
-          await keepText.recordMany([entry]).catch((error: unknown) => logger.error({ err: error, generationId: summary.id }, 'request text not stored'));
-        }
-      });
+      account(generation, { principal, model: options.model, route: options.route, startedAt, admission, ...(keepText !== undefined ? { keepText, messages: options.request.messages } : {}) });
       return generation;
     },
   };

@@ -8,10 +8,11 @@ import { SluiceError, toSluiceError } from '../errors/sluice-error.js';
 import type { ErrorCode } from '../errors/table.js';
 import type { Candidate } from '../routing/model-router.js';
 import { attemptsInOrder, coolingCodes, type AttemptSource, type UpstreamAttempt } from '../routing/upstream-pools.js';
-import type { CallContext, ChatRequest } from '../contract/provider.js';
+import type { CallContext, ChatRequest, EventBatch, UpstreamEvents } from '../contract/provider.js';
 import type { AttemptTrace, GenerationTrace } from '../contract/generation-trace.js';
 import { errorPayload, isTerminal, type StreamEvent, type Usage } from '../contract/stream-event.js';
-import { withTimeouts } from './timeouts.js';
+import { TimedSink } from './timeouts.js';
+import { startUpstream } from './upstream-events.js';
 import { EventLog } from './event-log.js';
 import type { GenerationSummary, Outcome } from '../contract/generation-summary.js';
 import { estimatePromptTokens, estimateTokens } from '../contract/usage-estimate.js';
@@ -34,6 +35,8 @@ export interface GenerationOptions {
   resumeGraceMs?: number;
   /** Present when the request is traced: each upstream attempt becomes a child span. */
   trace?: GenerationTrace;
+  /** The prompt's estimated tokens (contract/usage-estimate.ts), if the caller has it already; computed otherwise. */
+  estimatedPromptTokens?: number;
 }
 
 /**
@@ -70,7 +73,7 @@ export class Generation implements GenerationView {
   readonly #log = new EventLog();
   readonly #listeners = new Set<GenerationListener>();
   /** Notified like listeners, but never keep the generation alive nor cancel it by leaving. */
-  readonly #observers = new Set<GenerationListener>();
+  #observers: Set<GenerationListener> | undefined;
   /** Why cancel() was called; undefined while the generation may run on. */
   #cancelReason: SluiceError | undefined;
   /**
@@ -79,7 +82,17 @@ export class Generation implements GenerationView {
    * EventTarget and its listeners on every request (docs/decisions/0031-one-round-trip-and-one-signal.md).
    */
   #step: AbortController | undefined;
-  readonly #options: GenerationOptions;
+  /** The current attempt's sink; closed when the attempt ends or the generation settles. */
+  #sink: TimedSink | undefined;
+  readonly #source: AttemptSource;
+  /** The options but the request and the attempts, which have fields of their own. */
+  readonly #options: Omit<GenerationOptions, 'request' | 'attempts' | 'candidates' | 'estimatedPromptTokens'>;
+  /**
+   * What each attempt sends; let go once the answer commits, since no attempt follows then: a
+   * held stream does not keep its prompt, which may well be the largest thing it has.
+   */
+  #request: Omit<ChatRequest, 'model'> | undefined;
+  readonly #promptTokens: number;
   readonly #startedAt: number;
   #firstTokenAt: number | undefined;
   #sawStart = false;
@@ -101,10 +114,14 @@ export class Generation implements GenerationView {
 
   constructor(options: GenerationOptions) {
     this.id = options.id;
-    this.#options = options;
+    const { request, attempts, candidates, estimatedPromptTokens, ...rest } = options;
+    this.#options = rest;
+    this.#request = request;
+    this.#promptTokens = estimatedPromptTokens ?? estimatePromptTokens(request.messages);
     this.#startedAt = options.now();
+    this.#source = attempts ?? attemptsInOrder(candidates ?? []);
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
-    void this.#run();
+    this.#next(undefined);
   }
 
   /** The log. `events[seq]` is the event with that sequence number. */
@@ -169,9 +186,9 @@ export class Generation implements GenerationView {
    * mirror of cluster mode), which must not keep an abandoned generation running.
    */
   observe(listener: GenerationListener): () => void {
-    this.#observers.add(listener);
+    (this.#observers ??= new Set()).add(listener);
     return () => {
-      this.#observers.delete(listener);
+      this.#observers?.delete(listener);
     };
   }
 
@@ -180,44 +197,54 @@ export class Generation implements GenerationView {
     if (this.finished || this.#cancelReason !== undefined) return;
     this.#cancelReason = reason;
     this.#step?.abort(reason);
-  }
-
-  async #run(): Promise<void> {
-    const source = this.#options.attempts ?? attemptsInOrder(this.#options.candidates ?? []);
-    let lastError: SluiceError | undefined;
-    for (;;) {
-      let attempt: UpstreamAttempt | undefined;
-      const step = new AbortController();
-      this.#step = step;
-      try {
-        if (this.#cancelReason !== undefined) throw this.#cancelReason;
-        // A fixed list answers at once, so the first upstream call starts within the constructor,
-        // as it always did; the pool router's answer is awaited.
-        const next = source.next(step.signal);
-        attempt = next instanceof Promise ? await next : next;
-      } catch (thrown) {
-        const reason = this.#cancelReason;
-        this.#fail(toSluiceError(reason ?? thrown), reason !== undefined ? 'cancelled' : 'error');
-        return;
-      }
-      if (attempt === undefined) {
-        this.#fail(lastError ?? new SluiceError('internal_error', { message: 'The model resolved to no upstream.' }), 'error');
-        return;
-      }
-      // The failed attempt before this one is a fallback only now that another one follows: the
-      // last failure is the generation's error, not a fallback.
-      if (lastError !== undefined && this.#deployment !== undefined) this.#fallbacks.push({ provider: this.#provider, deployment: this.#deployment, code: lastError.code });
-      const retry = await this.#runAttempt(attempt, step);
-      if (retry === undefined) return;
-      lastError = retry;
-    }
+    // Settles the attempt at once, even when its adapter ignores the signal.
+    this.#sink?.fail(reason);
   }
 
   /**
-   * One upstream call under `step`'s signal (aborted by cancel() or by a timeout); resolves with
-   * the error to retry after, or undefined when the generation is finished.
+   * Asks the attempt source for the next attempt (the pool router may answer later) and starts
+   * it; `lastError` is the failure of the attempt before, if any. Nothing here waits for the
+   * upstream: an attempt's events are pushed to its sink (#start), so a running generation keeps
+   * no suspended frame (decision 0034).
    */
-  async #runAttempt(attempt: UpstreamAttempt, step: AbortController): Promise<SluiceError | undefined> {
+  #next(lastError: SluiceError | undefined): void {
+    const step = new AbortController();
+    this.#step = step;
+    let next: UpstreamAttempt | undefined | Promise<UpstreamAttempt | undefined>;
+    try {
+      if (this.#cancelReason !== undefined) throw this.#cancelReason;
+      next = this.#source.next(step.signal);
+    } catch (thrown) {
+      this.#failChoosing(thrown);
+      return;
+    }
+    // A fixed list answers at once, so the first upstream call starts within the constructor.
+    if (next instanceof Promise) next.then((attempt) => this.#begin(attempt, step, lastError), (thrown: unknown) => this.#failChoosing(thrown));
+    else this.#begin(next, step, lastError);
+  }
+
+  #failChoosing(thrown: unknown): void {
+    const reason = this.#cancelReason;
+    this.#fail(toSluiceError(reason ?? thrown), reason !== undefined ? 'cancelled' : 'error');
+  }
+
+  #begin(attempt: UpstreamAttempt | undefined, step: AbortController, lastError: SluiceError | undefined): void {
+    if (attempt === undefined) {
+      this.#fail(lastError ?? new SluiceError('internal_error', { message: 'The model resolved to no upstream.' }), 'error');
+      return;
+    }
+    // The failed attempt before this one is a fallback only now that another one follows: the
+    // last failure is the generation's error, not a fallback.
+    if (lastError !== undefined && this.#deployment !== undefined) this.#fallbacks.push({ provider: this.#provider, deployment: this.#deployment, code: lastError.code });
+    this.#start(attempt, step);
+  }
+
+  /**
+   * Starts one upstream call under `step`'s signal (aborted by cancel() or by a timeout). Its
+   * events come through a TimedSink; its end or failure goes to #attemptFailed, which retries or
+   * finishes the generation.
+   */
+  #start(attempt: UpstreamAttempt, step: AbortController): void {
     this.#attempt = attempt;
     this.#attempts += 1;
     this.#provider = attempt.adapter.id;
@@ -226,10 +253,28 @@ export class Generation implements GenerationView {
     this.#keyId = attempt.keyId;
     const attemptTrace = this.#options.trace?.attempt({ provider: attempt.adapter.id, model: attempt.model, deployment: attempt.deployment, ...(attempt.keyId !== undefined ? { keyId: attempt.keyId } : {}) });
     this.#attemptTrace = attemptTrace;
+    const sink: TimedSink = new TimedSink(
+      {
+        events: (batch) => this.#onBatch(batch, sink, step),
+        end: () => {
+          if (!this.finished) void this.#attemptFailed(new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` }), attempt, attemptTrace);
+        },
+        fail: (error) => void this.#attemptFailed(error, attempt, attemptTrace),
+      },
+      attempt.timeouts,
+      step,
+      attempt.adapter.id,
+    );
+    this.#sink = sink;
+    const request = this.#request;
+    if (this.#cancelReason !== undefined || request === undefined) {
+      sink.fail(this.#cancelReason ?? new SluiceError('internal_error', { message: 'An attempt was started after the answer committed.' }));
+      return;
+    }
+    let upstream: UpstreamEvents;
     try {
-      if (this.#cancelReason !== undefined) throw this.#cancelReason;
-      const upstream = attempt.adapter.stream(
-        { ...this.#options.request, model: attempt.model },
+      upstream = attempt.adapter.stream(
+        { ...request, model: attempt.model },
         {
           signal: step.signal,
           mode: this.#options.mode,
@@ -238,33 +283,47 @@ export class Generation implements GenerationView {
           ...(attemptTrace?.traceparent !== undefined ? { traceparent: attemptTrace.traceparent } : {}),
         },
       );
-      for await (const batch of withTimeouts(upstream, attempt.timeouts, (reason) => step.abort(reason), attempt.adapter.id, step.signal)) {
-        // Nothing follows the terminal event, even from an adapter that yields more in its batch.
-        for (const event of batch) {
-          this.#accept(event);
-          if (this.finished) break;
-        }
-        if (this.finished) break;
-      }
-      if (!this.finished) throw new SluiceError('upstream_stream_interrupted', { provider: this.#provider, message: `Provider "${this.#provider}" ended without finishing the answer.` });
-      return undefined;
     } catch (thrown) {
-      const reason = this.#cancelReason;
-      const cancelled = reason !== undefined;
-      const error = toSluiceError(reason ?? thrown);
-      // Before the first byte a failure is the upstream's, and the pool router hears of it; after
-      // it, the answer is partly delivered and nothing is retried (docs/pools.md).
-      if (!cancelled && !this.committed) {
-        await attempt.failed(error);
-        if (retryCodes.has(error.code)) {
-          attempt.ended(0);
-          attemptTrace?.end({ outcome: 'retried', errorCode: error.code });
-          return error;
-        }
-      }
-      this.#fail(error, cancelled ? 'cancelled' : 'error');
-      return undefined;
+      sink.fail(thrown);
+      return;
     }
+    startUpstream(upstream, sink);
+  }
+
+  /** One read's events. Nothing follows the terminal event, even from an adapter that sends more in its batch. */
+  #onBatch(batch: EventBatch, sink: TimedSink, step: AbortController): void {
+    try {
+      for (const event of batch) {
+        this.#accept(event);
+        if (this.finished) return;
+      }
+    } catch (thrown) {
+      // An error event from the adapter: the attempt fails with it, and its upstream call ends.
+      sink.fail(thrown);
+      step.abort(thrown);
+    }
+  }
+
+  /**
+   * The attempt ended without finishing the answer. Before the first answer event a failure is
+   * the upstream's, and the pool router hears of it; after it, the answer is partly delivered and
+   * nothing is retried (docs/pools.md).
+   */
+  async #attemptFailed(thrown: unknown, attempt: UpstreamAttempt, attemptTrace: AttemptTrace | undefined): Promise<void> {
+    if (this.finished) return;
+    const reason = this.#cancelReason;
+    const cancelled = reason !== undefined;
+    const error = toSluiceError(reason ?? thrown);
+    if (!cancelled && !this.committed) {
+      await attempt.failed(error);
+      if (retryCodes.has(error.code)) {
+        attempt.ended(0);
+        attemptTrace?.end({ outcome: 'retried', errorCode: error.code });
+        this.#next(error);
+        return;
+      }
+    }
+    this.#fail(error, cancelled ? 'cancelled' : 'error');
   }
 
   #accept(event: StreamEvent): void {
@@ -289,6 +348,7 @@ export class Generation implements GenerationView {
         // The first answer event: the log commits when it is appended, below.
         if (!this.committed) {
           this.#firstTokenAt = this.#options.now();
+          this.#request = undefined;
           this.#attemptTrace?.firstToken();
           this.#attempt?.succeeded();
           // Every answer starts with `start` (the native API's `meta`), even from an adapter that sent none.
@@ -321,7 +381,7 @@ export class Generation implements GenerationView {
 
   readonly #notify = (): void => {
     this.#notifyScheduled = false;
-    for (const listener of [...this.#listeners, ...this.#observers]) listener();
+    for (const listener of this.#observers === undefined ? [...this.#listeners] : [...this.#listeners, ...this.#observers]) listener();
     const summary = this.#unannounced;
     if (summary !== undefined) {
       this.#unannounced = undefined;
@@ -332,6 +392,7 @@ export class Generation implements GenerationView {
   /** Called right after the terminal event was appended (so `finished` is already true). */
   #settle(outcome: Outcome, errorCode?: ErrorCode): void {
     clearTimeout(this.#graceTimer);
+    this.#sink?.close();
     const summary: GenerationSummary = {
       id: this.id,
       provider: this.#provider,
@@ -361,7 +422,7 @@ export class Generation implements GenerationView {
       if (event.type === 'text-delta') completionTokens += estimateTokens(event.text);
       else if (event.type === 'tool-call-delta' && event.argumentsDelta) completionTokens += estimateTokens(event.argumentsDelta);
     }
-    const promptTokens = estimatePromptTokens(this.#options.request.messages);
+    const promptTokens = this.#promptTokens;
     return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: true };
   }
 }

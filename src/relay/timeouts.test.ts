@@ -1,11 +1,14 @@
 // First-byte, idle and total timeouts: each fires at its own time with its own code, aborts the
-// upstream, and leaves no timer behind; `start` is not an answer, so it does not stop the
-// first-byte timer.
+// upstream, fails the attempt's sink at once, and leaves no timer behind; `start` is not an
+// answer, so it does not stop the first-byte timer. The scripted upstreams are async generators,
+// pulled into the TimedSink by startUpstream as the relay does.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../errors/sluice-error.js';
-import type { Timeouts } from '../contract/provider.js';
+import type { EventBatch, PushedEvents, Timeouts, UpstreamEvents } from '../contract/provider.js';
 import type { StreamEvent } from '../contract/stream-event.js';
-import { withTimeouts } from './timeouts.js';
+import { recordingSink } from '../../test/support/pushed-events.js';
+import { TimedSink } from './timeouts.js';
+import { startUpstream } from './upstream-events.js';
 
 const start: StreamEvent = { type: 'start', upstreamModel: 'm' };
 const text = (value: string): StreamEvent => ({ type: 'text-delta', text: value });
@@ -25,49 +28,106 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** A script step: wait this many ms, then yield this batch. */
-type Step = [waitMs: number, batch: readonly StreamEvent[]];
+/** An attempt's step controller that records every abort call, not only the first that counts. */
+class RecordingController extends AbortController {
+  readonly aborts: unknown[] = [];
 
-interface Run {
-  /** Batches the consumer received, with the fake time at which each arrived. */
-  received: { atMs: number; batch: readonly StreamEvent[] }[];
-  aborts: SluiceError[];
-  /** Settles with the thrown error, or undefined when the stream ended normally. */
+  override abort(reason?: unknown): void {
+    this.aborts.push(reason);
+    super.abort(reason);
+  }
+}
+
+interface Timed {
+  sink: TimedSink;
+  step: RecordingController;
+  /** Batches the target received, with the fake time at which each arrived. */
+  received: { atMs: number; batch: EventBatch }[];
+  /** Errors the target was failed with: one at most. */
+  failures: unknown[];
+  /** How many times the target heard `end`: one at most. */
+  ends: number;
+  /** Settles with the failure, or undefined when the upstream ended. */
   outcome: Promise<SluiceError | undefined>;
   settled: () => boolean;
 }
 
-/** Runs a scripted upstream through withTimeouts; the upstream waits `tailMs` after its last step. */
+/**
+ * A TimedSink in front of a recording sink, as the generation puts one in front of itself;
+ * `onBatch` runs after each batch reached the target (the generation closes the sink there once its
+ * answer is finished).
+ */
+function timedSink(timeouts: Timeouts, provider = 'p', onBatch?: (sink: TimedSink) => void): Timed {
+  const target = recordingSink();
+  const step = new RecordingController();
+  const startedAt = Date.now();
+  let done = false;
+  const timed: Timed = {
+    sink: undefined as unknown as TimedSink,
+    step,
+    received: [],
+    failures: [],
+    ends: 0,
+    outcome: target.settled.then((pushed) => {
+      done = true;
+      if (pushed.error === undefined || pushed.error instanceof SluiceError) return pushed.error;
+      throw new Error('The upstream failed with something other than a SluiceError.', { cause: pushed.error });
+    }),
+    settled: () => done,
+  };
+  timed.sink = new TimedSink(
+    {
+      events(batch) {
+        timed.received.push({ atMs: Date.now() - startedAt, batch });
+        target.events(batch);
+        onBatch?.(timed.sink);
+      },
+      end() {
+        timed.ends += 1;
+        target.end();
+      },
+      fail(error) {
+        timed.failures.push(error);
+        target.fail(error);
+      },
+    },
+    timeouts,
+    step,
+    provider,
+  );
+  return timed;
+}
+
+/** A script step: wait this many ms, then yield this batch. */
+type Step = [waitMs: number, batch: readonly StreamEvent[]];
+
+interface Run extends Timed {
+  /** Whether the scripted upstream's cleanup (its `finally`) ran. */
+  cleanedUp: () => boolean;
+}
+
+/** Runs a scripted upstream through a TimedSink; the upstream waits `tailMs` after its last step. */
 function run(steps: readonly Step[], limits: Partial<Timeouts>, tailMs = 1_000_000): Run {
   const timeouts: Timeouts = { connectMs: 1000, firstByteMs: 1000, idleMs: 1000, totalMs: 0, ...limits };
-  const controller = new AbortController();
-  const startedAt = Date.now();
-  async function* upstream(): AsyncGenerator<readonly StreamEvent[]> {
-    for (const [waitMs, batch] of steps) {
-      await sleep(waitMs, controller.signal);
-      yield batch;
-    }
-    await sleep(tailMs, controller.signal);
-  }
-  const result: Run = { received: [], aborts: [], outcome: Promise.resolve(undefined), settled: () => done };
-  let done = false;
-  const abort = (reason: SluiceError) => {
-    result.aborts.push(reason);
-    controller.abort(reason);
-  };
-  result.outcome = (async () => {
+  const timed = timedSink(timeouts);
+  const signal = timed.step.signal;
+  let cleanedUp = false;
+  async function* upstream(): AsyncGenerator<EventBatch> {
     try {
-      for await (const batch of withTimeouts(upstream(), timeouts, abort, 'p')) result.received.push({ atMs: Date.now() - startedAt, batch });
-      return undefined;
-    } catch (error) {
-      if (error instanceof SluiceError) return error;
-      throw error;
+      for (const [waitMs, batch] of steps) {
+        await sleep(waitMs, signal);
+        yield batch;
+      }
+      await sleep(tailMs, signal);
     } finally {
-      done = true;
+      cleanedUp = true;
     }
-  })();
-  return result;
+  }
+  startUpstream(upstream(), timed.sink);
+  return Object.assign(timed, { cleanedUp: () => cleanedUp });
 }
+
+const limits: Timeouts = { connectMs: 1, firstByteMs: 100, idleMs: 100, totalMs: 100 };
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -77,7 +137,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('withTimeouts', () => {
+describe('TimedSink', () => {
   it('first-byte: fires at firstByteMs with its own code and aborts the upstream; start does not count', async () => {
     const stream = run([[10, [start]]], { firstByteMs: 100, idleMs: 30 });
     await vi.advanceTimersByTimeAsync(99);
@@ -87,8 +147,11 @@ describe('withTimeouts', () => {
     const error = await stream.outcome;
     expect(error?.code).toBe('upstream_first_byte_timeout');
     expect(error?.message).toBe('Provider "p" hit the first-byte timeout (100 ms).');
-    expect(stream.aborts).toEqual([error]);
+    expect(stream.step.aborts).toEqual([error]);
+    expect(stream.step.signal.reason).toBe(error);
     expect(stream.received.map((entry) => entry.batch)).toEqual([[start]]);
+    expect(stream.sink.closed).toBe(true);
+    expect(stream.cleanedUp()).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -108,7 +171,7 @@ describe('withTimeouts', () => {
     await vi.advanceTimersByTimeAsync(1);
     const error = await stream.outcome;
     expect(error?.code).toBe('upstream_idle_timeout');
-    expect(stream.aborts).toEqual([error]);
+    expect(stream.step.aborts).toEqual([error]);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -124,6 +187,8 @@ describe('withTimeouts', () => {
     expect(new Set(counts.slice(0, -1))).toEqual(new Set([1]));
     await vi.advanceTimersByTimeAsync(10);
     expect(await stream.outcome).toBeUndefined();
+    expect(stream.received).toHaveLength(50);
+    expect(stream.ends).toBe(1);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -144,8 +209,12 @@ describe('withTimeouts', () => {
     const error = await stream.outcome;
     expect(error?.code).toBe('upstream_total_timeout');
     expect(error?.message).toBe('Provider "p" hit the total timeout (300 ms).');
-    expect(stream.aborts).toEqual([error]);
+    expect(stream.step.aborts).toEqual([error]);
     expect(stream.received).toHaveLength(14);
+    // Nothing the upstream still had reaches the target after the timeout.
+    await vi.advanceTimersByTimeAsync(100);
+    expect(stream.received).toHaveLength(14);
+    expect(stream.cleanedUp()).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -154,7 +223,11 @@ describe('withTimeouts', () => {
     const stream = run([], { firstByteMs: 100, totalMs: 100 });
     await vi.advanceTimersByTimeAsync(100);
     expect((await stream.outcome)?.code).toBe('upstream_first_byte_timeout');
-    expect(stream.aborts).toHaveLength(1);
+    expect(stream.step.aborts).toHaveLength(1);
+    // The upstream's own failure (the abort reason, rethrown by its sleep) is dropped.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(stream.failures).toHaveLength(1);
+    expect(stream.ends).toBe(0);
   });
 
   it('passes batches through unchanged and leaves no timer behind when the stream ends in time', async () => {
@@ -166,8 +239,12 @@ describe('withTimeouts', () => {
     );
     await vi.advanceTimersByTimeAsync(50);
     expect(await stream.outcome).toBeUndefined();
+    // The very batches, not copies.
     expect(stream.received.map((entry) => entry.batch)).toEqual(batches);
-    expect(stream.aborts).toEqual([]);
+    stream.received.forEach((entry, index) => expect(entry.batch).toBe(batches[index]));
+    expect(stream.step.aborts).toEqual([]);
+    expect(stream.ends).toBe(1);
+    expect(stream.sink.closed).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -177,60 +254,132 @@ describe('withTimeouts', () => {
     expect(stream.settled()).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     expect(await stream.outcome).toBeUndefined();
-    expect(stream.aborts).toEqual([]);
+    expect(stream.step.aborts).toEqual([]);
   });
 
   it('passes on an upstream failure that is not a timeout, and clears its timers', async () => {
-    async function* failing(): AsyncGenerator<readonly StreamEvent[]> {
+    async function* failing(): AsyncGenerator<EventBatch> {
       yield [text('a')];
       throw new SluiceError('upstream_stream_interrupted');
     }
-    const aborts: SluiceError[] = [];
-    const received: (readonly StreamEvent[])[] = [];
-    const consume = async () => {
-      for await (const batch of withTimeouts(failing(), { connectMs: 1, firstByteMs: 100, idleMs: 100, totalMs: 100 }, (reason) => aborts.push(reason), 'p')) received.push(batch);
-    };
-    await expect(consume()).rejects.toMatchObject({ code: 'upstream_stream_interrupted' });
-    expect(received).toEqual([[text('a')]]);
-    expect(aborts).toEqual([]);
+    const timed = timedSink(limits);
+    startUpstream(failing(), timed.sink);
+    const error = await timed.outcome;
+    expect(error?.code).toBe('upstream_stream_interrupted');
+    expect(timed.received.map((entry) => entry.batch)).toEqual([[text('a')]]);
+    expect(timed.failures).toEqual([error]);
+    expect(timed.step.aborts).toEqual([]);
+    expect(timed.sink.closed).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it('clears its timers when the consumer stops early', async () => {
-    const stream = withTimeouts(
-      (async function* () {
+    let cleanedUp = false;
+    const upstream = (async function* (): AsyncGenerator<EventBatch> {
+      try {
         yield [text('a')];
         yield [text('b')];
-      })(),
-      { connectMs: 1, firstByteMs: 100, idleMs: 100, totalMs: 100 },
-      () => {},
-      'p',
-    );
-    for await (const batch of stream) {
-      expect(batch).toEqual([text('a')]);
-      break;
-    }
+      } finally {
+        cleanedUp = true;
+      }
+    })();
+    // The consumer (the generation, once its answer is finished) closes the sink after the first batch.
+    const timed = timedSink(limits, 'p', (sink) => sink.close());
+    startUpstream(upstream, timed.sink);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(timed.received.map((entry) => entry.batch)).toEqual([[text('a')]]);
+    expect(timed.sink.closed).toBe(true);
+    // The adapter's cleanup ran: its iterator was told to return when the sink closed.
+    expect(cleanedUp).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+    // Nobody hears an end, a failure or a later batch.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(timed.received).toHaveLength(1);
+    expect(timed.settled()).toBe(false);
+    expect(timed.failures).toEqual([]);
+    expect(timed.ends).toBe(0);
+    expect(timed.step.aborts).toEqual([]);
+  });
+
+  it('drops what a pushed upstream sends after a timeout, and what it sends after its end', async () => {
+    let pushTo: TimedSink | undefined;
+    const pushed: PushedEvents = {
+      pushTo(sink) {
+        pushTo = sink as TimedSink;
+        sink.events([start]);
+      },
+    };
+    const timed = timedSink({ connectMs: 1, firstByteMs: 50, idleMs: 50, totalMs: 0 });
+    startUpstream(pushed, timed.sink);
+    // A pushed upstream is handed the TimedSink itself.
+    expect(pushTo).toBe(timed.sink);
+    await vi.advanceTimersByTimeAsync(50);
+    expect((await timed.outcome)?.code).toBe('upstream_first_byte_timeout');
+    timed.sink.events([text('late')]);
+    timed.sink.end();
+    timed.sink.fail(new SluiceError('upstream_stream_interrupted'));
+    expect(timed.received.map((entry) => entry.batch)).toEqual([[start]]);
+    expect(timed.failures).toHaveLength(1);
+    expect(timed.ends).toBe(0);
+
+    const ended = timedSink(limits);
+    startUpstream({ pushTo: (sink) => (sink.events([text('a')]), sink.end()) } satisfies UpstreamEvents, ended.sink);
+    expect(await ended.outcome).toBeUndefined();
+    ended.sink.events([text('b')]);
+    ended.sink.fail(new SluiceError('upstream_stream_interrupted'));
+    expect(ended.received.map((entry) => entry.batch)).toEqual([[text('a')]]);
+    expect(ended.failures).toEqual([]);
     expect(vi.getTimerCount()).toBe(0);
   });
 });
 
-describe('withTimeouts and an adapter that ignores its abort signal', () => {
+describe('TimedSink and an adapter that ignores its abort signal', () => {
   it('still ends the attempt when the timeout fires', async () => {
-    async function* deaf(): AsyncGenerator<readonly StreamEvent[]> {
-      yield [{ type: 'text-delta', text: 'a' }];
-      // Never settles and never looks at any signal.
-      await new Promise(() => {});
+    let finallyRan = false;
+    async function* deaf(): AsyncGenerator<EventBatch> {
+      try {
+        yield [{ type: 'text-delta', text: 'a' }];
+        // Never settles and never looks at any signal.
+        await new Promise(() => {});
+      } finally {
+        finallyRan = true;
+      }
     }
-    let aborted: SluiceError | undefined;
-    const consume = (async () => {
-      for await (const batch of withTimeouts(deaf(), { connectMs: 1000, firstByteMs: 1000, idleMs: 40, totalMs: 0 }, (reason) => (aborted = reason), 'deaf')) void batch;
-    })();
-    const outcome = consume.then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const timed = timedSink({ connectMs: 1000, firstByteMs: 1000, idleMs: 40, totalMs: 0 }, 'deaf');
+    startUpstream(deaf(), timed.sink);
     await vi.advanceTimersByTimeAsync(50);
-    expect(await outcome).toMatchObject({ code: 'upstream_idle_timeout' });
-    expect(aborted?.code).toBe('upstream_idle_timeout');
+    expect(timed.settled()).toBe(true);
+    const error = await timed.outcome;
+    expect(error).toMatchObject({ code: 'upstream_idle_timeout' });
+    expect(timed.step.aborts).toEqual([error]);
+    expect((timed.step.aborts[0] as SluiceError).code).toBe('upstream_idle_timeout');
+    // The generator is stuck in its read, so its cleanup cannot run; the attempt did not wait for it.
+    expect(finallyRan).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  }, 5000);
+
+  it('tells the stuck iterator to return at once, without waiting for its pending read', async () => {
+    const calls: string[] = [];
+    const stuck: AsyncIterable<EventBatch> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => {
+          calls.push('next');
+          return calls.length === 1 ? Promise.resolve({ done: false, value: [text('a')] }) : new Promise<IteratorResult<EventBatch>>(() => {});
+        },
+        return: () => {
+          calls.push('return');
+          // Never settles either.
+          return new Promise<IteratorResult<EventBatch>>(() => {});
+        },
+      }),
+    };
+    const timed = timedSink({ connectMs: 1000, firstByteMs: 1000, idleMs: 40, totalMs: 0 }, 'deaf');
+    startUpstream(stuck, timed.sink);
+    await vi.advanceTimersByTimeAsync(39);
+    expect(calls).toEqual(['next', 'next']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(timed.settled()).toBe(true);
+    expect((await timed.outcome)?.code).toBe('upstream_idle_timeout');
+    expect(calls).toEqual(['next', 'next', 'return']);
   }, 5000);
 });

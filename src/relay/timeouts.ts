@@ -1,11 +1,9 @@
 // Enforces the first-byte, idle and total timeouts of one upstream attempt at the event level, so
 // the same rules (and error codes) hold for HTTP and WebSocket providers alike.
 import { SluiceError } from '../errors/sluice-error.js';
-import type { Timeouts } from '../contract/provider.js';
-import type { StreamEvent } from '../contract/stream-event.js';
+import type { EventBatch, EventSink, Timeouts } from '../contract/provider.js';
 
 type TimeoutCode = 'upstream_first_byte_timeout' | 'upstream_idle_timeout' | 'upstream_total_timeout';
-type Batch = readonly StreamEvent[];
 
 const timeoutNames: Record<TimeoutCode, string> = {
   upstream_first_byte_timeout: 'first-byte',
@@ -14,88 +12,53 @@ const timeoutNames: Record<TimeoutCode, string> = {
 };
 
 /**
- * Wraps an adapter's event stream. When a timeout fires, `abort` is called with the matching
- * SluiceError (which cancels the upstream I/O) and that error is what the wrapper throws, at once:
- * a pending read is settled by the timeout, so an adapter that ignores its abort signal cannot
- * hold the generation past its timeouts. `start` is not an answer event: the first-byte timeout
- * runs until the first content event. A pending read is settled by `cancelled` too, so a
- * cancelled generation ends at once even when its adapter is stuck.
+ * The sink one attempt's upstream pushes to, in front of the generation's. When a timeout fires,
+ * `step` is aborted with the matching SluiceError (which cancels the upstream I/O) and the target
+ * fails with that error at once, so an adapter that ignores its abort signal cannot hold the
+ * generation past its timeouts. `start` is not an answer event: the first-byte timeout runs until
+ * the first content event. Once closed (the attempt ended, failed, timed out, or the generation
+ * finished), whatever the upstream still pushes is dropped.
+ *
+ * All three timeouts share one timer, armed for the earliest deadline: content only records its
+ * time (the first content re-arms it once), and when the timer fires before the idle timeout is due
+ * it is re-armed for what is left. So a streaming answer costs no timer work per batch
+ * (decision 0023), and no promise either: batches are pushed (decision 0034).
  */
-export function withTimeouts(source: AsyncIterable<Batch>, timeouts: Timeouts, abort: (reason: SluiceError) => void, provider: string, cancelled?: AbortSignal): AsyncIterableIterator<Batch> {
-  return new TimedBatches(source[Symbol.asyncIterator](), timeouts, abort, provider, cancelled);
-}
-
-interface PendingRead {
-  resolve(result: IteratorResult<Batch>): void;
-  reject(error: unknown): void;
-}
-
-/**
- * A hand-written iterator rather than an async generator racing each read against a timeout
- * promise (decision 0023): per read it makes one promise for the consumer and one for the
- * adapter, where the generator made five or more, and `Promise.race` left a reaction on the
- * long-lived timeout promise for every read until the stream ended. All three timeouts share one
- * timer, armed for the earliest deadline: content only records its time (the first content re-arms
- * it once), and when the timer fires before the idle timeout is due it is re-armed for what is left. So a streaming answer costs no timer
- * work per batch.
- */
-class TimedBatches implements AsyncIterableIterator<Batch> {
-  readonly #source: AsyncIterator<Batch>;
+export class TimedSink implements EventSink {
+  readonly #target: EventSink;
   readonly #timeouts: Timeouts;
-  readonly #abort: (reason: SluiceError) => void;
+  readonly #step: AbortController;
   readonly #provider: string;
-  readonly #cancelled: AbortSignal | undefined;
   readonly #startedAt = performance.now();
   /** When the last content event arrived; undefined until the first. */
   #lastContentAt: number | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #pending: PendingRead | undefined;
-  /** The timeout or cancellation that ended the stream; thrown by every later read. */
-  #failure: Error | undefined;
   #closed = false;
+  /** Called once on close: how a pulled upstream is told to stop (upstream-events.ts). */
+  #onClose: (() => void) | undefined;
 
-  constructor(source: AsyncIterator<Batch>, timeouts: Timeouts, abort: (reason: SluiceError) => void, provider: string, cancelled: AbortSignal | undefined) {
-    this.#source = source;
+  constructor(target: EventSink, timeouts: Timeouts, step: AbortController, provider: string) {
+    this.#target = target;
     this.#timeouts = timeouts;
-    this.#abort = abort;
+    this.#step = step;
     this.#provider = provider;
-    this.#cancelled = cancelled;
-    cancelled?.addEventListener('abort', this.#onCancel, { once: true });
     this.#arm(this.#nextDeadline());
   }
 
-  [Symbol.asyncIterator](): this {
-    return this;
+  get closed(): boolean {
+    return this.#closed;
   }
 
-  next(): Promise<IteratorResult<Batch>> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#closed) return Promise.resolve({ done: true, value: undefined });
-    return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      this.#source.next().then(this.#onResult, this.#onError);
-    });
+  /** Runs `release` when the sink closes (at once if it is closed already). */
+  onClose(release: () => void): void {
+    if (this.#closed) release();
+    else this.#onClose = release;
   }
 
-  /** The consumer stopped early: let the adapter run its cleanup, without waiting on an adapter that may never answer. */
-  return(): Promise<IteratorResult<Batch>> {
-    if (!this.#closed) {
-      this.#close();
-      this.#releaseSource();
-    }
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  readonly #onResult = (result: IteratorResult<Batch>): void => {
-    const pending = this.#take();
-    if (!pending) return;
-    if (result.done) {
-      this.#close();
-      pending.resolve(result);
-      return;
-    }
+  events(batch: EventBatch): void {
+    if (this.#closed) return;
     if (this.#timeouts.idleMs > 0 || this.#lastContentAt === undefined) {
-      for (const event of result.value) {
+      for (const event of batch) {
         if (event.type === 'start') continue;
         const first = this.#lastContentAt === undefined;
         this.#lastContentAt = performance.now();
@@ -107,27 +70,31 @@ class TimedBatches implements AsyncIterableIterator<Batch> {
         break;
       }
     }
-    pending.resolve(result);
-  };
-
-  readonly #onError = (error: unknown): void => {
-    const pending = this.#take();
-    if (!pending) return;
-    this.#close();
-    pending.reject(error);
-  };
-
-  /** The read waiting for the adapter, unless a timeout or cancellation settled it already. */
-  #take(): PendingRead | undefined {
-    const pending = this.#pending;
-    this.#pending = undefined;
-    return this.#failure === undefined ? pending : undefined;
+    this.#target.events(batch);
   }
 
-  readonly #onCancel = (): void => {
-    // The generation cancels with a SluiceError (Generation.cancel).
-    this.#fail(this.#cancelled?.reason as Error);
-  };
+  end(): void {
+    if (this.#closed) return;
+    this.close();
+    this.#target.end();
+  }
+
+  fail(error: unknown): void {
+    if (this.#closed) return;
+    this.close();
+    this.#target.fail(error);
+  }
+
+  /** Stops the timer and drops whatever comes later; the target hears nothing of it. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const release = this.#onClose;
+    this.#onClose = undefined;
+    release?.();
+  }
 
   readonly #onTimer = (): void => {
     this.#timer = undefined;
@@ -155,28 +122,8 @@ class TimedBatches implements AsyncIterableIterator<Batch> {
 
   #fire(code: TimeoutCode, ms: number): void {
     const error = new SluiceError(code, { provider: this.#provider, message: `Provider "${this.#provider}" hit the ${timeoutNames[code]} timeout (${ms.toString()} ms).` });
-    this.#abort(error);
-    this.#fail(error);
-  }
-
-  #fail(error: Error): void {
-    if (this.#closed) return;
-    this.#failure = error;
-    const pending = this.#pending;
-    this.#pending = undefined;
-    this.#close();
-    this.#releaseSource();
-    pending?.reject(error);
-  }
-
-  #close(): void {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#cancelled?.removeEventListener('abort', this.#onCancel);
-  }
-
-  #releaseSource(): void {
-    void Promise.resolve(this.#source.return?.()).catch(() => {});
+    this.close();
+    this.#step.abort(error);
+    this.#target.fail(error);
   }
 }

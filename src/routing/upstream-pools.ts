@@ -194,6 +194,8 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
 
     function attemptOn(deployment: PoolDeployment, key: PoolKey, admission: ProviderAdmission, release: () => void, healthOf: ReadonlyMap<string, TargetHealth>): UpstreamAttempt {
       const attemptStartedAt = now();
+      // Read now, so the attempt (kept for the answer's whole life) does not keep the health read.
+      const failing = [deployment.id, key.id].filter((id) => (healthOf.get(id)?.consecutiveFailures ?? 0) > 0);
       const sample = stats.start([deployment.id, key.id]);
       let ended = false;
       return {
@@ -207,9 +209,7 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
           sample.firstToken();
           metrics.deploymentTimeToFirstToken.observe({ deployment: deployment.id }, (now() - attemptStartedAt) / 1000);
           // A target with no failures needs no write (in a cluster, each is a Redis call).
-          for (const id of [deployment.id, key.id]) {
-            if ((healthOf.get(id)?.consecutiveFailures ?? 0) > 0) void health.recordSuccess(id, now()).catch((error: unknown) => logger.warn({ err: error, target: id }, 'routing: could not record a success'));
-          }
+          for (const id of failing) void health.recordSuccess(id, now()).catch((error: unknown) => logger.warn({ err: error, target: id }, 'routing: could not record a success'));
         },
         async failed(error) {
           sample.error(error.code);

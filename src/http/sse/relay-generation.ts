@@ -7,7 +7,7 @@
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { GenerationView } from '../../relay/generation.js';
 import type { EventEncoder } from '../../relay/encoders/openai-chunks.js';
-import { followGeneration, type FollowEnd, type FollowSink, type HeldHead } from '../../relay/follow-generation.js';
+import { followGeneration, type FollowSink, type HeldHead } from '../../relay/follow-generation.js';
 import { errorPayload, type ErrorPayload, type StreamEvent } from '../../contract/stream-event.js';
 import type { SseStream } from './sse-writer.js';
 import { applyUpstreamHeaders } from '../respond.js';
@@ -38,16 +38,20 @@ const tooSlowGraceMs = 1000;
  */
 export function relayGeneration(options: RelayOptions): void {
   const relay = new SseRelay(options);
-  options.streams.inc();
-  let done: Promise<FollowEnd>;
+  const { streams } = options;
+  streams.inc();
+  let counted = true;
+  const uncount = (): void => {
+    if (!counted) return;
+    counted = false;
+    streams.dec();
+  };
   try {
-    done = followGeneration({ generation: options.generation, encode: options.encode, sink: relay, head: relay, maxBufferedBytes: options.maxBufferedBytes, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) }).done;
+    followGeneration({ generation: options.generation, encode: options.encode, sink: relay, head: relay, maxBufferedBytes: options.maxBufferedBytes, onEnd: uncount, ...(options.fromSeq !== undefined ? { fromSeq: options.fromSeq } : {}) });
   } catch (error) {
-    options.streams.dec();
+    uncount();
     throw error;
   }
-  const ended = () => options.streams.dec();
-  void done.then(ended, ended);
 }
 
 /**

@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
-import { readSseEvents } from '../shared/sse-reader.js';
+import { replayReads } from '../../../test/support/pushed-events.js';
 import { anthropicError } from './errors.js';
 import { convertMessages } from './request.js';
-import { decodeMessage, decodeMessageStream } from './stream.js';
+import { decodeMessage, messageStreamDecoder } from './stream.js';
 
 async function* reads(name: string): AsyncGenerator<Uint8Array> {
   const lines = readFileSync(new URL(`./__fixtures__/anthropic-${name}.chunks.txt`, import.meta.url), 'utf8').split('\n').filter(Boolean);
@@ -18,13 +18,8 @@ async function* reads(name: string): AsyncGenerator<Uint8Array> {
 }
 
 async function replay(name: string): Promise<{ events: StreamEvent[]; error?: SluiceError }> {
-  const events: StreamEvent[] = [];
-  try {
-    for await (const batch of decodeMessageStream(readSseEvents(reads(name), { maxEventBytes: 1 << 20, provider: 'claude' }), { provider: 'claude', secrets: [] })) events.push(...batch);
-    return { events };
-  } catch (error) {
-    return { events, error: error as SluiceError };
-  }
+  const { events, error } = await replayReads(messageStreamDecoder({ maxEventBytes: 1 << 20, provider: 'claude', secrets: [] }), reads(name));
+  return error === undefined ? { events } : { events, error: error as SluiceError };
 }
 
 const textOf = (events: StreamEvent[]) => events.map((event) => (event.type === 'text-delta' ? event.text : '')).join('');

@@ -1,22 +1,21 @@
 // The `anthropic` provider: the Messages API, streamed and not, with tools.
-import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
+import type { CallContext, ChatRequest, ProviderAdapter, PushedEvents } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { AdapterDependencies } from '../definition.js';
-import { providerPool, readJsonResponse, retryAfterSeconds } from '../shared/http-client.js';
+import { providerPool, readJsonResponse, retryAfterSeconds, type UpstreamResponse } from '../shared/http-client.js';
 import { streamHttpUpstream } from '../shared/http-upstream.js';
-import { readSseEvents } from '../shared/sse-reader.js';
 import type { ResolvedAnthropicProvider } from './config.js';
 import { buildRequest } from './request.js';
 import { anthropicError, parseErrorDetail } from './errors.js';
-import { decodeMessage, decodeMessageStream } from './stream.js';
+import { decodeMessage, messageStreamDecoder } from './stream.js';
 
 export function createAnthropicAdapter(config: ResolvedAnthropicProvider, dependencies: AdapterDependencies): ProviderAdapter {
   const { dispatcher, close } = providerPool(config, dependencies.outboundProxy, dependencies.dispatcher);
   const secrets = [...config.apiKeys, ...Object.values(config.headers ?? {})];
   const provider = config.id;
 
-  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
-    yield* streamHttpUpstream({
+  function stream(request: ChatRequest, context: CallContext): PushedEvents {
+    return streamHttpUpstream({
       provider,
       dispatcher,
       signal: context.signal,
@@ -31,15 +30,13 @@ export function createAnthropicAdapter(config: ResolvedAnthropicProvider, depend
           secrets,
           retryAfterSeconds: retryAfterSeconds(response.headers['retry-after'], dependencies.now()),
         }),
-      async *decode(response) {
-        if (context.mode === 'stream') {
-          yield* decodeMessageStream(readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider }), { provider, secrets });
-        } else {
-          const { json } = await readJsonResponse(response.body, config.maxEventBytes, provider);
-          yield decodeMessage(json, { provider, secrets });
-        }
-      },
+      decode: (response) => (context.mode === 'stream' ? messageStreamDecoder({ maxEventBytes: config.maxEventBytes, provider, secrets }) : readMessage(response)),
     });
+  }
+
+  async function readMessage(response: UpstreamResponse): Promise<StreamEvent[]> {
+    const { json } = await readJsonResponse(response.body, config.maxEventBytes, provider);
+    return decodeMessage(json, { provider, secrets });
   }
 
   return {

@@ -1,7 +1,6 @@
 // The `azure` provider: Azure OpenAI chat completions. Only the request is its own; the answer and
 // its errors are OpenAI's format and are read by the openai provider's reader.
-import type { CallContext, ChatRequest, EmbeddingContext, EmbeddingRequest, EmbeddingResult, ProviderAdapter } from '../../contract/provider.js';
-import type { StreamEvent } from '../../contract/stream-event.js';
+import type { CallContext, ChatRequest, EmbeddingContext, EmbeddingRequest, EmbeddingResult, ProviderAdapter, PushedEvents } from '../../contract/provider.js';
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
 import { streamHttpUpstream } from '../shared/http-upstream.js';
@@ -16,9 +15,8 @@ export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: 
   const provider = config.id;
   const answer = createOpenAiAnswerReader({ provider, secrets, maxEventBytes: config.maxEventBytes, now: dependencies.now });
 
-  // The shell's own iterator, not a generator around it: each async-generator layer costs
-  // promises on every batch (docs/decisions/0023-stream-path-allocations.md).
-  function stream(request: ChatRequest, context: CallContext): AsyncIterable<readonly StreamEvent[]> {
+  // The shell's push form as it is, not a generator around it (decision 0034).
+  function stream(request: ChatRequest, context: CallContext): PushedEvents {
     return streamHttpUpstream({
       provider,
       dispatcher,

@@ -6,7 +6,8 @@ import type { StreamEvent } from '../../contract/stream-event.js';
 import { readJsonResponse, retryAfterSeconds, type UpstreamResponse } from '../shared/http-client.js';
 import type { WholeResponse } from '../shared/http-upstream.js';
 import { parseErrorDetail, statusError } from './errors.js';
-import { decodeChunkStream, decodeCompletion } from './stream.js';
+import { chunkStreamDecoder, decodeCompletion } from './stream.js';
+import type { BodyDecoder } from '../shared/body-decoder.js';
 
 export interface OpenAiAnswerOptions {
   provider: string;
@@ -19,18 +20,18 @@ export interface OpenAiAnswerOptions {
 export interface OpenAiAnswerReader {
   /** An error status, with `{"error":…}` in the body, → SluiceError (Retry-After kept). */
   mapErrorResponse: (response: WholeResponse) => Error;
-  /** A 200's body → event batches. */
-  decode: (response: UpstreamResponse, context: CallContext) => AsyncIterable<StreamEvent[]>;
+  /** A 200's body → its decoder (a stream), or its events (a body read whole). */
+  decode: (response: UpstreamResponse, context: CallContext) => BodyDecoder | Promise<StreamEvent[]>;
 }
 
 export function createOpenAiAnswerReader(options: OpenAiAnswerOptions): OpenAiAnswerReader {
   const { provider, secrets, maxEventBytes } = options;
 
   // Asked for a stream but answered with JSON (some servers ignore `stream`): still fine.
-  async function* decodeWholeAnswer(response: UpstreamResponse): AsyncGenerator<StreamEvent[]> {
+  async function decodeWholeAnswer(response: UpstreamResponse): Promise<StreamEvent[]> {
     const { json, text } = await readJsonResponse(response.body, maxEventBytes, provider);
     if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
-    yield decodeCompletion(json, { provider, secrets });
+    return decodeCompletion(json, { provider, secrets });
   }
 
   return {
@@ -44,9 +45,7 @@ export function createOpenAiAnswerReader(options: OpenAiAnswerOptions): OpenAiAn
       }),
     decode(response, context) {
       const contentType = String(response.headers['content-type'] ?? '');
-      // The chunk decoder is handed on as it is, without a generator around it that would cost
-      // promises on every batch (docs/decisions/0023-stream-path-allocations.md).
-      if (context.mode === 'stream' && !contentType.includes('application/json')) return decodeChunkStream(response.body, { maxEventBytes, provider, secrets });
+      if (context.mode === 'stream' && !contentType.includes('application/json')) return chunkStreamDecoder({ maxEventBytes, provider, secrets });
       return decodeWholeAnswer(response);
     },
   };

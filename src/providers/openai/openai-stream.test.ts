@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { parseErrorDetail, statusError } from './errors.js';
-import { decodeChunkStream, decodeCompletion } from './stream.js';
+import { chunkStreamDecoder, decodeCompletion } from './stream.js';
+import { replayReads } from '../../../test/support/pushed-events.js';
 import { seededRandom } from '../../../test/support/seeded-random.js';
 
 const fixtures = new URL('./__fixtures__/', import.meta.url);
@@ -22,28 +23,17 @@ function recordedReads(scenario: string): Uint8Array[] {
   });
 }
 
-async function* asyncReads(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
-  for (const part of parts) {
-    await Promise.resolve();
-    yield part;
-  }
-}
-
 interface Replay {
   events: StreamEvent[];
   error?: { code: string; message: string };
 }
 
-/** Runs reads through the SSE reader and the chunk decoder, as the adapter does. */
+/** Runs reads through the HTTP shell's body reader and the chunk decoder, as the adapter does. */
 async function replay(parts: readonly Uint8Array[]): Promise<Replay> {
-  const events: StreamEvent[] = [];
-  try {
-    for await (const batch of decodeChunkStream(asyncReads(parts), { ...decodeOptions, maxEventBytes: 1 << 20 })) events.push(...batch);
-    return { events };
-  } catch (error) {
-    if (!(error instanceof SluiceError)) throw error;
-    return { events, error: { code: error.code, message: error.message } };
-  }
+  const { events, error } = await replayReads(chunkStreamDecoder({ ...decodeOptions, maxEventBytes: 1 << 20 }), parts);
+  if (error === undefined) return { events };
+  if (!(error instanceof SluiceError)) throw new Error('not a SluiceError', { cause: error });
+  return { events, error: { code: error.code, message: error.message } };
 }
 
 const text = (value: string): StreamEvent => ({ type: 'text-delta', text: value });
@@ -129,7 +119,7 @@ describe('recorded OpenAI streams', () => {
   });
 });
 
-describe('decodeChunkStream', () => {
+describe('chunkStreamDecoder', () => {
   const decodeText = async (body: string) => replay([Buffer.from(body, 'utf8')]);
 
   it('maps an in-stream error code and scrubs secrets from its message', async () => {
@@ -271,7 +261,7 @@ describe('parseErrorDetail', () => {
   });
 });
 
-describe('decodeChunkStream: text chunks read from their bytes', () => {
+describe('chunkStreamDecoder: text chunks read from their bytes', () => {
   const pieces = ['a', ' ', '"', '\\', '\n', '\u0000', 'é', '你好', '🙂', '"}', '\u2028', '/', '</script>', 'data: [DONE]'];
   /** A stream of many text chunks in one frame, hostile text included, as OpenAI sends them (with or without padding). */
   function generated(seed: number, obfuscated: boolean): { body: Buffer; texts: string[] } {

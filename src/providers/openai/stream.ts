@@ -6,7 +6,7 @@ import type { FinishReason, StreamEvent, Usage } from '../../contract/stream-eve
 import { completionSchema, readChunk, type ChunkUsage } from './schema.js';
 import { errorDetailOf, streamError } from './errors.js';
 import { createTextChunkReader } from './fast-chunk.js';
-import { readsOf, SseScanner, type SseSink } from '../shared/sse-reader.js';
+import { EventBatcher, SseBodyDecoder, type BodyDecoder, type SseEventDecoder } from '../shared/body-decoder.js';
 
 export interface DecodeOptions {
   provider: string;
@@ -19,71 +19,41 @@ export interface StreamDecodeOptions extends DecodeOptions {
 }
 
 /**
- * Decodes an SSE body of chunk events into batches of StreamEvents, one batch per network read
- * that completed any. Compatible servers differ: some add `event:` lines or comments, some omit
- * `data: [DONE]` and just close. A stream counts as complete after `[DONE]` or a `finish_reason`;
- * one that closes with neither is reported as interrupted, never as an empty success.
+ * Decodes an SSE body of chunk events; each read's events are one batch. Compatible servers
+ * differ: some add `event:` lines or comments, some omit `data: [DONE]` and just close. A stream
+ * counts as complete after `[DONE]` or a `finish_reason`; one that closes with neither is reported
+ * as interrupted, never as an empty success.
  *
  * The SSE scanner hands each event straight to the chunk decoder, and a text chunk in the learned
  * frame is read from the line's bytes (fast-chunk.ts): one layer, no message objects, no string of
  * the whole line (decision 0026).
  */
-export async function* decodeChunkStream(body: AsyncIterable<Uint8Array>, options: StreamDecodeOptions): AsyncGenerator<StreamEvent[]> {
-  const decoder = new ChunkDecoder(options);
-  const scanner = new SseScanner<string>(options, decoder);
-  for await (const read of readsOf(body)) {
-    const failure = feed(() => scanner.feed(read)) ?? scanner.failure;
-    // What arrived before a failure in the same read still reaches the client.
-    const events = decoder.take();
-    if (events !== undefined) yield events;
-    if (failure !== undefined) throw failure;
-    if (decoder.done) break;
-  }
-  if (!decoder.done) {
-    const failure = feed(() => scanner.finish()) ?? scanner.failure;
-    const events = decoder.take();
-    if (events !== undefined) yield events;
-    if (failure !== undefined) throw failure;
-  }
-  if (!decoder.done && decoder.finishReason === undefined) {
-    throw new SluiceError('upstream_stream_interrupted', {
-      provider: options.provider,
-      message: `Provider "${options.provider}" closed the stream before the answer was complete.`,
-    });
-  }
-  const end: StreamEvent = { type: 'end', finishReason: decoder.finishReason ?? 'stop' };
-  yield decoder.usage ? [{ type: 'usage', usage: decoder.usage }, end] : [end];
+export function chunkStreamDecoder(options: StreamDecodeOptions): BodyDecoder {
+  return new SseBodyDecoder<string>(options, new ChunkDecoder(options));
 }
 
-/** Runs the scanner; what the decoder threw (an error chunk, a malformed one) is returned. */
-function feed(scan: () => void): Error | undefined {
-  try {
-    scan();
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error : new SluiceError('internal_error', { cause: error });
-  }
-}
-
-/** The chunk events of one stream, as the scanner completes them; the batch of the current read. */
-class ChunkDecoder implements SseSink<string> {
+/** The chunk events of one stream, as the scanner completes them. */
+class ChunkDecoder extends EventBatcher implements SseEventDecoder<string> {
   done = false;
   finishReason: FinishReason | undefined;
   usage: Usage | undefined;
   readonly #options: DecodeOptions;
   readonly #textChunks = createTextChunkReader();
-  #events: StreamEvent[] = [];
 
   constructor(options: DecodeOptions) {
+    super();
     this.#options = options;
   }
 
-  /** The events decoded since the last call, or undefined when there are none. */
-  take(): StreamEvent[] | undefined {
-    if (this.#events.length === 0) return undefined;
-    const events = this.#events;
-    this.#events = [];
-    return events;
+  /** The closing events: the usage, if the upstream gave it, and `end`; a stream with neither `[DONE]` nor a finish reason was cut short. */
+  finish(): void {
+    if (!this.done && this.finishReason === undefined) {
+      const { provider } = this.#options;
+      throw new SluiceError('upstream_stream_interrupted', { provider, message: `Provider "${provider}" closed the stream before the answer was complete.` });
+    }
+    this.done = true;
+    if (this.usage) this.pending.push({ type: 'usage', usage: this.usage });
+    this.pending.push({ type: 'end', finishReason: this.finishReason ?? 'stop' });
   }
 
   readDataLine(bytes: Buffer, start: number, end: number): string | undefined {
@@ -91,7 +61,7 @@ class ChunkDecoder implements SseSink<string> {
   }
 
   dataLineEvent(text: string): void {
-    if (!this.done && text !== '') this.#events.push({ type: 'text-delta', text });
+    if (!this.done && text !== '') this.pending.push({ type: 'text-delta', text });
   }
 
   message(message: EventSourceMessage): void {
@@ -113,8 +83,8 @@ class ChunkDecoder implements SseSink<string> {
       });
     }
     if (chunk.usage) this.usage = toUsage(chunk.usage);
-    if (chunk.content) this.#events.push({ type: 'text-delta', text: chunk.content });
-    for (const call of chunk.toolCalls) this.#events.push(toolCallDelta(call.index, call.id, call.name, call.arguments));
+    if (chunk.content) this.pending.push({ type: 'text-delta', text: chunk.content });
+    for (const call of chunk.toolCalls) this.pending.push(toolCallDelta(call.index, call.id, call.name, call.arguments));
     if (chunk.finishReason) this.finishReason = toFinishReason(chunk.finishReason);
   }
 }

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
-import { readSseEvents } from '../shared/sse-reader.js';
+import { replayReads } from '../../../test/support/pushed-events.js';
 import { reshape } from './request.js';
-import { decodeResultStream } from './stream.js';
+import { resultStreamDecoder } from './stream.js';
 
 async function* reads(name: string): AsyncGenerator<Uint8Array> {
   for (const line of readFileSync(new URL(`./__fixtures__/qianfan-${name}.chunks.txt`, import.meta.url), 'utf8').split('\n').filter(Boolean)) {
@@ -15,13 +15,8 @@ async function* reads(name: string): AsyncGenerator<Uint8Array> {
 }
 
 async function replay(name: string): Promise<{ events: StreamEvent[]; error?: SluiceError }> {
-  const events: StreamEvent[] = [];
-  try {
-    for await (const batch of decodeResultStream(readSseEvents(reads(name), { maxEventBytes: 1 << 20, provider: 'ernie' }), { provider: 'ernie', secrets: [] })) events.push(...batch);
-    return { events };
-  } catch (error) {
-    return { events, error: error as SluiceError };
-  }
+  const { events, error } = await replayReads(resultStreamDecoder({ maxEventBytes: 1 << 20, provider: 'ernie', secrets: [] }), reads(name));
+  return error === undefined ? { events } : { events, error: error as SluiceError };
 }
 
 const textOf = (events: StreamEvent[]) => events.map((event) => (event.type === 'text-delta' ? event.text : '')).join('');

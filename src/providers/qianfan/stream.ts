@@ -6,10 +6,16 @@ import { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent, Usage } from '../../contract/stream-event.js';
 import { isObject, numberAt, objectAt, stringAt } from '../shared/json.js';
 import { qianfanError, qianfanErrorOf } from './errors.js';
+import { EventBatcher, SseBodyDecoder, type BodyDecoder, type SseEventDecoder } from '../shared/body-decoder.js';
 
 export interface DecodeOptions {
   provider: string;
   secrets: readonly string[];
+}
+
+export interface StreamDecodeOptions extends DecodeOptions {
+  /** Largest event accepted (sse-reader.ts). */
+  maxEventBytes: number;
 }
 
 function usageOf(json: unknown): Usage | undefined {
@@ -33,37 +39,39 @@ function parse(data: string, options: DecodeOptions): unknown {
   return json;
 }
 
-export async function* decodeResultStream(batches: AsyncIterable<EventSourceMessage[]>, options: DecodeOptions): AsyncGenerator<StreamEvent[]> {
-  let usage: Usage | undefined;
-  let ended = false;
-  let truncated = false;
-  for await (const batch of batches) {
-    const events: StreamEvent[] = [];
-    let failure: Error | undefined;
-    for (const message of batch) {
-      if (message.data === '') continue;
-      let json: unknown;
-      try {
-        json = parse(message.data, options);
-      } catch (error) {
-        failure = error as Error;
-        break;
-      }
-      const result = stringAt(json, 'result');
-      if (result) events.push({ type: 'text-delta', text: result });
-      usage = usageOf(json) ?? usage;
-      if (isObject(json) && json['is_truncated'] === true) truncated = true;
-      if (isObject(json) && json['is_end'] === true) {
-        ended = true;
-        break;
-      }
-    }
-    if (events.length > 0) yield events;
-    if (failure) throw failure;
-    if (ended) break;
+/** A streamed ERNIE body, decoded as its reads arrive (decision 0034); `is_end` ends it. */
+export function resultStreamDecoder(options: StreamDecodeOptions): BodyDecoder {
+  return new SseBodyDecoder(options, new ResultStreamDecoder(options));
+}
+
+class ResultStreamDecoder extends EventBatcher implements SseEventDecoder {
+  done = false;
+  readonly #options: DecodeOptions;
+  /** Cumulative: the last one counts. */
+  #usage: Usage | undefined;
+  #truncated = false;
+
+  constructor(options: DecodeOptions) {
+    super();
+    this.#options = options;
   }
-  if (!ended) throw new SluiceError('upstream_stream_interrupted', { provider: options.provider, message: `Provider "${options.provider}" (Qianfan) closed the stream before is_end.` });
-  yield usage ? [{ type: 'usage', usage }, { type: 'end', finishReason: truncated ? 'length' : 'stop' }] : [{ type: 'end', finishReason: truncated ? 'length' : 'stop' }];
+
+  message(message: EventSourceMessage): void {
+    if (this.done || message.data === '') return;
+    const json = parse(message.data, this.#options);
+    const result = stringAt(json, 'result');
+    if (result) this.pending.push({ type: 'text-delta', text: result });
+    this.#usage = usageOf(json) ?? this.#usage;
+    if (isObject(json) && json['is_truncated'] === true) this.#truncated = true;
+    if (isObject(json) && json['is_end'] === true) this.done = true;
+  }
+
+  finish(): void {
+    const { provider } = this.#options;
+    if (!this.done) throw new SluiceError('upstream_stream_interrupted', { provider, message: `Provider "${provider}" (Qianfan) closed the stream before is_end.` });
+    if (this.#usage) this.pending.push({ type: 'usage', usage: this.#usage });
+    this.pending.push({ type: 'end', finishReason: this.#truncated ? 'length' : 'stop' });
+  }
 }
 
 export function decodeResult(text: string, options: DecodeOptions): StreamEvent[] {

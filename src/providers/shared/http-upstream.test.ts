@@ -1,15 +1,16 @@
-// The HTTP call shell every HTTP adapter runs in: an error status is thrown as the adapter's error
-// before anything is yielded, `start` comes before the decoded batches, a 200 that carries an
+// The HTTP call shell every HTTP adapter runs in: an error status fails the call with the adapter's
+// error before anything is pushed, `start` comes before the decoded batches, a 200 that carries an
 // error (wholeAnswer) is refused before `start`, and the upstream connection is closed on every
-// way out: a consumer that stops early, an abort, a failed decode.
+// way out: a consumer that stops early (through the signal), an abort, a failed decode.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../contract/stream-event.js';
+import type { EventSourceMessage } from 'eventsource-parser';
+import { collectPushed, recordingSink, type Pushed } from '../../../test/support/pushed-events.js';
+import { EventBatcher, SseBodyDecoder, type SseEventDecoder } from './body-decoder.js';
 import { readBodyText, type UpstreamResponse } from './http-client.js';
-import { readSseEvents } from './sse-reader.js';
 import { streamHttpUpstream, type HttpUpstreamCall, type WholeResponse } from './http-upstream.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -47,21 +48,33 @@ function call(overrides: Partial<HttpUpstreamCall> = {}): HttpUpstreamCall {
     traceparent: undefined,
     upstreamModel: 'model-x',
     mapErrorResponse: (response) => new SluiceError('upstream_bad_request', { provider: 'test', upstreamStatus: response.status, message: `mapped ${response.status.toString()}: ${response.text}` }),
-    async *decode(response) {
-      yield [{ type: 'text-delta', text: await readBodyText(response.body) }];
-      yield [{ type: 'end', finishReason: 'stop' }];
-    },
+    // The body read whole.
+    decode: async (response) => [
+      { type: 'text-delta', text: await readBodyText(response.body) },
+      { type: 'end', finishReason: 'stop' },
+    ],
     ...overrides,
   };
 }
 
-async function run(upstream: HttpUpstreamCall): Promise<{ events: StreamEvent[]; error?: unknown }> {
-  const events: StreamEvent[] = [];
-  try {
-    for await (const batch of streamHttpUpstream(upstream)) events.push(...batch);
-    return { events };
-  } catch (error) {
-    return { events, error };
+function run(upstream: HttpUpstreamCall): Promise<Pushed> {
+  return collectPushed(streamHttpUpstream(upstream));
+}
+
+/** A small SSE chunk decoder: each event's data is text, `[DONE]` ends the answer, a body that ends before it was cut short. */
+class DoneMarkerDecoder extends EventBatcher implements SseEventDecoder {
+  done = false;
+
+  message(message: EventSourceMessage): void {
+    if (this.done) return;
+    if (message.data === '[DONE]') this.done = true;
+    else if (message.data === 'fail') throw new SluiceError('upstream_error', { provider: 'test', message: 'the upstream sent an error event' });
+    else this.pending.push({ type: 'text-delta', text: message.data });
+  }
+
+  finish(): void {
+    if (!this.done) throw new SluiceError('upstream_stream_interrupted', { provider: 'test', message: 'cut short' });
+    this.pending.push({ type: 'end', finishReason: 'stop' });
   }
 }
 
@@ -122,45 +135,81 @@ describe('streamHttpUpstream', () => {
     expect(answered.events).toEqual([{ type: 'start', upstreamModel: 'model-x' }, { type: 'text-delta', text: '{"result":"ok"}' }, { type: 'end', finishReason: 'stop' }]);
   });
 
+  /** Decodes with the real SSE scanner, ending the answer at `[DONE]` as the chunk decoders do; keeps the body it read. */
+  function sseCall(bodies: UpstreamResponse['body'][], overrides: Partial<HttpUpstreamCall> = {}): HttpUpstreamCall {
+    return call({
+      decode(response) {
+        bodies.push(response.body);
+        return new SseBodyDecoder({ maxEventBytes: 1000, provider: 'test' }, new DoneMarkerDecoder());
+      },
+      ...overrides,
+    });
+  }
+
   it('closes the upstream response when the consumer stops after start', async () => {
     handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.write('data: first\n\n');
     };
-    for await (const batch of streamHttpUpstream(call())) {
-      expect(batch).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
-      break;
-    }
+    // A pushed call is stopped through its signal: the consumer aborts it as soon as `start` arrives.
+    const controller = new AbortController();
+    const reason = new SluiceError('cancelled', { provider: 'test' });
+    const sink = recordingSink();
+    const bodies: UpstreamResponse['body'][] = [];
+    streamHttpUpstream(sseCall(bodies, { signal: controller.signal })).pushTo({
+      events(batch) {
+        sink.events(batch);
+        if (batch.some((event) => event.type === 'start')) controller.abort(reason);
+      },
+      end: () => sink.end(),
+      fail: (error) => sink.fail(error),
+    });
+    const { batches, error } = await sink.settled;
+    // Nothing after the abort: not even what the body had buffered already.
+    expect(batches).toEqual([[{ type: 'start', upstreamModel: 'model-x' }]]);
+    expect(error).toBe(reason);
+    // The body was never handed to a decoder, and the upstream saw its response closed.
+    expect(bodies).toHaveLength(0);
     await responseClosed;
   });
 
-  /** Decodes with the real SSE reader, ending the answer at `[DONE]` as the chunk decoders do; keeps the body it read. */
-  function sseCall(bodies: UpstreamResponse['body'][]): HttpUpstreamCall {
-    return call({
-      async *decode(response) {
-        bodies.push(response.body);
-        for await (const batch of readSseEvents(response.body, { maxEventBytes: 1000, provider: 'test' })) {
-          for (const message of batch) {
-            if (message.data === '[DONE]') {
-              yield [{ type: 'end', finishReason: 'stop' }];
-              return;
-            }
-            yield [{ type: 'text-delta', text: message.data }];
-          }
-        }
+  it('pushes each read\'s events as one batch as it arrives, and ends at the decoder\'s end marker', async () => {
+    let release!: () => void;
+    const second = new Promise<void>((resolve) => (release = resolve));
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: a\n\ndata: b\n\n');
+      void second.then(() => response.end('data: c\n\ndata: [DONE]\n\n'));
+    };
+    const sink = recordingSink();
+    const bodies: UpstreamResponse['body'][] = [];
+    streamHttpUpstream(sseCall(bodies)).pushTo({
+      events(batch) {
+        sink.events(batch);
+        // The first read is pushed before the second is sent.
+        if (batch.some((event) => event.type === 'text-delta')) release();
       },
+      end: () => sink.end(),
+      fail: (error) => sink.fail(error),
     });
-  }
-
-  /** Reads like the generation: stops as soon as the terminal event arrives. */
-  async function readUntilEnd(upstream: HttpUpstreamCall): Promise<StreamEvent[]> {
-    const events: StreamEvent[] = [];
-    for await (const batch of streamHttpUpstream(upstream)) {
-      events.push(...batch);
-      if (batch.some((event) => event.type === 'end')) break;
-    }
-    return events;
-  }
+    const { batches, events, error } = await sink.settled;
+    expect(error).toBeUndefined();
+    expect(events).toEqual([
+      { type: 'start', upstreamModel: 'model-x' },
+      { type: 'text-delta', text: 'a' },
+      { type: 'text-delta', text: 'b' },
+      { type: 'text-delta', text: 'c' },
+      { type: 'end', finishReason: 'stop' },
+    ]);
+    expect(batches[0]).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
+    // The last read (`c` and the end marker, written together) is one batch, `end` included.
+    expect(batches.at(-1)).toEqual([
+      { type: 'text-delta', text: 'c' },
+      { type: 'end', finishReason: 'stop' },
+    ]);
+    await responseClosed;
+    expect(bodies[0]?.readableEnded).toBe(true);
+  });
 
   it('lets the body of a complete answer run to its end instead of aborting it (no abort error built)', async () => {
     handler = (_request, response) => {
@@ -170,10 +219,11 @@ describe('streamHttpUpstream', () => {
     };
     const bodies: UpstreamResponse['body'][] = [];
     const errors: unknown[] = [];
-    const events = await readUntilEnd(sseCall(bodies));
-    bodies[0]?.on('error', (error) => errors.push(error));
+    const { events, error } = await run(sseCall(bodies));
+    bodies[0]?.on('error', (thrown) => errors.push(thrown));
     await responseClosed;
     await new Promise((resolve) => setImmediate(resolve));
+    expect(error).toBeUndefined();
     expect(events.map((event) => event.type)).toEqual(['start', 'text-delta', 'end']);
     expect(bodies[0]?.readableEnded).toBe(true);
     expect(errors).toEqual([]);
@@ -185,7 +235,9 @@ describe('streamHttpUpstream', () => {
       response.write('data: a\n\ndata: [DONE]\n\n');
     };
     const bodies: UpstreamResponse['body'][] = [];
-    expect((await readUntilEnd(sseCall(bodies))).map((event) => event.type)).toEqual(['start', 'text-delta', 'end']);
+    const { events, error } = await run(sseCall(bodies));
+    expect(error).toBeUndefined();
+    expect(events.map((event) => event.type)).toEqual(['start', 'text-delta', 'end']);
     await responseClosed;
     expect(bodies[0]?.destroyed).toBe(true);
   });
@@ -195,18 +247,108 @@ describe('streamHttpUpstream', () => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.write('data: first\n\n');
     };
-    const controller = new AbortController();
     const reason = new SluiceError('upstream_idle_timeout', { provider: 'test' });
-    const events: StreamEvent[] = [];
-    const reading = (async () => {
-      for await (const batch of streamHttpUpstream(call({ signal: controller.signal }))) {
-        events.push(...batch);
-        controller.abort(reason);
-      }
-    })();
-    await expect(reading).rejects.toBe(reason);
-    expect(events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
+
+    // A body read whole: the abort ends the read.
+    const whole = new AbortController();
+    const wholeSink = recordingSink();
+    streamHttpUpstream(call({ signal: whole.signal })).pushTo({
+      events(batch) {
+        wholeSink.events(batch);
+        whole.abort(reason);
+      },
+      end: () => wholeSink.end(),
+      fail: (error) => wholeSink.fail(error),
+    });
+    const wholeResult = await wholeSink.settled;
+    expect(wholeResult.error).toBe(reason);
+    expect(wholeResult.events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
     await responseClosed;
+
+    // A streamed body: the abort comes after its first read was decoded and pushed.
+    const streamed = new AbortController();
+    const streamedSink = recordingSink();
+    const bodies: UpstreamResponse['body'][] = [];
+    streamHttpUpstream(sseCall(bodies, { signal: streamed.signal })).pushTo({
+      events(batch) {
+        streamedSink.events(batch);
+        if (batch.some((event) => event.type === 'text-delta')) streamed.abort(reason);
+      },
+      end: () => streamedSink.end(),
+      fail: (error) => streamedSink.fail(error),
+    });
+    const streamedResult = await streamedSink.settled;
+    expect(streamedResult.error).toBe(reason);
+    expect(streamedResult.events).toEqual([
+      { type: 'start', upstreamModel: 'model-x' },
+      { type: 'text-delta', text: 'first' },
+    ]);
+    await responseClosed;
+    expect(bodies[0]?.destroyed).toBe(true);
+  });
+
+  it('fails with the decoder\'s error after what it decoded before it, and closes the body', async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      // The response stays open: only the shell can close it.
+      response.write('data: a\n\ndata: fail\n\ndata: b\n\n');
+    };
+    const bodies: UpstreamResponse['body'][] = [];
+    const { events, error } = await run(sseCall(bodies));
+    expect(events).toEqual([
+      { type: 'start', upstreamModel: 'model-x' },
+      { type: 'text-delta', text: 'a' },
+    ]);
+    expect((error as SluiceError).code).toBe('upstream_error');
+    await responseClosed;
+    expect(bodies[0]?.destroyed).toBe(true);
+  });
+
+  it('fails with the decoder\'s error when a body ends before the answer does, and with decode\'s own throw', async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.end('data: a\n\n');
+    };
+    const cut = await run(sseCall([]));
+    expect(cut.events).toEqual([
+      { type: 'start', upstreamModel: 'model-x' },
+      { type: 'text-delta', text: 'a' },
+    ]);
+    expect((cut.error as SluiceError).code).toBe('upstream_stream_interrupted');
+    await responseClosed;
+
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: a\n\n');
+    };
+    const bodies: UpstreamResponse['body'][] = [];
+    const thrown = await run(
+      call({
+        decode(response) {
+          bodies.push(response.body);
+          throw new SluiceError('upstream_protocol_error', { provider: 'test' });
+        },
+      }),
+    );
+    expect(thrown.events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
+    expect((thrown.error as SluiceError).code).toBe('upstream_protocol_error');
+    await responseClosed;
+    expect(bodies[0]?.destroyed).toBe(true);
+
+    // A body read whole whose decoding fails.
+    const rejected = await run(
+      call({
+        async decode(response) {
+          bodies.push(response.body);
+          await Promise.resolve();
+          throw new SluiceError('upstream_protocol_error', { provider: 'test' });
+        },
+      }),
+    );
+    expect(rejected.events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
+    expect((rejected.error as SluiceError).code).toBe('upstream_protocol_error');
+    await responseClosed;
+    expect(bodies[1]?.destroyed).toBe(true);
   });
 
   it('maps a transport failure while decoding, and closes the body', async () => {
@@ -215,10 +357,33 @@ describe('streamHttpUpstream', () => {
       response.write('partial');
       setTimeout(() => response.socket?.destroy(), 20);
     };
-    const { events, error } = await run(call());
+    const bodies: UpstreamResponse['body'][] = [];
+    const { events, error } = await run(
+      call({
+        decode: async (response) => {
+          bodies.push(response.body);
+          return [{ type: 'text-delta', text: await readBodyText(response.body) }];
+        },
+      }),
+    );
     expect(events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
     expect(error).toBeInstanceOf(SluiceError);
     expect((error as SluiceError).code).toBe('upstream_stream_interrupted');
+    expect(bodies[0]?.destroyed).toBe(true);
+
+    // The same through a streamed body, after its first read was pushed.
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: a\n\n');
+      setTimeout(() => response.socket?.destroy(), 20);
+    };
+    const streamed = await run(sseCall(bodies));
+    expect(streamed.events).toEqual([
+      { type: 'start', upstreamModel: 'model-x' },
+      { type: 'text-delta', text: 'a' },
+    ]);
+    expect((streamed.error as SluiceError).code).toBe('upstream_stream_interrupted');
+    expect(bodies[1]?.destroyed).toBe(true);
   });
 
   it('maps a refused connection to upstream_connect_failed', async () => {

@@ -5,18 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
-import { readSseEvents, SseScanner, type SseSink } from './sse-reader.js';
+import { SseScanner, type SseSink } from './sse-reader.js';
+import { EventBatcher, SseBodyDecoder, type SseEventDecoder } from './body-decoder.js';
+import { replayReads } from '../../../test/support/pushed-events.js';
 import { seededRandom } from '../../../test/support/seeded-random.js';
 
 const encoder = new TextEncoder();
-
-/** Yields each part as one network read, each in its own turn of the microtask queue. */
-async function* reads(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
-  for (const part of parts) {
-    await Promise.resolve();
-    yield part;
-  }
-}
 
 interface ReadResult {
   events: EventSourceMessage[];
@@ -24,17 +18,25 @@ interface ReadResult {
   error?: unknown;
 }
 
-async function readAll(parts: readonly Uint8Array[], maxEventBytes = 1 << 24): Promise<ReadResult> {
-  const result: ReadResult = { events: [], batches: 0 };
-  try {
-    for await (const batch of readSseEvents(reads(parts), { maxEventBytes, provider: 'test' })) {
-      result.batches++;
-      result.events.push(...batch);
-    }
-  } catch (error) {
-    result.error = error;
+/** Hands each scanned event on as it is, as an `upstream-event`, so the test sees the scanner's messages. */
+class MessageRecorder extends EventBatcher implements SseEventDecoder {
+  readonly done = false;
+
+  message(message: EventSourceMessage): void {
+    this.pending.push({ type: 'upstream-event', data: { ...message } });
   }
-  return result;
+
+  finish(): void {}
+}
+
+/** Each part as one network read, through the HTTP shell's body reader, as an upstream's body is read. */
+async function readAll(parts: readonly Uint8Array[], maxEventBytes = 1 << 24): Promise<ReadResult> {
+  const pushed = await replayReads(new SseBodyDecoder({ maxEventBytes, provider: 'test' }, new MessageRecorder()), parts);
+  const events = pushed.events.map((event) => {
+    if (event.type !== 'upstream-event') throw new Error(`unexpected ${event.type}`);
+    return event.data as EventSourceMessage;
+  });
+  return { events, batches: pushed.batches.length, ...(pushed.error !== undefined ? { error: pushed.error } : {}) };
 }
 
 /** The events of a body read without error. */
@@ -70,7 +72,7 @@ function* chunkings(bytes: Uint8Array, seed: number): Generator<[string, Uint8Ar
   }
 }
 
-describe('readSseEvents: the same events however the body is split', () => {
+describe('the SSE reader: the same events however the body is split', () => {
   // A recorded-style body: CJK and emoji (3- and 4-byte characters), Arabic, comments, named
   // events, ids, multi-line data, data without a space, a leading BOM. Written with each of the
   // three line endings the spec allows.
@@ -147,8 +149,13 @@ describe('readSseEvents: the same events however the body is split', () => {
   it('reads one 1 MiB data line fed in 1-byte reads, in linear time', async () => {
     const body = encoder.encode(`data: ${'x'.repeat(1 << 20)}\n\n`);
     const started = performance.now();
-    const events = await read(bytesOf(body));
+    // Straight into the scanner: a million stream reads would measure the stream, not the scanner.
+    const events: EventSourceMessage[] = [];
+    const scanner = new SseScanner<never>({ maxEventBytes: 1 << 24, provider: 'test' }, { message: (message) => events.push(message) });
+    for (const part of bytesOf(body)) scanner.feed(part);
+    scanner.finish();
     const elapsedMs = performance.now() - started;
+    expect(scanner.failure).toBeUndefined();
     expect(events).toHaveLength(1);
     expect(events[0]?.data).toBe('x'.repeat(1 << 20));
     // About 0.3 s measured; a quadratic buffer (a string concatenated per read) takes minutes.
@@ -156,7 +163,7 @@ describe('readSseEvents: the same events however the body is split', () => {
   });
 });
 
-describe('readSseEvents: maxEventBytes', () => {
+describe('the SSE reader: maxEventBytes', () => {
   const maxEventBytes = 64;
   const isTooLarge = (error: unknown) => error instanceof SluiceError && error.code === 'upstream_event_too_large';
 
@@ -199,7 +206,7 @@ describe('readSseEvents: maxEventBytes', () => {
   });
 });
 
-describe('readSseEvents: end of stream', () => {
+describe('the SSE reader: end of stream', () => {
   // Documented decision in sse-reader.ts: unlike a browser, the upstream reader dispatches a last
   // event that lacks its closing blank line.
   it('dispatches a last event that lacks its blank line', async () => {
@@ -217,17 +224,16 @@ describe('readSseEvents: end of stream', () => {
     expect(await read([])).toEqual([]);
   });
 
-  it('passes on a failure of the body itself', async () => {
+  it('passes on a failure of the body itself, after the events read before it', async () => {
     async function* failing(): AsyncGenerator<Uint8Array> {
       yield encoder.encode('data: a\n\n');
       throw new Error('socket closed');
     }
-    const events: string[] = [];
-    const reading = (async () => {
-      for await (const batch of readSseEvents(failing(), { maxEventBytes: 1000, provider: 'test' })) events.push(...batch.map((event) => event.data));
-    })();
-    await expect(reading).rejects.toThrow('socket closed');
-    expect(events).toEqual(['a']);
+    const pushed = await replayReads(new SseBodyDecoder({ maxEventBytes: 1000, provider: 'test' }, new MessageRecorder()), failing());
+    expect(pushed.events.map((event) => (event.type === 'upstream-event' ? (event.data as { data: string }).data : ''))).toEqual(['a']);
+    expect(pushed.error).toBeInstanceOf(SluiceError);
+    expect((pushed.error as SluiceError).code).toBe('upstream_error');
+    expect((pushed.error as SluiceError).message).toContain('socket closed');
   });
 });
 
@@ -262,7 +268,7 @@ const vectors: [string, string, Expected[]][] = [
   ['format-data-before-final-empty-line', 'retry:1000\ndata:test1\n\nid:test\ndata:test2\n', [{ data: 'test1' }, { id: 'test', data: 'test2' }]],
 ];
 
-describe('readSseEvents: WPT parser vectors', () => {
+describe('the SSE reader: WPT parser vectors', () => {
   it.each(vectors)('%s', async (_name, input, expected) => {
     const body = encoder.encode(input);
     const normalise = (events: EventSourceMessage[]) => events.map(({ id, event, data }) => ({ id, event, data }));

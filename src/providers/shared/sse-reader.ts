@@ -6,7 +6,6 @@
 // web-platform-tests vectors and every way of splitting a body. Decision 0023 says why this is not
 // TextDecoder plus eventsource-parser any more: decoding every read whole, then slicing the text
 // into lines, was the largest piece of the stream path's own CPU and garbage.
-import { Readable } from 'node:stream';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
 
@@ -14,42 +13,6 @@ export interface SseReadOptions {
   /** Largest event accepted, in UTF-16 code units of decoded text (≈ bytes for ASCII). */
   maxEventBytes: number;
   provider: string;
-}
-
-/**
- * Yields the complete events of an SSE body, one array per network read that completed any.
- *
- * Decision: an event left without its closing blank line when the upstream closes the stream is
- * still dispatched. Browsers discard it (WHATWG), but several OpenAI-compatible servers end their
- * last event with a single newline, and an upstream reader should lose nothing it was sent.
- *
- * A Node stream is read without being destroyed when the consumer stops early: its owner
- * (http-upstream.ts) ends it, and after a complete answer lets it finish instead, so the normal end
- * of a stream constructs no AbortError.
- */
-export async function* readSseEvents(body: AsyncIterable<Uint8Array>, options: SseReadOptions): AsyncGenerator<EventSourceMessage[]> {
-  let ready: EventSourceMessage[] = [];
-  const scanner = new SseScanner<never>(options, { message: (message) => ready.push(message) });
-  const take = (): EventSourceMessage[] => {
-    const batch = ready;
-    ready = [];
-    return batch;
-  };
-  for await (const chunk of readsOf(body)) {
-    scanner.feed(chunk);
-    // Events completed before a failure in the same read are still delivered, as they would be
-    // had the failing event arrived in a later read.
-    if (ready.length > 0) yield take();
-    if (scanner.failure) throw scanner.failure;
-  }
-  scanner.finish();
-  if (ready.length > 0) yield take();
-  if (scanner.failure) throw scanner.failure;
-}
-
-/** A body's reads; a Node stream is iterated without being destroyed when the reader stops (above). */
-export function readsOf(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  return body instanceof Readable ? (body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>) : body;
 }
 
 /**
@@ -168,7 +131,12 @@ export class SseScanner<T> {
     if (this.#lineValue !== undefined) this.#decodeLine();
   }
 
-  /** The body ended: an unfinished line and an undispatched event still count (decision above). */
+  /**
+   * The body ended: an unfinished line and an undispatched event still count. Decision: an event
+   * left without its closing blank line when the upstream closes the stream is still dispatched.
+   * Browsers discard it (WHATWG), but several OpenAI-compatible servers end their last event with
+   * a single newline, and an upstream reader should lose nothing it was sent.
+   */
   finish(): void {
     if (this.failure) return;
     if (this.#pendingBytes > 0) this.#completeLine(emptyRead, 0, 0);

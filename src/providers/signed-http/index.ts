@@ -1,14 +1,12 @@
 // The `signed-http` provider: a company's or vendor's own streaming endpoint, signed with one of
 // the configured schemes, its events relayed as they come.
-import type { CallContext, ChatRequest, ProviderAdapter } from '../../contract/provider.js';
-import type { StreamEvent } from '../../contract/stream-event.js';
+import type { CallContext, ChatRequest, ProviderAdapter, PushedEvents } from '../../contract/provider.js';
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
 import { streamHttpUpstream } from '../shared/http-upstream.js';
-import { readSseEvents } from '../shared/sse-reader.js';
 import type { ResolvedSignedHttpProvider } from './config.js';
 import { buildRequest, secretsOf } from './request.js';
-import { decodeEvents } from './stream.js';
+import { signedEventsDecoder } from './stream.js';
 import { statusError } from './errors.js';
 
 export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, dependencies: AdapterDependencies): ProviderAdapter {
@@ -17,9 +15,9 @@ export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, depe
   const secrets = secretsOf(config);
   const passHeaders = (config.passHeaders ?? []).map((name) => name.toLowerCase());
 
-  async function* stream(request: ChatRequest, context: CallContext): AsyncGenerator<readonly StreamEvent[]> {
+  function stream(request: ChatRequest, context: CallContext): PushedEvents {
     const user = typeof request.params['user'] === 'string' ? request.params['user'] : request.userId;
-    yield* streamHttpUpstream({
+    return streamHttpUpstream({
       provider,
       dispatcher,
       signal: context.signal,
@@ -28,7 +26,7 @@ export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, depe
       upstreamModel: request.model,
       passHeaders,
       mapErrorResponse: (response) => statusError(response.status, response.text, provider, secrets),
-      decode: (response) => decodeEvents(readSseEvents(response.body, { maxEventBytes: config.maxEventBytes, provider }), config, user),
+      decode: () => signedEventsDecoder(config, user),
     });
   }
 

@@ -5,8 +5,8 @@ import { resolveConfig } from '../../config/load.js';
 import type { ResolvedSignedHttpProvider } from './config.js';
 import type { SluiceError } from '../../errors/sluice-error.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
-import { readSseEvents } from '../shared/sse-reader.js';
-import { decodeEvents, valueAt } from './stream.js';
+import { replayReads } from '../../../test/support/pushed-events.js';
+import { signedEventsDecoder, valueAt } from './stream.js';
 
 const provider = resolveConfig(
   { providers: { agent: { type: 'signed-http', url: 'https://agent.example/stream', auth: { scheme: 'none' }, textPath: 'data.content', endWhen: { path: 'code', equals: -200 } } } },
@@ -21,13 +21,8 @@ async function* reads(name: string): AsyncGenerator<Uint8Array> {
 }
 
 async function replay(name: string, userId?: string): Promise<{ events: StreamEvent[]; error?: SluiceError }> {
-  const events: StreamEvent[] = [];
-  try {
-    for await (const batch of decodeEvents(readSseEvents(reads(name), { maxEventBytes: 1 << 20, provider: 'agent' }), provider, userId)) events.push(...batch);
-    return { events };
-  } catch (error) {
-    return { events, error: error as SluiceError };
-  }
+  const { events, error } = await replayReads(signedEventsDecoder(provider, userId), reads(name));
+  return error === undefined ? { events } : { events, error: error as SluiceError };
 }
 
 describe('recorded company-endpoint streams', () => {

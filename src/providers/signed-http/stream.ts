@@ -3,8 +3,8 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { ResolvedSignedHttpProvider } from './config.js';
 import { SluiceError } from '../../errors/sluice-error.js';
-import type { StreamEvent } from '../../contract/stream-event.js';
 import { isObject } from '../shared/json.js';
+import { EventBatcher, SseBodyDecoder, type BodyDecoder, type SseEventDecoder } from '../shared/body-decoder.js';
 
 /** Follows a dotted path (`data.content`, `choices.0.delta.content`) through objects and arrays. */
 export function valueAt(value: unknown, path: string): unknown {
@@ -18,40 +18,56 @@ export function valueAt(value: unknown, path: string): unknown {
 }
 
 /**
- * `userId`, when known, is added to every JSON object relayed as an `upstream-event` (under
- * provider.userIdField), so the company's front end sees whose event it is.
+ * A company endpoint's SSE body, decoded as its reads arrive (decision 0034). `userId`, when known,
+ * is added to every JSON object relayed as an `upstream-event` (under provider.userIdField), so the
+ * company's front end sees whose event it is.
  */
-export async function* decodeEvents(batches: AsyncIterable<EventSourceMessage[]>, provider: ResolvedSignedHttpProvider, userId?: string): AsyncGenerator<StreamEvent[]> {
-  let ended = false;
-  for await (const batch of batches) {
-    const events: StreamEvent[] = [];
-    for (const message of batch) {
-      let json: unknown;
-      try {
-        json = JSON.parse(message.data);
-      } catch {
-        json = undefined;
-      }
-      if (!isObject(json)) {
-        // Plain-text events are the text itself.
-        if (message.data !== '' && message.data !== '[DONE]') events.push({ type: 'text-delta', text: message.data });
-        if (message.data === '[DONE]') ended = true;
-      } else {
-        if (message.event === 'error') {
-          throw new SluiceError('upstream_error', { provider: provider.id, message: `Provider "${provider.id}" sent an error event: ${JSON.stringify(json).slice(0, 300)}` });
-        }
-        const text = provider.textPath ? valueAt(json, provider.textPath) : undefined;
-        events.push({ type: 'upstream-event', ...(message.event !== undefined ? { event: message.event } : {}), data: userId !== undefined ? { ...json, [provider.userIdField]: userId } : json });
-        if (typeof text === 'string' && text !== '') events.push({ type: 'text-delta', text });
-        if (provider.endWhen && valueAt(json, provider.endWhen.path) === provider.endWhen.equals) ended = true;
-      }
-      if (ended) break;
+export function signedEventsDecoder(provider: ResolvedSignedHttpProvider, userId?: string): BodyDecoder {
+  return new SseBodyDecoder({ maxEventBytes: provider.maxEventBytes, provider: provider.id }, new SignedEventsDecoder(provider, userId));
+}
+
+class SignedEventsDecoder extends EventBatcher implements SseEventDecoder {
+  done = false;
+  readonly #provider: ResolvedSignedHttpProvider;
+  readonly #userId: string | undefined;
+
+  constructor(provider: ResolvedSignedHttpProvider, userId: string | undefined) {
+    super();
+    this.#provider = provider;
+    this.#userId = userId;
+  }
+
+  message(message: EventSourceMessage): void {
+    if (this.done) return;
+    const provider = this.#provider;
+    let json: unknown;
+    try {
+      json = JSON.parse(message.data);
+    } catch {
+      json = undefined;
     }
-    if (events.length > 0) yield events;
-    if (ended) break;
+    if (!isObject(json)) {
+      // Plain-text events are the text itself.
+      if (message.data === '[DONE]') this.done = true;
+      else if (message.data !== '') this.pending.push({ type: 'text-delta', text: message.data });
+      return;
+    }
+    if (message.event === 'error') {
+      throw new SluiceError('upstream_error', { provider: provider.id, message: `Provider "${provider.id}" sent an error event: ${JSON.stringify(json).slice(0, 300)}` });
+    }
+    const text = provider.textPath ? valueAt(json, provider.textPath) : undefined;
+    const userId = this.#userId;
+    this.pending.push({ type: 'upstream-event', ...(message.event !== undefined ? { event: message.event } : {}), data: userId !== undefined ? { ...json, [provider.userIdField]: userId } : json });
+    if (typeof text === 'string' && text !== '') this.pending.push({ type: 'text-delta', text });
+    if (provider.endWhen && valueAt(json, provider.endWhen.path) === provider.endWhen.equals) this.done = true;
   }
-  if (provider.endWhen && !ended) {
-    throw new SluiceError('upstream_stream_interrupted', { provider: provider.id, message: `Provider "${provider.id}" closed the stream before its end marker (${provider.endWhen.path}).` });
+
+  /** Without an end marker configured, the end of the stream ends the answer. */
+  finish(): void {
+    const provider = this.#provider;
+    if (provider.endWhen && !this.done) {
+      throw new SluiceError('upstream_stream_interrupted', { provider: provider.id, message: `Provider "${provider.id}" closed the stream before its end marker (${provider.endWhen.path}).` });
+    }
+    this.pending.push({ type: 'end', finishReason: 'stop' });
   }
-  yield [{ type: 'end', finishReason: 'stop' }];
 }

@@ -17,18 +17,23 @@ export interface ChunkEncoderOptions {
 /** Formats one event of the log for the wire; `seq` is its position (ids of the native API). */
 export type EventEncoder = (event: StreamEvent, seq: number) => string;
 
+/** How `deltaHead` ends: the opening of the one choice, up to its delta. */
+const choicesOpening = '{"index":0,"delta":';
+
 export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEncoder {
-  // Everything before the choices is the same in every chunk: build it once.
-  const head = flat(`{"id":${JSON.stringify(options.id)},"object":"chat.completion.chunk","created":${options.created.toString()},"model":${JSON.stringify(options.model)},"system_fingerprint":null,"choices":[`);
-  const tail = options.includeUsage ? '],"usage":null}' : ']}';
+  // Everything before the delta is the same in every chunk: built once, flat, as it lives as long
+  // as the stream (decision 0032). Only what the encoder needs stays in its closure: not the
+  // options, nor a second copy of the head (decision 0034).
+  const includeUsage = options.includeUsage;
+  const deltaHead = flat(`data: {"id":${JSON.stringify(options.id)},"object":"chat.completion.chunk","created":${options.created.toString()},"model":${JSON.stringify(options.model)},"system_fingerprint":null,"choices":[{"index":0,"delta":`);
+  const tail = includeUsage ? '],"usage":null}' : ']}';
   let roleSent = false;
   let usage: Usage | undefined;
 
   const chunk = (delta: string, finishReason: string | null = null): string =>
-    `data: ${head}{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finishReason === null ? 'null' : JSON.stringify(finishReason)}}${tail}\n\n`;
-  // A text chunk, the commonest by far, is its text between two strings built once (decision 0026),
-  // flat, as they live as long as the stream (decision 0032).
-  const textHead = flat(`data: ${head}{"index":0,"delta":{"content":`);
+    `${deltaHead}${delta},"logprobs":null,"finish_reason":${finishReason === null ? 'null' : JSON.stringify(finishReason)}}${tail}\n\n`;
+  // A text chunk, the commonest by far, is its text between two strings built once (decision 0026).
+  const textHead = flat(`${deltaHead}{"content":`);
   const textTail = flat(`},"logprobs":null,"finish_reason":null}${tail}\n\n`);
   const role = (): string => {
     if (roleSent) return '';
@@ -64,9 +69,10 @@ export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEnc
         return '';
       case 'end': {
         let text = role() + chunk('{}', event.finishReason);
-        if (options.includeUsage && usage) {
+        if (includeUsage && usage) {
           const usageJson = JSON.stringify({ prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens });
-          text += `data: ${head}],"usage":${usageJson}}\n\n`;
+          // The chunk's head up to its choices, which are empty in the usage chunk.
+          text += `${deltaHead.slice(0, deltaHead.length - choicesOpening.length)}],"usage":${usageJson}}\n\n`;
         }
         return `${text}data: [DONE]\n\n`;
       }
