@@ -112,23 +112,46 @@ export function hashSecret(secret: string): string {
 // wrong secret.
 const decoyHash = Buffer.alloc(32);
 
+interface KeyEntry {
+  readonly record: ApiKeyRecord;
+  readonly principal: Principal;
+  readonly until: number;
+}
+
+function principalOf(record: ApiKeyRecord): Principal {
+  return {
+    userId: record.userId,
+    role: record.role,
+    via: 'key',
+    keyId: record.id,
+    keyLimits: record.limits,
+    ...(record.models !== undefined && record.models.length > 0 ? { allowedModels: record.models } : {}),
+  };
+}
+
 /** Creates the key service over a store. Does no I/O until a method is called. */
 export function createKeyService(options: KeyServiceOptions): KeyService {
   const { keys, now } = options;
   const random = options.randomBytes ?? nodeRandomBytes;
   const cacheMs = options.cacheMs ?? 5000;
-  const cache = new Map<string, { record: ApiKeyRecord; until: number }>();
+  /**
+   * Each cached record with its principal, made once: every request and every held connection
+   * authenticated by one key shares one (read-only) Principal object.
+   */
+  const cache = new Map<string, KeyEntry>();
 
-  async function lookup(id: string): Promise<ApiKeyRecord | undefined> {
+  async function lookup(id: string): Promise<KeyEntry | undefined> {
     const cached = cache.get(id);
-    if (cached && cached.until > now()) return cached.record;
+    if (cached && cached.until > now()) return cached;
     const record = await keys.get(id);
     cache.delete(id);
-    if (record && cacheMs > 0) {
+    if (!record) return undefined;
+    const entry = { record, principal: principalOf(record), until: now() + cacheMs };
+    if (cacheMs > 0) {
       if (cache.size >= maxCachedKeys) cache.delete(cache.keys().next().value ?? '');
-      cache.set(id, { record, until: now() + cacheMs });
+      cache.set(id, entry);
     }
-    return record;
+    return entry;
   }
 
   function newId(): string {
@@ -215,7 +238,8 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
         throw new SluiceError('invalid_api_key', { message: `The API key is malformed: Sluice keys look like ${expectedForm}. Copy the whole key exactly as it was shown when it was created.` });
       }
       const [, id, secret] = match;
-      const record = await lookup(id);
+      const entry = await lookup(id);
+      const record = entry?.record;
       // One-shot hash: no Hash object per request (docs/decisions/0025-per-request-path.md).
       const presented = hash('sha256', secret, 'buffer');
       const stored = record ? Buffer.from(record.secretHash, 'hex') : decoyHash;
@@ -223,7 +247,7 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       // secret, still after one full comparison.
       const usable = stored.length === presented.length;
       const equal = timingSafeEqual(presented, usable ? stored : decoyHash);
-      if (!record || !usable || !equal) {
+      if (!entry || !record || !usable || !equal) {
         throw new SluiceError('invalid_api_key', { message: 'The API key is not valid: no key with this id and secret exists. Check that the whole key was copied, or ask an admin for a new one.' });
       }
       // From here on the caller has proved they hold the key, so naming its id and state leaks nothing.
@@ -233,14 +257,7 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       if (record.expiresAt !== undefined && record.expiresAt <= now()) {
         throw new SluiceError('api_key_expired', { message: `The API key ${record.id} expired at ${new Date(record.expiresAt).toISOString()}; ask an admin for a new key.` });
       }
-      return {
-        userId: record.userId,
-        role: record.role,
-        via: 'key',
-        keyId: record.id,
-        keyLimits: record.limits,
-        ...(record.models !== undefined && record.models.length > 0 ? { allowedModels: record.models } : {}),
-      };
+      return entry.principal;
     },
 
     count() {
