@@ -129,8 +129,8 @@ async function readWhole(response: UpstreamResponse, maxBytes: number | undefine
 }
 
 /**
- * Reads a streamed body in flowing mode, decoding each read as it arrives and pushing its events
- * to the sink: the events of one read are one batch. Ends the body on every way out (releaseBody).
+ * Reads a streamed body in flowing mode, decoding each chunk as it arrives and pushing the events
+ * of one socket read to the sink as one batch. Ends the body on every way out (releaseBody).
  * Exported for the decoders' tests, which replay recorded reads through it.
  */
 export function pushBody(body: Readable, decoder: BodyDecoder, sink: EventSink, signal: AbortSignal, provider: string): void {
@@ -144,6 +144,8 @@ class BodyPush {
   readonly #signal: AbortSignal;
   readonly #provider: string;
   #stopped = false;
+  /** A flush of the current read's events is queued (#onData). */
+  #flushQueued = false;
 
   constructor(body: Readable, decoder: BodyDecoder, sink: EventSink, signal: AbortSignal, provider: string) {
     this.#body = body;
@@ -175,10 +177,20 @@ class BodyPush {
       failure = this.#failureOf(error);
     }
     if (failure === undefined && !decoder.done) {
-      this.#flush();
+      // undici hands over the chunks of one socket read as one 'data' each, within one turn: their
+      // events leave together, as one batch, once that turn's callbacks are through.
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(this.#flushRead);
+      }
       return;
     }
     this.#finish(failure);
+  };
+
+  readonly #flushRead = (): void => {
+    this.#flushQueued = false;
+    if (!this.#stopped) this.#flush();
   };
 
   readonly #onEnd = (): void => {
