@@ -4,7 +4,7 @@
 import type { EventBatch, PushedEvents, UpstreamEvents } from '../contract/provider.js';
 import type { TimedSink } from './timeouts.js';
 
-export function isPushed(upstream: UpstreamEvents): upstream is PushedEvents {
+function isPushed(upstream: UpstreamEvents): upstream is PushedEvents {
   return typeof (upstream as Partial<PushedEvents>).pushTo === 'function';
 }
 

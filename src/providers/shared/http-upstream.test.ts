@@ -211,6 +211,30 @@ describe('streamHttpUpstream', () => {
     expect(bodies[0]?.readableEnded).toBe(true);
   });
 
+  it('pushes the chunks of one socket read as one batch, though undici hands each over on its own', async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.flushHeaders();
+      // Three chunks of the chunked body in one socket write (so in one read on loopback).
+      setTimeout(() => {
+        response.cork();
+        response.write('data: a\n\n');
+        response.write('data: b\n\n');
+        response.write('data: c\n\n');
+        process.nextTick(() => response.uncork());
+        setTimeout(() => response.end('data: [DONE]\n\n'), 50);
+      }, 20);
+    };
+    const bodies: UpstreamResponse['body'][] = [];
+    const { batches, error } = await run(sseCall(bodies));
+    expect(error).toBeUndefined();
+    expect(batches).toContainEqual([
+      { type: 'text-delta', text: 'a' },
+      { type: 'text-delta', text: 'b' },
+      { type: 'text-delta', text: 'c' },
+    ]);
+  });
+
   it('lets the body of a complete answer run to its end instead of aborting it (no abort error built)', async () => {
     handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
