@@ -53,18 +53,21 @@ async function load(url, count, concurrency = 64) {
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-// The cluster comparison's schema and key prefix, deleted at the end whatever happens.
+// The cluster comparison's schema and key prefixes, deleted at the end whatever happens. Each build
+// is a cluster of its own (its own key prefix on the same Redis): nodes of one cluster agree on the
+// generation log's format, and a node of an older build would hold a newer one to the older format
+// (decision 0035).
 const suffix = Math.random().toString(16).slice(2, 10);
-const keyPrefix = `sluice-compare-${suffix}:`;
+const keyPrefixes = { base: `sluice-compare-${suffix}-base:`, this: `sluice-compare-${suffix}-this:` };
 const schema = `sluice_compare_${suffix}`;
 
 try {
   const upstream = await startScript('mock-upstream.mjs');
   const storeUrl = `${postgresUrl}?schema=${schema}`;
   // One at a time: the first start migrates the schema for all.
-  const clusterOptions = (nodeId) => ({ storeUrl, retentionMs: 15_000, cluster: { redisUrl, nodeId, keyPrefix } });
-  const startBase = () => (clustered ? base.startSluice(upstream.url, clusterOptions('compare-base')) : base.startSluice(upstream.url));
-  const startThis = () => (clustered ? startSluice(upstream.url, clusterOptions('compare-this')) : startSluice(upstream.url));
+  const clusterOptions = (build) => ({ storeUrl, retentionMs: 15_000, cluster: { redisUrl, nodeId: `compare-${build}`, keyPrefix: keyPrefixes[build] } });
+  const startBase = () => (clustered ? base.startSluice(upstream.url, clusterOptions('base')) : base.startSluice(upstream.url));
+  const startThis = () => (clustered ? startSluice(upstream.url, clusterOptions('this')) : startSluice(upstream.url));
   // The reference first: this build as a single node on the same PostgreSQL, or the lean relay.
   const referenceTarget = clustered ? await startSluice(upstream.url, { storeUrl, retentionMs: 15_000 }) : await startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` });
   // COMPARE_SWAP=1 starts this build before the base (to tell a build's effect from its place).
@@ -107,6 +110,9 @@ try {
 } finally {
   await stopAll();
   await base.stopAll();
-  if (clustered) await deleteClusterState(keyPrefix, schema);
+  if (clustered) {
+    await deleteClusterState(keyPrefixes.base, schema);
+    await deleteClusterState(keyPrefixes.this, schema);
+  }
 }
 process.exit(0);

@@ -5,9 +5,10 @@ import { defineLuaScript, runLuaScript } from '../../redis/lua-script.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { GenerationInfo } from '../generation-registry.js';
 import type { GenerationKeys } from './keys.js';
+import { encodeEntry, type LogFormat } from './log-format.js';
 
 /**
- * Appends one batch to a generation's log, only if the log is as long as the writer believes
+ * Format 1 (log-format.ts): appends one batch to a generation's log, only if the log is as long as the writer believes
  * (so a retry after a lost reply never duplicates events: the list index must stay the seq),
  * sets the TTLs, marks it finished with the last batch, and tells followers the new length.
  * KEYS: meta hash, events list (one slot: both carry the generation's hash tag). ARGV: expected
@@ -44,6 +45,40 @@ redis.call(ARGV[7], ARGV[4], length)
 return {1, length}
 `);
 
+/**
+ * Format 2 (log-format.ts): the same step with the batch as one list entry. The event count is the
+ * meta hash's `length`, which must be what the writer believes. Writing the info marks the log
+ * `log: 2`; when the meta hash is gone (first write, or the keys expired) it also starts the count
+ * at 0 and drops a list left over from before, whose entries a reader could not place; when it is
+ * there (a retried first write whose reply was lost) the count stays.
+ * KEYS, ARGV and reply as the format-1 script's, ARGV[8] being the entry ('' for none) and ARGV[9]
+ * the number of events in it.
+ */
+const appendCompactScript = defineLuaScript(`
+if ARGV[5] ~= '' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'length', '0')
+  end
+  redis.call('HSET', KEYS[1], 'info', ARGV[5], 'node', ARGV[6], 'finished', '0', 'log', '2')
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  return {-1, 0}
+end
+local length = tonumber(redis.call('HGET', KEYS[1], 'length') or '0')
+if length ~= tonumber(ARGV[1]) then return {0, length} end
+local count = tonumber(ARGV[9])
+if count > 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[8])
+  length = length + count
+  redis.call('HSET', KEYS[1], 'length', length)
+end
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+redis.call(ARGV[7], ARGV[4], length)
+return {1, length}
+`);
+
 export interface AppendBatch {
   readonly info: GenerationInfo;
   /** The node that produces the generation. */
@@ -57,6 +92,8 @@ export interface AppendBatch {
   readonly ttlMs: number;
   /** Whether the meta hash is to be (re)written: on the first batch, and after the keys expired. */
   readonly writeInfo: boolean;
+  /** The log's format, chosen at its first write (log-format.ts). */
+  readonly format: LogFormat;
 }
 
 export type AppendResult =
@@ -71,9 +108,10 @@ export type AppendResult =
 export async function appendBatch(redis: RedisConnections, keys: GenerationKeys, batch: AppendBatch): Promise<AppendResult> {
   const { info } = batch;
   // The background connection: the local stream never waits for its copy (decision 0030).
+  const compact = batch.format === 2;
   const reply = await runLuaScript(
     redis.background,
-    appendScript,
+    compact ? appendCompactScript : appendScript,
     [keys.meta(info.id), keys.events(info.id)],
     [
       batch.expectedLength.toString(),
@@ -83,7 +121,7 @@ export async function appendBatch(redis: RedisConnections, keys: GenerationKeys,
       batch.writeInfo ? JSON.stringify(info) : '',
       batch.nodeId,
       redis.publishCommand,
-      encodeBatch(batch.events),
+      ...(compact ? [batch.events.length > 0 ? encodeEntry(batch.expectedLength, batch.events) : '', batch.events.length.toString()] : [encodeBatch(batch.events)]),
     ],
   );
   if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') throw new Error('redis: unexpected reply from the append script');

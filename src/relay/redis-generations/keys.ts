@@ -4,9 +4,12 @@
 import { nodeKey } from '../../redis/node-presence.js';
 
 export interface GenerationKeys {
-  /** Hash: `info` (GenerationInfo JSON), `node` (the producing node's id), `finished` ('0' or '1'). */
+  /**
+   * Hash: `info` (GenerationInfo JSON), `node` (the producing node's id), `finished` ('0' or '1');
+   * for a format-2 log also `log` ('2') and `length` (its event count). See log-format.ts.
+   */
   readonly meta: (id: string) => string;
-  /** List of the generation's events as JSON; the list index is the seq. */
+  /** The generation's log: format 1, an event's JSON per entry (the index is the seq); format 2, a batch per entry (log-format.ts). */
   readonly events: (id: string) => string;
   /** Channel: the log's new length, published with every batch appended. */
   readonly grew: (id: string) => string;

@@ -10,6 +10,7 @@ import type { Generation } from '../generation.js';
 import type { GenerationInfo } from '../generation-registry.js';
 import { appendBatch } from './append-script.js';
 import type { GenerationKeys } from './keys.js';
+import type { LogFormat } from './log-format.js';
 
 export interface MirrorWriterOptions {
   readonly redis: RedisConnections;
@@ -22,6 +23,8 @@ export interface MirrorWriterOptions {
   /** Extra time to gather events before a write (not the first or the last), in ms; 0 writes once per turn of the event loop. */
   readonly flushIntervalMs: number;
   readonly keyRefreshMs: number;
+  /** The format a log started now is written in (LogFormatGate); a log keeps the format of its first write. */
+  readonly logFormat: () => LogFormat;
   readonly logger: Logger;
 }
 
@@ -37,6 +40,11 @@ interface Mirror {
   /** Events known to be in Redis: the next batch starts here. */
   written: number;
   infoWritten: boolean;
+  /**
+   * The format of the log in Redis, chosen when the copy starts and kept for its whole life: a
+   * retried write, or a rewrite after the keys expired, must not mix two formats in one list.
+   */
+  readonly format: LogFormat;
   finishedWritten: boolean;
   writing: Promise<void> | undefined;
   flushTimer: NodeJS.Timeout | undefined;
@@ -70,6 +78,7 @@ export class MirrorWriter {
       info,
       written: 0,
       infoWritten: false,
+      format: this.#options.logFormat(),
       finishedWritten: false,
       writing: undefined,
       flushTimer: undefined,
@@ -149,6 +158,7 @@ export class MirrorWriter {
       finished,
       ttlMs: finished ? retentionMs : runningTtlMs,
       writeInfo: !mirror.infoWritten,
+      format: mirror.format,
     });
     if (result.outcome === 'keys-missing') {
       // The keys expired (Redis lost them, or this node was cut off for longer than their

@@ -14,6 +14,10 @@ import { unusedPort } from '../../../test/support/tcp.js';
 import { Generation, type GenerationView } from '../generation.js';
 import type { GenerationInfo } from '../generation-registry.js';
 import { createRedisGenerationRegistry, type RedisGenerationRegistry, type RedisGenerationRegistryOptions } from './redis-generation-registry.js';
+import { generationKeys } from './keys.js';
+import { encodeEntry } from './log-format.js';
+import { nodesKey } from '../../redis/node-presence.js';
+import { parseEvent } from './wire.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { scriptedAdapter, type Script } from '../../../test/support/scripted-adapter.js';
 
@@ -332,7 +336,7 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     expect(commands.length).toBeLessThan(batches + 15);
   });
 
-  it('copies each event as one entry of the log, whatever its text holds (newlines, U+2028, emoji, JSON, nothing)', async () => {
+  it('copies every event exactly, whatever its text holds (newlines, U+2028, emoji, JSON, nothing)', async () => {
     const a = await node('a');
     const b = await node('b');
     const texts = ['line\nbreak', 'crlf\r\n', 'sep\u2028par\u2029', '😀 é 中', '', '{"type":"text-delta","text":"x"}\n{"y":1}', '\\n', 'tab\t\u0000nul'];
@@ -353,6 +357,82 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     expect(generation.events.flatMap((event) => (event.type === 'text-delta' ? [event.text] : []))).toEqual([...texts, ...texts]);
     expect(view.events).toEqual(generation.events);
     expect(view.bytesFrom(0)).toBe(generation.bytesFrom(0));
+  });
+
+  /** A fast generation of `count` one-letter deltas tracked on `producer`, finished, and read whole on `reader`. */
+  async function mirrored(producer: Node, reader: Node, count: number): Promise<{ id: string; events: readonly StreamEvent[] }> {
+    const provider = adapter(async function* () {
+      for (let index = 0; index < count; index += 10) {
+        yield Array.from({ length: 10 }, (_, offset) => text(String.fromCharCode(97 + ((index + offset) % 26))));
+        await nextTurn();
+      }
+      yield [{ type: 'end', finishReason: 'stop' }];
+    });
+    const { generation, info } = startGeneration(provider);
+    producer.registry.track(generation, info);
+    await generation.done;
+    await until(async () => (await reader.registry.find(info.id))?.generation.finished === true);
+    expect((await reader.registry.find(info.id))!.generation.events).toEqual(generation.events);
+    return { id: info.id, events: generation.events };
+  }
+
+  it('writes the compact log (a batch per entry, its event count in the meta hash) once every live node reads it', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const { id, events } = await mirrored(a, b, 200);
+    const keys = generationKeys(keyPrefix);
+    const meta = await b.redis.command.hgetall(keys.meta(id));
+    expect(meta).toMatchObject({ log: '2', length: events.length.toString(), finished: '1' });
+    const entries = await b.redis.command.lrange(keys.events(id), 0, -1);
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.length).toBeLessThan(events.length / 5);
+    expect(entries[0]).toMatch(/^0\n/);
+  });
+
+  it('writes one event per entry, as nodes of the previous version read it, while such a node is live; the compact log once it is gone', async () => {
+    // A node of the previous version: in the presence's live set, but it never declares that it reads format 2.
+    const live = createRedisConnections({ ...backend.target, keyPrefix, logger });
+    await live.ready();
+    await live.command.zadd(nodesKey(keyPrefix), Date.now() + 60_000, 'old');
+    const a = await node('a', { presenceTtlMs: 600 });
+    const b = await node('b', { presenceTtlMs: 600 });
+    const keys = generationKeys(keyPrefix);
+    const first = await mirrored(a, b, 50);
+    expect(await b.redis.command.hget(keys.meta(first.id), 'log')).toBeNull();
+    // What the old node reads: each entry one event's JSON, the list index its seq.
+    const entries = await b.redis.command.lrange(keys.events(first.id), 0, -1);
+    expect(entries.map((entry) => parseEvent(entry))).toEqual(first.events);
+
+    await live.command.zrem(nodesKey(keyPrefix), 'old');
+    await live.close();
+    // The next check (every keyRefreshMs: 200 ms here) finds every live node able to read format 2.
+    await sleep(500);
+    const second = await mirrored(a, b, 50);
+    expect(await b.redis.command.hget(keys.meta(second.id), 'log')).toBe('2');
+  });
+
+  it('follows a compact log that its producer wrote again from the start (the keys had expired), with every event once', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const keys = generationKeys(keyPrefix);
+    const id = `gen-rewritten-${(serial++).toString()}`;
+    const info: GenerationInfo = { id, ownerId: 'u1', model: 'demo', startedAt: Date.now() };
+    const start: StreamEvent = { type: 'start', upstreamModel: 'm' };
+    const end: StreamEvent = { type: 'end', finishReason: 'stop' };
+    const writer = a.redis.command;
+    // Node a (alive) produces it; two batches so far.
+    await writer.hset(keys.meta(id), { info: JSON.stringify(info), node: 'a', finished: '0', log: '2', length: '3' });
+    await writer.rpush(keys.events(id), encodeEntry(0, [start, text('x')]), encodeEntry(2, [text('y')]));
+    const view = (await b.registry.find(id))!.generation;
+    expect(view.events).toEqual([start, text('x'), text('y')]);
+    const followed = collect(view);
+    // Written again from seq 0 in other batches, then going on: the view's entry count no longer fits.
+    await writer.del(keys.events(id));
+    await writer.rpush(keys.events(id), encodeEntry(0, [start, text('x'), text('y')]), encodeEntry(3, [text('z')]), encodeEntry(4, [end]));
+    await writer.hset(keys.meta(id), { length: '5', finished: '1' });
+    await writer.publish(keys.grew(id), '5');
+    expect(await followed).toEqual([start, text('x'), text('y'), text('z'), end]);
+    await writer.del(keys.meta(id), keys.events(id));
   });
 
   it('with flushIntervalMs, writes the info at once, gathers the events, and writes the end when it comes', async () => {

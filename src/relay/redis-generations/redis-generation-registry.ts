@@ -1,5 +1,5 @@
 // The generation registry of cluster mode: every generation started on this node is mirrored to
-// Redis (its info, and its log as a list indexed by seq, one round trip per batch of events), so a
+// Redis (its info, and its log as a list, one round trip per batch of events), so a
 // client can re-attach on any node with Last-Event-ID and get exactly what it missed, then live
 // events; cancellation crosses nodes through a per-node control channel; and a node presence key
 // lets a reader tell "still running" from "its node died", so a follower never hangs: it gets
@@ -9,7 +9,7 @@
 // This file wires the parts and answers the registry's calls. The producer side is
 // mirror-writer.ts (the copy to Redis) and follower-leases.ts (remote followers keeping a
 // generation alive); the follower side is remote-generation-view.ts and remote-followers.ts;
-// keys.ts, append-script.ts and wire.ts hold what is stored and sent.
+// keys.ts, append-script.ts, log-format.ts and wire.ts hold what is stored and sent.
 import { createNodePresence, type NodePresence } from '../../redis/node-presence.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { isErrorCode } from '../../errors/table.js';
@@ -17,6 +17,7 @@ import type { Generation } from '../generation.js';
 import type { FoundGeneration, GenerationInfo, GenerationRegistry } from '../generation-registry.js';
 import { FollowerLeases } from './follower-leases.js';
 import { generationKeys, type GenerationKeys } from './keys.js';
+import { formatOfMeta, LogFormatGate } from './log-format.js';
 import { MirrorWriter } from './mirror-writer.js';
 import { resolveRegistryOptions, type RedisGenerationRegistryOptions, type RegistrySettings } from './options.js';
 import { RemoteFollowers } from './remote-followers.js';
@@ -57,6 +58,8 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
   /** Generations started on this node, until retentionMs after they finished. */
   readonly #locals = new Map<string, LocalGeneration>();
   readonly #mirrors: MirrorWriter;
+  /** Whether every live node reads the compact log yet (log-format.ts). */
+  readonly #logFormat: LogFormatGate;
   readonly #leases: FollowerLeases;
   readonly #followers: RemoteFollowers;
   readonly #viewContext: RemoteViewContext;
@@ -71,7 +74,8 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
     this.#presence = settings.presence ?? createNodePresence({ redis, nodeId, logger, ttlMs: settings.presenceTtlMs });
     this.#keys = generationKeys(redis.keyPrefix);
     this.#controlChannel = this.#keys.control(nodeId);
-    this.#mirrors = new MirrorWriter({ ...settings, keys: this.#keys });
+    this.#logFormat = new LogFormatGate({ redis, nodeId, logger, ttlMs: settings.presenceTtlMs, intervalMs: settings.keyRefreshMs });
+    this.#mirrors = new MirrorWriter({ ...settings, keys: this.#keys, logFormat: () => this.#logFormat.format });
     this.#leases = new FollowerLeases(settings.now, settings.followCheckMs);
     this.#followers = new RemoteFollowers(redis, this.#keys, logger);
     this.#viewContext = { ...settings, keys: this.#keys, followers: this.#followers };
@@ -103,7 +107,7 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
     }
     if (meta['info'] === undefined || meta['node'] === undefined) return undefined;
     const info = parseInfo(meta['info']);
-    const view = new RemoteGenerationView(id, meta['node'], `${nodeId}#${(this.#viewSerial++).toString()}`, this.#viewContext);
+    const view = new RemoteGenerationView(id, meta['node'], formatOfMeta(meta), `${nodeId}#${(this.#viewSerial++).toString()}`, this.#viewContext);
     await view.open();
     return { info, generation: view };
   }
@@ -132,6 +136,7 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
     if (this.#closed) return;
     const { redis } = this.#settings;
     this.#stopHealthWatch();
+    this.#logFormat.stop();
     this.#followers.stopAll();
     this.#leases.close();
     // Last writes first (a cancelled generation's error event, say), then nothing more is sent.

@@ -11,6 +11,7 @@ import { errorPayload, type StreamEvent } from '../../contract/stream-event.js';
 import { EventLog } from '../event-log.js';
 import type { GenerationListener, GenerationView } from '../generation.js';
 import type { GenerationKeys } from './keys.js';
+import { decodeEntry, type LogFormat } from './log-format.js';
 import type { FollowingView, RemoteFollowers } from './remote-followers.js';
 import { parseEvent, publishControl, type ControlMessage } from './wire.js';
 
@@ -43,6 +44,10 @@ interface LogRead {
 export class RemoteGenerationView implements GenerationView, FollowingView {
   readonly id: string;
   readonly #node: string;
+  /** The layout of the log in Redis, from its meta hash (log-format.ts). */
+  readonly #format: LogFormat;
+  /** Format 2: the list entries read so far (in format 1 that is the number of events). */
+  #entriesRead = 0;
   /** Names this view's lease on the producing node: `<this node>#<serial>`. */
   readonly #viewer: string;
   readonly #context: RemoteViewContext;
@@ -54,10 +59,11 @@ export class RemoteGenerationView implements GenerationView, FollowingView {
   /** When reads started failing (Redis unreachable), if they are failing. */
   #failingSince: number | undefined;
 
-  /** The view of generation `id`, produced by node `node`; `open()` reads it first. */
-  constructor(id: string, node: string, viewer: string, context: RemoteViewContext) {
+  /** The view of generation `id`, produced by node `node`, its log in `format`; `open()` reads it first. */
+  constructor(id: string, node: string, format: LogFormat, viewer: string, context: RemoteViewContext) {
     this.id = id;
     this.#node = node;
+    this.#format = format;
     this.#viewer = viewer;
     this.#context = context;
   }
@@ -141,23 +147,26 @@ export class RemoteGenerationView implements GenerationView, FollowingView {
   async #readOnce(strict: boolean): Promise<void> {
     if (this.finished) return;
     const before = this.#log.length;
-    let read: LogRead;
-    try {
-      read = await this.#fetch(before);
-      this.#failingSince = undefined;
-    } catch (error) {
-      if (strict) throw storeUnavailable(error);
-      this.#readFailed(error, before);
-      return;
+    // A second pass only when a format-2 list turned out to be rewritten (#absorbBatches).
+    for (let pass = 0; pass < 2; pass++) {
+      let read: LogRead;
+      try {
+        read = await this.#fetch(this.#format === 2 ? this.#entriesRead : this.#log.length);
+        this.#failingSince = undefined;
+      } catch (error) {
+        if (strict) throw storeUnavailable(error);
+        this.#readFailed(error, before);
+        return;
+      }
+      if (this.#absorb(read)) break;
     }
-    this.#absorb(read);
     this.#settleRead(before);
   }
 
   /**
-   * The producer's presence, then the log's entries from seq `from` on. Presence first: a producer
-   * seen gone before the read wrote everything it ever will by then, so "gone" never hides a
-   * terminal event. Two commands, not a transaction: the presence key and the log are in
+   * The producer's presence, then the log's entries from index `from` on (in format 1, the seq).
+   * Presence first: a producer seen gone before the read wrote everything it ever will by then, so
+   * "gone" never hides a terminal event. Two commands, not a transaction: the presence key and the log are in
    * different slots on a Redis Cluster (docs/decisions/0019-redis-cluster.md).
    */
   async #fetch(from: number): Promise<LogRead> {
@@ -178,13 +187,15 @@ export class RemoteGenerationView implements GenerationView, FollowingView {
     }
   }
 
-  /** Appends what was read; ends the log when the producer died before its terminal event, or an entry is unreadable. */
-  #absorb(read: LogRead): void {
+  /**
+   * Appends what was read; ends the log when the producer died before its terminal event, or an
+   * entry is unreadable. False when the read must be made again from the first entry.
+   */
+  #absorb(read: LogRead): boolean {
     try {
-      for (const entry of Array.isArray(read.entries) ? read.entries : []) {
-        if (this.finished) break;
-        this.#log.append(parseEvent(entry));
-      }
+      const entries = Array.isArray(read.entries) ? read.entries : [];
+      if (this.#format === 2 && !this.#absorbBatches(entries)) return false;
+      if (this.#format === 1) for (const entry of entries) if (!this.finished) this.#log.append(parseEvent(entry));
       if (!this.finished && !read.producerAlive) {
         this.#log.append({
           type: 'error',
@@ -199,6 +210,30 @@ export class RemoteGenerationView implements GenerationView, FollowingView {
       this.#context.logger.error({ err: error, generationId: this.id }, 'redis generation registry: unreadable generation log');
       this.#log.append({ type: 'error', error: errorPayload(error instanceof SluiceError ? error : new SluiceError('internal_error')) });
     }
+    return true;
+  }
+
+  /**
+   * Format 2: each entry is a batch that says the seq of its first event. Events this view already
+   * holds are skipped. An entry that starts beyond what it holds means the list is not the one the
+   * cursor counted (the producer wrote it again after the keys expired): false, and the cursor goes
+   * back to the first entry, so the read is made again and the skipping keeps every event once.
+   */
+  #absorbBatches(entries: readonly unknown[]): boolean {
+    for (const entry of entries) {
+      if (this.finished) return true;
+      const { firstSeq, events } = decodeEntry(entry);
+      if (firstSeq > this.#log.length) {
+        this.#entriesRead = 0;
+        return false;
+      }
+      this.#entriesRead++;
+      for (let index = this.#log.length - firstSeq; index < events.length && !this.finished; index++) {
+        const event = events[index];
+        if (event) this.#log.append(event);
+      }
+    }
+    return true;
   }
 
   /** After a read: stop following once finished, and tell the listeners if the log grew. */
