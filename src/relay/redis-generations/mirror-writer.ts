@@ -23,7 +23,7 @@ export interface MirrorWriterOptions {
   /** Extra time to gather events before a write (not the first or the last), in ms; 0 writes once per turn of the event loop. */
   readonly flushIntervalMs: number;
   readonly keyRefreshMs: number;
-  /** The format a log started now is written in (LogFormatGate); a log keeps the format of its first write. */
+  /** The format a log whose copy starts now is written in (LogFormatGate); the log keeps it for its whole life. */
   readonly logFormat: () => LogFormat;
   readonly logger: Logger;
 }

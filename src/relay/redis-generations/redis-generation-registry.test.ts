@@ -394,8 +394,8 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     const live = createRedisConnections({ ...backend.target, keyPrefix, logger });
     await live.ready();
     await live.command.zadd(nodesKey(keyPrefix), Date.now() + 60_000, 'old');
-    const a = await node('a', { presenceTtlMs: 600 });
-    const b = await node('b', { presenceTtlMs: 600 });
+    const a = await node('a');
+    const b = await node('b');
     const keys = generationKeys(keyPrefix);
     const first = await mirrored(a, b, 50);
     expect(await b.redis.command.hget(keys.meta(first.id), 'log')).toBeNull();
@@ -405,10 +405,9 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
 
     await live.command.zrem(nodesKey(keyPrefix), 'old');
     await live.close();
-    // The next check (every keyRefreshMs: 200 ms here) finds every live node able to read format 2.
-    await sleep(500);
-    const second = await mirrored(a, b, 50);
-    expect(await b.redis.command.hget(keys.meta(second.id), 'log')).toBe('2');
+    // A later check (every keyRefreshMs: a third of the presence TTL, 333 ms here) finds every
+    // live node able to read format 2, and the logs started after it are compact.
+    await until(async () => (await b.redis.command.hget(keys.meta((await mirrored(a, b, 10)).id), 'log')) === '2', 5000);
   });
 
   it('follows a compact log that its producer wrote again from the start (the keys had expired), with every event once', async () => {
