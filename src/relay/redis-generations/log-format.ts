@@ -67,7 +67,8 @@ function parseText(line: string): string {
 
 /**
  * Declares that this node reads format 2 (until `ttl` ms from now, by Redis's clock), drops the
- * declarations that ran out, and answers 1 when every live node (the presence's set) has one.
+ * declarations that ran out, and answers '' when every live node (the presence's set) has one,
+ * or the id of a live node that has none.
  * KEYS: the presence's live set, the declarations hash (field: node id, value: until when), one
  * slot (`{nodes}`). ARGV: node id, TTL in ms.
  */
@@ -84,9 +85,9 @@ for index = 1, #declared, 2 do
   if untilMs < nowMs then redis.call('HDEL', KEYS[2], declared[index]) else untilOf[declared[index]] = untilMs end
 end
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], nowMs, '+inf')) do
-  if untilOf[node] == nil then return 0 end
+  if untilOf[node] == nil then return node end
 end
-return 1
+return ''
 `);
 
 /** The declarations hash of the nodes that read format 2, in the presence's slot. */
@@ -107,12 +108,16 @@ export interface LogFormatGateOptions {
 /**
  * Which format this node writes new logs in: 1 until a check finds that every live node reads
  * format 2, then 2 while that holds. Checks at once and every `intervalMs`; a check that fails
- * (Redis away) keeps the last answer, since no log is written while Redis is away anyway.
+ * (Redis away) keeps the last answer, since no log is written while Redis is away anyway. Each
+ * change is logged, naming the node that holds the cluster to format 1, so an operator can follow
+ * a rolling upgrade.
  */
 export class LogFormatGate {
   readonly #options: LogFormatGateOptions;
   readonly #timer: NodeJS.Timeout;
   #format: LogFormat = 1;
+  /** The live node without a declaration at the last check ('' when there was none). */
+  #holdout: string | undefined;
 
   constructor(options: LogFormatGateOptions) {
     this.#options = options;
@@ -129,12 +134,21 @@ export class LogFormatGate {
   /** Declares this node and checks the others now; never rejects. */
   async check(): Promise<void> {
     const { redis, nodeId, ttlMs, logger } = this.#options;
+    let holdout: string;
     try {
       const answer = await runLuaScript(redis.command, declareScript, [nodesKey(redis.keyPrefix), compactReadersKey(redis.keyPrefix)], [nodeId, ttlMs.toString()]);
-      this.#format = answer === 1 ? 2 : 1;
+      if (typeof answer !== 'string') throw new Error('unexpected reply from the log format script');
+      holdout = answer;
     } catch (error) {
       logger.debug({ err: error }, 'redis generation registry: checking which log format every node reads failed');
+      return;
     }
+    this.#format = holdout === '' ? 2 : 1;
+    if (holdout === this.#holdout) return;
+    // Not on the first check of a node in a cluster that reads format 2 throughout: nothing changed there.
+    if (holdout === '' && this.#holdout !== undefined) logger.info({ nodeId }, 'generation logs: every live node reads the compact layout (decision 0035); logs started from now on use it');
+    else if (holdout !== '') logger.info({ nodeId, holdout }, `generation logs: node ${holdout} does not read the compact layout (an earlier version); logs started from now on use one entry per event`);
+    this.#holdout = holdout;
   }
 
   stop(): void {

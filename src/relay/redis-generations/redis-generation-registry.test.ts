@@ -394,7 +394,9 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     const live = createRedisConnections({ ...backend.target, keyPrefix, logger });
     await live.ready();
     await live.command.zadd(nodesKey(keyPrefix), Date.now() + 60_000, 'old');
-    const a = await node('a');
+    // Node a's log lines: an operator follows the switch there.
+    const lines: string[] = [];
+    const a = await node('a', { logger: createLogger('info', { write: (line: string) => void lines.push(line) }) });
     const b = await node('b');
     const keys = generationKeys(keyPrefix);
     const first = await mirrored(a, b, 50);
@@ -408,6 +410,11 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     // A later check (every keyRefreshMs: a third of the presence TTL, 333 ms here) finds every
     // live node able to read format 2, and the logs started after it are compact.
     await until(async () => (await b.redis.command.hget(keys.meta((await mirrored(a, b, 10)).id), 'log')) === '2', 5000);
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg).filter((message) => message.startsWith('generation logs:'));
+    expect(messages).toEqual([
+      'generation logs: node old does not read the compact layout (an earlier version); logs started from now on use one entry per event',
+      'generation logs: every live node reads the compact layout (decision 0035); logs started from now on use it',
+    ]);
   });
 
   it('follows a compact log that its producer wrote again from the start (the keys had expired), with every event once', async () => {
