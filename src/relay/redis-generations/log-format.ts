@@ -30,6 +30,14 @@ export function formatOfMeta(meta: Readonly<Record<string, string>>): LogFormat 
 }
 
 /**
+ * A text delta is stored as its text alone here (and written around its text in format 1's
+ * eventJson, append-script.ts): a field added to it would be lost, so this stops the build until
+ * both encodings keep it.
+ */
+const textDeltaHasOnlyItsText: Exclude<keyof Extract<StreamEvent, { type: 'text-delta' }>, 'type' | 'text'> extends never ? true : never = true;
+void textDeltaHasOnlyItsText;
+
+/**
  * One format-2 entry: `firstSeq`, then each event on a line of its own. JSON text holds no raw
  * newline (JSON.stringify escapes it), so splitting on '\n' is exact. A text delta is written as
  * its text's JSON string, a quarter of its event's JSON for a short token, and cheaper to build.
