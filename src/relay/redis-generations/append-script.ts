@@ -8,9 +8,22 @@ import type { GenerationKeys } from './keys.js';
 import { encodeEntry, type LogFormat } from './log-format.js';
 
 /**
- * Format 1 (log-format.ts): appends one batch to a generation's log, only if the log is as long as the writer believes
- * (so a retry after a lost reply never duplicates events: the list index must stay the seq),
- * sets the TTLs, marks it finished with the last batch, and tells followers the new length.
+ * The end of an append in either format, once `length` holds the log's new event count: the
+ * finished mark, both TTLs, and the growth notice to followers.
+ */
+const appendEnd = `
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+redis.call(ARGV[7], ARGV[4], length)
+return {1, length}
+`;
+
+/**
+ * Format 1 (log-format.ts): appends one batch to a generation's log, only if the log is as long
+ * as the writer believes (so a retry after a lost reply never duplicates events: the list index
+ * must stay the seq), sets the TTLs, marks it finished with the last batch, and tells followers
+ * the new length.
  * KEYS: meta hash, events list (one slot: both carry the generation's hash tag). ARGV: expected
  * length, finished flag, TTL ms, channel (in the same slot), info JSON ('' once written), node id,
  * PUBLISH or SPUBLISH (a Redis Cluster's sharded publish), then the batch: its events' JSON
@@ -38,12 +51,7 @@ for first = 1, #events, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(events, first, math.min(first + 999, #events)))
 end
 length = length + #events
-if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-redis.call(ARGV[7], ARGV[4], length)
-return {1, length}
-`);
+${appendEnd}`);
 
 /**
  * Format 2 (log-format.ts): the same step with the batch as one list entry. The event count is the
@@ -72,12 +80,7 @@ if count > 0 then
   length = length + count
   redis.call('HSET', KEYS[1], 'length', length)
 end
-if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if length > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-redis.call(ARGV[7], ARGV[4], length)
-return {1, length}
-`);
+${appendEnd}`);
 
 export interface AppendBatch {
   readonly info: GenerationInfo;
