@@ -307,27 +307,35 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     expect(again?.generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'generation_interrupted' } });
   });
 
-  it('writes a fast generation (2000 tiny deltas) in about one round trip per batch, not one per event', async () => {
-    const a = await node('a', { presenceTtlMs: 15_000 });
-    const b = await node('b');
-    // The copy goes on the background connection (the command connection itself on a cluster).
-    const commands = recordCommands(a.redis.background);
-    const batches = 20;
+  /**
+   * A fast generation of `batches` reads of `perRead` one-letter deltas each (a read per turn of
+   * the event loop) tracked on `producer`, finished, and read whole on `reader`.
+   */
+  async function mirrored(producer: Node, reader: Node, batches: number, perRead = 10): Promise<{ id: string; events: readonly StreamEvent[] }> {
     const provider = adapter(async function* () {
       for (let batch = 0; batch < batches; batch++) {
-        yield Array.from({ length: 100 }, (_, index) => text(String.fromCharCode(97 + ((batch + index) % 26))));
+        yield Array.from({ length: perRead }, (_, index) => text(String.fromCharCode(97 + ((batch + index) % 26))));
         // Each batch is one network read: the next arrives in a later turn of the event loop.
         await nextTurn();
       }
       yield [{ type: 'end', finishReason: 'stop' }];
     });
     const { generation, info } = startGeneration(provider);
-    a.registry.track(generation, info);
+    producer.registry.track(generation, info);
     await generation.done;
-    await until(async () => (await b.registry.find(info.id))?.generation.finished === true);
-    const view = (await b.registry.find(info.id))!.generation;
-    expect(view.events).toEqual(generation.events);
-    expect(generation.events.length).toBeGreaterThan(2000);
+    await until(async () => (await reader.registry.find(info.id))?.generation.finished === true);
+    expect((await reader.registry.find(info.id))!.generation.events).toEqual(generation.events);
+    return { id: info.id, events: generation.events };
+  }
+
+  it('writes a fast generation (2000 tiny deltas) in about one round trip per batch, not one per event', async () => {
+    const a = await node('a', { presenceTtlMs: 15_000 });
+    const b = await node('b');
+    // The copy goes on the background connection (the command connection itself on a cluster).
+    const commands = recordCommands(a.redis.background);
+    const batches = 20;
+    const { events } = await mirrored(a, b, batches, 100);
+    expect(events.length).toBeGreaterThan(2000);
     const appends = commands.filter((name) => name === 'evalsha' || name === 'eval');
     // One per batch, plus the info write and the final batch; a NOSCRIPT fallback may add one.
     expect(appends.length).toBeGreaterThanOrEqual(2);
@@ -359,27 +367,10 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     expect(view.bytesFrom(0)).toBe(generation.bytesFrom(0));
   });
 
-  /** A fast generation of `count` one-letter deltas tracked on `producer`, finished, and read whole on `reader`. */
-  async function mirrored(producer: Node, reader: Node, count: number): Promise<{ id: string; events: readonly StreamEvent[] }> {
-    const provider = adapter(async function* () {
-      for (let index = 0; index < count; index += 10) {
-        yield Array.from({ length: 10 }, (_, offset) => text(String.fromCharCode(97 + ((index + offset) % 26))));
-        await nextTurn();
-      }
-      yield [{ type: 'end', finishReason: 'stop' }];
-    });
-    const { generation, info } = startGeneration(provider);
-    producer.registry.track(generation, info);
-    await generation.done;
-    await until(async () => (await reader.registry.find(info.id))?.generation.finished === true);
-    expect((await reader.registry.find(info.id))!.generation.events).toEqual(generation.events);
-    return { id: info.id, events: generation.events };
-  }
-
   it('writes the compact log (a batch per entry, its event count in the meta hash) once every live node reads it', async () => {
     const a = await node('a');
     const b = await node('b');
-    const { id, events } = await mirrored(a, b, 200);
+    const { id, events } = await mirrored(a, b, 20);
     const keys = generationKeys(keyPrefix);
     const meta = await b.redis.command.hgetall(keys.meta(id));
     expect(meta).toMatchObject({ log: '2', length: events.length.toString(), finished: '1' });
@@ -399,7 +390,7 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     const a = await node('a', { logger: createLogger('info', { write: (line: string) => void lines.push(line) }) });
     const b = await node('b');
     const keys = generationKeys(keyPrefix);
-    const first = await mirrored(a, b, 50);
+    const first = await mirrored(a, b, 5);
     expect(await b.redis.command.hget(keys.meta(first.id), 'log')).toBeNull();
     // What the old node reads: each entry one event's JSON, the list index its seq.
     const entries = await b.redis.command.lrange(keys.events(first.id), 0, -1);
@@ -409,7 +400,7 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     await live.close();
     // A later check (every keyRefreshMs: a third of the presence TTL, 333 ms here) finds every
     // live node able to read format 2, and the logs started after it are compact.
-    await until(async () => (await b.redis.command.hget(keys.meta((await mirrored(a, b, 10)).id), 'log')) === '2', 5000);
+    await until(async () => (await b.redis.command.hget(keys.meta((await mirrored(a, b, 1)).id), 'log')) === '2', 5000);
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg).filter((message) => message.startsWith('generation logs:'));
     expect(messages).toEqual([
       'generation logs: node old does not read the compact layout (an earlier version); logs started from now on use one entry per event',
