@@ -600,6 +600,29 @@ describe('heartbeats and the head', () => {
       gateway.app.server.off('request', capture);
     }
   });
+
+  it("lets go of the request's headers once the stream is open, so its cookies and credentials do not stay as long as it does", async () => {
+    const requests: IncomingMessage[] = [];
+    const capture = (request: IncomingMessage): void => void requests.push(request);
+    gateway.app.server.on('request', capture);
+    try {
+      const stream = await openStream(gateway.url, { 'x-sluice-user': 'grace', 'x-request-id': 'headers-go-1', cookie: 'session=a-secret-session' });
+      await hubHolds(gateway, { grace: 1 });
+      const [request] = requests;
+      expect(request?.rawHeaders).toEqual([]);
+      expect(request?.headers).toEqual({});
+      // The stream works on: a push arrives, and closing it writes the request's log line.
+      const pushed = await pushOk(gateway.url, {}, { to: { users: ['grace'] }, event: 'after', data: 1 });
+      await waitFor(() => stream.events.some((event) => event.id === pushed.id), 'the push', 3000);
+      stream.abort();
+      await hubHolds(gateway, {});
+      await waitFor(() => gateway.logs.some((line) => line.includes('"requestId":"headers-go-1"')), 'the log line', 3000);
+      const line = JSON.parse(gateway.logs.find((text) => text.includes('"requestId":"headers-go-1"')) ?? '{}') as Record<string, unknown>;
+      expect(line).toMatchObject({ method: 'GET', route: '/api/events', status: 200, userId: 'grace' });
+    } finally {
+      gateway.app.server.off('request', capture);
+    }
+  });
 });
 
 describe('timers shared by all hub streams', () => {

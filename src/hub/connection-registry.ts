@@ -31,15 +31,27 @@ export interface ConnectionRegistry {
 /** A registry for the node `nodeId` (what ConnectionInfo.node says). */
 export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
   // Both indexes hold the same objects; byUser keeps targeted pushes O(connections of the user).
+  // A user with one connection, the usual case, is indexed by the connection itself: a Set of one
+  // would cost more than the connection's own objects (decision 0036).
   const byId = new Map<string, HubConnection>();
-  const byUser = new Map<string, Map<string, HubConnection>>();
+  const byUser = new Map<string, HubConnection | Set<HubConnection>>();
+
+  /** A user's connections on this node, as an array that delivering may not disturb. */
+  function connectionsOf(userId: string): HubConnection[] {
+    const own = byUser.get(userId);
+    return own === undefined ? [] : own instanceof Set ? [...own] : [own];
+  }
 
   function remove(connection: HubConnection): boolean {
     if (byId.get(connection.id) !== connection) return false;
     byId.delete(connection.id);
     const own = byUser.get(connection.userId);
-    own?.delete(connection.id);
-    if (own?.size === 0) byUser.delete(connection.userId);
+    if (own === connection) byUser.delete(connection.userId);
+    else if (own instanceof Set) {
+      own.delete(connection);
+      const [only] = own;
+      if (own.size === 1 && only !== undefined) byUser.set(connection.userId, only);
+    }
     return true;
   }
 
@@ -62,9 +74,10 @@ export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
     add(connection) {
       if (byId.has(connection.id)) throw new Error(`A hub connection with id "${connection.id}" is already registered.`);
       byId.set(connection.id, connection);
-      let own = byUser.get(connection.userId);
-      if (!own) byUser.set(connection.userId, (own = new Map<string, HubConnection>()));
-      own.set(connection.id, connection);
+      const own = byUser.get(connection.userId);
+      if (own === undefined) byUser.set(connection.userId, connection);
+      else if (own instanceof Set) own.add(connection);
+      else byUser.set(connection.userId, new Set([own, connection]));
     },
     remove,
     deliver(target, message) {
@@ -75,19 +88,17 @@ export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
         return reached;
       }
       for (const userId of new Set(target.users)) {
-        const own = byUser.get(userId);
-        if (!own) continue;
-        for (const connection of [...own.values()]) if (offer(connection, message)) reached++;
+        for (const connection of connectionsOf(userId)) if (offer(connection, message)) reached++;
       }
       return reached;
     },
     list(userId) {
-      const source = userId === undefined ? byId.values() : (byUser.get(userId)?.values() ?? []);
-      return [...source].map(info).sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const source = userId === undefined ? [...byId.values()] : connectionsOf(userId);
+      return source.map(info).sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
     counts() {
       // fromEntries defines own properties, so even a user named "__proto__" is counted.
-      return { total: byId.size, byUser: Object.fromEntries([...byUser].map(([userId, own]) => [userId, own.size])) };
+      return { total: byId.size, byUser: Object.fromEntries([...byUser].map(([userId, own]) => [userId, own instanceof Set ? own.size : 1])) };
     },
     takeAll() {
       const taken = [...byId.values()];
@@ -95,9 +106,7 @@ export function createConnectionRegistry(nodeId: string): ConnectionRegistry {
       return taken;
     },
     takeUser(userId) {
-      const own = byUser.get(userId);
-      if (!own) return [];
-      const taken = [...own.values()];
+      const taken = connectionsOf(userId);
       for (const connection of taken) remove(connection);
       return taken;
     },

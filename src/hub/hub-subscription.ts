@@ -64,69 +64,79 @@ export interface OpeningSubscription {
 
 /** Registers `options.connection` with the hub and starts the replay; see {@link OpeningSubscription}. */
 export function subscribeToHub(options: HubSubscriptionOptions): OpeningSubscription {
-  const subscription = new Subscription(options);
-  return { subscription, ready: subscription.open(options) };
+  const subscription = new SinkSubscription(options);
+  return { subscription, ready: subscription.subscribe(options.lastEventId, options.onError) };
+}
+
+/** What a subscription needs only while it opens, or once it leaves. */
+interface Passing {
+  /** Pushes that arrived while opening: delivered after the replay, minus those it holds. */
+  held?: PushMessage[] | undefined;
+  /** A close the hub asked for while opening: passed on after what was held. */
+  heldClose?: HubCloseReason | undefined;
+  /** Set while the connection registers: settles when register() has. */
+  registering?: Promise<void> | undefined;
+  /** Once unsubscribed: the leaving, which every later unsubscribe() returns. */
+  left?: Promise<void>;
 }
 
 /**
- * One object per connection, which is also what the hub holds (it is the {@link HubConnection}):
- * an idle connection keeps no closures, options or promises of its own (decision 0029).
+ * One connection's subscription, which is also what the hub holds (it is the
+ * {@link HubConnection}): an idle connection keeps no closures, options or promises of its own
+ * (decision 0029). A transport with thousands of idle connections (the SSE route) extends it, so
+ * that a connection is one object and not two; others hand subscribeToHub a {@link HubSink}.
  */
-class Subscription implements HubSubscription, HubConnection {
+export abstract class HubSubscriber implements HubSubscription, HubConnection {
   readonly id: string;
   readonly userId: string;
-  readonly transport: HubTransport;
-  readonly openedAt: number;
+  abstract readonly transport: HubTransport;
+  abstract readonly openedAt: number;
   readonly #hub: Hub;
-  readonly #sink: HubSink;
   #state: 'opening' | 'live' | 'closed' = 'opening';
-  /** Pushes that arrived while opening: delivered after the replay, minus those it holds. */
-  #held: PushMessage[] | undefined;
-  /** A close the hub asked for while opening: passed on after what was held. */
-  #heldClose: HubCloseReason | undefined;
-  /** Set while the connection registers: settles when register() has. */
-  #registering: Promise<void> | undefined;
-  #left: Promise<void> | undefined;
+  /** What only opening and leaving need; a live connection keeps none of it (decision 0036). */
+  #passing: Passing | undefined;
 
-  constructor(options: HubSubscriptionOptions) {
-    const { connection } = options;
-    this.id = connection.id;
-    this.userId = connection.userId;
-    this.transport = connection.transport;
-    this.openedAt = connection.openedAt;
-    this.#hub = options.hub;
-    this.#sink = options.sink;
+  constructor(hub: Hub, id: string, userId: string) {
+    this.#hub = hub;
+    this.id = id;
+    this.userId = userId;
   }
+
+  /** The transport's side: {@link HubSink.deliver}. */
+  protected abstract deliverToClient(message: PushMessage, replayed: boolean): boolean;
+  /** The transport's side: {@link HubSink.close}. */
+  protected abstract closeClient(reason: HubCloseReason): void;
 
   unsubscribe(): Promise<void> {
     this.#state = 'closed';
-    this.#held = undefined;
-    this.#heldClose = undefined;
+    const passing = (this.#passing ??= {});
+    passing.held = undefined;
+    passing.heldClose = undefined;
     // While registering there is nothing to remove yet: it is removed once registered.
     // (The hub's unregister does nothing for a connection whose registration failed.)
-    this.#left ??= this.#registering
-      ? this.#registering.then(
+    passing.left ??= passing.registering
+      ? passing.registering.then(
           () => this.#hub.unregister(this),
           () => undefined,
         )
       : this.#hub.unregister(this);
-    return this.#left;
+    return passing.left;
   }
 
   /** The hub delivers a push (the {@link HubConnection} side). */
   deliver(message: PushMessage): boolean {
     if (this.#state === 'closed') return false;
     if (this.#state === 'opening') {
-      (this.#held ??= []).push(message);
+      ((this.#passing ??= {}).held ??= []).push(message);
       return true;
     }
-    return this.#sink.deliver(message, false);
+    return this.deliverToClient(message, false);
   }
 
   /** The hub ends the connection (the {@link HubConnection} side). */
   close(reason: HubCloseReason): void {
-    if (this.#state === 'opening') this.#heldClose = reason;
-    else if (this.#state === 'live') this.#sink.close(reason);
+    if (this.#state === 'opening') (this.#passing ??= {}).heldClose = reason;
+    else if (this.#state === 'live') this.closeClient(reason);
   }
 
   /** A method, not an inline test: unsubscribe() may change the state across an await. */
@@ -134,23 +144,27 @@ class Subscription implements HubSubscription, HubConnection {
     return this.#state === 'closed';
   }
 
-  /** Registers, replays and goes live: `ready`. Called once, by subscribeToHub. */
-  async open(options: HubSubscriptionOptions): Promise<void> {
-    this.#registering = this.#register(options);
+  /**
+   * Registers, replays what followed `lastEventId` and goes live: {@link OpeningSubscription.ready}.
+   * Call it once. `onError`: see {@link HubSubscriptionOptions.onError}.
+   */
+  async subscribe(lastEventId: string | undefined, onError?: HubSubscriptionOptions['onError']): Promise<void> {
+    const passing = (this.#passing ??= {});
+    passing.registering = this.#register(onError);
     try {
-      await this.#registering;
+      await passing.registering;
     } finally {
-      this.#registering = undefined;
+      passing.registering = undefined;
     }
     // The client left while the connection registered: unsubscribe() removes it.
     if (this.#isClosed()) return;
-    const replayed = await this.#replay(options);
+    const replayed = await this.#replay(lastEventId, onError);
     if (this.#isClosed()) return;
     this.#goLive(replayed);
   }
 
   /** Registers the connection; a failure that `onError` takes leaves it unregistered, and goes on. */
-  async #register({ onError }: HubSubscriptionOptions): Promise<void> {
+  async #register(onError: HubSubscriptionOptions['onError']): Promise<void> {
     try {
       await this.#hub.register(this);
     } catch (error) {
@@ -162,7 +176,7 @@ class Subscription implements HubSubscription, HubConnection {
     }
   }
 
-  async #replay({ lastEventId, onError }: HubSubscriptionOptions): Promise<PushMessage[]> {
+  async #replay(lastEventId: string | undefined, onError: HubSubscriptionOptions['onError']): Promise<PushMessage[]> {
     if (lastEventId === undefined) return [];
     try {
       return await this.#hub.replay(this.userId, lastEventId);
@@ -179,15 +193,36 @@ class Subscription implements HubSubscription, HubConnection {
 
   /** Hands over the replay, then what was held, then opens the tap; all in one synchronous step. */
   #goLive(replayed: readonly PushMessage[]): void {
-    const sink = this.#sink;
-    const held = this.#held ?? [];
-    this.#held = undefined;
+    const passing = this.#passing;
+    this.#passing = undefined;
+    const held = passing?.held ?? [];
     this.#state = 'live';
     const replayedIds = held.length > 0 ? new Set(replayed.map((message) => message.id)) : undefined;
-    for (const message of replayed) sink.deliver(message, true);
-    for (const message of held) if (!replayedIds?.has(message.id)) sink.deliver(message, false);
-    const close = this.#heldClose;
-    this.#heldClose = undefined;
-    if (close) sink.close(close);
+    for (const message of replayed) this.deliverToClient(message, true);
+    for (const message of held) if (!replayedIds?.has(message.id)) this.deliverToClient(message, false);
+    const close = passing?.heldClose;
+    if (close) this.closeClient(close);
+  }
+}
+
+/** A subscription that hands what it gets to a separate {@link HubSink}. */
+class SinkSubscription extends HubSubscriber {
+  readonly transport: HubTransport;
+  readonly openedAt: number;
+  readonly #sink: HubSink;
+
+  constructor({ hub, connection, sink }: HubSubscriptionOptions) {
+    super(hub, connection.id, connection.userId);
+    this.transport = connection.transport;
+    this.openedAt = connection.openedAt;
+    this.#sink = sink;
+  }
+
+  protected deliverToClient(message: PushMessage, replayed: boolean): boolean {
+    return this.#sink.deliver(message, replayed);
+  }
+
+  protected closeClient(reason: HubCloseReason): void {
+    this.#sink.close(reason);
   }
 }

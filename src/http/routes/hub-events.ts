@@ -7,11 +7,12 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { SluiceError } from '../../errors/sluice-error.js';
-import { isPushId, type Hub, type HubCloseReason, type PushMessage } from '../../hub/hub.js';
-import { subscribeToHub, type HubSink, type HubSubscription } from '../../hub/hub-subscription.js';
+import { isPushId, type Hub, type HubCloseReason, type HubTransport, type PushMessage } from '../../hub/hub.js';
+import { HubSubscriber } from '../../hub/hub-subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import { errorPayload } from '../../contract/stream-event.js';
 import { callerOf, type RequestContext } from '../request-context.js';
+import { releaseRequestHeaders } from '../release-request-headers.js';
 import type { RouteHandler } from '../router.js';
 import { formatSseEvent, heartbeat } from '../../sse/format.js';
 import { shareSseFrame, socketBlocked, writeSharedFrame, writeSseHead, type SharedSseFrame } from '../sse/sse-writer.js';
@@ -28,8 +29,6 @@ export interface HubEventsOptions {
   readonly maxBufferedBytes: number;
   /** Streams end after 90 to 100 % of this (ms, hub.maxConnectionAgeMs); 0 means never. */
   readonly maxConnectionAgeMs: number;
-  /** Milliseconds since the epoch. */
-  readonly now: () => number;
   /** Connection ids: short ASCII, unique across nodes. */
   readonly createConnectionId: () => string;
   /** In [0, 1); spreads the max-age ends of connections opened together. Default Math.random. */
@@ -81,19 +80,22 @@ export function createHubEventsRoute(options: HubEventsOptions): RouteHandler {
     // A client that left while it was authenticated gets nothing, not even a registration.
     if (response.destroyed) return;
 
-    const channel = new SseChannel(response, context, streams);
+    const channel = new SseChannel(response, context, streams, principal.userId);
     // A client that leaves while the connection registers or the replay is read leaves the hub at
     // once: the request's close listener tells the channel.
     context.closeListener = channel;
     try {
-      await channel.subscribe(principal.userId, lastEventId);
+      await channel.subscribe(lastEventId);
     } catch (error) {
       // Nothing was sent yet: the failure is still an HTTP status.
       channel.end();
       throw error;
     }
     // Send the head now, even with nothing replayed: the client learns it is connected.
-    channel.open();
+    channel.openStream();
+    // Everything this stream needs from its request was read above; its headers would otherwise
+    // stay for as long as the connection does.
+    releaseRequestHeaders(request);
     // The handler returns here: the open stream lives on in the request's close listener, the
     // hub's registration and the shared timers, not in two suspended async functions (this one and
     // the request handler's) holding their frames for as long as the connection stays open
@@ -125,6 +127,18 @@ interface Pending {
   readonly liveBytes: number;
 }
 
+/** Events waiting for the socket's 'drain', made when the socket fills and dropped once it is empty. */
+interface Backlog {
+  queue: Pending[];
+  /** The first unsent event in queue. */
+  head: number;
+  /** Live bytes among the unsent events. */
+  liveBytes: number;
+  /** What emits the 'drain' the queue waits for, and its listener. */
+  readonly emitter: Socket | ServerResponse;
+  readonly listener: () => void;
+}
+
 /** What the open streams of one route share: its options, and the timers that serve them all. */
 interface HubStreams {
   readonly options: HubEventsOptions;
@@ -134,45 +148,45 @@ interface HubStreams {
 }
 
 /**
- * One SSE client of the hub, the sink its hub subscription delivers to. Events wait in its own
- * queue while the socket is full, so that each reaches the socket whole and in order; live events
- * waiting there are counted, and past maxBufferedBytes the stream ends with `client_too_slow`.
- * Thousands of these stay open and idle, so each holds only what it needs while idle: no timer,
- * closure or queue of its own (decision 0029).
+ * One SSE client of the hub, and its hub subscription. Events wait in its own queue while the
+ * socket is full, so that each reaches the socket whole and in order; live events waiting there
+ * are counted, and past maxBufferedBytes the stream ends with `client_too_slow`. Thousands of
+ * these stay open and idle, so each is one object holding only what it needs while idle: no
+ * timer, closure or queue of its own (decisions 0029 and 0036).
  */
-class SseChannel implements HubSink, TimedStream {
+class SseChannel extends HubSubscriber implements TimedStream {
   readonly #response: ServerResponse;
-  /** The request's: its id goes into the head, and why the server ended the stream into its log line. */
+  /**
+   * The request's: its id goes into the head, why the server ended the stream into its log line,
+   * and its start is when the connection opened.
+   */
   readonly #context: RequestContext;
   readonly #streams: HubStreams;
-  #subscription: HubSubscription | undefined;
   /** `opening` until the head is sent: until then a failure can still be an HTTP status. */
   #state: 'opening' | 'open' | 'ended' = 'opening';
   /** This stream's maximum age (ms); 0 when it has none. */
   #ageMs = 0;
-  /** Events waiting for the socket's 'drain'; undefined while nothing waits. */
-  #queue: Pending[] | undefined;
-  #head = 0;
-  #queuedLiveBytes = 0;
-  /** While the queue waits: what emits the 'drain' it waits for, and its listener. */
-  #drain: { readonly emitter: Socket | ServerResponse; readonly listener: () => void } | undefined;
+  /** Events waiting for the socket's 'drain'; undefined while nothing waits (decision 0036). */
+  #backlog: Backlog | undefined;
 
-  constructor(response: ServerResponse, context: RequestContext, streams: HubStreams) {
+  constructor(response: ServerResponse, context: RequestContext, streams: HubStreams, userId: string) {
+    super(streams.options.hub, streams.options.createConnectionId(), userId);
     this.#response = response;
     this.#context = context;
     this.#streams = streams;
   }
 
-  /** Registers the connection with the hub; settles once the replay is delivered and pushes flow live. */
-  subscribe(userId: string, lastEventId: string | undefined): Promise<void> {
-    const { hub, createConnectionId, now } = this.#streams.options;
-    const { subscription, ready } = subscribeToHub({ hub, connection: { id: createConnectionId(), userId, transport: 'sse', openedAt: now() }, lastEventId, sink: this });
-    this.#subscription = subscription;
-    return ready;
+  get transport(): HubTransport {
+    return 'sse';
+  }
+
+  /** When the request came: a getter, so that an idle connection keeps no number of its own for it. */
+  get openedAt(): number {
+    return this.#context.startedAt;
   }
 
   /** Sends the head on the first call; false once the channel ended or the client left. */
-  open(): boolean {
+  openStream(): boolean {
     const response = this.#response;
     // Destroyed, the response has not necessarily emitted 'close' yet (it does on the next tick).
     if (response.destroyed) return false;
@@ -193,15 +207,14 @@ class SseChannel implements HubSink, TimedStream {
   }
 
   /** Replayed events do not count against maxBufferedBytes: retention bounds them. */
-  deliver(message: PushMessage, replayed: boolean): boolean {
-    if (!this.open()) return false;
+  protected deliverToClient(message: PushMessage, replayed: boolean): boolean {
+    if (!this.openStream()) return false;
     const frame = framePush(message);
-    if (this.#queue === undefined && !socketBlocked(this.#response)) {
+    if (this.#backlog === undefined && !socketBlocked(this.#response)) {
       writeSharedFrame(this.#response, frame);
       return true;
     }
-    this.#enqueue(frame.text, !replayed);
-    if (this.#queuedLiveBytes > this.#streams.options.maxBufferedBytes) {
+    if (this.#enqueue(frame.text, !replayed) > this.#streams.options.maxBufferedBytes) {
       this.#tooSlow();
       return false;
     }
@@ -211,7 +224,7 @@ class SseChannel implements HubSink, TimedStream {
   /** The shared heartbeat: not while the socket is full, nor ahead of queued events. */
   beat(): void {
     const response = this.#response;
-    if (this.#queue !== undefined || response.destroyed || socketBlocked(response)) return;
+    if (this.#backlog !== undefined || response.destroyed || socketBlocked(response)) return;
     response.write(heartbeat);
   }
 
@@ -221,13 +234,13 @@ class SseChannel implements HubSink, TimedStream {
   }
 
   /** The hub ends the connection: after an admin's disconnect the client should not reconnect. */
-  close(reason: HubCloseReason): void {
+  protected closeClient(reason: HubCloseReason): void {
     this.closeWith({ reason: reason.code, reconnect: reason.code === 'shutting_down', message: reason.message });
   }
 
   /** Ends the stream with a `close` event, after everything already queued for it. */
   closeWith(data: CloseEventData): void {
-    if (!this.open()) {
+    if (!this.openStream()) {
       this.end();
       return;
     }
@@ -249,67 +262,62 @@ class SseChannel implements HubSink, TimedStream {
   end(): void {
     if (this.#state === 'ended') return;
     this.#state = 'ended';
-    this.#stopWaitingForDrain();
-    this.#queue = undefined;
-    this.#head = 0;
-    this.#queuedLiveBytes = 0;
+    this.#dropBacklog();
     const { timers, options } = this.#streams;
     timers.delete(this, this.#ageMs);
-    const subscription = this.#subscription;
-    subscription?.unsubscribe().catch((error: unknown) => options.logger.warn({ err: error, connectionId: subscription.id }, 'hub: unregistering a connection failed'));
+    this.unsubscribe().catch((error: unknown) => options.logger.warn({ err: error, connectionId: this.id }, 'hub: unregistering a connection failed'));
   }
 
-  #enqueue(text: string, live: boolean): void {
+  /** Queues an event behind the unsent ones; returns the live bytes now queued. */
+  #enqueue(text: string, live: boolean): number {
     const liveBytes = live ? Buffer.byteLength(text) : 0;
-    if (this.#queue === undefined) {
-      this.#queue = [];
-      this.#waitForDrain();
+    let backlog = this.#backlog;
+    if (backlog === undefined) {
+      // The socket's 'drain', not the response's: a shared frame is written to the socket itself.
+      const emitter = this.#response.socket ?? this.#response;
+      const listener = (): void => this.#flush();
+      emitter.on('drain', listener);
+      backlog = this.#backlog = { queue: [], head: 0, liveBytes: 0, emitter, listener };
     }
-    this.#queue.push({ text, liveBytes });
-    this.#queuedLiveBytes += liveBytes;
+    backlog.queue.push({ text, liveBytes });
+    return (backlog.liveBytes += liveBytes);
   }
 
-  /** The socket's 'drain', not the response's: a shared frame is written to the socket itself. */
-  #waitForDrain(): void {
-    const emitter = this.#response.socket ?? this.#response;
-    const listener = (): void => this.#flush();
-    emitter.on('drain', listener);
-    this.#drain = { emitter, listener };
-  }
-
-  #stopWaitingForDrain(): void {
-    this.#drain?.emitter.off('drain', this.#drain.listener);
-    this.#drain = undefined;
+  /** Forgets what waits and stops waiting for 'drain'. */
+  #dropBacklog(): void {
+    const backlog = this.#backlog;
+    this.#backlog = undefined;
+    backlog?.emitter.off('drain', backlog.listener);
   }
 
   #flush(): void {
-    const queue = this.#queue;
+    const backlog = this.#backlog;
     const response = this.#response;
-    if (this.#state !== 'open' || queue === undefined) return;
+    if (this.#state !== 'open' || backlog === undefined) return;
+    const { queue } = backlog;
     response.cork();
-    while (this.#head < queue.length && !socketBlocked(response)) {
-      const item = queue[this.#head++];
+    while (backlog.head < queue.length && !socketBlocked(response)) {
+      const item = queue[backlog.head++];
       if (!item) break;
-      this.#queuedLiveBytes -= item.liveBytes;
+      backlog.liveBytes -= item.liveBytes;
       response.write(item.text);
     }
     process.nextTick(() => response.uncork());
-    if (this.#head === queue.length) {
+    if (backlog.head === queue.length) {
       // All sent: an idle stream keeps no queue and no 'drain' listener.
-      this.#queue = undefined;
-      this.#head = 0;
-      this.#stopWaitingForDrain();
-    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
+      this.#dropBacklog();
+    } else if (backlog.head > 1024 && backlog.head * 2 > queue.length) {
       // Drop the sent front now and then, so a long backlog does not keep its sent half alive.
-      this.#queue = queue.slice(this.#head);
-      this.#head = 0;
+      backlog.queue = queue.slice(backlog.head);
+      backlog.head = 0;
     }
   }
 
   #takeQueue(): string {
+    const backlog = this.#backlog;
+    if (backlog === undefined) return '';
     let text = '';
-    const queue = this.#queue ?? [];
-    for (let index = this.#head; index < queue.length; index++) text += queue[index]?.text ?? '';
+    for (let index = backlog.head; index < backlog.queue.length; index++) text += backlog.queue[index]?.text ?? '';
     return text;
   }
 

@@ -40,7 +40,6 @@ export function createHubRoutes(dependencies: HubRoutesDependencies): HubRoute[]
     heartbeatMs: config.server.heartbeatMs,
     maxBufferedBytes: config.server.maxBufferedBytes,
     maxConnectionAgeMs: config.hub.maxConnectionAgeMs,
-    now,
     createConnectionId: dependencies.createConnectionId ?? createGenerationIdFactory(),
     logger: dependencies.logger,
     ...(dependencies.random ? { random: dependencies.random } : {}),
