@@ -3,9 +3,9 @@
 // with the head is taken at once. Driven over raw sockets (node:http), which send the target and
 // the body exactly as written; fetch would normalise the path and choose its own writes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
-import { startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
+import { defaultAnswer, startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
 import { openAiConfig, startGateway, type TestGateway } from './support/gateway.js';
 
 let upstream: MockOpenAi;
@@ -120,5 +120,41 @@ describe('a body that came whole with the head', () => {
       (text) => text.includes('chat.completion'),
     );
     expect(answer).toMatch(/^HTTP\/1.1 200/);
+  });
+});
+
+describe('a streamed answer', () => {
+  it("lets go of its request's headers while it streams (the caller's credentials need not last as long as the stream), and arrives whole", async () => {
+    const requests: IncomingMessage[] = [];
+    const capture = (request: IncomingMessage): void => void requests.push(request);
+    gateway.app.server.on('request', capture);
+    upstream.plan = { delayMs: 20 };
+    try {
+      const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: 'session=a-secret-session', 'x-request-id': 'stream-headers-1' },
+        body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'Hello' }], stream: true }),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-request-id')).toBe('stream-headers-1');
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = decoder.decode((await reader.read()).value, { stream: true });
+      // The first chunk is here and the upstream still has tokens to send.
+      expect(requests).toHaveLength(1);
+      expect(requests[0]?.rawHeaders).toEqual([]);
+      expect(requests[0]?.headers).toEqual({});
+      for (let part = await reader.read(); !part.done; part = await reader.read()) text += decoder.decode(part.value, { stream: true });
+      const content = text
+        .split('\n')
+        .filter((line) => line.startsWith('data: {'))
+        .map((line) => (JSON.parse(line.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '')
+        .join('');
+      expect(content).toBe(defaultAnswer);
+      expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    } finally {
+      upstream.reset();
+      gateway.app.server.off('request', capture);
+    }
   });
 });

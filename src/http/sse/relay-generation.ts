@@ -4,6 +4,7 @@
 // the log leave in one write; the log is read only when the socket drains; and a client that
 // leaves more than `maxBufferedBytes` unsent gets a last `client_too_slow` error event, and its
 // socket is dropped soon after if it reads nothing at all.
+import type { IncomingMessage } from 'node:http';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { GenerationView } from '../../relay/generation.js';
 import type { EventEncoder } from '../../relay/encoders/openai-chunks.js';
@@ -12,6 +13,7 @@ import { errorPayload, type ErrorPayload, type StreamEvent } from '../../contrac
 import type { SseStream } from './sse-writer.js';
 import { applyUpstreamHeaders } from '../respond.js';
 import { onResponseClose } from '../on-response-close.js';
+import { releaseRequestHeaders } from '../release-request-headers.js';
 
 export interface RelayOptions {
   generation: GenerationView;
@@ -37,6 +39,10 @@ const tooSlowGraceMs = 1000;
  * hub's stream). Nothing waited on the route: the request's log line is written on 'close'.
  */
 export function relayGeneration(options: RelayOptions): void {
+  // The route read every header it needs before the generation started; the stream may last
+  // minutes, and its request's headers (the caller's key among them) need not.
+  const request = options.sse.response.req as IncomingMessage | undefined;
+  if (request !== undefined) releaseRequestHeaders(request);
   const relay = new SseRelay(options);
   const { streams } = options;
   streams.inc();
