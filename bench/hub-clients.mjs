@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { cpuSeconds, benchKey as key } from './processes.mjs';
+import { heapTotalGrowth, rssGrowth, youngGeneration } from './report.mjs';
 
 export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const postgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -99,18 +100,6 @@ export async function openIdleStreams(port, path, count, sockets) {
   return streams;
 }
 
-/**
- * RSS growth between two memory readings (bench/memory-probe.mjs) without the growth of V8's young
- * generation. Its semi-spaces grow once, up to 16 MB each, when a process first allocates fast,
- * whatever the number of streams or connections that caused it, and V8 shrinks them again when
- * the process idles. Counted per stream or per connection, that growth gave the process whose
- * young generation happened to be small at the first reading up to 12 kB more per held stream
- * and 5.7 kB more per idle connection (ADR 0029). Processes without the figure (nginx) count all.
- */
-export function rssGrowth(before, after) {
-  return after.rss - before.rss - ((after.newSpace ?? 0) - (before.newSpace ?? 0));
-}
-
 /** Destroys every socket and waits (at most 10 s) until each has closed. */
 export async function closeSockets(sockets) {
   const closed = sockets.map((socket) => (socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve))));
@@ -139,9 +128,10 @@ export async function memoryPerIdleConnection(target, path, { count, heartbeatMs
     const result = {
       rss: rssGrowth(before, after) / count,
       heap: (after.heap - before.heap) / count,
+      heapTotal: (heapTotalGrowth(before, after) ?? Number.NaN) / count,
       open: streams.filter((stream) => !stream.closed).length,
       pinged: streams.filter((stream) => stream.pings > 0).length,
-      newSpace: { before: before.newSpace, after: after.newSpace },
+      newSpace: youngGeneration(before, after),
     };
     if (push) {
       result.reached = await push();

@@ -5,3 +5,13 @@ export declare function markdownTable(header: readonly string[], rows: readonly 
 export declare function replaceResults(page: string, section: string): string;
 export declare function slope(points: readonly { x: number; y: number }[]): number | undefined;
 export declare function fitSlope(points: readonly { x: number; y: number }[]): { slope: number; error: number | undefined } | undefined;
+/** One reading of bench/memory-probe.mjs (bytes). */
+export interface MemoryReading {
+  readonly rss: number;
+  readonly newSpace?: number;
+  readonly newSpaceResident?: number;
+  readonly heapTotal?: number;
+}
+export declare function rssGrowth(before: MemoryReading, after: MemoryReading): number;
+export declare function heapTotalGrowth(before: MemoryReading, after: MemoryReading): number | undefined;
+export declare function youngGeneration(before: MemoryReading, after: MemoryReading): { before?: number; after?: number; residentBefore?: number; residentAfter?: number };

@@ -59,3 +59,34 @@ export function slope(points) {
   }
   return variance === 0 ? undefined : covariance / variance;
 }
+
+/**
+ * RSS growth between two memory readings (bench/memory-probe.mjs) without the growth of V8's young
+ * generation. Its semi-spaces grow once, up to 16 MB each, when a process first allocates fast,
+ * whatever the number of streams or connections that caused it, and V8 shrinks them again when
+ * the process idles. Counted per stream or per connection, that growth gave the process whose
+ * young generation happened to be small at the first reading up to 12 kB more per held stream
+ * and 5.7 kB more per idle connection (ADR 0029). What is taken out is the young generation's
+ * *resident* growth (`newSpaceResident`, V8's physical size of the space), not its size: RSS counts
+ * only pages touched, and a young generation grown from 4 to 32 MB had only 25 to 28 MB of its
+ * pages resident, so taking out the size took 0.6 to 1 kB per connection too much from the process
+ * that grew it (ADR 0036). Processes without the figure (nginx) count all.
+ */
+export function rssGrowth(before, after) {
+  const young = (reading) => reading.newSpaceResident ?? reading.newSpace ?? 0;
+  return after.rss - before.rss - (young(after) - young(before));
+}
+
+/**
+ * The growth of V8's committed heap, its young generation's size left out as in rssGrowth; beside
+ * the heap used, it tells slack in V8's pages from memory outside the heap. Undefined without it.
+ */
+export function heapTotalGrowth(before, after) {
+  if (after.heapTotal === undefined || before.heapTotal === undefined) return undefined;
+  return after.heapTotal - before.heapTotal - ((after.newSpace ?? 0) - (before.newSpace ?? 0));
+}
+
+/** The young generation's two readings, kept in the raw results: its size and its resident pages. */
+export function youngGeneration(before, after) {
+  return { before: before.newSpace, after: after.newSpace, residentBefore: before.newSpaceResident, residentAfter: after.newSpaceResident };
+}

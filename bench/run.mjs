@@ -13,9 +13,9 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl, rssGrowth } from './hub-clients.mjs';
+import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, rssBytes, startNginx, startScript, startSluice, stopAll } from './processes.mjs';
-import { fitSlope, markdownTable, replaceResults } from './report.mjs';
+import { fitSlope, heapTotalGrowth, markdownTable, replaceResults, rssGrowth, youngGeneration } from './report.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.env.BENCH_QUICK === '1';
@@ -304,13 +304,12 @@ async function heldStreams(target) {
     openedInS,
     rssPerStream: rssGrowth(before, after) / count,
     heapPerStream: after.heap === undefined ? undefined : (after.heap - before.heap) / count,
-    // The V8 heap's committed pages, the young generation left out as in the RSS figure: with the
-    // heap used, it tells slack in V8's pages from memory outside the heap.
-    heapTotalPerStream: after.heapTotal === undefined ? undefined : (after.heapTotal - before.heapTotal - ((after.newSpace ?? 0) - (before.newSpace ?? 0))) / count,
+    // The V8 heap's committed pages (report.mjs heapTotalGrowth).
+    heapTotalPerStream: (heapTotalGrowth(before, after) ?? Number.NaN) / count,
     gapP50: percentile(gaps, 0.5),
     gapP99: percentile(gaps, 0.99),
     gaps: gaps.length,
-    newSpace: { before: before.newSpace, after: after.newSpace },
+    newSpace: youngGeneration(before, after),
   };
 }
 

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchKey, nginxPath, startNginx, startScript, stopAll, type BenchTarget } from '../bench/processes.mjs';
-import { endMarker, fitSlope, markdownTable, replaceResults, slope, startMarker } from '../bench/report.mjs';
+import { endMarker, fitSlope, markdownTable, replaceResults, rssGrowth, slope, startMarker } from '../bench/report.mjs';
 
 // Written as separate writes, with a three-byte character split between two of them, so a relay
 // that decoded and re-encoded text per chunk would show it.
@@ -144,5 +144,21 @@ describe('the results writer', () => {
     expect(scattered?.error).toBeCloseTo(Math.sqrt(3.2 / 2 / 5));
     expect(fitSlope([{ x: 0, y: 1 }, { x: 1, y: 2 }])).toEqual({ slope: 1, error: undefined });
     expect(fitSlope([{ x: 1, y: 1 }])).toBeUndefined();
+  });
+});
+
+describe('memory growth per stream or connection', () => {
+  const mb = 2 ** 20;
+  it("leaves out the young generation's resident growth, which RSS holds, and not its size", () => {
+    // As read off the hand-written endpoint: its young generation grew from 4 to 32 MB, of which
+    // 3 and then 27 MB were resident.
+    const before = { rss: 100 * mb, newSpace: 4 * mb, newSpaceResident: 3 * mb };
+    const after = { rss: 160 * mb, newSpace: 32 * mb, newSpaceResident: 27 * mb };
+    expect(rssGrowth(before, after)).toBe(36 * mb);
+  });
+
+  it('falls back to the size where the resident figure is missing, and to all of RSS without either (nginx)', () => {
+    expect(rssGrowth({ rss: 10 * mb, newSpace: 4 * mb }, { rss: 50 * mb, newSpace: 32 * mb })).toBe(12 * mb);
+    expect(rssGrowth({ rss: 10 * mb }, { rss: 50 * mb })).toBe(40 * mb);
   });
 });
