@@ -7,6 +7,7 @@ import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { defaultAnswer, startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
 import { openAiConfig, startGateway, type TestGateway } from './support/gateway.js';
+import { parseOpenAiStream } from './support/chat-client.js';
 
 let upstream: MockOpenAi;
 let gateway: TestGateway;
@@ -145,13 +146,10 @@ describe('a streamed answer', () => {
       expect(requests[0]?.rawHeaders).toEqual([]);
       expect(requests[0]?.headers).toEqual({});
       for (let part = await reader.read(); !part.done; part = await reader.read()) text += decoder.decode(part.value, { stream: true });
-      const content = text
-        .split('\n')
-        .filter((line) => line.startsWith('data: {'))
-        .map((line) => (JSON.parse(line.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '')
-        .join('');
-      expect(content).toBe(defaultAnswer);
-      expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+      const answer = parseOpenAiStream(text);
+      expect(answer.content).toBe(defaultAnswer);
+      expect(answer.done).toBe(true);
+      expect(answer.afterEnd).toBe(0);
     } finally {
       upstream.reset();
       gateway.app.server.off('request', capture);
