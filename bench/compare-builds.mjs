@@ -8,7 +8,10 @@
 // serving POST /api/chat, against this build as a single node on the same PostgreSQL in place of
 // the lean relay: the bench's cluster CPU measure, as an A/B. COMPARE_SWAP=1 starts this build
 // before the base (run both orders: a second process of one build has measured up to 20 % off the
-// first).
+// first). COMPARE_CPU=0 measures latency only, as `npm run bench` does: per round, COMPARE_LATENCY
+// sequential streams to each target in turn, and the verdict is the median over rounds of the
+// per-round p50 differences (decision 0027); `COMPARE_CPU=0 COMPARE_ROUNDS=20 COMPARE_LATENCY=100`
+// is the bench's latency measure as an A/B.
 //
 //   git worktree add /tmp/sluice-base <commit> && (cd /tmp/sluice-base && npm run build)
 //   COMPARE_BASE=/tmp/sluice-base COMPARE_ROUNDS=9 COMPARE_STREAMS=2000 node bench/compare-builds.mjs
@@ -24,6 +27,7 @@ const total = Number(process.env.COMPARE_STREAMS ?? 2000);
 const nonStreamed = process.env.COMPARE_NON_STREAMED === '1';
 const latencyRequests = Number(process.env.COMPARE_LATENCY ?? 40);
 const clustered = process.env.COMPARE_CLUSTER === '1';
+const measureCpu = process.env.COMPARE_CPU !== '0';
 const agent = new Agent({ connections: 4096, keepAliveTimeout: 60_000, pipelining: 1 });
 
 /** One 200-chunk answer, streamed or not, checked whole; the times to its first and last byte. */
@@ -86,9 +90,25 @@ try {
   const cpu = Object.fromEntries(names.map((name) => [name, []]));
   const latency = Object.fromEntries(names.map((name) => [name, []]));
   const firstByte = Object.fromEntries(names.map((name) => [name, []]));
-  for (const name of names) await load(targets[name].url, 1500); // warm up the JIT
+  // Warms up the JIT; V8 is still optimising Sluice after several thousand streams (decision 0027).
+  for (const name of names) await load(targets[name].url, measureCpu ? 1500 : 9000);
+  /** Per target, the p50 of each round's last bytes (latency only). */
+  const roundP50s = Object.fromEntries(names.map((name) => [name, []]));
   for (let round = 0; round < rounds; round++) {
     const order = [...names.slice(round % names.length), ...names.slice(0, round % names.length)];
+    if (!measureCpu) {
+      for (const name of order) {
+        const lasts = [];
+        for (let index = 0; index < latencyRequests; index++) {
+          const { firstMs, lastMs } = await chat(targets[name].url, true);
+          lasts.push(lastMs);
+          firstByte[name].push(firstMs);
+        }
+        latency[name].push(...lasts);
+        roundP50s[name].push(median(lasts));
+      }
+      continue;
+    }
     for (const name of order) {
       const before = cpuSeconds(targets[name].pids());
       await load(targets[name].url, total);
@@ -103,7 +123,16 @@ try {
       }
     }
   }
-  for (const name of names) {
+  if (!measureCpu) {
+    /** The median over rounds of a's round p50 − b's, with the lowest and highest. */
+    const difference = (a, b) => {
+      const differences = roundP50s[a].map((value, round) => value - roundP50s[b][round]);
+      return `${median(differences) >= 0 ? '+' : ''}${median(differences).toFixed(3)} ms (${rounds} rounds: ${Math.min(...differences).toFixed(2)} to ${Math.max(...differences).toFixed(2)})`;
+    };
+    for (const name of names) console.log(`${name.padEnd(6)} stream at C=1: first byte p50 ${median(firstByte[name]).toFixed(2)} ms, last byte p50 ${median(latency[name]).toFixed(2)} ms`);
+    console.log(`base − ${reference}: ${difference('base', reference)}; this − ${reference}: ${difference('this', reference)}; this − base: ${difference('this', 'base')}`);
+  }
+  for (const name of measureCpu ? names : []) {
     const what = clustered ? 'native streams' : nonStreamed ? 'non-streamed' : 'streams';
     console.log(`${name.padEnd(6)} CPU s per 1000 ${what} ${median(cpu[name]).toFixed(3)} (${(median(cpu[name]) / median(cpu[reference])).toFixed(2)}× ${reference}; rounds ${cpu[name].map((value) => value.toFixed(2)).join(' ')}), stream at C=1: first byte p50 ${median(firstByte[name]).toFixed(2)} ms, last byte p50 ${median(latency[name]).toFixed(2)} ms (+${(median(latency[name]) - median(latency[reference])).toFixed(2)} over ${reference})`);
   }

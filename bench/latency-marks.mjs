@@ -3,8 +3,11 @@
 // announce on diagnostics channels (undici's request to the upstream, its answer, the response's
 // end), how much of that time the event loop was busy (a step reached late while the loop was idle
 // waited for another process: the upstream, or the kernel), and how long the event loop stays busy
-// after a response ended. On SIGTERM it prints the
-// medians over the last 2000 chat requests as JSON to the file LATENCY_MARKS_OUT names, and exits.
+// after a response ended. A request that carries `x-sent-at` (the client's process.hrtime in µs when
+// it sent the request: one clock for every process of the machine) also gets how long it took to
+// arrive, and the moment its response ended on that clock, so the client can tell how long the last
+// bytes took to reach it. On SIGTERM it writes the medians over the last 2000 chat requests, and
+// those requests' end moments by send time, as JSON to the file LATENCY_MARKS_OUT names, and exits.
 import { subscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +22,8 @@ const steps = [
 const rows = [];
 let current;
 let finished;
+/** process.hrtime in µs, the clock of `x-sent-at`. */
+const clock = () => Number(process.hrtime.bigint() / 1000n);
 const busyAfterFinish = [];
 
 subscribe('http.server.request.start', ({ request }) => {
@@ -28,6 +33,11 @@ subscribe('http.server.request.start', ({ request }) => {
   }
   if (!request.url?.startsWith('/v1/chat/completions')) return;
   current = { start: performance.now(), startElu: performance.eventLoopUtilization() };
+  const sentAt = Number(request.headers['x-sent-at']);
+  if (sentAt > 0) {
+    current.sentAt = sentAt;
+    current['request arrived (after the client sent it)'] = (clock() - sentAt) / 1000;
+  }
   rows.push(current);
 });
 for (const [channel, name] of steps) {
@@ -36,15 +46,21 @@ for (const [channel, name] of steps) {
       current[name] = performance.now() - current.start;
       current[`${name}, loop busy`] = performance.eventLoopUtilization(current.startElu).active;
     }
-    if (channel === 'http.server.response.finish') finished = performance.eventLoopUtilization();
+    if (channel === 'http.server.response.finish') {
+      finished = performance.eventLoopUtilization();
+      if (current) current.endedAt ??= clock();
+    }
   });
 }
 
 process.once('SIGTERM', () => {
   const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const last = rows.slice(-2000);
-  const medians = Object.fromEntries(steps.flatMap(([, name]) => [name, `${name}, loop busy`].map((key) => [key, median(last.map((row) => row[key]).filter((value) => value !== undefined))])));
+  const arrival = 'request arrived (after the client sent it)';
+  const medians = { [arrival]: median(last.map((row) => row[arrival]).filter((value) => value !== undefined)) };
+  Object.assign(medians, Object.fromEntries(steps.flatMap(([, name]) => [name, `${name}, loop busy`].map((key) => [key, median(last.map((row) => row[key]).filter((value) => value !== undefined))]))));
   medians['loop busy after the response ended'] = median(busyAfterFinish.slice(-2000));
-  writeFileSync(process.env.LATENCY_MARKS_OUT ?? 'latency-marks.json', JSON.stringify(medians));
+  const endedAt = Object.fromEntries(last.filter((row) => row.sentAt !== undefined && row.endedAt !== undefined).map((row) => [row.sentAt, row.endedAt]));
+  writeFileSync(process.env.LATENCY_MARKS_OUT ?? 'latency-marks.json', JSON.stringify({ medians, endedAt }));
   setTimeout(() => process.exit(0), 10);
 });

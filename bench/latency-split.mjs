@@ -4,6 +4,9 @@
 // the request's head) of each step: upstream request created and written, upstream head and body
 // read, response ended, and the event loop's busy time after the response ended. Comparing the
 // two rows shows whether the extra time is before the upstream call, while waiting for it, or after.
+// The client's side is on one clock with the relay's (process.hrtime, sent as `x-sent-at`): how long
+// the request took to arrive (the relay was busy, or asleep), and how long after the response ended
+// the client had its last byte (one large write read and parsed at once, or small ones as they came).
 //
 //   npm run build && node bench/latency-split.mjs
 //
@@ -19,24 +22,40 @@ const requests = Number(process.env.LATENCY_SPLIT_REQUESTS ?? 11000);
 const agent = new Agent({ keepAliveTimeout: 60_000 });
 const execArgv = ['--import', new URL('./latency-marks.mjs', import.meta.url).pathname];
 
+/** process.hrtime in µs: one clock for the client and the relay. */
+const clock = () => Number(process.hrtime.bigint() / 1000n);
+const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** Sends one stream and returns when it was sent and when its last byte came (µs, `clock`). */
 async function chat(url) {
+  const sentAt = clock();
   const response = await request(`${url}/v1/chat/completions`, {
     method: 'POST',
     dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-sent-at': String(sentAt) },
     body: JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Benchmark me.' }] }),
   });
   const text = await response.body.text();
+  const lastByteAt = clock();
   if (response.statusCode !== 200 || !text.includes('data: [DONE]')) throw new Error(`${url}: incomplete answer`);
+  return { sentAt, lastByteAt };
 }
 
-/** Starts a relay with the marks preloaded, sends `requests` streams one at a time, and returns its medians. */
+/** Starts a relay with the marks preloaded, sends `requests` streams one at a time, and returns its medians and the client's. */
 async function split(name, start) {
   process.env.LATENCY_MARKS_OUT = join(directory, `${name}.json`);
   const relay = await start();
-  for (let index = 0; index < requests; index++) await chat(relay.url);
+  const lastByteAt = new Map();
+  for (let index = 0; index < requests; index++) {
+    const times = await chat(relay.url);
+    lastByteAt.set(times.sentAt, times.lastByteAt);
+  }
   await relay.stop(); // SIGTERM: the preload writes its medians and exits
-  return JSON.parse(readFileSync(process.env.LATENCY_MARKS_OUT, 'utf8'));
+  const { medians, endedAt } = JSON.parse(readFileSync(process.env.LATENCY_MARKS_OUT, 'utf8'));
+  const sent = Object.keys(endedAt).map(Number);
+  medians['client had the last byte (after the response ended)'] = median(sent.map((sentAt) => (lastByteAt.get(sentAt) - endedAt[sentAt]) / 1000));
+  medians['client had the last byte (after it sent the request)'] = median(sent.map((sentAt) => (lastByteAt.get(sentAt) - sentAt) / 1000));
+  return medians;
 }
 
 const directory = mkdtempSync(join(tmpdir(), 'sluice-latency-split-'));
@@ -48,11 +67,11 @@ try {
     sluice: await split('sluice', () => startSluice(upstream.url, { execArgv })),
   };
   const names = Object.keys(results.lean);
-  console.log(`median ms after node:http had the head, over the last 2000 of ${requests} sequential streams`);
-  console.log(`${'step'.padEnd(36)} ${'lean'.padStart(7)} ${'sluice'.padStart(7)} ${'diff'.padStart(7)}`);
+  console.log(`median ms after node:http had the head (the client's rows: as they say), over the last 2000 of ${requests} sequential streams`);
+  console.log(`${'step'.padEnd(52)} ${'lean'.padStart(7)} ${'sluice'.padStart(7)} ${'diff'.padStart(7)}`);
   for (const name of names) {
     const [lean, sluice] = [results.lean[name], results.sluice[name]];
-    console.log(`${name.padEnd(36)} ${lean.toFixed(3).padStart(7)} ${sluice.toFixed(3).padStart(7)} ${(sluice - lean >= 0 ? '+' : '') + (sluice - lean).toFixed(3).padStart(6)}`);
+    console.log(`${name.padEnd(52)} ${lean.toFixed(3).padStart(7)} ${sluice.toFixed(3).padStart(7)} ${(sluice - lean >= 0 ? '+' : '') + (sluice - lean).toFixed(3).padStart(6)}`);
   }
 } finally {
   await stopAll();
