@@ -67,7 +67,7 @@ try {
     sluice: await split('sluice', () => startSluice(upstream.url, { execArgv })),
   };
   const names = Object.keys(results.lean);
-  console.log(`median ms after node:http had the head (the client's rows: as they say), over the last 2000 of ${requests} sequential streams`);
+  console.log(`median ms after node:http had the request's head (the rows that name another moment: after that one), over the last 2000 of ${requests} sequential streams`);
   console.log(`${'step'.padEnd(52)} ${'lean'.padStart(7)} ${'sluice'.padStart(7)} ${'diff'.padStart(7)}`);
   for (const name of names) {
     const [lean, sluice] = [results.lean[name], results.sluice[name]];
