@@ -18,6 +18,7 @@
 import { Agent, request } from 'undici';
 import { deleteClusterState, postgresUrl, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, startScript, startSluice, stopAll } from './processes.mjs';
+import { perRoundDifference } from './report.mjs';
 
 const baseRoot = process.env.COMPARE_BASE;
 if (!baseRoot) throw new Error('COMPARE_BASE: the path of the other checkout (built) is required');
@@ -124,13 +125,12 @@ try {
     }
   }
   if (!measureCpu) {
-    /** The median over rounds of a's round p50 − b's, with the lowest and highest. */
-    const difference = (a, b) => {
-      const differences = roundP50s[a].map((value, round) => value - roundP50s[b][round]);
-      return `${median(differences) >= 0 ? '+' : ''}${median(differences).toFixed(3)} ms (${rounds} rounds: ${Math.min(...differences).toFixed(2)} to ${Math.max(...differences).toFixed(2)})`;
+    const differenceOf = (a, b) => {
+      const { difference, lowest, highest } = perRoundDifference(roundP50s[a], roundP50s[b]);
+      return `${difference >= 0 ? '+' : ''}${difference.toFixed(3)} ms (${rounds} rounds: ${lowest.toFixed(2)} to ${highest.toFixed(2)})`;
     };
     for (const name of names) console.log(`${name.padEnd(6)} stream at C=1: first byte p50 ${median(firstByte[name]).toFixed(2)} ms, last byte p50 ${median(latency[name]).toFixed(2)} ms`);
-    console.log(`base − ${reference}: ${difference('base', reference)}; this − ${reference}: ${difference('this', reference)}; this − base: ${difference('this', 'base')}`);
+    console.log(`base − ${reference}: ${differenceOf('base', reference)}; this − ${reference}: ${differenceOf('this', reference)}; this − base: ${differenceOf('this', 'base')}`);
   }
   for (const name of measureCpu ? names : []) {
     const what = clustered ? 'native streams' : nonStreamed ? 'non-streamed' : 'streams';

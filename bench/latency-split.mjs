@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
+import { percentile } from './hub-clients.mjs';
 import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
 
 const requests = Number(process.env.LATENCY_SPLIT_REQUESTS ?? 11000);
@@ -24,7 +25,6 @@ const execArgv = ['--import', new URL('./latency-marks.mjs', import.meta.url).pa
 
 /** process.hrtime in µs: one clock for the client and the relay. */
 const clock = () => Number(process.hrtime.bigint() / 1000n);
-const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** Sends one stream and returns when it was sent and when its last byte came (µs, `clock`). */
 async function chat(url) {
@@ -53,8 +53,8 @@ async function split(name, start) {
   await relay.stop(); // SIGTERM: the preload writes its medians and exits
   const { medians, endedAt } = JSON.parse(readFileSync(process.env.LATENCY_MARKS_OUT, 'utf8'));
   const sent = Object.keys(endedAt).map(Number);
-  medians['client had the last byte (after the response ended)'] = median(sent.map((sentAt) => (lastByteAt.get(sentAt) - endedAt[sentAt]) / 1000));
-  medians['client had the last byte (after it sent the request)'] = median(sent.map((sentAt) => (lastByteAt.get(sentAt) - sentAt) / 1000));
+  medians['client had the last byte (after the response ended)'] = percentile(sent.map((sentAt) => (lastByteAt.get(sentAt) - endedAt[sentAt]) / 1000), 0.5);
+  medians['client had the last byte (after it sent the request)'] = percentile(sent.map((sentAt) => (lastByteAt.get(sentAt) - sentAt) / 1000), 0.5);
   return medians;
 }
 

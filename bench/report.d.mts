@@ -15,3 +15,4 @@ export interface MemoryReading {
 export declare function rssGrowth(before: MemoryReading, after: MemoryReading): number;
 export declare function heapTotalGrowth(before: MemoryReading, after: MemoryReading): number | undefined;
 export declare function youngGeneration(before: MemoryReading, after: MemoryReading): { before?: number; after?: number; residentBefore?: number; residentAfter?: number };
+export declare function perRoundDifference(as: readonly number[], bs: readonly number[]): { difference: number | undefined; lowest: number | undefined; highest: number | undefined; rounds: number };

@@ -90,3 +90,14 @@ export function heapTotalGrowth(before, after) {
 export function youngGeneration(before, after) {
   return { before: before.newSpace, after: after.newSpace, residentBefore: before.newSpaceResident, residentAfter: after.newSpaceResident };
 }
+
+/**
+ * The median over rounds of as[i] − bs[i] (two targets' figures of one round each), with the
+ * lowest and highest and the number of rounds: how the bench and compare-builds judge added
+ * latency, since the machine's state moves both figures of a round together (decision 0027).
+ */
+export function perRoundDifference(as, bs) {
+  const differences = as.map((value, round) => value - bs[round]);
+  const sorted = [...differences].sort((a, b) => a - b);
+  return { difference: sorted[Math.floor(sorted.length / 2)], lowest: sorted[0], highest: sorted[sorted.length - 1], rounds: sorted.length };
+}

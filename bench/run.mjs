@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, rssBytes, startNginx, startScript, startSluice, stopAll } from './processes.mjs';
-import { fitSlope, heapTotalGrowth, markdownTable, replaceResults, rssGrowth, youngGeneration } from './report.mjs';
+import { fitSlope, heapTotalGrowth, markdownTable, perRoundDifference, replaceResults, rssGrowth, youngGeneration } from './report.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.env.BENCH_QUICK === '1';
@@ -340,12 +340,6 @@ async function latency(targets) {
   const results = Object.fromEntries(Object.entries(samples).map(([name, { totals, firsts, rounds }]) => [name, { p50: percentile(totals, 0.5), p99: percentile(totals, 0.99), firstP50: percentile(firsts, 0.5), rounds }]));
   if (results.sluice && results.lean) results.sluiceOverLean = perRoundDifference(results.sluice.rounds, results.lean.rounds);
   return results;
-}
-
-/** The median of as[i] − bs[i] (figures of one round each), with the lowest and highest and the number of rounds. */
-function perRoundDifference(as, bs) {
-  const differences = as.map((value, round) => value - bs[round]);
-  return { difference: percentile(differences, 0.5), lowest: Math.min(...differences), highest: Math.max(...differences), rounds: differences.length };
 }
 
 /**

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchKey, nginxPath, startNginx, startScript, stopAll, type BenchTarget } from '../bench/processes.mjs';
-import { endMarker, fitSlope, markdownTable, replaceResults, rssGrowth, slope, startMarker } from '../bench/report.mjs';
+import { endMarker, fitSlope, markdownTable, perRoundDifference, replaceResults, rssGrowth, slope, startMarker } from '../bench/report.mjs';
 
 // Written as separate writes, with a three-byte character split between two of them, so a relay
 // that decoded and re-encoded text per chunk would show it.
@@ -160,5 +160,18 @@ describe('memory growth per stream or connection', () => {
   it('falls back to the size where the resident figure is missing, and to all of RSS without either (nginx)', () => {
     expect(rssGrowth({ rss: 10 * mb, newSpace: 4 * mb }, { rss: 50 * mb, newSpace: 32 * mb })).toBe(12 * mb);
     expect(rssGrowth({ rss: 10 * mb }, { rss: 50 * mb })).toBe(40 * mb);
+  });
+});
+
+describe('added latency judged round by round', () => {
+  it("takes the median of each round's difference, not the difference of the overall medians", () => {
+    // A slow round moves both targets; the per-round differences stay near +0.1.
+    const sluice = [1.1, 2.1, 1.2, 3.0, 1.15];
+    const lean = [1.0, 2.0, 1.1, 2.95, 1.0];
+    const { difference, lowest, highest, rounds } = perRoundDifference(sluice, lean);
+    expect(difference).toBeCloseTo(0.1, 10);
+    expect(lowest).toBeCloseTo(0.05, 10);
+    expect(highest).toBeCloseTo(0.15, 10);
+    expect(rounds).toBe(5);
   });
 });
