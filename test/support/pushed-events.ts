@@ -1,11 +1,10 @@
 // Collects what an upstream call pushes (contract/provider.ts `PushedEvents`), and replays recorded
-// body reads through the HTTP shell's body reader (`pushBody`) into a decoder, as a real response's
-// reads would arrive: the decoders' tests go through the path the adapters use.
-import { Readable } from 'node:stream';
+// body reads through the HTTP shell's body reader (`DecodedBody`) into a decoder, as a real
+// response's reads would arrive: the decoders' tests go through the path the adapters use.
 import type { EventBatch, EventSink, PushedEvents } from '../../src/contract/provider.js';
 import type { StreamEvent } from '../../src/contract/stream-event.js';
 import type { BodyDecoder } from '../../src/providers/shared/body-decoder.js';
-import { pushBody } from '../../src/providers/shared/http-upstream.js';
+import { DecodedBody } from '../../src/providers/shared/http-upstream.js';
 
 export interface Pushed {
   /** Every batch, in order. */
@@ -42,17 +41,21 @@ export function collectPushed(upstream: PushedEvents): Promise<Pushed> {
   return sink.settled;
 }
 
-/** Feeds `reads` (each one read of the body, delivered in its own turn) through pushBody into `decoder`. */
+/** Feeds `reads` (each one read of the body, delivered in its own turn) through DecodedBody into `decoder`. */
 export function replayReads(decoder: BodyDecoder, reads: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, provider = 'test'): Promise<Pushed> {
   const sink = recordingSink();
-  const body = Readable.from(toBuffers(reads), { objectMode: false });
-  pushBody(body, decoder, sink, new AbortController().signal, provider);
+  const body = new DecodedBody(decoder, sink, new AbortController().signal, provider);
+  void (async () => {
+    try {
+      for await (const read of reads) {
+        // Its own turn, as a socket read is.
+        await new Promise((resolve) => setImmediate(resolve));
+        body.read(Buffer.from(read.buffer, read.byteOffset, read.byteLength));
+      }
+      body.end();
+    } catch (error) {
+      body.fail(error);
+    }
+  })();
   return sink.settled;
-}
-
-async function* toBuffers(reads: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  for await (const read of reads) {
-    await Promise.resolve();
-    yield Buffer.from(read.buffer, read.byteOffset, read.byteLength);
-  }
 }

@@ -2,8 +2,8 @@
 import type { CallContext, ChatRequest, ProviderAdapter, PushedEvents } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { AdapterDependencies } from '../definition.js';
-import { providerPool, readJsonResponse, retryAfterSeconds, type UpstreamResponse } from '../shared/http-client.js';
-import { streamHttpUpstream } from '../shared/http-upstream.js';
+import { providerPool, readJsonResponse, retryAfterSeconds } from '../shared/http-client.js';
+import { streamHttpUpstream, type UpstreamAnswer } from '../shared/http-upstream.js';
 import type { ResolvedAnthropicProvider } from './config.js';
 import { buildRequest } from './request.js';
 import { anthropicError, parseErrorDetail } from './errors.js';
@@ -34,7 +34,7 @@ export function createAnthropicAdapter(config: ResolvedAnthropicProvider, depend
     });
   }
 
-  async function readMessage(response: UpstreamResponse): Promise<StreamEvent[]> {
+  async function readMessage(response: UpstreamAnswer): Promise<StreamEvent[]> {
     const { json } = await readJsonResponse(response.body, config.maxEventBytes, provider);
     return decodeMessage(json, { provider, secrets });
   }

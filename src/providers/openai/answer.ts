@@ -3,8 +3,8 @@
 // whatever its request looks like (openai, azure).
 import type { CallContext } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
-import { readJsonResponse, retryAfterSeconds, type UpstreamResponse } from '../shared/http-client.js';
-import type { WholeResponse } from '../shared/http-upstream.js';
+import { readJsonResponse, retryAfterSeconds } from '../shared/http-client.js';
+import type { UpstreamAnswer, WholeResponse } from '../shared/http-upstream.js';
 import { parseErrorDetail, statusError } from './errors.js';
 import { chunkStreamDecoder, decodeCompletion } from './stream.js';
 import type { BodyDecoder } from '../shared/body-decoder.js';
@@ -21,14 +21,14 @@ export interface OpenAiAnswerReader {
   /** An error status, with `{"error":…}` in the body, → SluiceError (Retry-After kept). */
   mapErrorResponse: (response: WholeResponse) => Error;
   /** A 200's body → its decoder (a stream), or its events (a body read whole). */
-  decode: (response: UpstreamResponse, context: CallContext) => BodyDecoder | Promise<StreamEvent[]>;
+  decode: (response: UpstreamAnswer, context: CallContext) => BodyDecoder | Promise<StreamEvent[]>;
 }
 
 export function createOpenAiAnswerReader(options: OpenAiAnswerOptions): OpenAiAnswerReader {
   const { provider, secrets, maxEventBytes } = options;
 
   // Asked for a stream but answered with JSON (some servers ignore `stream`): still fine.
-  async function decodeWholeAnswer(response: UpstreamResponse): Promise<StreamEvent[]> {
+  async function decodeWholeAnswer(response: UpstreamAnswer): Promise<StreamEvent[]> {
     const { json, text } = await readJsonResponse(response.body, maxEventBytes, provider);
     if (typeof json === 'object' && json !== null && 'error' in json) throw statusError({ status: 502, detail: parseErrorDetail(text), provider, secrets });
     return decodeCompletion(json, { provider, secrets });

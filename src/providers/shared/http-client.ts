@@ -70,7 +70,7 @@ export type UpstreamResponse = Dispatcher.ResponseData;
 const parsedUrls = new Map<string, { origin: string; path: string }>();
 const maxParsedUrls = 1024;
 
-function originAndPath(url: string): { origin: string; path: string } {
+export function originAndPath(url: string): { origin: string; path: string } {
   let parsed = parsedUrls.get(url);
   if (parsed === undefined) {
     const { origin, pathname, search } = new URL(url);

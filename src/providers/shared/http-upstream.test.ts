@@ -3,15 +3,15 @@
 // error (wholeAnswer) is refused before `start`, and the upstream connection is closed on every
 // way out: a consumer that stops early (through the signal), an abort, a failed decode.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { collectPushed, recordingSink, type Pushed } from '../../../test/support/pushed-events.js';
 import { EventBatcher, SseBodyDecoder, type SseEventDecoder } from './body-decoder.js';
-import { readBodyText, type UpstreamResponse } from './http-client.js';
-import { streamHttpUpstream, type HttpUpstreamCall, type WholeResponse } from './http-upstream.js';
+import { readBodyText } from './http-client.js';
+import { streamHttpUpstream, type HttpUpstreamCall, type UpstreamAnswer, type WholeResponse } from './http-upstream.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -20,11 +20,14 @@ let url: string;
 let handler: Handler = (_request, response) => response.end();
 /** Resolves when the server's current response closes (the client went away, or it ended). */
 let responseClosed: Promise<void>;
+/** The connection of the server's last request. */
+let lastSocket: Socket | undefined;
 const dispatcher = new Agent();
 
 beforeAll(async () => {
   server = createServer((request, response) => {
     responseClosed = new Promise((resolve) => response.once('close', () => resolve()));
+    lastSocket = request.socket;
     request.resume();
     handler(request, response);
   });
@@ -136,7 +139,7 @@ describe('streamHttpUpstream', () => {
   });
 
   /** Decodes with the real SSE scanner, ending the answer at `[DONE]` as the chunk decoders do; keeps the body it read. */
-  function sseCall(bodies: UpstreamResponse['body'][], overrides: Partial<HttpUpstreamCall> = {}): HttpUpstreamCall {
+  function sseCall(bodies: UpstreamAnswer['body'][], overrides: Partial<HttpUpstreamCall> = {}): HttpUpstreamCall {
     return call({
       decode(response) {
         bodies.push(response.body);
@@ -155,7 +158,7 @@ describe('streamHttpUpstream', () => {
     const controller = new AbortController();
     const reason = new SluiceError('cancelled', { provider: 'test' });
     const sink = recordingSink();
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     streamHttpUpstream(sseCall(bodies, { signal: controller.signal })).pushTo({
       events(batch) {
         sink.events(batch);
@@ -182,7 +185,7 @@ describe('streamHttpUpstream', () => {
       void second.then(() => response.end('data: c\n\ndata: [DONE]\n\n'));
     };
     const sink = recordingSink();
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     streamHttpUpstream(sseCall(bodies)).pushTo({
       events(batch) {
         sink.events(batch);
@@ -208,7 +211,6 @@ describe('streamHttpUpstream', () => {
       { type: 'end', finishReason: 'stop' },
     ]);
     await responseClosed;
-    expect(bodies[0]?.readableEnded).toBe(true);
   });
 
   it('pushes the chunks of one socket read as one batch, though undici hands each over on its own', async () => {
@@ -225,7 +227,7 @@ describe('streamHttpUpstream', () => {
         setTimeout(() => response.end('data: [DONE]\n\n'), 50);
       }, 20);
     };
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     const { batches, error } = await run(sseCall(bodies));
     expect(error).toBeUndefined();
     expect(batches).toContainEqual([
@@ -235,22 +237,22 @@ describe('streamHttpUpstream', () => {
     ]);
   });
 
-  it('lets the body of a complete answer run to its end instead of aborting it (no abort error built)', async () => {
+  it('lets the response of a complete answer run to its end, so its connection serves the next request', async () => {
     handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       // The answer and the end of the body in one write, as the last read of a stream often is.
       response.end('data: a\n\ndata: [DONE]\n\n');
     };
-    const bodies: UpstreamResponse['body'][] = [];
-    const errors: unknown[] = [];
-    const { events, error } = await run(sseCall(bodies));
-    bodies[0]?.on('error', (thrown) => errors.push(thrown));
-    await responseClosed;
-    await new Promise((resolve) => setImmediate(resolve));
+    const { events, error } = await run(sseCall([]));
     expect(error).toBeUndefined();
     expect(events.map((event) => event.type)).toEqual(['start', 'text-delta', 'end']);
-    expect(bodies[0]?.readableEnded).toBe(true);
-    expect(errors).toEqual([]);
+    const first = lastSocket;
+    // The first request's turn is over: its connection is free again, unless it was closed.
+    await new Promise((resolve) => setImmediate(resolve));
+    await run(sseCall([]));
+    // Not aborted: an aborted response would have closed its connection.
+    expect(lastSocket).toBe(first);
+    expect(first?.destroyed).toBe(false);
   });
 
   it('closes an upstream that keeps its response open after a complete answer', async () => {
@@ -258,12 +260,11 @@ describe('streamHttpUpstream', () => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.write('data: a\n\ndata: [DONE]\n\n');
     };
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     const { events, error } = await run(sseCall(bodies));
     expect(error).toBeUndefined();
     expect(events.map((event) => event.type)).toEqual(['start', 'text-delta', 'end']);
     await responseClosed;
-    expect(bodies[0]?.destroyed).toBe(true);
   });
 
   it('rethrows the abort reason and closes the upstream response when the signal aborts mid-body', async () => {
@@ -292,7 +293,7 @@ describe('streamHttpUpstream', () => {
     // A streamed body: the abort comes after its first read was decoded and pushed.
     const streamed = new AbortController();
     const streamedSink = recordingSink();
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     streamHttpUpstream(sseCall(bodies, { signal: streamed.signal })).pushTo({
       events(batch) {
         streamedSink.events(batch);
@@ -308,7 +309,6 @@ describe('streamHttpUpstream', () => {
       { type: 'text-delta', text: 'first' },
     ]);
     await responseClosed;
-    expect(bodies[0]?.destroyed).toBe(true);
   });
 
   it('fails with the decoder\'s error after what it decoded before it, and closes the body', async () => {
@@ -317,7 +317,7 @@ describe('streamHttpUpstream', () => {
       // The response stays open: only the shell can close it.
       response.write('data: a\n\ndata: fail\n\ndata: b\n\n');
     };
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     const { events, error } = await run(sseCall(bodies));
     expect(events).toEqual([
       { type: 'start', upstreamModel: 'model-x' },
@@ -325,7 +325,6 @@ describe('streamHttpUpstream', () => {
     ]);
     expect((error as SluiceError).code).toBe('upstream_error');
     await responseClosed;
-    expect(bodies[0]?.destroyed).toBe(true);
   });
 
   it('fails with the decoder\'s error when a body ends before the answer does, and with decode\'s own throw', async () => {
@@ -345,7 +344,7 @@ describe('streamHttpUpstream', () => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.write('data: a\n\n');
     };
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     const thrown = await run(
       call({
         decode(response) {
@@ -357,7 +356,6 @@ describe('streamHttpUpstream', () => {
     expect(thrown.events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
     expect((thrown.error as SluiceError).code).toBe('upstream_protocol_error');
     await responseClosed;
-    expect(bodies[0]?.destroyed).toBe(true);
 
     // A body read whole whose decoding fails.
     const rejected = await run(
@@ -372,7 +370,6 @@ describe('streamHttpUpstream', () => {
     expect(rejected.events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
     expect((rejected.error as SluiceError).code).toBe('upstream_protocol_error');
     await responseClosed;
-    expect(bodies[1]?.destroyed).toBe(true);
   });
 
   it('maps a transport failure while decoding, and closes the body', async () => {
@@ -381,7 +378,7 @@ describe('streamHttpUpstream', () => {
       response.write('partial');
       setTimeout(() => response.socket?.destroy(), 20);
     };
-    const bodies: UpstreamResponse['body'][] = [];
+    const bodies: UpstreamAnswer['body'][] = [];
     const { events, error } = await run(
       call({
         decode: async (response) => {
@@ -393,7 +390,6 @@ describe('streamHttpUpstream', () => {
     expect(events).toEqual([{ type: 'start', upstreamModel: 'model-x' }]);
     expect(error).toBeInstanceOf(SluiceError);
     expect((error as SluiceError).code).toBe('upstream_stream_interrupted');
-    expect(bodies[0]?.destroyed).toBe(true);
 
     // The same through a streamed body, after its first read was pushed.
     handler = (_request, response) => {
@@ -407,7 +403,6 @@ describe('streamHttpUpstream', () => {
       { type: 'text-delta', text: 'a' },
     ]);
     expect((streamed.error as SluiceError).code).toBe('upstream_stream_interrupted');
-    expect(bodies[1]?.destroyed).toBe(true);
   });
 
   it('maps a refused connection to upstream_connect_failed', async () => {
