@@ -405,6 +405,37 @@ describe('streamHttpUpstream', () => {
     expect((streamed.error as SluiceError).code).toBe('upstream_stream_interrupted');
   });
 
+  it('waits past an informational answer (103 Early Hints) for the response proper', async () => {
+    handler = (_request, response) => {
+      response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.end('data: a\n\ndata: [DONE]\n\n');
+    };
+    const { events, error } = await run(sseCall([]));
+    expect(error).toBeUndefined();
+    expect(events).toEqual([
+      { type: 'start', upstreamModel: 'model-x' },
+      { type: 'text-delta', text: 'a' },
+      { type: 'end', finishReason: 'stop' },
+    ]);
+  });
+
+  it('stops gathering a body read whole when the signal aborts, with the abort\'s reason', async () => {
+    handler = (_request, response) => {
+      response.writeHead(500, { 'content-type': 'application/json' });
+      // The error body never ends: only the abort ends the read.
+      response.write('{"error":');
+    };
+    const controller = new AbortController();
+    const reason = new SluiceError('upstream_first_byte_timeout', { provider: 'test' });
+    const settled = run(call({ signal: controller.signal }));
+    setTimeout(() => controller.abort(reason), 30);
+    const { events, error } = await settled;
+    expect(events).toEqual([]);
+    expect(error).toBe(reason);
+    await responseClosed;
+  });
+
   it('maps a refused connection to upstream_connect_failed', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
