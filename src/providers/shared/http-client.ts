@@ -1,6 +1,7 @@
 // One keep-alive connection pool per provider (undici), optionally through an HTTP proxy, and the
-// mapping of transport failures to Sluice error codes. Adapters call `sendUpstream` and never see
-// undici's error classes.
+// mapping of transport failures to Sluice error codes. A generation's upstream call goes through
+// the HTTP shell (http-upstream.ts, a dispatch handler); a small request read whole (embeddings,
+// a token) through `sendUpstream`. Either way adapters never see undici's error classes.
 import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { OutboundProxy } from '../../contract/provider.js';
