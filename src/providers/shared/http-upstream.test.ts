@@ -436,6 +436,12 @@ describe('streamHttpUpstream', () => {
     await responseClosed;
   });
 
+  it('fails the call, not the caller, when the request cannot be sent (a URL that does not parse)', async () => {
+    const { events, error } = await run(call({ request: { url: 'not a url', headers: {}, body: '' } }));
+    expect(events).toEqual([]);
+    expect((error as SluiceError).code).toBe('upstream_error');
+  });
+
   it('maps a refused connection to upstream_connect_failed', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

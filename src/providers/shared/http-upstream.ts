@@ -136,10 +136,15 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
       return;
     }
     signal.addEventListener('abort', this.#onAbort);
-    const { origin, path } = originAndPath(call.request.url);
-    const headers = call.traceparent === undefined ? call.request.headers : { ...call.request.headers, traceparent: call.traceparent };
-    // A failure here (an invalid header, say) reaches onResponseError, as a connection failure does.
-    call.dispatcher.dispatch({ origin, path, method: 'POST', headers, body: call.request.body }, this);
+    try {
+      const { origin, path } = originAndPath(call.request.url);
+      const headers = call.traceparent === undefined ? call.request.headers : { ...call.request.headers, traceparent: call.traceparent };
+      // undici's own dispatchers hand a failure here (an invalid header, say) to onResponseError,
+      // as a connection failure; a URL that does not parse, or another dispatcher, may throw.
+      call.dispatcher.dispatch({ origin, path, method: 'POST', headers, body: call.request.body }, this);
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   readonly #onAbort = (): void => {
