@@ -4,8 +4,8 @@
 // its own: the request (built and signed), its error body mapping and its decoder.
 //
 // The call is one handler of undici's dispatch API, not `request`: no promise, AsyncResource,
-// body stream or abort listener of undici's own per call, and nothing but this object kept for a
-// held stream (docs/decisions/0037-one-dispatch-handler-per-upstream-call.md).
+// body stream or abort listener of undici's own per call; of the shell, a held stream keeps this
+// object and its decoder only (docs/decisions/0037-one-dispatch-handler-per-upstream-call.md).
 import type { Dispatcher } from 'undici';
 import type { EventBatch, EventSink, PushedEvents } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
