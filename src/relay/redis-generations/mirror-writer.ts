@@ -113,15 +113,23 @@ export class MirrorWriter {
   #requestFlush(mirror: Mirror): void {
     if (this.#closed || mirror.gaveUp || mirror.writing || mirror.retryTimer) return;
     const { flushIntervalMs } = this.#options;
-    // The first write (the info) goes at once, so that other nodes find the generation from its
-    // start; the last one too. In between, new events gather for flushIntervalMs.
-    if (flushIntervalMs > 0 && mirror.infoWritten && !mirror.generation.finished) {
+    const { generation } = mirror;
+    // The first write (the info) goes with the log's first events, and the last one at once. In
+    // between, and before the first event, events gather for flushIntervalMs (decision 0038). So
+    // an answer that ends within the turn its first events came in is one write, not two. Other
+    // nodes learn of a generation at its first event, or flushIntervalMs after its start: its id
+    // reaches a client with its first event (the SSE head waits for the answer, WebSocket frames
+    // are events), so no client can ask another node for it sooner.
+    const gather = !generation.finished && (mirror.infoWritten || generation.events.length === 0);
+    if (flushIntervalMs > 0 && gather) {
       mirror.flushTimer ??= setTimeout(() => {
         mirror.flushTimer = undefined;
         this.#startFlush(mirror);
       }, flushIntervalMs);
       return;
     }
+    clearTimeout(mirror.flushTimer);
+    mirror.flushTimer = undefined;
     this.#startFlush(mirror);
   }
 

@@ -432,7 +432,7 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     await writer.del(keys.meta(id), keys.events(id));
   });
 
-  it('with flushIntervalMs, writes the info at once, gathers the events, and writes the end when it comes', async () => {
+  it('with flushIntervalMs, writes the info with the first events, gathers the rest, and writes the end when it comes', async () => {
     // An interval far longer than the waits below: a write that waited for it would miss them.
     const a = await node('a', { flushIntervalMs: 2000 });
     const b = await node('b');
@@ -452,19 +452,52 @@ for (const each of backends) describe.skipIf(!each.available)(`the Redis generat
     });
     const { generation, info } = startGeneration(provider);
     a.registry.track(generation, info);
-    // Findable on another node before any event exists: the first write is not delayed.
-    await until(async () => (await b.registry.find(info.id)) !== undefined, 1000);
-    expect(generation.events).toHaveLength(0);
+    await sleep(100);
+    // Before its first event nobody outside node a can know its id: nothing is written yet.
+    expect(commands.filter((name) => name === 'evalsha' || name === 'eval')).toHaveLength(0);
     release();
+    // The first event is written at once, with the info (not an interval later).
+    await until(async () => (await b.registry.find(info.id)) !== undefined, 1000);
     await generation.done;
     // The end is written when it comes (not an interval later), so a follower ends with the producer.
     await until(async () => (await b.registry.find(info.id))?.generation.finished === true, 1000);
     const view = (await b.registry.find(info.id))!.generation;
     expect(view.events).toEqual(generation.events);
     const appends = commands.filter((name) => name === 'evalsha' || name === 'eval');
-    // The info, then everything gathered with the end: not one write per read.
+    // The info with the first events, then everything gathered with the end: not one write per read.
     expect(appends.length).toBeGreaterThanOrEqual(2);
     expect(appends.length).toBeLessThanOrEqual(4);
+  });
+
+  it('with flushIntervalMs, writes the info of a generation with no event yet once the interval is over', async () => {
+    const a = await node('a', { flushIntervalMs: 300 });
+    const b = await node('b');
+    const provider = adapter(async function* (_request, context) {
+      await gate(context.signal).wait; // never opened: the upstream says nothing
+      yield [text('never')];
+    });
+    const { generation, info } = startGeneration(provider);
+    a.registry.track(generation, info);
+    const startedAt = performance.now();
+    await until(async () => (await b.registry.find(info.id)) !== undefined, 3000);
+    // Found after the interval, not before it: a slow first token still leaves it findable.
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(250);
+    expect(generation.events).toHaveLength(0);
+    generation.cancel();
+  });
+
+  it('with flushIntervalMs, copies an answer that ends in the turn of its first events in one write', async () => {
+    const a = await node('a', { flushIntervalMs: 2000 });
+    const b = await node('b');
+    const commands = recordCommands(a.redis.background);
+    const { generation, info } = startGeneration(adapter(async function* () {
+      yield [{ type: 'start', upstreamModel: 'm' }, text('whole '), text('answer'), { type: 'end', finishReason: 'stop' }];
+    }));
+    a.registry.track(generation, info);
+    await generation.done;
+    await until(async () => (await b.registry.find(info.id))?.generation.finished === true, 1000);
+    expect((await b.registry.find(info.id))!.generation.events).toEqual(generation.events);
+    expect(commands.filter((name) => name === 'evalsha' || name === 'eval')).toHaveLength(1);
   });
 
   it('lets a finished generation\'s keys expire retentionMs after its end', async () => {
