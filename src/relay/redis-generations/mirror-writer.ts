@@ -115,11 +115,12 @@ export class MirrorWriter {
     const { flushIntervalMs } = this.#options;
     const { generation } = mirror;
     // The first write (the info) goes with the log's first events, and the last one at once. In
-    // between, and before the first event, events gather for flushIntervalMs (decision 0038). So
+    // between, and before the first event, events gather for flushIntervalMs (decision 0039). So
     // an answer that ends within the turn its first events came in is one write, not two. Other
     // nodes learn of a generation at its first event, or flushIntervalMs after its start: its id
     // reaches a client with its first event (the SSE head waits for the answer, WebSocket frames
-    // are events), so no client can ask another node for it sooner.
+    // are events), so no client can ask another node for it sooner; an operator reads it from
+    // this node's own GET /admin/generations.
     const gather = !generation.finished && (mirror.infoWritten || generation.events.length === 0);
     if (flushIntervalMs > 0 && gather) {
       mirror.flushTimer ??= setTimeout(() => {

@@ -18,10 +18,10 @@ export interface RedisGenerationRegistryOptions {
    * Extra time, in ms, to gather events before writing a batch (`cluster.logFlushMs`, 50 by
    * default in the config). The first write (the info) goes with the log's first events, or this
    * long after the start when none came; the last (the terminal event) is not delayed (decision
-   * 0039). 0: the info at once, then one write per turn of the event loop in which the log grew (while a write is in
-   * flight, the next batch gathers everything that arrives meanwhile, so a fast stream costs far
-   * fewer writes than events, but a stream whose upstream sends a token per read costs one write
-   * per token).
+   * 0039). 0: the info at once, then one write per turn of the event loop in which the log grew
+   * (while a write is in flight, the next batch gathers everything that arrives meanwhile, so a
+   * fast stream costs far fewer writes than events, but a stream whose upstream sends a token per
+   * read costs one write per token).
    */
   flushIntervalMs?: number;
   /**
