@@ -11,7 +11,9 @@
 //   npm run build && node bench/latency-split.mjs
 //
 // LATENCY_SPLIT_REQUESTS streams per relay, 11000 by default: V8 goes on optimising Sluice's
-// functions until about the 8000th, and the medians are over the last 2000.
+// functions until about the 8000th, and the medians are over the last 2000. LATENCY_SPLIT_LOG_LEVEL
+// sets Sluice's `log.level` (`info` by default, as the bench runs it; `warn` drops the request
+// lines, to see what they cost: decision 0038).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,7 +66,7 @@ try {
   const upstream = await startScript('mock-upstream.mjs');
   const results = {
     lean: await split('lean', () => startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` }, { execArgv })),
-    sluice: await split('sluice', () => startSluice(upstream.url, { execArgv })),
+    sluice: await split('sluice', () => startSluice(upstream.url, { execArgv, logLevel: process.env.LATENCY_SPLIT_LOG_LEVEL ?? 'info' })),
   };
   const names = Object.keys(results.lean);
   console.log(`median ms after node:http had the request's head (the rows that name another moment: after that one), over the last 2000 of ${requests} sequential streams`);
