@@ -61,7 +61,8 @@ describe('log lines on standard output', () => {
 
   it('writes a lone line of a process that goes on running within a moment', async () => {
     // Far below the batch size: only the periodic flush writes it while the process lives.
-    const child = run("const log = createLogger('info'); log.info('still here'); setInterval(() => undefined, 1000);");
+    // Alive for 10 s at most, whatever happens to the test: a pending timer, no interval.
+    const child = run("const log = createLogger('info'); log.info('still here'); setTimeout(() => undefined, 10_000);");
     try {
       const started = performance.now();
       await child.until('still here');
