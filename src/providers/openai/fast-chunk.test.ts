@@ -81,6 +81,28 @@ describe('fast text-chunk reader', () => {
   });
 });
 
+describe('fast text-chunk reader on a short frame', () => {
+  // A frame shorter than 80 bytes is compared by a JS loop rather than Buffer#compare: each byte counts.
+  const short = (id: string, content: string, finish = 'null') => `{"id":"${id}","choices":[{"index":0,"delta":{"content":${JSON.stringify(content)}},"finish_reason":${finish}}]}`;
+
+  it('reads text chunks of the frame and leaves a chunk differing in any one byte of the frame to the full parse', () => {
+    const reader = createTextChunkReader();
+    const first = short('a', 'x');
+    reader.learn(first, readChunk(JSON.parse(first)));
+    const same = short('a', 'héllo "you"');
+    expect(readFast(reader, same)).toEqual(readChunk(JSON.parse(same)));
+    expect(readFast(reader, short('b', 'y'))).toBeUndefined();
+    expect(readFast(reader, short('a', 'y', '"stop"'))).toBeUndefined();
+    const frame = short('a', 'y');
+    for (let index = 0; index < frame.length; index++) {
+      // Every byte of the frame but the text's: changed, the chunk no longer fits the frame.
+      if (index >= frame.indexOf('"y"') && index < frame.indexOf('"y"') + 3) continue;
+      const changed = `${frame.slice(0, index)}${frame[index] === 'Z' ? 'Y' : 'Z'}${frame.slice(index + 1)}`;
+      expect(readFast(reader, changed), changed).toBeUndefined();
+    }
+  });
+});
+
 describe('fast text-chunk reader and OpenAI obfuscation padding', () => {
   it('reads chunks whose obfuscation value differs every time', () => {
     const reader = createTextChunkReader();

@@ -6,6 +6,7 @@
 // the line's bytes: two byte comparisons, and only the text decoded, never the whole line
 // (decision 0026). Anything else — role, tool calls, a finish reason, usage, an error, a changed
 // frame — takes the full parse. fast-chunk.test.ts checks the two paths agree.
+import { Buffer } from 'node:buffer';
 import type { ReadChunk } from './schema.js';
 import { utf8 } from '../shared/sse-reader.js';
 
@@ -44,15 +45,14 @@ export function createTextChunkReader(): TextChunkReader {
       const textStart = start + prefix.length;
       // The text's closing `"}` and the suffix must fit after the prefix.
       if (textStart + 2 + suffix.length > end) return undefined;
-      // Buffer#compare is one memcmp: far cheaper than a JS loop over a frame of ~100 bytes.
-      if (bytes.compare(prefix, 0, prefix.length, start, textStart) !== 0) return undefined;
+      if (!sameBytes(bytes, start, prefix)) return undefined;
       let stop = end;
       if (obfuscated) {
         stop = obfuscationStart(bytes, textStart, end);
         if (stop < textStart + 2 + suffix.length) return undefined;
       }
       const suffixAt = stop - suffix.length;
-      if (suffix.length > 0 && bytes.compare(suffix, 0, suffix.length, suffixAt, stop) !== 0) return undefined;
+      if (!sameBytes(bytes, suffixAt, suffix)) return undefined;
       // Between prefix and suffix: the string's contents, then the `"}` that closes the delta.
       const textEnd = suffixAt - 2;
       if (bytes[textEnd] !== QUOTE || bytes[textEnd + 1] !== CLOSE_BRACE) return undefined;
@@ -92,6 +92,21 @@ export function createTextChunkReader(): TextChunkReader {
       suffix = Buffer.from(rest);
     },
   };
+}
+
+/**
+ * Below this many bytes a JS loop compares faster than Buffer#compare, whose call into C++ costs
+ * about 70 ns before its memcmp starts (bench of 2026-12-05: a 40-byte suffix 35 ns by the loop,
+ * 70 by compare; a 141-byte prefix 116 ns by the loop, 77 by compare).
+ */
+const loopCompareBelow = 80;
+
+/** True when bytes[at, at + expected.length) are `expected`; the caller checked they fit. */
+function sameBytes(bytes: Buffer, at: number, expected: Buffer): boolean {
+  const length = expected.length;
+  if (length >= loopCompareBelow) return bytes.compare(expected, 0, length, at, at + length) === 0;
+  for (let index = 0; index < length; index++) if (bytes[at + index] !== expected[index]) return false;
+  return true;
 }
 
 /**

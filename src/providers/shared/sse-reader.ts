@@ -6,6 +6,7 @@
 // web-platform-tests vectors and every way of splitting a body. Decision 0023 says why this is not
 // TextDecoder plus eventsource-parser any more: decoding every read whole, then slicing the text
 // into lines, was the largest piece of the stream path's own CPU and garbage.
+import { Buffer } from 'node:buffer';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';
 
@@ -108,7 +109,11 @@ export class SseScanner<T> {
     // far faster than a loop over every byte in JS once lines are longer than a few bytes. In a
     // tiny read (a byte at a time, say) each native call would cost more than the bytes it skips.
     if (Buffer.isBuffer(bytes) && length - position >= minSearchedRead && bytes.indexOf(CR, position) === -1) {
-      for (let index = bytes.indexOf(LF, position); index !== -1; index = bytes.indexOf(LF, position)) {
+      // A read that ends with its last line's end (an upstream's usual write: one whole event)
+      // needs no search past it.
+      while (position < length) {
+        const index = bytes.indexOf(LF, position);
+        if (index === -1) break;
         this.#completeLine(bytes, position, index);
         if (this.failure) return;
         position = index + 1;
