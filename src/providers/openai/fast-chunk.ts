@@ -6,6 +6,7 @@
 // the line's bytes: two byte comparisons, and only the text decoded, never the whole line
 // (decision 0026). Anything else — role, tool calls, a finish reason, usage, an error, a changed
 // frame — takes the full parse. fast-chunk.test.ts checks the two paths agree.
+// Imported: the global Buffer is a getter in Node 20, called on every use (decision 0040).
 import { Buffer } from 'node:buffer';
 import type { ReadChunk } from './schema.js';
 import { utf8 } from '../shared/sse-reader.js';

@@ -6,6 +6,7 @@
 // web-platform-tests vectors and every way of splitting a body. Decision 0023 says why this is not
 // TextDecoder plus eventsource-parser any more: decoding every read whole, then slicing the text
 // into lines, was the largest piece of the stream path's own CPU and garbage.
+// Imported: the global Buffer is a getter in Node 20, called on every use (decision 0040).
 import { Buffer } from 'node:buffer';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { SluiceError } from '../../errors/sluice-error.js';

@@ -1,0 +1,58 @@
+// The C=1 gap between Sluice and the lean relay, measured in pairs (decision 0040): one process of
+// each, warmed up alike, then streams sent to one and to the other in turn, which goes first
+// alternating, in blocks of LATENCY_PAIRS_BLOCK streams (1 by default; the bench's rounds are
+// blocks of 100). Both sides of a pair meet the same state of the machine, which moves a relay's
+// figure more between runs minutes apart than the gap itself (decision 0027). Prints each relay's
+// p50 time to the last byte, the difference of the two, and when the client had the response's
+// head and first body bytes: where in the answer the gap lies.
+//
+//   npm run build && node bench/latency-pairs.mjs
+//   LATENCY_PAIRS_BLOCK=100 LATENCY_PAIRS=3000 LATENCY_PAIRS_WARM_UP=5000 node bench/latency-pairs.mjs
+import { Agent, request } from 'undici';
+import { percentile } from './hub-clients.mjs';
+import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
+
+const block = Number(process.env.LATENCY_PAIRS_BLOCK ?? 1);
+const pairs = Number(process.env.LATENCY_PAIRS ?? 2000);
+// V8 compiles the per-request functions until about the 5000th request (decision 0040).
+const warmUp = Number(process.env.LATENCY_PAIRS_WARM_UP ?? 5000);
+const agent = new Agent({ keepAliveTimeout: 60_000 });
+const body = JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Benchmark me.' }] });
+
+/** One stream, read as the bench reads it; ms from sending to the head, the first body bytes and the last. */
+async function chat(url) {
+  const sentAt = performance.now();
+  const response = await request(`${url}/v1/chat/completions`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+  const headAt = performance.now();
+  let firstAt;
+  let text = '';
+  for await (const chunk of response.body) {
+    firstAt ??= performance.now();
+    text += chunk.toString();
+  }
+  const lastAt = performance.now();
+  if (response.statusCode !== 200 || !text.includes('token199 ') || !text.includes('data: [DONE]')) throw new Error(`${url}: incomplete answer`);
+  return { head: headAt - sentAt, first: firstAt - sentAt, last: lastAt - sentAt };
+}
+
+try {
+  const upstream = await startScript('mock-upstream.mjs');
+  const relays = [
+    { ...(await startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` })), name: 'lean' },
+    { ...(await startSluice(upstream.url)), name: 'sluice' },
+  ];
+  for (let index = 0; index < warmUp; index++) for (const relay of relays) await chat(relay.url);
+  const times = { lean: [], sluice: [] };
+  for (let pair = 0; pair < pairs; pair += block) {
+    const order = (pair / block) % 2 === 0 ? relays : [...relays].reverse();
+    for (const relay of order) for (let index = 0; index < block; index++) times[relay.name].push(await chat(relay.url));
+  }
+  const p50 = (name, part) => percentile(times[name].map((time) => time[part]), 0.5);
+  console.log(`${pairs} pairs in blocks of ${block}, after ${warmUp} streams each; p50 ms after sending`);
+  console.log(`${'relay'.padEnd(8)} ${'head'.padStart(7)} ${'first'.padStart(7)} ${'last'.padStart(7)}`);
+  for (const { name } of relays) console.log(`${name.padEnd(8)} ${p50(name, 'head').toFixed(3).padStart(7)} ${p50(name, 'first').toFixed(3).padStart(7)} ${p50(name, 'last').toFixed(3).padStart(7)}`);
+  console.log(`Sluice − lean, last byte: ${(p50('sluice', 'last') - p50('lean', 'last')).toFixed(3)} ms`);
+} finally {
+  await stopAll();
+  await agent.close();
+}
