@@ -41,9 +41,9 @@ const plan = {
   pacedConcurrency: 300,
   // Added latency at C=1: 20 rounds of 100 streams per target (about 10 s in all), after 5000
   // each. The figure is the steady state a running gateway is in: V8 goes on compiling Sluice's
-  // per-request functions with TurboFan until about the 5000th request (`--trace-opt`), and after
-  // 100 a lone `BENCH_ONLY=latency` run read +0.5 ms where the full run, whose relays come warm
-  // from the CPU rounds, read +0.25 (decision 0040).
+  // per-request functions with TurboFan until about the 5000th request (`--trace-opt`). After 100,
+  // two lone `BENCH_ONLY=latency` runs read +0.50 and +0.54 ms on a machine where the full run,
+  // whose relays come warm from the CPU rounds, read +0.20 (decision 0040).
   latencyRounds: quick ? 2 : 20,
   latencyPerRound: quick ? 20 : 100,
   latencyWarmUp: quick ? 20 : 5000,
