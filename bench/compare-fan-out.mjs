@@ -7,7 +7,7 @@
 // spent per push, read from /proc, when the driver measures it (docs/decisions/0024-push-fan-out.md).
 //
 //   git worktree add /tmp/sluice-base <commit> && (cd /tmp/sluice-base && npm run build)
-//   COMPARE_BASE=/tmp/sluice-base COMPARE_TURNS=3 COMPARE_ROUNDS=20 node bench/compare-fan-out.mjs
+//   COMPARE_BASE=/tmp/sluice-base COMPARE_TURNS=3 node bench/compare-fan-out.mjs   (100 rounds a turn; COMPARE_ROUNDS to change)
 import * as self from './hub-clients.mjs';
 import * as selfProcesses from './processes.mjs';
 
@@ -16,7 +16,7 @@ if (!baseRoot) throw new Error('COMPARE_BASE: the path of the other checkout (bu
 const builds = { base: await import(`${baseRoot}/bench/processes.mjs`), this: selfProcesses };
 const drivers = { base: process.env.COMPARE_OWN_DRIVER === '1' ? await import(`${baseRoot}/bench/hub-clients.mjs`) : self, this: self };
 const turns = Number(process.env.COMPARE_TURNS ?? 3);
-const rounds = Number(process.env.COMPARE_ROUNDS ?? 20);
+const rounds = Number(process.env.COMPARE_ROUNDS ?? 100);
 const count = Number(process.env.COMPARE_CONNECTIONS ?? 5000);
 const results = { base: { p50: [], p99: [], cpu: [] }, this: { p50: [], p99: [], cpu: [] } };
 

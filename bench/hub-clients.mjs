@@ -13,9 +13,14 @@ export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const postgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const agent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
 
+/**
+ * The nearest-rank percentile: the smallest value that at least `fraction` of the values do not
+ * exceed. With fewer than 1 / (1 − fraction) values it is the largest (a p99 of 20 rounds is their
+ * maximum, which is why the push fan-out measures 100).
+ */
 export function percentile(values, fraction) {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
 }
 
 export async function until(condition, timeoutMs) {
@@ -239,6 +244,7 @@ export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
       nodeCpuMsPerPush,
       p50: times.length > 0 ? percentile(times, 0.5) : undefined,
       p99: times.length > 0 ? percentile(times, 0.99) : undefined,
+      max: times.length > 0 ? Math.max(...times) : undefined,
       complete: times.length,
       reachedAll: rounds.filter((round) => round.reached === count).length,
       reached: rounds.map((round) => round.reached),

@@ -58,7 +58,8 @@ const plan = {
   idleConnections: quick ? 1000 : 5000,
   idleRounds: quick ? 1 : 3,
   fanOutConnections: quick ? 1000 : 5000,
-  fanOutRounds: quick ? 5 : 20,
+  // A p99 needs 100 rounds: of 20 it is their maximum, which one slow round decides (decision 0041).
+  fanOutRounds: quick ? 5 : 100,
   soakSeconds,
   soakRatePerSecond: 200,
   // Half the run, at most eight minutes (450 s of the default 900 s): at 200 streams a second
@@ -739,7 +740,7 @@ function resultRows(results) {
   if (cluster && !cluster.error) {
     const { cpu: clusterCpu, fanOut } = cluster;
     const complete = fanOut.complete === plan.fanOutRounds && fanOut.reachedAll === plan.fanOutRounds;
-    rows.push([`push to ${plan.fanOutConnections} hub connections over 3 nodes, last arrival p50 / p99 (ms, ${plan.fanOutRounds} rounds)`, '', '', '', '', `${format(fanOut.p50)} / ${format(fanOut.p99)}`, '', `p99 ≤ 100 ms, all delivered: ${verdict(complete && fanOut.p99 <= 100)}`]);
+    rows.push([`push to ${plan.fanOutConnections} hub connections over 3 nodes, last arrival p50 / p99 / max (ms, ${plan.fanOutRounds} rounds)`, '', '', '', '', `${format(fanOut.p50)} / ${format(fanOut.p99)} / ${format(fanOut.max)}`, '', `p99 ≤ 100 ms, all delivered: ${verdict(complete && fanOut.p99 <= 100)}`]);
     const times = clusterCpu.ratio;
     const spread = (paired) => `${format(paired.ratio)}× single (${paired.rounds} rounds: ${format(paired.lowest)}–${format(paired.highest)})`;
     rows.push(['CPU s per 1000 native streams, single node / cluster (Redis-backed logs); median of per-round ratios', '', '', '', '', `${format(clusterCpu.single, 3)} / ${format(clusterCpu.cluster, 3)}`, spread(clusterCpu), `≤ 1.3×: ${verdict(times <= 1.3)}`]);
