@@ -15,9 +15,10 @@
 //
 //   git worktree add /tmp/sluice-base <commit> && (cd /tmp/sluice-base && npm run build)
 //   COMPARE_BASE=/tmp/sluice-base COMPARE_ROUNDS=9 COMPARE_STREAMS=2000 node bench/compare-builds.mjs
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { chat as sendChat } from './chat-client.mjs';
 import { deleteClusterState, postgresUrl, redisUrl } from './hub-clients.mjs';
-import { benchKey as key, cpuSeconds, startScript, startSluice, stopAll } from './processes.mjs';
+import { cpuSeconds, startScript, startSluice, stopAll } from './processes.mjs';
 import { perRoundDifference } from './report.mjs';
 
 const baseRoot = process.env.COMPARE_BASE;
@@ -33,22 +34,8 @@ const agent = new Agent({ connections: 4096, keepAliveTimeout: 60_000, pipelinin
 
 /** One 200-chunk answer, streamed or not, checked whole; the times to its first and last byte. */
 async function chat(url, stream = !nonStreamed) {
-  const started = performance.now();
-  const response = await request(`${url}${clustered ? '/api/chat' : '/v1/chat/completions'}`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(clustered ? { accept: stream ? 'text/event-stream' : 'application/json' } : {}) },
-    body: JSON.stringify(clustered ? { model: 'bench-model', message: 'Benchmark me.' } : { model: 'bench-model', stream, messages: [{ role: 'user', content: 'Benchmark me.' }] }),
-  });
-  let firstByteAt;
-  let text = '';
-  for await (const chunk of response.body) {
-    firstByteAt ??= performance.now();
-    text += chunk.toString();
-  }
-  const ended = !stream || text.includes(clustered ? 'event: done' : 'data: [DONE]');
-  if (response.statusCode !== 200 || !text.includes('token199 ') || !ended) throw new Error(`${url}: incomplete answer`);
-  return { firstMs: firstByteAt - started, lastMs: performance.now() - started };
+  const { firstByteMs, totalMs } = await sendChat(url, { dispatcher: agent, stream, native: clustered });
+  return { firstMs: firstByteMs, lastMs: totalMs };
 }
 
 async function load(url, count, concurrency = 64) {

@@ -8,31 +8,20 @@
 //
 //   npm run build && node bench/latency-pairs.mjs
 //   LATENCY_PAIRS_BLOCK=100 LATENCY_PAIRS=3000 LATENCY_PAIRS_WARM_UP=5000 node bench/latency-pairs.mjs
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { chat as sendChat } from './chat-client.mjs';
 import { percentile } from './hub-clients.mjs';
-import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
+import { startScript, startSluice, stopAll } from './processes.mjs';
 
 const block = Number(process.env.LATENCY_PAIRS_BLOCK ?? 1);
 const pairs = Number(process.env.LATENCY_PAIRS ?? 2000);
 // V8 compiles the per-request functions until about the 5000th request (decision 0040).
 const warmUp = Number(process.env.LATENCY_PAIRS_WARM_UP ?? 5000);
 const agent = new Agent({ keepAliveTimeout: 60_000 });
-const body = JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Benchmark me.' }] });
-
 /** One stream, read as the bench reads it; ms from sending to the head, the first body bytes and the last. */
 async function chat(url) {
-  const sentAt = performance.now();
-  const response = await request(`${url}/v1/chat/completions`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
-  const headAt = performance.now();
-  let firstAt;
-  let text = '';
-  for await (const chunk of response.body) {
-    firstAt ??= performance.now();
-    text += chunk.toString();
-  }
-  const lastAt = performance.now();
-  if (response.statusCode !== 200 || !text.includes('token199 ') || !text.includes('data: [DONE]')) throw new Error(`${url}: incomplete answer`);
-  return { head: headAt - sentAt, first: firstAt - sentAt, last: lastAt - sentAt };
+  const { headMs, firstByteMs, totalMs } = await sendChat(url, { dispatcher: agent });
+  return { head: headMs, first: firstByteMs, last: totalMs };
 }
 
 try {

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { chat as sendChat, messages } from './chat-client.mjs';
 import { closeSockets, deleteClusterState, openIdleStreams, postgresUrl, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
 
@@ -28,7 +29,6 @@ const clustered = process.env.PROFILE_CLUSTER === '1';
 const native = process.env.PROFILE_NATIVE === '1';
 const inPostgres = clustered || process.env.PROFILE_STORE === 'postgres';
 const agent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
-const messages = [{ role: 'user', content: 'Benchmark me.' }];
 
 /** The area a profile frame belongs to, from its script URL and function name. */
 function areaOf({ url, functionName }) {
@@ -92,16 +92,7 @@ function summariseCpu(profile, requests) {
   for (const [name, { ms, area }] of [...byFunction].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) console.log(`  ${percent(ms)}  ${name}  [${area}]`);
 }
 
-async function chat(baseUrl, stream) {
-  const response = await request(`${baseUrl}${native ? '/api/chat' : '/v1/chat/completions'}`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(native ? { accept: stream ? 'text/event-stream' : 'application/json' } : {}) },
-    body: JSON.stringify(native ? { model: 'bench-model', message: 'Benchmark me.' } : { model: 'bench-model', stream, messages }),
-  });
-  const text = await response.body.text();
-  if (response.statusCode !== 200 || !text.includes('token199 ')) throw new Error(`status ${response.statusCode}: ${text.slice(0, 200)}`);
-}
+const chat = (baseUrl, stream) => sendChat(baseUrl, { dispatcher: agent, stream, native });
 
 async function load(baseUrl, total, stream) {
   let started = 0;

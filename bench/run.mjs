@@ -13,6 +13,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { chat as sendChat, messages } from './chat-client.mjs';
 import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, rssBytes, startNginx, startScript, startSluice, stopAll } from './processes.mjs';
 import { fitSlope, heapTotalGrowth, markdownTable, perRoundDifference, replaceResults, rssGrowth, youngGeneration } from './report.mjs';
@@ -83,37 +84,12 @@ const flatSlopeKbPerMinute = 256;
 // Two client pools: one for load (64 clients), one without a connection cap for held streams.
 const agent = new Agent({ connections: 4096, keepAliveTimeout: 60_000, pipelining: 1 });
 const holdAgent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
-const messages = [{ role: 'user', content: 'Benchmark me.' }];
 
 /** Tokens of a paced stream (the mock's model `paced`: one every 20 ms). */
 const pacedTokens = 50;
 
-/**
- * One request; checks the answer is complete. `native` sends it to Sluice's own POST /api/chat as
- * SSE (a resumable generation) instead of the OpenAI route; `paced` (native only) asks for the
- * mock's paced stream, a token per read.
- */
-async function chat(baseUrl, { stream = true, native = false, paced = false } = {}) {
-  const started = performance.now();
-  const nativeBody = paced ? { model: 'paced', message: 'Benchmark me.', params: { max_tokens: pacedTokens } } : { model: 'bench-model', message: 'Benchmark me.' };
-  const response = await request(`${baseUrl}${native ? '/api/chat' : '/v1/chat/completions'}`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(native ? { accept: 'text/event-stream' } : {}) },
-    body: JSON.stringify(native ? nativeBody : { model: 'bench-model', stream, messages }),
-  });
-  let firstByteAt;
-  let text = '';
-  for await (const chunk of response.body) {
-    firstByteAt ??= performance.now();
-    text += chunk.toString();
-  }
-  const endedAt = performance.now();
-  if (response.statusCode !== 200) throw new Error(`${baseUrl}: status ${response.statusCode}: ${text.slice(0, 200)}`);
-  const ended = native ? text.includes('event: done') : !stream || text.includes('data: [DONE]');
-  if (!ended || !text.includes(paced ? `token${pacedTokens - 1} ` : 'token199 ')) throw new Error(`${baseUrl}: incomplete answer`);
-  return { firstByteMs: firstByteAt - started, totalMs: endedAt - started };
-}
+/** One request through the load agent; checks the answer is complete (bench/chat-client.mjs). */
+const chat = (baseUrl, options = {}) => sendChat(baseUrl, { dispatcher: agent, pacedTokens, ...options });
 
 /** `total` requests from `options.concurrency` (default plan.concurrency) clients. */
 async function load(baseUrl, total, options = {}) {
