@@ -7,21 +7,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { cpuSeconds, benchKey as key } from './processes.mjs';
-import { heapTotalGrowth, rssGrowth, youngGeneration } from './report.mjs';
+import { heapTotalGrowth, percentile, rssGrowth, youngGeneration } from './report.mjs';
 
 export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const postgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const agent = new Agent({ keepAliveTimeout: 60_000, pipelining: 1 });
-
-/**
- * The nearest-rank percentile: the smallest value that at least `fraction` of the values do not
- * exceed. With fewer than 1 / (1 − fraction) values it is the largest (a p99 of 20 rounds is their
- * maximum, which is why the push fan-out measures 100).
- */
-export function percentile(values, fraction) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
-}
 
 export async function until(condition, timeoutMs) {
   const deadline = performance.now() + timeoutMs;

@@ -10,7 +10,7 @@
 //   LATENCY_PAIRS_BLOCK=100 LATENCY_PAIRS=3000 LATENCY_PAIRS_WARM_UP=5000 node bench/latency-pairs.mjs
 import { Agent } from 'undici';
 import { chat as sendChat } from './chat-client.mjs';
-import { percentile } from './hub-clients.mjs';
+import { percentile } from './report.mjs';
 import { startScript, startSluice, stopAll } from './processes.mjs';
 
 const block = Number(process.env.LATENCY_PAIRS_BLOCK ?? 1);

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { percentile } from './hub-clients.mjs';
+import { percentile } from './report.mjs';
 import { benchKey as key, startScript, startSluice, stopAll } from './processes.mjs';
 
 const requests = Number(process.env.LATENCY_SPLIT_REQUESTS ?? 11000);

@@ -16,3 +16,4 @@ export declare function rssGrowth(before: MemoryReading, after: MemoryReading): 
 export declare function heapTotalGrowth(before: MemoryReading, after: MemoryReading): number | undefined;
 export declare function youngGeneration(before: MemoryReading, after: MemoryReading): { before?: number; after?: number; residentBefore?: number; residentAfter?: number };
 export declare function perRoundDifference(as: readonly number[], bs: readonly number[]): { difference: number | undefined; lowest: number | undefined; highest: number | undefined; rounds: number };
+export declare function percentile(values: readonly number[], fraction: number): number | undefined;

@@ -101,3 +101,13 @@ export function perRoundDifference(as, bs) {
   const sorted = [...differences].sort((a, b) => a - b);
   return { difference: sorted[Math.floor(sorted.length / 2)], lowest: sorted[0], highest: sorted[sorted.length - 1], rounds: sorted.length };
 }
+
+/**
+ * The nearest-rank percentile: the smallest value that at least `fraction` of the values do not
+ * exceed. With fewer than 1 / (1 − fraction) values it is the largest (a p99 of 20 rounds is their
+ * maximum, which is why the push fan-out measures 100).
+ */
+export function percentile(values, fraction) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
+}

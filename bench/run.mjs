@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { chat as sendChat, messages } from './chat-client.mjs';
-import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, percentile, postgresUrl, pushFanOut, pushToAll, redisUrl } from './hub-clients.mjs';
+import { clusterServicesAnswer, closeHubClients, deleteClusterState, memoryPerIdleConnection, postgresUrl, pushFanOut, pushToAll, redisUrl } from './hub-clients.mjs';
 import { benchKey as key, cpuSeconds, rssBytes, startNginx, startScript, startSluice, stopAll } from './processes.mjs';
-import { fitSlope, heapTotalGrowth, markdownTable, perRoundDifference, replaceResults, rssGrowth, youngGeneration } from './report.mjs';
+import { fitSlope, heapTotalGrowth, markdownTable, percentile, perRoundDifference, replaceResults, rssGrowth, youngGeneration } from './report.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.env.BENCH_QUICK === '1';

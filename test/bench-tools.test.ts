@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchKey, nginxPath, startNginx, startScript, stopAll, type BenchTarget } from '../bench/processes.mjs';
-import { endMarker, fitSlope, markdownTable, perRoundDifference, replaceResults, rssGrowth, slope, startMarker } from '../bench/report.mjs';
+import { endMarker, fitSlope, markdownTable, percentile, perRoundDifference, replaceResults, rssGrowth, slope, startMarker } from '../bench/report.mjs';
 
 // Written as separate writes, with a three-byte character split between two of them, so a relay
 // that decoded and re-encoded text per chunk would show it.
@@ -173,5 +173,26 @@ describe('added latency judged round by round', () => {
     expect(lowest).toBeCloseTo(0.05, 10);
     expect(highest).toBeCloseTo(0.15, 10);
     expect(rounds).toBe(5);
+  });
+});
+
+describe('the percentile the bench reports', () => {
+  const upTo = (n: number) => Array.from({ length: n }, (_, index) => n - index); // n, n − 1, … 1: unsorted
+
+  it('is the nearest rank: a p99 of 100 round times is the 99th, not the slowest', () => {
+    expect(percentile(upTo(100), 0.99)).toBe(99);
+    expect(percentile(upTo(200), 0.99)).toBe(198);
+  });
+
+  it('is the largest value when there are too few for the fraction (a p99 of 20 rounds)', () => {
+    expect(percentile(upTo(20), 0.99)).toBe(20);
+    expect(percentile(upTo(99), 0.99)).toBe(99);
+  });
+
+  it('takes the lower middle value of an even count as the p50, the middle one of an odd count', () => {
+    expect(percentile([4, 1, 3, 2], 0.5)).toBe(2);
+    expect(percentile([5, 1, 3], 0.5)).toBe(3);
+    expect(percentile([7], 0.5)).toBe(7);
+    expect(percentile([], 0.5)).toBeUndefined();
   });
 });
