@@ -18,6 +18,7 @@ const pairs = Number(process.env.LATENCY_PAIRS ?? 2000);
 // V8 compiles the per-request functions until about the 5000th request (decision 0040).
 const warmUp = Number(process.env.LATENCY_PAIRS_WARM_UP ?? 5000);
 const agent = new Agent({ keepAliveTimeout: 60_000 });
+
 /** One stream, read as the bench reads it; ms from sending to the head, the first body bytes and the last. */
 async function chat(url) {
   const { headMs, firstByteMs, totalMs } = await sendChat(url, { dispatcher: agent });
