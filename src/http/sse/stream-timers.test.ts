@@ -3,7 +3,7 @@
 // and with the last stream gone no timer is left, none of them ever keeping the process alive.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { waitFor } from '../../../test/support/wait.js';
-import { StreamTimers } from './stream-timers.js';
+import { heartbeatTickMs, StreamTimers } from './stream-timers.js';
 
 /** A stream that records its beats and when it expired. */
 function stream(name: string, expired: string[] = []) {
@@ -19,9 +19,22 @@ function stream(name: string, expired: string[] = []) {
   };
 }
 
+/** A stream that records when (performance.now()) it joined and each time it was beaten. */
+function timedStream() {
+  return {
+    joinedAt: performance.now(),
+    beats: [] as number[],
+    beat() {
+      this.beats.push(performance.now());
+    },
+    expire() {},
+  };
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 afterEach(() => {
+  vi.useRealTimers();
   vi.restoreAllMocks();
 });
 
@@ -65,6 +78,49 @@ describe('StreamTimers: heartbeats', () => {
     await sleep(40);
     expect(waiting.beats).toBeGreaterThan(0);
     timers.delete(waiting, 0);
+  });
+
+  it('spreads a long interval over ticks: each tick beats one slice, and every stream still gets one beat an interval, its first within one', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'performance'] });
+    const intervalMs = 8 * heartbeatTickMs;
+    const timers = new StreamTimers<ReturnType<typeof timedStream>>(intervalMs);
+    expect(timers.slices).toBe(8);
+    // 80 streams joining a millisecond apart, as in a reconnect storm, then one a while later.
+    const streams: ReturnType<typeof timedStream>[] = [];
+    for (let index = 0; index < 80; index++) {
+      const one = timedStream();
+      timers.add(one, 0);
+      streams.push(one);
+      vi.advanceTimersByTime(1);
+    }
+    vi.advanceTimersByTime(333);
+    const late = timedStream();
+    timers.add(late, 0);
+    streams.push(late);
+
+    vi.advanceTimersByTime(3 * intervalMs);
+
+    // No tick beats more than its share: 80 / 8, and the late one.
+    const perTick = new Map<number, number>();
+    for (const one of streams) for (const at of one.beats) perTick.set(at, (perTick.get(at) ?? 0) + 1);
+    expect(Math.max(...perTick.values())).toBeLessThanOrEqual(11);
+    expect(perTick.size).toBeGreaterThanOrEqual(3 * timers.slices);
+    for (const one of streams) {
+      expect(one.beats.length).toBeGreaterThanOrEqual(3);
+      expect(one.beats[0]! - one.joinedAt).toBeGreaterThan(0);
+      expect(one.beats[0]! - one.joinedAt).toBeLessThanOrEqual(intervalMs);
+      for (let index = 1; index < one.beats.length; index++) expect(one.beats[index]! - one.beats[index - 1]!).toBe(intervalMs);
+      // Nothing owed at the end: the last beat is less than an interval ago.
+      expect(performance.now() - one.beats.at(-1)!).toBeLessThan(intervalMs);
+    }
+    for (const one of streams) timers.delete(one, 0);
+    expect(timers.ticking).toBe(false);
+  });
+
+  it('beats every stream on each tick when the interval is shorter than two ticks', () => {
+    expect(new StreamTimers(2 * heartbeatTickMs - 1).slices).toBe(1);
+    expect(new StreamTimers(15_000).slices).toBe(60);
+    expect(new StreamTimers(3_600_000).slices).toBe(60);
   });
 
   it('with heartbeats off, sets no interval', () => {
