@@ -199,14 +199,30 @@ export async function startPageServer(sluiceUrl: string): Promise<PageServer> {
         write();
         resolve();
       }, delayMs));
+      let dropped = false;
       upstreamResponse.on('data', (chunk: Buffer) => {
-        deltas += chunk.toString('latin1').split('event: delta\n').length - 1;
-        if (dropAfterDeltas !== undefined && deltas >= dropAfterDeltas) {
-          // A dropped connection: the chunked body never ends, so the client sees a network error.
-          upstream.destroy();
-          response.socket?.destroy();
+        if (dropped) return;
+        const text = chunk.toString('latin1');
+        const found = text.split('event: delta\n').length - 1;
+        if (dropAfterDeltas !== undefined && deltas + found >= dropAfterDeltas) {
+          // A dropped connection just before the dropAfterDeltas-th delta: the chunked body never
+          // ends, so the client sees a network error. What came before that delta is written first,
+          // and given time to arrive, even when Sluice sent it in the same chunk (a loaded machine
+          // coalesces events): the client has an event id to resume from.
+          dropped = true;
+          let at = -1;
+          for (let seen = deltas; seen < dropAfterDeltas; seen++) at = text.indexOf('event: delta\n', at + 1);
+          const before = chunk.subarray(0, at); // latin1: a character per byte
+          written = written.then(() => {
+            if (before.length > 0) response.write(before);
+            return later(() => {
+              upstream.destroy();
+              response.socket?.destroy();
+            }, 50);
+          });
           return;
         }
+        deltas += found;
         const cut = cutInsideCharacter(chunk);
         if (cut === -1) {
           written = written.then(() => void response.write(chunk));
@@ -218,7 +234,7 @@ export async function startPageServer(sluiceUrl: string): Promise<PageServer> {
           return later(() => response.write(chunk.subarray(cut)), 5);
         });
       });
-      upstreamResponse.on('end', () => void written.then(() => response.end()));
+      upstreamResponse.on('end', () => void written.then(() => dropped || response.end()));
       upstreamResponse.on('error', () => response.destroy());
     });
     upstream.on('error', () => response.destroy());
