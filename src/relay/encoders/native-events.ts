@@ -2,6 +2,7 @@
 // event of the generation's log becomes at most one native event, named by the log's seq, so a
 // client that reconnects with `<generationId>:<seq>` continues exactly after what it saw.
 import { flat } from '../../contract/flat-string.js';
+import { jsonString } from '../../contract/json-string.js';
 import { formatSseEvent } from '../../sse/format.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import type { EventEncoder } from './openai-chunks.js';
@@ -76,7 +77,7 @@ export function createNativeSseEncoder(identity: NativeStreamIdentity): EventEnc
   // (docs/decisions/0026-stream-path-bytes.md). An id that formatSseEvent would refuse takes its way.
   const deltaHead = /[\r\n\0]/.test(identity.generationId) ? undefined : flat(`event: delta\nid: ${identity.generationId}:`);
   return (event, seq) => {
-    if (event.type === 'text-delta' && deltaHead !== undefined) return `${deltaHead}${seq.toString()}\ndata: {"text":${JSON.stringify(event.text)}}\n\n`;
+    if (event.type === 'text-delta' && deltaHead !== undefined) return `${deltaHead}${seq.toString()}\ndata: {"text":${jsonString(event.text)}}\n\n`;
     const native = toNativeEvent(event, identity);
     if (!native) return '';
     return formatSseEvent({ event: native.name, id: nativeEventId(identity.generationId, seq), data: JSON.stringify(native.data), ...(native.name === 'meta' ? { retry: nativeRetryMs } : {}) });

@@ -2,6 +2,7 @@
 // retry lines, which the official SDKs mishandle), the role in the first chunk, the finish chunk,
 // the usage chunk only when the client asked for it, then `data: [DONE]`.
 import { flat } from '../../contract/flat-string.js';
+import { jsonString } from '../../contract/json-string.js';
 import { formatSseEvent } from '../../sse/format.js';
 import { openAiErrorBody } from './openai-error-body.js';
 import type { StreamEvent, Usage } from '../../contract/stream-event.js';
@@ -46,7 +47,7 @@ export function createOpenAiChunkEncoder(options: ChunkEncoderOptions): EventEnc
       case 'start':
         return role();
       case 'text-delta': {
-        const text = textHead + JSON.stringify(event.text) + textTail;
+        const text = textHead + jsonString(event.text) + textTail;
         return roleSent ? text : role() + text;
       }
       case 'tool-call-delta': {

@@ -3,6 +3,7 @@
 import type { RedisConnections } from '../../redis/connection.js';
 import { defineLuaScript, runLuaScript } from '../../redis/lua-script.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
+import { jsonString } from '../../contract/json-string.js';
 import type { GenerationInfo } from '../generation-registry.js';
 import type { GenerationKeys } from './keys.js';
 import { encodeEntry, type LogFormat } from './log-format.js';
@@ -144,5 +145,5 @@ export function encodeBatch(events: readonly StreamEvent[]): string {
  * since stringifying an object costs more than its one string (decision 0030).
  */
 function eventJson(event: StreamEvent): string {
-  return event.type === 'text-delta' ? `{"type":"text-delta","text":${JSON.stringify(event.text)}}` : JSON.stringify(event);
+  return event.type === 'text-delta' ? `{"type":"text-delta","text":${jsonString(event.text)}}` : JSON.stringify(event);
 }

@@ -19,6 +19,7 @@ import { nodesKey } from '../../redis/node-presence.js';
 import { slotKey } from '../../redis/keys.js';
 import { defineLuaScript, runLuaScript } from '../../redis/lua-script.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
+import { jsonString } from '../../contract/json-string.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import { parseEvent } from './wire.js';
 
@@ -43,9 +44,13 @@ void textDeltaHasOnlyItsText;
  * its text's JSON string, a quarter of its event's JSON for a short token, and cheaper to build.
  */
 export function encodeEntry(firstSeq: number, events: readonly StreamEvent[]): string {
-  let entry = firstSeq.toString();
-  for (const event of events) entry += '\n' + (event.type === 'text-delta' ? JSON.stringify(event.text) : JSON.stringify(event));
-  return entry;
+  const lines = new Array<string>(events.length + 1);
+  lines[0] = firstSeq.toString();
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index] as StreamEvent;
+    lines[index + 1] = event.type === 'text-delta' ? jsonString(event.text) : JSON.stringify(event);
+  }
+  return lines.join('\n');
 }
 
 /** A format-2 entry read back: the seq of its first event, and its events. */
