@@ -42,6 +42,9 @@ void textDeltaHasOnlyItsText;
  * One format-2 entry: `firstSeq`, then each event on a line of its own. JSON text holds no raw
  * newline (JSON.stringify escapes it), so splitting on '\n' is exact. A text delta is written as
  * its text's JSON string, a quarter of its event's JSON for a short token, and cheaper to build.
+ * The lines are joined from an array, which gives one flat string: built with `+=`, the entry was
+ * a tree of its pieces, one per token, which ioredis flattened when it wrote the command
+ * (docs/decisions/0043-token-text-as-a-json-string.md).
  */
 export function encodeEntry(firstSeq: number, events: readonly StreamEvent[]): string {
   const lines = new Array<string>(events.length + 1);
