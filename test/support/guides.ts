@@ -138,7 +138,7 @@ export interface PageServer {
   proxied: ProxiedRequest[];
   /** How many response chunks were written in two parts, cut inside a UTF-8 character. */
   splitCharacters: number;
-  /** Set to cut the next /api/chat response after that many `event: delta`s, as a dropped network would. */
+  /** Set to N to cut the next /api/chat response just before its Nth `event: delta` (N − 1 arrive whole), as a dropped network would. */
   dropNextChatAfterDeltas: number | undefined;
   close(): Promise<void>;
 }
@@ -212,7 +212,7 @@ export async function startPageServer(sluiceUrl: string): Promise<PageServer> {
           dropped = true;
           let at = -1;
           for (let seen = deltas; seen < dropAfterDeltas; seen++) at = text.indexOf('event: delta\n', at + 1);
-          const before = chunk.subarray(0, at); // latin1: a character per byte
+          const before = chunk.subarray(0, Math.max(at, 0)); // latin1: a character per byte; N ≤ 0 writes nothing
           written = written.then(() => {
             if (before.length > 0) response.write(before);
             return later(() => {
