@@ -133,7 +133,7 @@ describe('anthropic provider', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('closes the upstream request within 250 ms of the client leaving', async () => {
+  it('closes the upstream request within a second of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 50 }, (_, index) => `w${index.toString()} `), delayMs: 40 };
     const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'sonnet', stream: true, messages: [{ role: 'user', content: 'Hi' }] });
     expect((await upstream.requests[0]!.closed) - abortedAt).toBeLessThan(cancelWithinMs);

@@ -1,5 +1,5 @@
 // A client that goes away must not leave the upstream call running: the upstream sees its request
-// close within 250 ms of the client's abort (streamed mid-answer, streamed before the first token,
+// close within a second of the client's abort (streamed mid-answer, streamed before the first token,
 // or not streamed), the generation ends as cancelled and leaves the gateway's active set, and
 // another client's answer from the same upstream is untouched (the bound: test/support/wait.ts).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -63,7 +63,7 @@ async function expectCancelledAndGone(generation: Generation): Promise<void> {
 }
 
 describe('a client that goes away cancels the upstream request', () => {
-  it('streamed, mid-answer: the upstream request closes within 250 ms', async () => {
+  it('streamed, mid-answer: the upstream request closes within a second', async () => {
     upstream.plan = { chunkCount: 100, delayMs: 50 }; // one character every 50 ms: about 3 s in all
     const controller = new AbortController();
     const response = await postChat(gateway.url, { model: 'gpt-test', signal: controller.signal });
@@ -75,7 +75,7 @@ describe('a client that goes away cancels the upstream request', () => {
     await expectCancelledAndGone(generation);
   });
 
-  it('streamed, before the first token: the upstream request closes within 250 ms', async () => {
+  it('streamed, before the first token: the upstream request closes within a second', async () => {
     upstream.handlers.push(() => true); // takes the request and never answers
     const controller = new AbortController();
     // The gateway holds its head until the answer exists, so the client is still waiting for it.
@@ -88,7 +88,7 @@ describe('a client that goes away cancels the upstream request', () => {
     await expectCancelledAndGone(generation);
   });
 
-  it('not streamed, while waiting for the answer: the upstream request closes within 250 ms', async () => {
+  it('not streamed, while waiting for the answer: the upstream request closes within a second', async () => {
     upstream.handlers.push(() => true);
     const controller = new AbortController();
     const pending = postChat(gateway.url, { model: 'gpt-test', stream: false, signal: controller.signal }).catch((error: unknown) => error);

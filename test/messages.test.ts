@@ -291,7 +291,7 @@ describe('count_tokens', () => {
 });
 
 describe('cancellation', () => {
-  it('a client that leaves cancels the upstream request within 250 ms, and the row says cancelled', async () => {
+  it('a client that leaves cancels the upstream request within a second, and the row says cancelled', async () => {
     openai.plan = { chunkCount: 100, delayMs: 50 };
     const controller = new AbortController();
     const response = await fetch(`${gateway.url}/v1/messages`, {

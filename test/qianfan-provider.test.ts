@@ -123,7 +123,7 @@ describe('qianfan provider', () => {
     expect(result.text).not.toContain('[DONE]');
   });
 
-  it('closes the upstream request within 250 ms of the client leaving', async () => {
+  it('closes the upstream request within a second of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 40 }, (_, index) => `p${index.toString()}`), delayMs: 40 };
     const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'ernie4', stream: true, messages: [{ role: 'user', content: 'q' }] });
     expect((await upstream.chats[0]!.closed) - abortedAt).toBeLessThan(cancelWithinMs);

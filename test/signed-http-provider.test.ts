@@ -128,7 +128,7 @@ describe('signed-http provider', () => {
     expect(result.text).toContain('data: [DONE]');
   });
 
-  it('closes the upstream request within 250 ms of the client leaving', async () => {
+  it('closes the upstream request within a second of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 40 }, (_, index) => `p${index.toString()}`), delayMs: 40 };
     const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'agent/default', stream: true, messages: [{ role: 'user', content: 'q' }] });
     expect((await upstream.requests[0]!.closed) - abortedAt).toBeLessThan(cancelWithinMs);

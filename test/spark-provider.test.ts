@@ -130,7 +130,7 @@ describe('spark provider', () => {
     expect(result.text).toContain('generalv3.5');
   });
 
-  it('closes the upstream socket within 250 ms of the client leaving', async () => {
+  it('closes the upstream socket within a second of the client leaving', async () => {
     upstream.plan = { pieces: Array.from({ length: 40 }, (_, index) => `p${index.toString()} `), delayMs: 40 };
     const abortedAt = await abortStreamAfterFirstRead(gateway.url, { model: 'max', stream: true, messages: [{ role: 'user', content: 'q' }] });
     expect((await upstream.closes[0]!) - abortedAt).toBeLessThan(cancelWithinMs);

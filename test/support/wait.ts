@@ -36,8 +36,10 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
 
 /**
  * How soon after a client leaves the cancellation tests require the upstream call to end (ms).
- * It takes a few ms. The bound leaves room for a loaded machine: with two suites running at once,
- * 124 and 176 ms were seen. Every upstream in those tests would run on for at least a second
- * without the cancellation, so they still fail without it.
+ * It takes a few ms; the bound is for a loaded machine, not a speed target (speed is measured by
+ * the bench, not asserted here). 250 ms was exceeded once in CI (405 ms, responses.test.ts, with
+ * the whole suite on two cores), as 100 ms had been before it (124 and 176 ms, two suites at once).
+ * Every upstream in those tests would run on for at least 1.5 s after the client leaves (most for
+ * several, some never end), so they still fail without the cancellation.
  */
-export const cancelWithinMs = 250;
+export const cancelWithinMs = 1000;
