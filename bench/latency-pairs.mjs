@@ -6,8 +6,18 @@
 // p50 time to the last byte, the difference of the two, and when the client had the response's
 // head and first body bytes: where in the answer the gap lies.
 //
+//
+// LATENCY_PAIRS_PIN places the processes on the machine's first and last CPU (Linux `taskset`),
+// to see how much of the gap is where the kernel runs them (decision 0044): `upstream` gives the
+// mock upstream a CPU of its own and puts both relays and this client on the other; `relays` gives
+// the relays a CPU of their own and puts the mock and the client on the other. Unset, the kernel
+// places them, as in `npm run bench`.
+//
 //   npm run build && node bench/latency-pairs.mjs
 //   LATENCY_PAIRS_BLOCK=100 LATENCY_PAIRS=3000 LATENCY_PAIRS_WARM_UP=5000 node bench/latency-pairs.mjs
+//   LATENCY_PAIRS_BLOCK=100 LATENCY_PAIRS_PIN=relays node bench/latency-pairs.mjs
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { Agent } from 'undici';
 import { chat as sendChat } from './chat-client.mjs';
 import { percentile } from './report.mjs';
@@ -17,7 +27,14 @@ const block = Number(process.env.LATENCY_PAIRS_BLOCK ?? 1);
 const pairs = Number(process.env.LATENCY_PAIRS ?? 2000);
 // V8 compiles the per-request functions until about the 5000th request (decision 0040).
 const warmUp = Number(process.env.LATENCY_PAIRS_WARM_UP ?? 5000);
+const pin = process.env.LATENCY_PAIRS_PIN || undefined;
+if (pin !== undefined && pin !== 'upstream' && pin !== 'relays') throw new Error(`LATENCY_PAIRS_PIN: "upstream" or "relays", not "${pin}"`);
 const agent = new Agent({ keepAliveTimeout: 60_000 });
+
+/** Moves every thread of process `pid` to CPU `cpu`. */
+function pinTo(pid, cpu) {
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpu), String(pid)], { stdio: 'ignore' });
+}
 
 /** One stream, read as the bench reads it; ms from sending to the head, the first body bytes and the last. */
 async function chat(url) {
@@ -31,6 +48,15 @@ try {
     { ...(await startScript('lean-relay.mjs', { UPSTREAM_URL: `${upstream.url}/v1` })), name: 'lean' },
     { ...(await startSluice(upstream.url)), name: 'sluice' },
   ];
+  if (pin !== undefined) {
+    const [first, last] = [0, availableParallelism() - 1];
+    const alone = pin === 'upstream' ? [upstream] : relays;
+    const together = pin === 'upstream' ? relays : [upstream];
+    for (const target of alone) pinTo(target.child.pid, last);
+    for (const target of together) pinTo(target.child.pid, first);
+    pinTo(process.pid, first);
+    console.log(`pinned: ${pin === 'upstream' ? 'the mock upstream' : 'the relays'} on CPU ${last}, the rest on CPU ${first}`);
+  }
   for (let index = 0; index < warmUp; index++) for (const relay of relays) await chat(relay.url);
   const times = { lean: [], sluice: [] };
   for (let pair = 0; pair < pairs; pair += block) {
