@@ -6,7 +6,6 @@
 // p50 time to the last byte, the difference of the two, and when the client had the response's
 // head and first body bytes: where in the answer the gap lies.
 //
-//
 // LATENCY_PAIRS_PIN places the processes on the machine's first and last CPU (Linux `taskset`),
 // to see how much of the gap is where the kernel runs them (decision 0044): `upstream` gives the
 // mock upstream a CPU of its own and puts both relays and this client on the other; `relays` gives
@@ -29,11 +28,12 @@ const pairs = Number(process.env.LATENCY_PAIRS ?? 2000);
 const warmUp = Number(process.env.LATENCY_PAIRS_WARM_UP ?? 5000);
 const pin = process.env.LATENCY_PAIRS_PIN || undefined;
 if (pin !== undefined && pin !== 'upstream' && pin !== 'relays') throw new Error(`LATENCY_PAIRS_PIN: "upstream" or "relays", not "${pin}"`);
+if (pin !== undefined && availableParallelism() < 2) throw new Error('LATENCY_PAIRS_PIN needs two CPUs or more');
 const agent = new Agent({ keepAliveTimeout: 60_000 });
 
 /** Moves every thread of process `pid` to CPU `cpu`. */
 function pinTo(pid, cpu) {
-  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpu), String(pid)], { stdio: 'ignore' });
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpu), String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /** One stream, read as the bench reads it; ms from sending to the head, the first body bytes and the last. */
