@@ -35,11 +35,12 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
 }
 
 /**
- * How soon after a client leaves the cancellation tests require the upstream call to end (ms).
+ * How soon after a client leaves the cancellation tests require the upstream call to end (ms), and
+ * the timeout tests after the timeout ended the answer.
  * It takes a few ms; the bound is for a loaded machine, not a speed target (speed is measured by
  * the bench, not asserted here). 250 ms was exceeded once in CI (405 ms, responses.test.ts, with
  * the whole suite on two cores), as 100 ms had been before it (124 and 176 ms, two suites at once).
- * Every upstream in those tests would run on for at least 1.5 s after the client leaves (most for
- * several, some never end), so they still fail without the cancellation.
+ * Every upstream in those tests would run on for at least 1.5 s after the client leaves or the
+ * timeout (most for several, some never end), so they still fail without the cancellation.
  */
 export const cancelWithinMs = 1000;
