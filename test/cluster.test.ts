@@ -17,7 +17,7 @@ import { demoAnswer } from '../src/providers/mock/answer.js';
 import { assertBuildIsCurrent } from './support/dist-freshness.js';
 import { redisBackends, openClient, uniqueKeyPrefix, deleteKeysUnder, startRedisProxy, type RedisBackend } from './support/redis.js';
 import { unusedPort } from './support/tcp.js';
-import { waitFor, within } from './support/wait.js';
+import { eventually, waitFor, within } from './support/wait.js';
 import { attachNative, generationIdOf, postNativeChat, readNative } from './support/native-client.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -225,8 +225,11 @@ for (const backend of backends) describe.skipIf(!backend.available || !postgresU
     const response = await fetch(`${node(0).url}/api/chat`, { method: 'POST', headers: { ...auth(keys.alice), 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ message: 'cancel me elsewhere', model: 'demo' }), signal: controllerChat.signal });
     const generationId = response.headers.get('x-sluice-generation-id') ?? '';
     const reading = readNative(response, controllerChat);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    const cancelled = await fetch(`${node(2).url}/api/generations/${generationId}/cancel`, { method: 'POST', headers: auth(keys.alice) });
+    // Node 3 knows the generation once its copy in Redis has begun; until then it answers 404.
+    const cancelled = await eventually(async () => {
+      const answer = await fetch(`${node(2).url}/api/generations/${generationId}/cancel`, { method: 'POST', headers: auth(keys.alice) });
+      return answer.status === 404 ? undefined : answer;
+    }, 'node 3 to find the generation');
     expect(await cancelled.json()).toMatchObject({ generationId, cancelled: true });
     const read = await within(reading, 5000, 'the cancelled stream on node 1 to end');
     expect(read.events.at(-1)).toMatchObject({ event: 'error', data: { code: 'cancelled' } });

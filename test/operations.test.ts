@@ -107,8 +107,12 @@ describe('operations', () => {
   it('writes exactly one structured log line per request', async () => {
     const response = await chat('gpt-test', { 'x-request-id': 'log-line-check' });
     await response.text();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const lines = logLines().filter((line) => line['requestId'] === 'log-line-check');
+    const ofRequest = () => logLines().filter((line) => line['requestId'] === 'log-line-check');
+    // Written when the server's response closes, which may come a moment after the client read it.
+    await eventually(() => (ofRequest().length > 0 ? true : undefined), 'the request log line');
+    // A second line would be written as soon: give it the time to show.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = ofRequest();
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ route: '/v1/chat/completions', status: 200, model: 'gpt-test', provider: 'upstream', stream: true, outcome: 'completed' });
     expect(typeof lines[0]?.['durationMs']).toBe('number');
