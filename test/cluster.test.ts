@@ -228,7 +228,9 @@ for (const backend of backends) describe.skipIf(!backend.available || !postgresU
     // Node 3 knows the generation once its copy in Redis has begun; until then it answers 404.
     const cancelled = await eventually(async () => {
       const answer = await fetch(`${node(2).url}/api/generations/${generationId}/cancel`, { method: 'POST', headers: auth(keys.alice) });
-      return answer.status === 404 ? undefined : answer;
+      if (answer.status !== 404) return answer;
+      await answer.body?.cancel();
+      return undefined;
     }, 'node 3 to find the generation');
     expect(await cancelled.json()).toMatchObject({ generationId, cancelled: true });
     const read = await within(reading, 5000, 'the cancelled stream on node 1 to end');
