@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './report.mjs';
 
@@ -38,7 +39,7 @@ if (process.argv[2] === 'echo') {
   const server = createServer();
   await new Promise((resolve) => server.listen(path, resolve));
   const accepted = new Promise((resolve) => server.once('connection', resolve));
-  const child = fork(new URL(import.meta.url).pathname, ['echo', path], { stdio: 'inherit' });
+  const child = fork(fileURLToPath(import.meta.url), ['echo', path], { stdio: 'inherit' });
   try {
     const socket = await accepted;
     let answered;
