@@ -15,12 +15,11 @@
 //   npm run build && node bench/latency-pairs.mjs
 //   LATENCY_PAIRS_BLOCK=100 LATENCY_PAIRS=3000 LATENCY_PAIRS_WARM_UP=5000 node bench/latency-pairs.mjs
 //   LATENCY_PAIRS_BLOCK=100 LATENCY_PAIRS_PIN=relays node bench/latency-pairs.mjs
-import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { Agent } from 'undici';
 import { chat as sendChat } from './chat-client.mjs';
 import { percentile } from './report.mjs';
-import { startScript, startSluice, stopAll } from './processes.mjs';
+import { pinTo, startScript, startSluice, stopAll } from './processes.mjs';
 
 const block = Number(process.env.LATENCY_PAIRS_BLOCK ?? 1);
 const pairs = Number(process.env.LATENCY_PAIRS ?? 2000);
@@ -30,11 +29,6 @@ const pin = process.env.LATENCY_PAIRS_PIN || undefined;
 if (pin !== undefined && pin !== 'upstream' && pin !== 'relays') throw new Error(`LATENCY_PAIRS_PIN: "upstream" or "relays", not "${pin}"`);
 if (pin !== undefined && availableParallelism() < 2) throw new Error('LATENCY_PAIRS_PIN needs two CPUs or more');
 const agent = new Agent({ keepAliveTimeout: 60_000 });
-
-/** Moves every thread of process `pid` to CPU `cpu`. */
-function pinTo(pid, cpu) {
-  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpu), String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] });
-}
 
 /** One stream, read as the bench reads it; ms from sending to the head, the first body bytes and the last. */
 async function chat(url) {

@@ -43,6 +43,11 @@ export function cpuSeconds(pids) {
   return ticks / clockTicks;
 }
 
+/** Moves every thread of process `pid` to CPU `cpu` (Linux `taskset`; its error is shown as is). */
+export function pinTo(pid, cpu) {
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpu), String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
 /** Resident set size in bytes of the given processes, from /proc/<pid>/statm. */
 export function rssBytes(pids) {
   let pages = 0;

@@ -11,13 +11,14 @@
 // figure in hand.
 //
 //   node bench/wake-cost.mjs            (WAKE_TRIPS trips per case, 3000 by default)
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pinTo } from './processes.mjs';
 import { percentile } from './report.mjs';
 
 if (process.argv[2] === 'echo') {
@@ -31,8 +32,6 @@ if (process.argv[2] === 'echo') {
   if (platform() !== 'linux') throw new Error('bench/wake-cost.mjs pins processes with Linux taskset');
   if (availableParallelism() < 2) throw new Error('bench/wake-cost.mjs needs two CPUs or more');
   const last = availableParallelism() - 1;
-  /** Moves every thread of process `pid` to CPU `cpu`. */
-  const pinTo = (pid, cpu) => execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpu), String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] });
 
   const directory = mkdtempSync(join(tmpdir(), 'sluice-wake-'));
   const path = join(directory, 'echo.sock');
