@@ -62,14 +62,28 @@ export interface Route {
 }
 
 export type RouteMatch =
-  | { kind: 'found'; route: Route; params: Record<string, string> }
+  | { kind: 'found'; route: Route; params: Readonly<Record<string, string>> }
   | { kind: 'method-not-allowed'; allowed: string[] }
   | { kind: 'not-found' };
 
+/** At most this many paths are remembered by `match`; past it, new ones are looked up each time. */
+const maxRemembered = 256;
+
+/** The params of a route without any: one frozen object for every match of such a route. */
+const noParams: Readonly<Record<string, string>> = Object.freeze({});
+
 export class Router {
   readonly #routes: Route[] = [];
+  /**
+   * Matches of routes without parameters, by `method path` exactly as asked: the next request to
+   * the same path (every request to /v1/chat/completions) is one Map lookup instead of a walk over
+   * every route that builds a params object per pattern (decision 0046). Bounded, since paths come
+   * from clients; a route added later clears it.
+   */
+  readonly #remembered = new Map<string, RouteMatch>();
 
   add(method: string, pattern: string, handler: RouteHandler, options: RouteOptions = {}): this {
+    this.#remembered.clear();
     this.#routes.push({
       method,
       segments: pattern.split('/').filter(Boolean),
@@ -90,12 +104,20 @@ export class Router {
   }
 
   match(method: string, path: string): RouteMatch {
+    const asked = `${method} ${path}`;
+    const remembered = this.#remembered.get(asked);
+    if (remembered !== undefined) return remembered;
     const parts = path.split('/').filter(Boolean);
     const allowed: string[] = [];
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
-      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { kind: 'found', route, params };
+      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) {
+        if (route.segments.some((segment) => segment.startsWith(':'))) return { kind: 'found', route, params };
+        const found: RouteMatch = { kind: 'found', route, params: noParams };
+        if (this.#remembered.size < maxRemembered) this.#remembered.set(asked, found);
+        return found;
+      }
       allowed.push(route.method);
     }
     return allowed.length > 0 ? { kind: 'method-not-allowed', allowed } : { kind: 'not-found' };
