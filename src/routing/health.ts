@@ -91,6 +91,12 @@ export interface HealthStore {
    * the count a moment after this resolves, as `acquire` may.
    */
   readAndAcquire(ids: readonly string[], acquireId: string, now: number): Promise<ReadAndAcquired>;
+  /**
+   * `readAndAcquire` answered in the same turn, by a store that keeps the health in this process's
+   * memory (a single node's); a store that must ask elsewhere leaves it out. The pool router uses
+   * it to send a pool of one's first attempt without a promise on the way (decision 0046).
+   */
+  readAndAcquireNow?(ids: readonly string[], acquireId: string, now: number): ReadAndAcquired;
   /** Forgets every failure of `id` (admin reset). */
   reset(id: string): Promise<void>;
 }

@@ -89,6 +89,9 @@ export function createMemoryHealthStore(policy: CooldownPolicy): HealthStore {
       const health = read(ids, now);
       return Promise.resolve({ health, release: acquire(acquireId) });
     },
+    readAndAcquireNow(ids, acquireId, now) {
+      return { health: read(ids, now), release: acquire(acquireId) };
+    },
     reset(id) {
       const found = entries.get(id);
       if (found) {

@@ -42,6 +42,16 @@ describe('provider quotas', () => {
     for (let index = 0; index < 100; index += 1) expect((await quota.tryAdmit('openai', 1000, start)).admitted).toBe(true);
   });
 
+  it('admits at once, with nothing to settle, only a provider without a budget', async () => {
+    const quota = quotas({ openai: { requestsPerMinute: 6 }, anthropic: { tokensPerMinute: 1000 }, azure: {} });
+    expect(quota.admitsWithoutBudget('openai')).toBeUndefined();
+    expect(quota.admitsWithoutBudget('anthropic')).toBeUndefined();
+    const free = quota.admitsWithoutBudget('azure');
+    expect(free?.admitted).toBe(true);
+    await expect(free?.settle(500)).resolves.toBeUndefined();
+    expect(quota.admitsWithoutBudget('unknown')?.admitted).toBe(true);
+  });
+
   it('N requests per minute admit N at once, then one every 60/N seconds', async () => {
     const quota = quotas({ openai: { requestsPerMinute: 6 } });
     for (let index = 0; index < 6; index += 1) expect((await quota.tryAdmit('openai', 0, start)).admitted).toBe(true);

@@ -67,6 +67,11 @@ export interface ProviderQuotas {
    */
   tryAdmit(providerId: string, estimatedPromptTokens: number, now: number): Promise<ProviderAdmissionResult>;
   /**
+   * The admission of a provider with no budget, at once: nothing to count, nothing to settle.
+   * Undefined for a provider with a budget, whose admission needs the state (`tryAdmit`).
+   */
+  admitsWithoutBudget(providerId: string): ProviderAdmission | undefined;
+  /**
    * Waits in this node's line for `providerId` until its budget admits the request, first come
    * first served. Rejects with `provider_limit_reached` (429, with Retry-After) when `timeoutMs`
    * passes first, or at once when the budget cannot refill within the time the request has left;
@@ -250,5 +255,10 @@ export function createProviderQuotas(options: ProviderQuotasOptions): ProviderQu
     });
   }
 
-  return { tryAdmit, waitForAdmission };
+  function admitsWithoutBudget(providerId: string): ProviderAdmission | undefined {
+    const limits = limitsOf(providerId);
+    return limits?.requestsPerMinute === undefined && limits?.tokensPerMinute === undefined ? nothingToSettle : undefined;
+  }
+
+  return { tryAdmit, admitsWithoutBudget, waitForAdmission };
 }

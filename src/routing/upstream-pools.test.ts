@@ -121,29 +121,89 @@ describe('bounds and exhaustion', () => {
 });
 
 describe('a pool of one', () => {
-  /** The memory store, counting the calls that reach it. */
-  function countingStore() {
+  /**
+   * The memory store, counting the calls that reach it; `inMemory: false` leaves out its
+   * same-turn step, as a store that asks Redis does.
+   */
+  function countingStore({ inMemory = true } = {}) {
     const inner = createMemoryHealthStore(settings.cooldown);
-    const calls = { read: 0, acquire: 0, readAndAcquire: 0 };
+    const calls = { read: 0, acquire: 0, readAndAcquire: 0, readAndAcquireNow: 0 };
     const store: HealthStore = {
       ...inner,
       read: (ids, now) => ((calls.read += 1), inner.read(ids, now)),
       acquire: (id, now) => ((calls.acquire += 1), inner.acquire(id, now)),
       readAndAcquire: (ids, id, now) => ((calls.readAndAcquire += 1), inner.readAndAcquire(ids, id, now)),
+      readAndAcquireNow: (ids, id, now) => ((calls.readAndAcquireNow += 1), inner.readAndAcquireNow!(ids, id, now)),
     };
+    if (!inMemory) delete store.readAndAcquireNow;
     return { store, inner, calls };
   }
   const inFlight = async (health: HealthStore) => (await health.read(['a/m'], 0)).get('a/m')?.inFlight;
 
   it('reads health and counts the request in one step of the store, and the attempt releases it', async () => {
-    const { store, inner, calls } = countingStore();
+    const { store, inner, calls } = countingStore({ inMemory: false });
     const { pools } = setup({ health: store });
     const attempt = await pools.open({ pools: [pool([deployment('a')])], settings }, { estimatedPromptTokens: 0 }).next(signal);
-    expect(calls).toEqual({ read: 0, acquire: 0, readAndAcquire: 1 });
+    expect(calls).toEqual({ read: 0, acquire: 0, readAndAcquire: 1, readAndAcquireNow: 0 });
     expect(await inFlight(inner)).toBe(1);
     attempt?.ended(0);
     attempt?.ended(0);
     expect(await inFlight(inner)).toBe(0);
+  });
+
+  it('health in memory and a provider without a budget: the first attempt comes in the same turn, counted, as choose would pick it', async () => {
+    const { store, inner, calls } = countingStore();
+    const { pools } = setup({ health: store });
+    await inner.recordFailure('a/m', { code: 'upstream_unavailable' }, 1_000_000);
+    await inner.recordFailure('a#1', { code: 'upstream_rate_limited' }, 1_000_000);
+    const source = pools.open({ pools: [pool([deployment('a', { keys: 2 })])], settings }, { estimatedPromptTokens: 0 });
+    const attempt = source.first?.();
+    // Cooling, and a cooling key, read as healthy in a pool of one; the rotation starts at the first key.
+    expect(attempt).toMatchObject({ deployment: 'a/m', keyId: 'a#1', apiKey: 'secret-a-0' });
+    expect(calls).toEqual({ read: 0, acquire: 0, readAndAcquire: 0, readAndAcquireNow: 1 });
+    expect(await inFlight(inner)).toBe(1);
+    // Asked again, it has no first attempt to give; the next attempt of the same request goes the
+    // usual way, knowing what the first one met.
+    expect(source.first?.()).toBeUndefined();
+    await attempt?.failed(new SluiceError('upstream_auth_failed', { upstreamStatus: 401 }));
+    attempt?.ended(0);
+    expect(await inFlight(inner)).toBe(0);
+    expect(await source.next(signal)).toMatchObject({ deployment: 'a/m', keyId: 'a#2' });
+    expect(calls).toEqual({ read: 0, acquire: 0, readAndAcquire: 1, readAndAcquireNow: 1 });
+  });
+
+  it('the same-turn attempt counts against the retry bounds', async () => {
+    const { pools } = setup();
+    const source = pools.open({ pools: [pool([deployment('a', { keys: 3 })])], settings: { ...settings, retry: { maxAttempts: 2, maxTotalMs: 60_000 } } }, { estimatedPromptTokens: 0 });
+    const seen = [];
+    for (let attempt = source.first?.() ?? (await source.next(signal)); attempt; attempt = await source.next(signal)) {
+      seen.push(attempt.keyId);
+      await attempt.failed(new SluiceError('upstream_auth_failed', { upstreamStatus: 401 }));
+      attempt.ended(0);
+    }
+    expect(seen).toHaveLength(2);
+    expect(new Set(seen).size).toBe(2);
+  });
+
+  it('none in the same turn from a provider with a budget, a disabled deployment, a pool of several, or a store that asks elsewhere; nothing stays counted', async () => {
+    const budgeted = setup({ limits: { a: { tokensPerMinute: 5000 } } });
+    const withBudget = budgeted.pools.open({ pools: [pool([deployment('a')])], settings }, { estimatedPromptTokens: 0 });
+    expect(withBudget.first?.()).toBeUndefined();
+    expect((await withBudget.next(signal))?.deployment).toBe('a/m');
+
+    const { store, inner, calls } = countingStore();
+    const { pools } = setup({ health: store });
+    await inner.recordFailure('a/m', { code: 'upstream_auth_failed', disable: true }, 1_000_000);
+    const disabled = pools.open({ pools: [pool([deployment('a')])], settings }, { estimatedPromptTokens: 0 });
+    expect(disabled.first?.()).toBeUndefined();
+    await expect(disabled.next(signal)).rejects.toMatchObject({ code: 'pool_unavailable' });
+    expect(calls).toEqual({ read: 0, acquire: 0, readAndAcquire: 1, readAndAcquireNow: 1 });
+    expect(await inFlight(inner)).toBe(0);
+
+    expect(pools.open({ pools: [pool([deployment('b'), deployment('c')])], settings }, { estimatedPromptTokens: 0 }).first?.()).toBeUndefined();
+    const remote = countingStore({ inMemory: false });
+    expect(setup({ health: remote.store }).pools.open({ pools: [pool([deployment('a')])], settings }, { estimatedPromptTokens: 0 }).first?.()).toBeUndefined();
+    expect(calls.readAndAcquireNow + remote.calls.readAndAcquireNow).toBe(1);
   });
 
   it('whose only key is refused: pool_unavailable, and nothing stays counted', async () => {

@@ -77,6 +77,12 @@ export interface AttemptSource {
    * within the queue timeout); with the signal's reason when it aborts while waiting in line.
    */
   next(signal: AbortSignal): Promise<UpstreamAttempt | undefined> | UpstreamAttempt | undefined;
+  /**
+   * The first attempt chosen in the same turn, when the source can (a pool of one on a single
+   * node: decision 0046); undefined otherwise, and `next` chooses it. Asked before `next`, so the
+   * request may reach the upstream with no promise and no AbortSignal on its way.
+   */
+  first?(): UpstreamAttempt | undefined;
 }
 
 /** What the admin view shows of one key. */
@@ -138,6 +144,16 @@ export const coolingCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 
 /** A provider's answer about its account, not the endpoint: with several keys, only the key rests. */
 const keyRateCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['upstream_rate_limited', 'upstream_quota_exceeded']);
+
+/**
+ * A pool of one has nowhere else to send the request: its cooldown is not a reason to refuse it
+ * (only a disabled target is), so every other state reads as healthy, and the upstream answers.
+ */
+function asPoolOfOne(read: ReadonlyMap<string, TargetHealth>): ReadonlyMap<string, TargetHealth> {
+  const healthOf = new Map<string, TargetHealth>();
+  for (const [id, found] of read) healthOf.set(id, found.state === 'disabled' || found.state === 'healthy' ? found : { ...found, state: 'healthy' });
+  return healthOf;
+}
 
 const usable = (health: TargetHealth | undefined): boolean => health === undefined || health.state === 'healthy' || health.state === 'half-open';
 
@@ -275,9 +291,7 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
       } else {
         read = await health.read(ids, now());
       }
-      // A pool of one has nowhere else to send the request: its cooldown is not a reason to refuse
-      // it (only a disabled key is), so it is tried as if healthy, and the upstream answers.
-      const healthOf = pool.deployments.length === 1 ? new Map([...read].map(([id, found]) => [id, found.state === 'disabled' ? found : { ...found, state: 'healthy' as const }])) : read;
+      const healthOf = pool.deployments.length === 1 ? asPoolOfOne(read) : read;
       const isOpen = (deployment: PoolDeployment) => usable(healthOf.get(deployment.id)) && deployment.keys.some((key) => !excludedKeys.has(key.id) && usable(healthOf.get(key.id)));
       const passedOver = new Set<string>();
       const refusedBudget = new Map<string, { deployment: PoolDeployment; retryAfterMs: number }>();
@@ -344,34 +358,64 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
       });
     }
 
-    return {
-      async next(signal) {
-        for (;;) {
-          if (signal.aborted) throw signal.reason;
-          if (attempted && now() - startedAt >= settings.retry.maxTotalMs) return undefined;
-          const pool = route.pools[poolIndex];
-          if (pool === undefined) {
-            if (attempted) return undefined;
-            throw firstRefusal ?? new SluiceError('pool_unavailable');
-          }
-          if (attemptsInPool >= settings.retry.maxAttempts) {
-            poolIndex += 1;
-            attemptsInPool = 0;
-            continue;
-          }
-          const choice = await choose(pool, signal);
-          if (choice instanceof SluiceError) {
-            firstRefusal ??= choice;
-            poolIndex += 1;
-            attemptsInPool = 0;
-            continue;
-          }
-          attempted = true;
-          attemptsInPool += 1;
-          return choice;
+    /**
+     * The first attempt of a pool of one, chosen in the same turn when both stores can answer so:
+     * health kept in this process's memory (a single node) and a provider without a budget. The
+     * request then reaches the upstream with no promise on its way, before the route goes on to
+     * set up its response (decision 0046). The choice is the one `choose` makes; undefined when
+     * this way does not apply, and `choose` decides from the start (the in-flight count taken
+     * here is given back first).
+     */
+    function firstInSameTurn(): UpstreamAttempt | undefined {
+      const pool = route.pools[0];
+      const deployment = pool?.deployments.length === 1 ? pool.deployments[0] : undefined;
+      if (attempted || poolIndex !== 0 || deployment === undefined || settings.retry.maxAttempts < 1 || health.readAndAcquireNow === undefined) return undefined;
+      const admission = quotas.admitsWithoutBudget(deployment.provider);
+      if (admission === undefined) return undefined;
+      const ids = deployment.keys.length === 1 && deployment.keys[0] !== undefined ? [deployment.id, deployment.keys[0].id] : [...new Set([deployment.id, ...deployment.keys.map((key) => key.id)])];
+      const both = health.readAndAcquireNow(ids, deployment.id, now());
+      const healthOf = asPoolOfOne(both.health);
+      // In a pool of one every state but `disabled` reads as healthy: no probe is claimed.
+      const key = usable(healthOf.get(deployment.id)) ? rotatedKeys(deployment, excludedKeys, healthOf)[0] : undefined;
+      if (key === undefined) {
+        both.release();
+        return undefined;
+      }
+      metrics.deploymentAttempts.inc({ deployment: deployment.id, key: key.id });
+      attempted = true;
+      attemptsInPool = 1;
+      return attemptOn(deployment, key, admission, both.release, healthOf);
+    }
+
+    return { first: firstInSameTurn, next: nextChosen };
+
+    /** The next attempt, chosen by `choose` pool after pool within the retry bounds. */
+    async function nextChosen(signal: AbortSignal): Promise<UpstreamAttempt | undefined> {
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        if (attempted && now() - startedAt >= settings.retry.maxTotalMs) return undefined;
+        const pool = route.pools[poolIndex];
+        if (pool === undefined) {
+          if (attempted) return undefined;
+          throw firstRefusal ?? new SluiceError('pool_unavailable');
         }
-      },
-    };
+        if (attemptsInPool >= settings.retry.maxAttempts) {
+          poolIndex += 1;
+          attemptsInPool = 0;
+          continue;
+        }
+        const choice = await choose(pool, signal);
+        if (choice instanceof SluiceError) {
+          firstRefusal ??= choice;
+          poolIndex += 1;
+          attemptsInPool = 0;
+          continue;
+        }
+        attempted = true;
+        attemptsInPool += 1;
+        return choice;
+      }
+    }
   }
 
   async function describe(pools: readonly Pool[]): Promise<DeploymentView[]> {
