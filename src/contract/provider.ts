@@ -25,9 +25,27 @@ export interface ChatRequest {
   userId?: string;
 }
 
+/**
+ * An attempt's cancellation, as `CallContext.signal` carries it, without an AbortSignal: making a
+ * signal and adding a listener to it cost several µs on every request before the upstream call,
+ * so the HTTP shell listens here instead (decision 0046).
+ */
+export interface Cancellation {
+  readonly aborted: boolean;
+  /** Why, once aborted (a SluiceError from the generation). */
+  readonly reason: unknown;
+  /** Calls `listener` once, with the reason, when the attempt is cancelled; returns the function that stops that. */
+  onAbort(listener: (reason: unknown) => void): () => void;
+}
+
 export interface CallContext {
-  /** Aborted when the generation is cancelled; adapters must stop all upstream I/O on it. */
-  signal: AbortSignal;
+  /**
+   * Aborted when the generation is cancelled; adapters must stop all upstream I/O on it. The
+   * generation makes it when it is first read.
+   */
+  readonly signal: AbortSignal;
+  /** The same cancellation as `signal`, for an adapter that needs no AbortSignal; absent from some callers (providers/shared/cancellation.ts `cancellationOf`). */
+  readonly cancellation?: Cancellation;
   /** `stream` asks the upstream for a stream; `complete` for one response (fewer events). */
   mode: 'stream' | 'complete';
   requestId: string;

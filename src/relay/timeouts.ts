@@ -27,7 +27,7 @@ const timeoutNames: Record<TimeoutCode, string> = {
 export class TimedSink implements EventSink {
   readonly #target: EventSink;
   readonly #timeouts: Timeouts;
-  readonly #step: AbortController;
+  readonly #step: { abort(reason: unknown): void };
   readonly #provider: string;
   readonly #startedAt = performance.now();
   /** When the last content event arrived; undefined until the first. */
@@ -37,7 +37,7 @@ export class TimedSink implements EventSink {
   /** Called once on close: how a pulled upstream is told to stop (upstream-events.ts). */
   #onClose: (() => void) | undefined;
 
-  constructor(target: EventSink, timeouts: Timeouts, step: AbortController, provider: string) {
+  constructor(target: EventSink, timeouts: Timeouts, step: { abort(reason: unknown): void }, provider: string) {
     this.#target = target;
     this.#timeouts = timeouts;
     this.#step = step;

@@ -5,6 +5,7 @@ import type { EventBatch, EventSink, PushedEvents } from '../../src/contract/pro
 import type { StreamEvent } from '../../src/contract/stream-event.js';
 import type { BodyDecoder } from '../../src/providers/shared/body-decoder.js';
 import { DecodedBody } from '../../src/providers/shared/http-upstream.js';
+import { signalCancellation } from '../../src/providers/shared/cancellation.js';
 
 export interface Pushed {
   /** Every batch, in order. */
@@ -44,7 +45,7 @@ export function collectPushed(upstream: PushedEvents): Promise<Pushed> {
 /** Feeds `reads` (each one read of the body, delivered in its own turn) through DecodedBody into `decoder`. */
 export function replayReads(decoder: BodyDecoder, reads: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, provider = 'test'): Promise<Pushed> {
   const sink = recordingSink();
-  const body = new DecodedBody(decoder, sink, new AbortController().signal, provider);
+  const body = new DecodedBody(decoder, sink, signalCancellation(new AbortController().signal), provider);
   void (async () => {
     try {
       for await (const read of reads) {

@@ -4,6 +4,7 @@ import type { StreamEvent } from '../../contract/stream-event.js';
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool, readJsonResponse, retryAfterSeconds } from '../shared/http-client.js';
 import { streamHttpUpstream, type UpstreamAnswer } from '../shared/http-upstream.js';
+import { cancellationOf } from '../shared/cancellation.js';
 import type { ResolvedAnthropicProvider } from './config.js';
 import { buildRequest } from './request.js';
 import { anthropicError, parseErrorDetail } from './errors.js';
@@ -18,7 +19,7 @@ export function createAnthropicAdapter(config: ResolvedAnthropicProvider, depend
     return streamHttpUpstream({
       provider,
       dispatcher,
-      signal: context.signal,
+      cancellation: cancellationOf(context),
       traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,

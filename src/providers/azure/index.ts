@@ -4,6 +4,7 @@ import type { CallContext, ChatRequest, EmbeddingContext, EmbeddingRequest, Embe
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
 import { streamHttpUpstream } from '../shared/http-upstream.js';
+import { cancellationOf } from '../shared/cancellation.js';
 import { createOpenAiAnswerReader } from '../openai/answer.js';
 import type { ResolvedAzureProvider } from './config.js';
 import { sendEmbeddings } from '../openai/embeddings.js';
@@ -20,7 +21,7 @@ export function createAzureAdapter(config: ResolvedAzureProvider, dependencies: 
     return streamHttpUpstream({
       provider,
       dispatcher,
-      signal: context.signal,
+      cancellation: cancellationOf(context),
       traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,

@@ -4,6 +4,7 @@ import type { CallContext, ChatRequest, EmbeddingContext, EmbeddingRequest, Embe
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
 import { streamHttpUpstream } from '../shared/http-upstream.js';
+import { cancellationOf } from '../shared/cancellation.js';
 import type { ResolvedOpenAiProvider } from './config.js';
 import { buildRequest } from './request.js';
 import { createOpenAiAnswerReader } from './answer.js';
@@ -20,7 +21,7 @@ export function createOpenAiAdapter(config: ResolvedOpenAiProvider, dependencies
     return streamHttpUpstream({
       provider,
       dispatcher,
-      signal: context.signal,
+      cancellation: cancellationOf(context),
       traceparent: context.traceparent,
       request: buildRequest(config, request, context),
       upstreamModel: request.model,

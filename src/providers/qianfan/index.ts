@@ -4,6 +4,7 @@ import { SluiceError } from '../../errors/sluice-error.js';
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
 import { streamHttpUpstream, type WholeResponse } from '../shared/http-upstream.js';
+import { cancellationOf } from '../shared/cancellation.js';
 import type { ResolvedQianfanProvider } from './config.js';
 import { chatUrl, knownEndpoints, requestBody } from './request.js';
 import { qianfanError, qianfanErrorOf, tokenErrorCodes } from './errors.js';
@@ -58,7 +59,7 @@ export function createQianfanAdapter(config: ResolvedQianfanProvider, dependenci
     streamHttpUpstream({
       provider,
       dispatcher,
-      signal: context.signal,
+      cancellation: cancellationOf(context),
       traceparent: context.traceparent,
       request: { url: chatUrl(config, request.model, token), headers: { 'content-type': 'application/json' }, body },
       upstreamModel: request.model,

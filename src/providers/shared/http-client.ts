@@ -105,8 +105,8 @@ export async function sendUpstream(upstream: UpstreamRequest): Promise<UpstreamR
 }
 
 /** Maps an error thrown by undici (while connecting or reading the body) to a SluiceError. */
-export function transportError(error: unknown, signal: AbortSignal, provider: string): unknown {
-  if (signal.aborted) return signal.reason;
+export function transportError(error: unknown, cancellation: { readonly aborted: boolean; readonly reason: unknown }, provider: string): unknown {
+  if (cancellation.aborted) return cancellation.reason;
   if (error instanceof SluiceError) return error;
   const code = (error as { code?: string } | null)?.code ?? '';
   const detail = error instanceof Error ? error.message : String(error);

@@ -11,6 +11,7 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import { collectPushed, recordingSink, type Pushed } from '../../../test/support/pushed-events.js';
 import { EventBatcher, SseBodyDecoder, type SseEventDecoder } from './body-decoder.js';
 import { readBodyText } from './http-client.js';
+import { signalCancellation } from './cancellation.js';
 import { streamHttpUpstream, type HttpUpstreamCall, type UpstreamAnswer, type WholeResponse } from './http-upstream.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -46,7 +47,7 @@ function call(overrides: Partial<HttpUpstreamCall> = {}): HttpUpstreamCall {
   return {
     provider: 'test',
     dispatcher,
-    signal: new AbortController().signal,
+    cancellation: signalCancellation(new AbortController().signal),
     request: { url, headers: { 'content-type': 'application/json' }, body: '{}' },
     traceparent: undefined,
     upstreamModel: 'model-x',
@@ -159,7 +160,7 @@ describe('streamHttpUpstream', () => {
     const reason = new SluiceError('cancelled', { provider: 'test' });
     const sink = recordingSink();
     const bodies: UpstreamAnswer['body'][] = [];
-    streamHttpUpstream(sseCall(bodies, { signal: controller.signal })).pushTo({
+    streamHttpUpstream(sseCall(bodies, { cancellation: signalCancellation(controller.signal) })).pushTo({
       events(batch) {
         sink.events(batch);
         if (batch.some((event) => event.type === 'start')) controller.abort(reason);
@@ -277,7 +278,7 @@ describe('streamHttpUpstream', () => {
     // A body read whole: the abort ends the read.
     const whole = new AbortController();
     const wholeSink = recordingSink();
-    streamHttpUpstream(call({ signal: whole.signal })).pushTo({
+    streamHttpUpstream(call({ cancellation: signalCancellation(whole.signal) })).pushTo({
       events(batch) {
         wholeSink.events(batch);
         whole.abort(reason);
@@ -294,7 +295,7 @@ describe('streamHttpUpstream', () => {
     const streamed = new AbortController();
     const streamedSink = recordingSink();
     const bodies: UpstreamAnswer['body'][] = [];
-    streamHttpUpstream(sseCall(bodies, { signal: streamed.signal })).pushTo({
+    streamHttpUpstream(sseCall(bodies, { cancellation: signalCancellation(streamed.signal) })).pushTo({
       events(batch) {
         streamedSink.events(batch);
         if (batch.some((event) => event.type === 'text-delta')) streamed.abort(reason);
@@ -428,7 +429,7 @@ describe('streamHttpUpstream', () => {
     };
     const controller = new AbortController();
     const reason = new SluiceError('upstream_first_byte_timeout', { provider: 'test' });
-    const settled = run(call({ signal: controller.signal }));
+    const settled = run(call({ cancellation: signalCancellation(controller.signal) }));
     setTimeout(() => controller.abort(reason), 30);
     const { events, error } = await settled;
     expect(events).toEqual([]);

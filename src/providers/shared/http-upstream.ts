@@ -7,7 +7,7 @@
 // body stream or abort listener of undici's own per call; of the shell, a held stream keeps this
 // object and its decoder only (docs/decisions/0037-one-dispatch-handler-per-upstream-call.md).
 import type { Dispatcher } from 'undici';
-import type { EventBatch, EventSink, PushedEvents } from '../../contract/provider.js';
+import type { Cancellation, EventBatch, EventSink, PushedEvents } from '../../contract/provider.js';
 import type { StreamEvent } from '../../contract/stream-event.js';
 import { SluiceError } from '../../errors/sluice-error.js';
 import type { BodyDecoder } from './body-decoder.js';
@@ -46,8 +46,8 @@ export interface HttpUpstreamCall {
   /** The provider id, for errors. */
   provider: string;
   dispatcher: Dispatcher;
-  /** The generation's signal: aborting it ends the upstream request at once. */
-  signal: AbortSignal;
+  /** The generation's cancellation (`cancellationOf(context)`): aborting it ends the upstream request at once. */
+  cancellation: Cancellation;
   request: OutboundRequest;
   /** Sent as the `traceparent` header when the request is traced (CallContext.traceparent). */
   traceparent: string | undefined;
@@ -79,7 +79,7 @@ export interface HttpUpstreamCall {
 /**
  * Runs one upstream call as an adapter's `stream`, in the push form (decision 0034): `pushTo`
  * sends the request, and the body's reads are decoded and pushed to the sink as they arrive.
- * Failures go to the sink as SluiceErrors (an abort as the signal's reason); nothing is pushed
+ * Failures go to the sink as SluiceErrors (an abort as the cancellation's reason); nothing is pushed
  * before the upstream accepted the request.
  */
 export function streamHttpUpstream(call: HttpUpstreamCall): PushedEvents {
@@ -102,7 +102,7 @@ const enum Reading {
 
 /**
  * One upstream call: undici's dispatch handler (https://undici.nodejs.org/#/docs/api/Dispatcher?id=dispatcherdispatchoptions-handler)
- * and the call's state. The generation's signal aborts it through the one listener added here.
+ * and the call's state. The generation's cancellation aborts it through the one listener added here.
  */
 class HttpUpstream implements Dispatcher.DispatchHandler {
   /**
@@ -110,7 +110,9 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
    * which a held stream must not keep (decision 0032).
    */
   #call: HttpUpstreamCall | undefined;
-  readonly #signal: AbortSignal;
+  readonly #cancellation: Cancellation;
+  /** Stops listening to the cancellation; set while the call may still be aborted. */
+  #stopListening: (() => void) | undefined;
   readonly #provider: string;
   readonly #sink: EventSink;
   #reading = Reading.Head;
@@ -122,7 +124,7 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
 
   constructor(call: HttpUpstreamCall, sink: EventSink) {
     this.#call = call;
-    this.#signal = call.signal;
+    this.#cancellation = call.cancellation;
     this.#provider = call.provider;
     this.#sink = sink;
   }
@@ -130,12 +132,12 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
   send(): void {
     const call = this.#call;
     if (call === undefined) return;
-    const { signal } = call;
-    if (signal.aborted) {
-      this.#sink.fail(signal.reason);
+    const { cancellation } = call;
+    if (cancellation.aborted) {
+      this.#sink.fail(cancellation.reason);
       return;
     }
-    signal.addEventListener('abort', this.#onAbort);
+    this.#stopListening = cancellation.onAbort(this.#onAbort);
     try {
       const { origin, path } = originAndPath(call.request.url);
       const headers = call.traceparent === undefined ? call.request.headers : { ...call.request.headers, traceparent: call.traceparent };
@@ -148,13 +150,13 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
   }
 
   readonly #onAbort = (): void => {
-    this.#controller?.abort(abortReason(this.#signal));
+    this.#controller?.abort(abortReason(this.#cancellation));
   };
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     // Aborted while the request waited for a connection.
-    if (this.#signal.aborted) controller.abort(abortReason(this.#signal));
+    if (this.#cancellation.aborted) controller.abort(abortReason(this.#cancellation));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: UpstreamHeaders): void {
@@ -178,7 +180,7 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
         this.#readWhole(answer, call.maxWholeBytes, (whole) => {
           const error = wholeAnswer.errorOf(whole);
           if (error) throw error;
-          call.signal.throwIfAborted();
+          throwIfAborted(call.cancellation);
           this.#sink.events([startEvent(call, answer)]);
           this.#sink.events(wholeAnswer.decode(whole));
         });
@@ -186,7 +188,7 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
       }
       this.#sink.events([startEvent(call, answer)]);
       // The sink may have stopped the call on `start`; after an abort only the failure follows.
-      call.signal.throwIfAborted();
+      throwIfAborted(call.cancellation);
       // No read comes before this returns: the body's reads go where `decode` chose.
       const decoded = call.decode(answer);
       if (decoded instanceof Promise) {
@@ -195,7 +197,7 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
         decoded
           .then((events) => {
             if (this.#reading === Reading.Stopped) return;
-            call.signal.throwIfAborted();
+            throwIfAborted(call.cancellation);
             this.#complete();
             this.#sink.events(events);
             this.#sink.end();
@@ -205,7 +207,7 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
       }
       answer.endUnreadBody();
       this.#reading = Reading.Decoded;
-      this.#decoded = new DecodedBody(decoded, this.#sink, call.signal, call.provider, this);
+      this.#decoded = new DecodedBody(decoded, this.#sink, call.cancellation, call.provider, this);
     } catch (error) {
       this.#fail(error);
     }
@@ -284,7 +286,7 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
     this.#reading = Reading.Stopped;
     this.#whole = undefined;
     this.#abortUnlessEnded();
-    this.#sink.fail(transportError(error, this.#signal, this.#provider));
+    this.#sink.fail(transportError(error, this.#cancellation, this.#provider));
   }
 
   #abortUnlessEnded(): void {
@@ -296,7 +298,8 @@ class HttpUpstream implements Dispatcher.DispatchHandler {
   }
 
   #removeAbortListener(): void {
-    this.#signal.removeEventListener('abort', this.#onAbort);
+    this.#stopListening?.();
+    this.#stopListening = undefined;
   }
 }
 
@@ -313,7 +316,7 @@ interface BodyOwner {
 export class DecodedBody {
   readonly #decoder: BodyDecoder;
   readonly #sink: EventSink;
-  readonly #signal: AbortSignal;
+  readonly #cancellation: Cancellation;
   readonly #provider: string;
   /** Told once, when the body is through: `answered` when its end was pushed, not its failure. */
   readonly #owner: BodyOwner | undefined;
@@ -321,10 +324,10 @@ export class DecodedBody {
   /** A flush of the current read's events is queued (#read). */
   #flushQueued = false;
 
-  constructor(decoder: BodyDecoder, sink: EventSink, signal: AbortSignal, provider: string, owner?: BodyOwner) {
+  constructor(decoder: BodyDecoder, sink: EventSink, cancellation: Cancellation, provider: string, owner?: BodyOwner) {
     this.#decoder = decoder;
     this.#sink = sink;
-    this.#signal = signal;
+    this.#cancellation = cancellation;
     this.#provider = provider;
     this.#owner = owner;
   }
@@ -336,8 +339,8 @@ export class DecodedBody {
   read(bytes: Buffer): void {
     if (this.#done) return;
     // A chunk that comes with the abort: nothing more is decoded.
-    if (this.#signal.aborted) {
-      this.fail(this.#signal.reason);
+    if (this.#cancellation.aborted) {
+      this.fail(this.#cancellation.reason);
       return;
     }
     const decoder = this.#decoder;
@@ -361,8 +364,8 @@ export class DecodedBody {
   /** The body ended. */
   end(): void {
     if (this.#done) return;
-    if (this.#signal.aborted) {
-      this.fail(this.#signal.reason);
+    if (this.#cancellation.aborted) {
+      this.fail(this.#cancellation.reason);
       return;
     }
     let failure: unknown;
@@ -379,7 +382,7 @@ export class DecodedBody {
     if (this.#done) return;
     this.#done = true;
     this.#owner?.bodyStopped(false);
-    this.#sink.fail(transportError(error, this.#signal, this.#provider));
+    this.#sink.fail(transportError(error, this.#cancellation, this.#provider));
   }
 
   readonly #flushRead = (): void => {
@@ -388,7 +391,7 @@ export class DecodedBody {
   };
 
   #failureOf(error: unknown): unknown {
-    return transportError(error instanceof Error ? error : new SluiceError('internal_error', { cause: error }), this.#signal, this.#provider);
+    return transportError(error instanceof Error ? error : new SluiceError('internal_error', { cause: error }), this.#cancellation, this.#provider);
   }
 
   /** Pushes what the decoder has. */
@@ -403,17 +406,22 @@ export class DecodedBody {
    */
   #finish(failure: unknown): void {
     this.#done = true;
-    this.#owner?.bodyStopped(failure === undefined && !this.#signal.aborted);
+    this.#owner?.bodyStopped(failure === undefined && !this.#cancellation.aborted);
     this.#flush();
     if (failure !== undefined) this.#sink.fail(failure);
     else this.#sink.end();
   }
 }
 
-/** An aborted signal's reason as undici takes it: an Error (the generation's are SluiceErrors). */
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
+/** A cancellation's reason as undici takes it: an Error (the generation's are SluiceErrors). */
+function abortReason(cancellation: Cancellation): Error {
+  const reason: unknown = cancellation.reason;
   return reason instanceof Error ? reason : new SluiceError('cancelled', { cause: reason });
+}
+
+/** AbortSignal's throwIfAborted, for a Cancellation. */
+function throwIfAborted(cancellation: Cancellation): void {
+  if (cancellation.aborted) throw cancellation.reason;
 }
 
 /** A response's head, and its reads for a body read whole (made when first asked for). */

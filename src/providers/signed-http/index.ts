@@ -4,6 +4,7 @@ import type { CallContext, ChatRequest, ProviderAdapter, PushedEvents } from '..
 import type { AdapterDependencies } from '../definition.js';
 import { providerPool } from '../shared/http-client.js';
 import { streamHttpUpstream } from '../shared/http-upstream.js';
+import { cancellationOf } from '../shared/cancellation.js';
 import type { ResolvedSignedHttpProvider } from './config.js';
 import { buildRequest, secretsOf } from './request.js';
 import { signedEventsDecoder } from './stream.js';
@@ -20,7 +21,7 @@ export function createSignedHttpAdapter(config: ResolvedSignedHttpProvider, depe
     return streamHttpUpstream({
       provider,
       dispatcher,
-      signal: context.signal,
+      cancellation: cancellationOf(context),
       traceparent: context.traceparent,
       request: buildRequest(config, request, dependencies.now()),
       upstreamModel: request.model,
