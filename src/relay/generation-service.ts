@@ -195,12 +195,14 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         await admission.settle(0);
         throw new SluiceError('shutting_down');
       }
-      const estimatedPromptTokens = estimatePromptTokens(options.request.messages);
+      // Counted once, after the first attempt's request has gone (below), unless a provider's
+      // token budget needs it before (decision 0046).
+      const prompt = promptTokensOf(options.request.messages);
       const generation = new Generation({
         id: dependencies.createId(),
         request: options.request,
-        estimatedPromptTokens,
-        attempts: dependencies.pools.open(route, { estimatedPromptTokens }),
+        estimatedPromptTokens: () => prompt.estimatedPromptTokens,
+        attempts: dependencies.pools.open(route, prompt),
         mode: options.mode,
         requestId: options.requestId,
         now,
@@ -221,9 +223,33 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
         });
       }
       account(generation, { principal, model: options.model, route: options.route, startedAt, admission, ...(keepText !== undefined ? { keepText, messages: options.request.messages } : {}) });
+      // The first attempt's request may not be on the wire yet: undici writes a request on a
+      // reused keep-alive connection from a setImmediate of its own, once it has checked that the
+      // idle socket brought nothing unasked. Whatever runs before that delays it. So what the
+      // route does next (its response's head, its encoder, its subscription) and the prompt's
+      // count wait for the next check phase, which comes after that write (decision 0046).
+      await nextCheckPhase();
+      prompt.count();
       return generation;
     },
   };
+}
+
+/** The prompt's estimated tokens, counted on first read. */
+function promptTokensOf(messages: ChatRequest['messages']): { readonly estimatedPromptTokens: number; count(): number } {
+  let counted: number | undefined;
+  const count = (): number => (counted ??= estimatePromptTokens(messages));
+  return {
+    get estimatedPromptTokens() {
+      return count();
+    },
+    count,
+  };
+}
+
+/** Resolves in the event loop's next check phase, after every setImmediate queued before it. */
+function nextCheckPhase(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 type UsageIdentity = Pick<UsageRecord, 'userId' | 'keyId' | 'model' | 'route'>;

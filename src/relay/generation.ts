@@ -9,6 +9,7 @@ import type { ErrorCode } from '../errors/table.js';
 import type { Candidate } from '../routing/model-router.js';
 import { attemptsInOrder, coolingCodes, type AttemptSource, type UpstreamAttempt } from '../routing/upstream-pools.js';
 import type { CallContext, ChatRequest, EventBatch, UpstreamEvents } from '../contract/provider.js';
+import { Step } from './step.js';
 import type { AttemptTrace, GenerationTrace } from '../contract/generation-trace.js';
 import { errorPayload, isTerminal, type StreamEvent, type Usage } from '../contract/stream-event.js';
 import { TimedSink } from './timeouts.js';
@@ -35,8 +36,11 @@ export interface GenerationOptions {
   resumeGraceMs?: number;
   /** Present when the request is traced: each upstream attempt becomes a child span. */
   trace?: GenerationTrace;
-  /** The prompt's estimated tokens (contract/usage-estimate.ts), if the caller has it already; computed otherwise. */
-  estimatedPromptTokens?: number;
+  /**
+   * The prompt's estimated tokens (contract/usage-estimate.ts), or how to get them, if the caller
+   * has that already; otherwise counted from the request when first needed.
+   */
+  estimatedPromptTokens?: number | (() => number);
 }
 
 /**
@@ -77,11 +81,11 @@ export class Generation implements GenerationView {
   /** Why cancel() was called; undefined while the generation may run on. */
   #cancelReason: SluiceError | undefined;
   /**
-   * The controller of the current step (choosing an attempt, then running it), which cancel()
-   * aborts: one AbortController per attempt, not one more for the generation, since each costs an
-   * EventTarget and its listeners on every request (docs/decisions/0031-one-round-trip-and-one-signal.md).
+   * The cancellation of the current step (choosing an attempt, then running it), which cancel()
+   * aborts: one per attempt, not one more for the generation (docs/decisions/0031-one-round-trip-and-one-signal.md),
+   * and with an AbortSignal only if something reads one (decision 0046).
    */
-  #step: AbortController | undefined;
+  #step: Step | undefined;
   /** The current attempt's sink; closed when the attempt ends or the generation settles. */
   #sink: TimedSink | undefined;
   readonly #source: AttemptSource;
@@ -92,7 +96,12 @@ export class Generation implements GenerationView {
    * held stream does not keep its prompt, which may well be the largest thing it has.
    */
   #request: Omit<ChatRequest, 'model'> | undefined;
-  readonly #promptTokens: number;
+  /**
+   * The prompt's estimated tokens, or how to count them: counted when first needed (an answer
+   * without usage), and at the latest when the answer commits and the prompt is let go. Not before
+   * the upstream call (decision 0046).
+   */
+  #promptTokens: number | (() => number) | undefined;
   readonly #startedAt: number;
   #firstTokenAt: number | undefined;
   #sawStart = false;
@@ -117,7 +126,7 @@ export class Generation implements GenerationView {
     const { request, attempts, candidates, estimatedPromptTokens, ...rest } = options;
     this.#options = rest;
     this.#request = request;
-    this.#promptTokens = estimatedPromptTokens ?? estimatePromptTokens(request.messages);
+    this.#promptTokens = estimatedPromptTokens;
     this.#startedAt = options.now();
     this.#source = attempts ?? attemptsInOrder(candidates ?? []);
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
@@ -208,12 +217,13 @@ export class Generation implements GenerationView {
    * no suspended frame (decision 0034).
    */
   #next(lastError: SluiceError | undefined): void {
-    const step = new AbortController();
+    const step = new Step();
     this.#step = step;
     let next: UpstreamAttempt | undefined | Promise<UpstreamAttempt | undefined>;
     try {
       if (this.#cancelReason !== undefined) throw this.#cancelReason;
-      next = this.#source.next(step.signal);
+      // The first attempt may be chosen in this turn, without a signal (decision 0046).
+      next = (this.#attempts === 0 ? this.#source.first?.() : undefined) ?? this.#source.next(step.signal);
     } catch (thrown) {
       this.#failChoosing(thrown);
       return;
@@ -228,7 +238,7 @@ export class Generation implements GenerationView {
     this.#fail(toSluiceError(reason ?? thrown), reason !== undefined ? 'cancelled' : 'error');
   }
 
-  #begin(attempt: UpstreamAttempt | undefined, step: AbortController, lastError: SluiceError | undefined): void {
+  #begin(attempt: UpstreamAttempt | undefined, step: Step, lastError: SluiceError | undefined): void {
     if (attempt === undefined) {
       this.#fail(lastError ?? new SluiceError('internal_error', { message: 'The model resolved to no upstream.' }), 'error');
       return;
@@ -244,7 +254,7 @@ export class Generation implements GenerationView {
    * events come through a TimedSink; its end or failure goes to #attemptFailed, which retries or
    * finishes the generation.
    */
-  #start(attempt: UpstreamAttempt, step: AbortController): void {
+  #start(attempt: UpstreamAttempt, step: Step): void {
     this.#attempt = attempt;
     this.#attempts += 1;
     this.#provider = attempt.adapter.id;
@@ -273,16 +283,7 @@ export class Generation implements GenerationView {
     }
     let upstream: UpstreamEvents;
     try {
-      upstream = attempt.adapter.stream(
-        { ...request, model: attempt.model },
-        {
-          signal: step.signal,
-          mode: this.#options.mode,
-          requestId: this.#options.requestId,
-          ...(attempt.apiKey !== undefined ? { apiKey: attempt.apiKey } : {}),
-          ...(attemptTrace?.traceparent !== undefined ? { traceparent: attemptTrace.traceparent } : {}),
-        },
-      );
+      upstream = attempt.adapter.stream({ ...request, model: attempt.model }, new AttemptContext(step, this.#options.mode, this.#options.requestId, attempt.apiKey, attemptTrace?.traceparent));
     } catch (thrown) {
       sink.fail(thrown);
       return;
@@ -291,7 +292,7 @@ export class Generation implements GenerationView {
   }
 
   /** One read's events. Nothing follows the terminal event, even from an adapter that sends more in its batch. */
-  #onBatch(batch: EventBatch, sink: TimedSink, step: AbortController): void {
+  #onBatch(batch: EventBatch, sink: TimedSink, step: Step): void {
     try {
       for (const event of batch) {
         this.#accept(event);
@@ -348,6 +349,7 @@ export class Generation implements GenerationView {
         // The first answer event: the log commits when it is appended, below.
         if (!this.committed) {
           this.#firstTokenAt = this.#options.now();
+          this.#countPromptTokens();
           this.#request = undefined;
           this.#attemptTrace?.firstToken();
           this.#attempt?.succeeded();
@@ -416,14 +418,43 @@ export class Generation implements GenerationView {
     this.#unannounced = summary;
   }
 
+  #countPromptTokens(): number {
+    let counted = this.#promptTokens;
+    if (typeof counted === 'number') return counted;
+    counted = counted !== undefined ? counted() : estimatePromptTokens(this.#request?.messages ?? []);
+    this.#promptTokens = counted;
+    return counted;
+  }
+
   #estimateUsage(): Usage {
     let completionTokens = 0;
     for (const event of this.events) {
       if (event.type === 'text-delta') completionTokens += estimateTokens(event.text);
       else if (event.type === 'tool-call-delta' && event.argumentsDelta) completionTokens += estimateTokens(event.argumentsDelta);
     }
-    const promptTokens = this.#promptTokens;
+    const promptTokens = this.#countPromptTokens();
     return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: true };
+  }
+}
+
+/** An attempt's CallContext: its `signal` is the step's, made only when an adapter reads it. */
+class AttemptContext implements CallContext {
+  readonly cancellation: Step;
+  readonly mode: CallContext['mode'];
+  readonly requestId: string;
+  declare readonly apiKey?: string;
+  declare readonly traceparent?: string;
+
+  constructor(step: Step, mode: CallContext['mode'], requestId: string, apiKey: string | undefined, traceparent: string | undefined) {
+    this.cancellation = step;
+    this.mode = mode;
+    this.requestId = requestId;
+    if (apiKey !== undefined) this.apiKey = apiKey;
+    if (traceparent !== undefined) this.traceparent = traceparent;
+  }
+
+  get signal(): AbortSignal {
+    return this.cancellation.signal;
   }
 }
 
