@@ -116,6 +116,8 @@ interface KeyEntry {
   readonly record: ApiKeyRecord;
   readonly principal: Principal;
   readonly until: number;
+  /** `record.secretHash` as bytes, decoded once per cached record instead of on every request. */
+  readonly storedHash: Buffer;
 }
 
 function principalOf(record: ApiKeyRecord): Principal {
@@ -140,13 +142,17 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
    */
   const cache = new Map<string, KeyEntry>();
 
+  /** The cached entry of `id` while it is fresh: in the same turn, with no promise (decision 0046). */
+  function cached(id: string): KeyEntry | undefined {
+    const found = cache.get(id);
+    return found && found.until > now() ? found : undefined;
+  }
+
   async function lookup(id: string): Promise<KeyEntry | undefined> {
-    const cached = cache.get(id);
-    if (cached && cached.until > now()) return cached;
     const record = await keys.get(id);
     cache.delete(id);
     if (!record) return undefined;
-    const entry = { record, principal: principalOf(record), until: now() + cacheMs };
+    const entry = { record, principal: principalOf(record), until: now() + cacheMs, storedHash: Buffer.from(record.secretHash, 'hex') };
     if (cacheMs > 0) {
       if (cache.size >= maxCachedKeys) cache.delete(cache.keys().next().value ?? '');
       cache.set(id, entry);
@@ -238,11 +244,11 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
         throw new SluiceError('invalid_api_key', { message: `The API key is malformed: Sluice keys look like ${expectedForm}. Copy the whole key exactly as it was shown when it was created.` });
       }
       const [, id, secret] = match;
-      const entry = await lookup(id);
+      const entry = cached(id) ?? (await lookup(id));
       const record = entry?.record;
       // One-shot hash: no Hash object per request (docs/decisions/0025-per-request-path.md).
       const presented = hash('sha256', secret, 'buffer');
-      const stored = record ? Buffer.from(record.secretHash, 'hex') : decoyHash;
+      const stored = entry ? entry.storedHash : decoyHash;
       // timingSafeEqual throws on a length mismatch; a corrupt stored hash must fail like a wrong
       // secret, still after one full comparison.
       const usable = stored.length === presented.length;
