@@ -41,6 +41,19 @@ function setUp(connected = { value: true }) {
 }
 
 describe('failover health store', () => {
+  it("answers in the same turn only through a connected primary's own same-turn answer", () => {
+    const { primary, store, connected } = setUp();
+    // The primary here has none (as Redis without a recent read): nor has the failover store.
+    expect(store.readAndAcquireNow?.(['a/m'], 'a/m', 0)).toBeUndefined();
+    const answer = { health: new Map(), release: () => undefined };
+    const withRecentRead: HealthStore = { ...primary, readAndAcquireNow: () => answer };
+    const failover = createFailoverHealthStore({ primary: withRecentRead, fallback: createMemoryHealthStore(policy), isHealthy: () => connected.value, logger: createLogger('silent') });
+    expect(failover.readAndAcquireNow?.(['a/m'], 'a/m', 0)).toBe(answer);
+    // While Redis is known to be down, `readAndAcquire` decides, from memory.
+    connected.value = false;
+    expect(failover.readAndAcquireNow?.(['a/m'], 'a/m', 0)).toBeUndefined();
+  });
+
   it('reads from memory while Redis fails, and memory already knows the cooldowns this node saw', async () => {
     const { primary, store } = setUp();
     await store.recordFailure('a/m', { code: 'upstream_unavailable' }, 0);

@@ -68,6 +68,9 @@ export function createFailoverHealthStore(options: FailoverHealthStoreOptions): 
     },
     acquire: (id, now) => either(() => primary.acquire(id, now), () => fallback.acquire(id, now)),
     readAndAcquire: (ids, acquireId, now) => either(() => primary.readAndAcquire(ids, acquireId, now), () => fallback.readAndAcquire(ids, acquireId, now)),
+    // In the same turn only from the primary's recent read; otherwise `readAndAcquire` decides
+    // (and fails over), so this store's view of the primary's state changes in one place.
+    readAndAcquireNow: (ids, acquireId, now) => (isHealthy() ? primary.readAndAcquireNow?.(ids, acquireId, now) : undefined),
     async reset(id) {
       await fallback.reset(id);
       // An admin's reset must reach every node: when Redis is down, say so rather than pretend.

@@ -92,11 +92,13 @@ export interface HealthStore {
    */
   readAndAcquire(ids: readonly string[], acquireId: string, now: number): Promise<ReadAndAcquired>;
   /**
-   * `readAndAcquire` answered in the same turn, by a store that keeps the health in this process's
-   * memory (a single node's); a store that must ask elsewhere leaves it out. The pool router uses
-   * it to send a pool of one's first attempt without a promise on the way (decision 0046).
+   * `readAndAcquire` answered in the same turn, when the store can answer from this process's
+   * memory: always for a single node's store; for a shared one, when `readAndAcquire` would go on
+   * its recent read (decision 0033). Undefined, having counted nothing, when it cannot; a store
+   * that never can leaves it out. The pool router uses it to send a pool of one's first attempt
+   * without a promise on the way (decision 0046).
    */
-  readAndAcquireNow?(ids: readonly string[], acquireId: string, now: number): ReadAndAcquired;
+  readAndAcquireNow?(ids: readonly string[], acquireId: string, now: number): ReadAndAcquired | undefined;
   /** Forgets every failure of `id` (admin reset). */
   reset(id: string): Promise<void>;
 }

@@ -156,6 +156,28 @@ for (const each of backends) describe.skipIf(!each.available)(`redis health stor
     again.release();
   });
 
+  it('answers in the same turn only on a recent healthy read, counting nothing otherwise', async () => {
+    const prefix = newPrefix();
+    const store = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 1000 });
+    const ids = ['now/m', 'now#1'];
+    expect(store.readAndAcquireNow?.(ids, 'now/m', 0)).toBeUndefined();
+    (await store.readAndAcquire(ids, 'now/m', 0)).release();
+    const sameTurn = store.readAndAcquireNow?.(ids, 'now/m', 500);
+    expect(sameTurn?.health.get('now#1')?.state).toBe('healthy');
+    await settle();
+    expect((await store.read(['now/m'], 500)).get('now/m')?.inFlight).toBe(1);
+    sameTurn?.release();
+    await settle();
+    expect((await store.read(['now/m'], 500)).get('now/m')?.inFlight).toBe(0);
+    // Too old, or after this node recorded health: nothing in the same turn, and nothing counted.
+    expect(store.readAndAcquireNow?.(ids, 'now/m', 1000)).toBeUndefined();
+    (await store.readAndAcquire(ids, 'now/m', 1000)).release();
+    await store.recordSuccess('now/m', 1001);
+    expect(store.readAndAcquireNow?.(ids, 'now/m', 1002)).toBeUndefined();
+    await settle();
+    expect((await store.read(['now/m'], 1002)).get('now/m')?.inFlight).toBe(0);
+  });
+
   it('a pool of one reads again at once after this node recorded a failure (also one recorded while its read was out), and with recentHealthMs 0 every time', async () => {
     const prefix = newPrefix();
     const store = createRedisHealthStore(await connect(prefix), contractPolicy, { recentHealthMs: 1000 });

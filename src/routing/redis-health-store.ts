@@ -18,7 +18,7 @@ import type { RedisConnections } from '../redis/connection.js';
 import { defineLuaScript, runLuaScript, type LuaScript } from '../redis/lua-script.js';
 import { SluiceError } from '../errors/sluice-error.js';
 import { isErrorCode } from '../errors/table.js';
-import type { CooldownPolicy, Failure, HealthStore, TargetHealth } from './health.js';
+import type { CooldownPolicy, Failure, HealthStore, ReadAndAcquired, TargetHealth } from './health.js';
 
 export interface RedisHealthStoreOptions {
   /**
@@ -283,6 +283,19 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
     recentReads.clear();
   }
 
+  /**
+   * A pool of one whose targets were all healthy a moment ago goes on that read: the request
+   * waits for no Redis round trip, and its count goes with the other writes nobody waits for,
+   * several requests' in one socket write (decision 0033). Not while Redis is known to be down:
+   * the read then fails at once, and the failover store answers from memory. Undefined, having
+   * counted nothing, when there is no such read.
+   */
+  function onRecentRead(ids: readonly string[], acquireId: string, now: number): ReadAndAcquired | undefined {
+    const recent = recentReads.get(ids.join('\n'));
+    if (recent === undefined || now < recent.at || now - recent.at >= recentMs || !redis.healthy) return undefined;
+    return { health: recent.health, release: acquireUnawaited(redis.background, acquireId, now) };
+  }
+
   return {
     async read(ids, now) {
       if (ids.length === 0) return new Map();
@@ -290,18 +303,14 @@ export function createRedisHealthStore(redis: RedisConnections, policy: Cooldown
       return healthById(ids, reply, now);
     },
 
+    readAndAcquireNow: onRecentRead,
+
     async readAndAcquire(ids, acquireId, now) {
-      // A pool of one whose targets were all healthy a moment ago goes on that read: the request
-      // waits for no Redis round trip, and its count goes with the other writes nobody waits for,
-      // several requests' in one socket write (decision 0033). Not while Redis is known to be
-      // down: the read below then fails at once, and the failover store answers from memory.
-      const readKey = ids.join('\n');
-      const recent = recentReads.get(readKey);
-      if (recent !== undefined && now >= recent.at && now - recent.at < recentMs && redis.healthy) {
-        return { health: recent.health, release: acquireUnawaited(redis.background, acquireId, now) };
-      }
+      const onRecent = onRecentRead(ids, acquireId, now);
+      if (onRecent !== undefined) return onRecent;
       // One script where read and acquire were two: one command and one socket write fewer per
       // request before its upstream call (decision 0031). Its answer is awaited, for the read.
+      const readKey = ids.join('\n');
       const lease = flat(randomUUID());
       const key = inFlightKey(acquireId);
       const writesBefore = healthWrites;

@@ -360,11 +360,11 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
 
     /**
      * The first attempt of a pool of one, chosen in the same turn when both stores can answer so:
-     * health kept in this process's memory (a single node) and a provider without a budget. The
-     * request then reaches the upstream with no promise on its way, before the route goes on to
-     * set up its response (decision 0046). The choice is the one `choose` makes; undefined when
-     * this way does not apply, and `choose` decides from the start (the in-flight count taken
-     * here is given back first).
+     * health from this process's memory (a single node's, or a cluster node's recent read of
+     * Redis) and a provider without a budget. The request then reaches the upstream with no
+     * promise on its way (decision 0046). The choice is the one `choose` makes; undefined when this
+     * way does not apply, and `choose` decides from the start (the in-flight count taken here is
+     * given back first).
      */
     function firstInSameTurn(): UpstreamAttempt | undefined {
       const pool = route.pools[0];
@@ -374,6 +374,7 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
       if (admission === undefined) return undefined;
       const ids = deployment.keys.length === 1 && deployment.keys[0] !== undefined ? [deployment.id, deployment.keys[0].id] : [...new Set([deployment.id, ...deployment.keys.map((key) => key.id)])];
       const both = health.readAndAcquireNow(ids, deployment.id, now());
+      if (both === undefined) return undefined;
       const healthOf = asPoolOfOne(both.health);
       // In a pool of one every state but `disabled` reads as healthy: no probe is claimed.
       const key = usable(healthOf.get(deployment.id)) ? rotatedKeys(deployment, excludedKeys, healthOf)[0] : undefined;
