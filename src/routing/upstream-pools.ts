@@ -78,9 +78,9 @@ export interface AttemptSource {
    */
   next(signal: AbortSignal): Promise<UpstreamAttempt | undefined> | UpstreamAttempt | undefined;
   /**
-   * The first attempt chosen in the same turn, when the source can (a pool of one on a single
-   * node: decision 0046); undefined otherwise, and `next` chooses it. Asked before `next`, so the
-   * request may reach the upstream with no promise and no AbortSignal on its way.
+   * The first attempt chosen in the same turn, when the source can (a pool of one whose health
+   * is at hand: decision 0046); undefined otherwise, and `next` chooses it. Asked before `next`,
+   * so the request may reach the upstream with no promise and no AbortSignal on its way.
    */
   first?(): UpstreamAttempt | undefined;
 }
@@ -388,8 +388,6 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
       return attemptOn(deployment, key, admission, both.release, healthOf);
     }
 
-    return { first: firstInSameTurn, next: nextChosen };
-
     /** The next attempt, chosen by `choose` pool after pool within the retry bounds. */
     async function nextChosen(signal: AbortSignal): Promise<UpstreamAttempt | undefined> {
       for (;;) {
@@ -417,6 +415,8 @@ export function createUpstreamPools(options: UpstreamPoolsOptions): UpstreamPool
         return choice;
       }
     }
+
+    return { first: firstInSameTurn, next: nextChosen };
   }
 
   async function describe(pools: readonly Pool[]): Promise<DeploymentView[]> {
