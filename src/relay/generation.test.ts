@@ -305,6 +305,27 @@ describe('Generation', () => {
     expect(generation.events.at(-1)).toMatchObject({ type: 'error', error: { code: 'shutting_down' } });
   });
 
+  it("takes a source's same-turn first attempt: the upstream is called within the constructor, and next() only for a retry", async () => {
+    const failing = adapter('first', async function* () {
+      throw new SluiceError('upstream_unavailable');
+    });
+    const answering = adapter('second', async function* () {
+      yield [text('ok'), { type: 'end', finishReason: 'stop' }];
+    });
+    const attempt = (provider: ProviderAdapter) => ({ ...candidate(provider), deployment: `${provider.id}/m`, succeeded() {}, failed: () => Promise.resolve(), ended() {} });
+    const asked: string[] = [];
+    const attempts: AttemptSource = {
+      first: () => (asked.push('first'), attempt(failing)),
+      next: () => (asked.push('next'), Promise.resolve(attempt(answering))),
+    };
+    const generation = new Generation({ id: 'g1', request: { messages: [{ role: 'user', content: 'hi' }], params: {} }, attempts, mode: 'stream', requestId: 'r1', now: Date.now });
+    expect(failing.calls).toHaveLength(1);
+    expect(asked).toEqual(['first']);
+    generation.subscribe(() => {});
+    expect(await generation.done).toMatchObject({ outcome: 'completed', attempts: 2, fallbacks: [{ provider: 'first', code: 'upstream_unavailable' }] });
+    expect(asked).toEqual(['first', 'next']);
+  });
+
   it('cancel() while the pool router waits in line ends the wait with the reason, and no upstream call is made', async () => {
     const unused = adapter('unused', async function* () {
       yield [text('never')];
