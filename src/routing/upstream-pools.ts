@@ -150,8 +150,13 @@ const keyRateCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['upstream_rate_
  * (only a disabled target is), so every other state reads as healthy, and the upstream answers.
  */
 function asPoolOfOne(read: ReadonlyMap<string, TargetHealth>): ReadonlyMap<string, TargetHealth> {
+  const asIs = (found: TargetHealth) => found.state === 'disabled' || found.state === 'healthy';
+  let changes = false;
+  for (const found of read.values()) changes ||= !asIs(found);
+  // The usual case, every target healthy (or disabled), is the read itself: no copy per request.
+  if (!changes) return read;
   const healthOf = new Map<string, TargetHealth>();
-  for (const [id, found] of read) healthOf.set(id, found.state === 'disabled' || found.state === 'healthy' ? found : { ...found, state: 'healthy' });
+  for (const [id, found] of read) healthOf.set(id, asIs(found) ? found : { ...found, state: 'healthy' });
   return healthOf;
 }
 
