@@ -239,6 +239,8 @@ export async function pushFanOut(nodes, { count, rounds: measuredRounds }) {
       reachedAll: rounds.filter((round) => round.reached === count).length,
       reached: rounds.map((round) => round.reached),
       received: rounds.map((round) => round.received),
+      // Each round's figure in the order sent, so that a slow p99 can be placed in the run.
+      lastMs: rounds.map((round) => round.lastMs),
     };
   } finally {
     await closeSockets(sockets);

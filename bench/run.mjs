@@ -464,18 +464,48 @@ async function soak(upstreamUrl) {
  */
 async function clusterMeasures(upstreamUrl) {
   if (!(await clusterServicesAnswer())) return undefined;
+  const { cpu, paced } = await clusterCpuMeasures(upstreamUrl);
+  console.log('cluster stream CPU done');
+  const fanOut = await inClusterState(async (start) => {
+    const nodes = [];
+    for (const nodeId of ['bench-node-1', 'bench-node-2', 'bench-node-3']) nodes.push(await start(upstreamUrl, { cluster: { nodeId } }));
+    return pushFanOut(nodes, { count: plan.fanOutConnections, rounds: plan.fanOutRounds });
+  });
+  console.log('push fan-out done');
+  return { cpu, paced, fanOut };
+}
+
+/**
+ * Runs `measure` with a Redis key prefix and a PostgreSQL schema of its own, and deletes both
+ * after it, with the nodes it started: each cluster measure starts from a Redis and a database
+ * without the previous one's keys and rows (thousands of generation logs expiring, an autovacuum
+ * of their usage rows), which would otherwise run on the same two cores during it.
+ * `measure` gets `start(upstreamUrl, options)`, startSluice on that store and, for
+ * `options.cluster` ({ nodeId }), that Redis and key prefix.
+ */
+async function inClusterState(measure) {
   const suffix = Math.random().toString(16).slice(2, 10);
   const keyPrefix = `sluice-bench-${suffix}:`;
   const schema = `sluice_bench_${suffix}`;
   const storeUrl = `${postgresUrl}?schema=${schema}`;
   const started = [];
   // One at a time: the first start migrates the schema and installs the bench key for all.
-  const start = async (options) => {
-    const sluice = await startSluice(upstreamUrl, { storeUrl, ...options });
+  const start = async (upstreamUrl, { cluster, ...options }) => {
+    const sluice = await startSluice(upstreamUrl, { storeUrl, ...options, ...(cluster ? { cluster: { redisUrl, keyPrefix, ...cluster } } : {}) });
     started.push(sluice);
     return sluice;
   };
   try {
+    return await measure(start);
+  } finally {
+    await Promise.all(started.map((sluice) => sluice.stop()));
+    await deleteClusterState(keyPrefix, schema);
+  }
+}
+
+/** CPU per 1000 native streams (plain and paced) of a cluster node against a single node's. */
+function clusterCpuMeasures(upstreamUrl) {
+  return inClusterState(async (start) => {
     // Finished generations are kept 15 s rather than 5 min on both, so the logs of thousands of
     // benchmark streams do not pile up in the shared Redis. More rounds than the others, each on a
     // fresh pair started in alternating order: the cluster node's figure moves by ±20 % between
@@ -485,8 +515,8 @@ async function clusterMeasures(upstreamUrl) {
     const samples = { cpu: { cluster: [], single: [] }, paced: { cluster: [], single: [] } };
     const pair = async (round) => {
       const starters = [
-        async () => ['single', await start({ retentionMs: 15_000 })],
-        async () => ['cluster', await start({ retentionMs: 15_000, cluster: { redisUrl, nodeId: 'bench-cpu', keyPrefix } })],
+        async () => ['single', await start(upstreamUrl, { retentionMs: 15_000 })],
+        async () => ['cluster', await start(upstreamUrl, { retentionMs: 15_000, cluster: { nodeId: 'bench-cpu' } })],
       ];
       const byName = {};
       for (const startOne of rotated(starters, round)) {
@@ -502,18 +532,8 @@ async function clusterMeasures(upstreamUrl) {
       if (round < plan.rounds) for (const node of rotated(nodes, round)) samples.paced[node.name].push(await cpuPer1000(node, plan.pacedStreams, pacedOptions));
     });
     const pairedOf = ({ cluster, single }) => ({ cluster: percentile(cluster, 0.5), single: percentile(single, 0.5), ...perRoundRatio(cluster, single), samples: { cluster, single } });
-    const cpu = pairedOf(samples.cpu);
-    const paced = pairedOf(samples.paced);
-    console.log('cluster stream CPU done');
-    const nodes = [];
-    for (const nodeId of ['bench-node-1', 'bench-node-2', 'bench-node-3']) nodes.push(await start({ cluster: { redisUrl, nodeId, keyPrefix } }));
-    const fanOut = await pushFanOut(nodes, { count: plan.fanOutConnections, rounds: plan.fanOutRounds });
-    console.log('push fan-out done');
-    return { cpu, paced, fanOut };
-  } finally {
-    await Promise.all(started.map((sluice) => sluice.stop()));
-    await deleteClusterState(keyPrefix, schema);
-  }
+    return { cpu: pairedOf(samples.cpu), paced: pairedOf(samples.paced) };
+  });
 }
 
 /** Runs the chosen measures; each failure is recorded and the run goes on. */
