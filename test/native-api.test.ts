@@ -1,13 +1,16 @@
 // The native streaming API as front ends use it: SSE and JSON chat, EventSource with a ticket, a
 // dropped stream resumed at every position of a 200-delta answer giving exactly the full text, a
 // second subscriber, cancel, the resume grace period cancelling the upstream, 204 at the end,
-// 404 after retention, owners only, and conversations that carry their history.
+// 404 after retention, owners only, conversations that carry their history, and a finished
+// generation read back exactly after its log was packed.
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMockOpenAi, type MockOpenAi } from './support/mock-openai.js';
 import { openAiConfig, startGateway, type TestGateway } from './support/gateway.js';
 import { attachNative, generationIdOf, nativeHeaders, postNativeChat, readNative } from './support/native-client.js';
 import { waitFor, within } from './support/wait.js';
+import { createMemoryGenerationRegistry, type GenerationRegistry } from '../src/relay/generation-registry.js';
+import type { Generation } from '../src/relay/generation.js';
 
 /** 200 pieces, multi-byte characters in every one, so a lost or repeated piece always shows. */
 const pieces = Array.from({ length: 200 }, (_, index) => `${index.toString()}·你好🙂 `);
@@ -17,6 +20,8 @@ let upstream: MockOpenAi;
 let gateway: TestGateway;
 let aliceKey: string;
 let bobKey: string;
+/** The generations the gateway keeps, by id: the registry it uses, watched. */
+const kept = new Map<string, Generation>();
 
 beforeAll(async () => {
   upstream = await startMockOpenAi();
@@ -27,6 +32,8 @@ beforeAll(async () => {
       // Retention long enough for the 200-resume test on a loaded machine; the retention test has its own gateway.
       generations: { resumeGraceMs: 300, retentionMs: 60_000 },
     }),
+    {},
+    { registry: watchedRegistry(createMemoryGenerationRegistry({ retentionMs: 60_000 })) },
   );
   aliceKey = (await gateway.app.keys.create({ userId: 'alice', role: 'user' })).key;
   bobKey = (await gateway.app.keys.create({ userId: 'bob', role: 'user' })).key;
@@ -35,6 +42,17 @@ afterAll(async () => {
   await gateway?.close();
   await upstream?.close();
 });
+/** `registry`, with every generation it tracks kept in `kept`. */
+function watchedRegistry(registry: GenerationRegistry): GenerationRegistry {
+  return {
+    ...registry,
+    track(generation, info) {
+      kept.set(info.id, generation);
+      registry.track(generation, info);
+    },
+  };
+}
+
 beforeEach(() => {
   upstream.reset();
   upstream.plan = { pieces, usage: { prompt_tokens: 7, completion_tokens: 200, total_tokens: 207 } };
@@ -115,6 +133,27 @@ describe('resuming a dropped stream', () => {
     }
     // Past the last event of a finished generation: 204, so EventSource stops.
     expect((await attachNative(gateway.url, generationId, { key: aliceKey, lastEventId: ids.at(-1) ?? '' })).status).toBe(204);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('after its log was packed (a second after it finished): every event comes back as it was, with its id', async () => {
+    const whole = await postNativeChat(gateway.url, { message: 'hello' }, { key: aliceKey });
+    const generationId = generationIdOf(whole);
+    const generation = kept.get(generationId);
+    await waitFor(() => generation?.packed === true, 'the finished generation\'s log to be packed', 5000);
+    const ids = whole.events.map((event) => event.id ?? '');
+    for (const position of [0, 1, 2, 57, 123, ids.length - 3, ids.length - 2]) {
+      const rest = await attachNative(gateway.url, generationId, { key: aliceKey, lastEventId: ids[position] ?? '' });
+      expect(rest.status).toBe(200);
+      expect(rest.events).toEqual(whole.events.slice(position + 1));
+    }
+    // Read, it was unpacked; left alone, it is packed again, and still ends where it ended.
+    expect(generation?.packed).toBe(false);
+    await waitFor(() => generation?.packed === true, 'the log to be packed again', 5000);
+    expect((await attachNative(gateway.url, generationId, { key: aliceKey, lastEventId: ids.at(-1) ?? '' })).status).toBe(204);
+    // After the meta event (seq 0): the whole text.
+    const rest = await attachNative(gateway.url, generationId, { key: aliceKey, lastEventId: ids[0] ?? '' });
+    expect(rest.text).toBe(fullText);
     expect(upstream.requests).toHaveLength(1);
   });
 

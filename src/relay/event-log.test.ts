@@ -1,9 +1,9 @@
 // The event log both a Generation and a follower on another node keep: seq numbering, the byte
 // accounting slow-client checks rely on, when the answer counts as begun, and that nothing is
-// logged after the terminal event.
-import { describe, expect, it } from 'vitest';
+// logged after the terminal event; and a kept log packed after it finished reads back the same.
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StreamEvent } from '../contract/stream-event.js';
-import { approximateEncodedBytes, EventLog } from './event-log.js';
+import { approximateEncodedBytes, EventLog, packDelayMs } from './event-log.js';
 
 const start: StreamEvent = { type: 'start', upstreamModel: 'm' };
 const usage: StreamEvent = { type: 'usage', usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3, estimated: false } };
@@ -79,5 +79,84 @@ describe('EventLog', () => {
       expect(log.events).toEqual([start, text('a'), terminal]);
       expect(log.bytesFrom(0)).toBe(bytes);
     }
+  });
+});
+
+describe('EventLog, packed once finished (packWhenFinished)', () => {
+  afterEach(() => {
+    // Packs what a test left queued, so the queue's (fake) interval stops with it.
+    vi.advanceTimersByTime(packDelayMs * 2);
+    vi.useRealTimers();
+  });
+  const fakeTime = (): void => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'performance'] });
+  };
+  const toolCall: StreamEvent = { type: 'tool-call-delta', index: 0, id: 'call_1', name: 'lookup', argumentsDelta: '{"q":"é"}' };
+  // Texts a packing could get wrong: empty, multi-byte, a surrogate pair split over two deltas,
+  // newlines, and events between the texts.
+  const events: StreamEvent[] = [start, text(''), text('Grüße, '), toolCall, text('世界 '), text('\ud83d'), text('\ude00\n'), usage, text('last'), end];
+
+  it('packs a second after the terminal event and reads back every event and byte count, then packs again', () => {
+    fakeTime();
+    const log = new EventLog();
+    log.packWhenFinished();
+    for (const event of events.slice(0, -1)) log.append(event);
+    const bytes = Array.from({ length: events.length + 1 }, (_, seq) => events.slice(seq).reduce((sum, event) => sum + approximateEncodedBytes(event), 0));
+    vi.advanceTimersByTime(packDelayMs * 3);
+    expect(log.packed).toBe(false);
+    log.append(end);
+    vi.advanceTimersByTime(packDelayMs - 300);
+    expect(log.packed).toBe(false);
+    vi.advanceTimersByTime(600);
+    expect(log.packed).toBe(true);
+    expect([log.length, log.finished, log.committed]).toEqual([events.length, true, true]);
+    expect(log.packed).toBe(true);
+    expect(log.events).toEqual(events);
+    expect(log.packed).toBe(false);
+    // The events other than text deltas are the objects that were logged.
+    expect(log.events[3]).toBe(toolCall);
+    expect(log.events.at(-1)).toBe(end);
+    vi.advanceTimersByTime(packDelayMs + 300);
+    expect(log.packed).toBe(true);
+    for (let seq = 0; seq <= events.length; seq++) expect(log.bytesFrom(seq), `from seq ${seq.toString()}`).toBe(bytes[seq]);
+    expect(log.append(text('late'))).toBe(false);
+    expect(log.events).toEqual(events);
+  });
+
+  it('packs only logs asked to, and only finished ones', () => {
+    fakeTime();
+    const kept = new EventLog();
+    const unkept = new EventLog();
+    const running = new EventLog();
+    kept.packWhenFinished();
+    running.packWhenFinished();
+    for (const event of events) {
+      kept.append(event);
+      unkept.append(event);
+    }
+    for (const event of events.slice(0, -1)) running.append(event);
+    vi.advanceTimersByTime(packDelayMs * 2);
+    expect([kept.packed, unkept.packed, running.packed]).toEqual([true, false, false]);
+    expect(running.append(text('more'))).toBe(true);
+    expect(unkept.events[2]).toBe(events[2]);
+  });
+
+  it('packs a log asked to after it finished', () => {
+    fakeTime();
+    const log = logOf(events);
+    log.packWhenFinished();
+    vi.advanceTimersByTime(packDelayMs + 300);
+    expect(log.packed).toBe(true);
+    expect(log.events).toEqual(events);
+  });
+
+  it('reads a 200-token answer back whole', () => {
+    fakeTime();
+    const tokens = Array.from({ length: 200 }, (_, index) => text(`tok${index.toString()} `));
+    const log = logOf([start, ...tokens, usage, end]);
+    log.packWhenFinished();
+    vi.advanceTimersByTime(packDelayMs + 300);
+    expect(log.packed).toBe(true);
+    expect(log.events.map((event) => (event.type === 'text-delta' ? event.text : '')).join('')).toBe(tokens.map((token) => (token.type === 'text-delta' ? token.text : '')).join(''));
   });
 });

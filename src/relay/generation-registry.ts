@@ -38,6 +38,7 @@ export function createMemoryGenerationRegistry(options: MemoryRegistryOptions): 
   return {
     track(generation, info) {
       generations.set(info.id, { info, generation });
+      generation.packWhenFinished();
       void generation.done.then(() => {
         const timer = setTimeout(() => generations.delete(info.id), options.retentionMs);
         // A retained log must not keep the process alive at shutdown.

@@ -88,7 +88,8 @@ export class Generation implements GenerationView {
   #step: Step | undefined;
   /** The current attempt's sink; closed when the attempt ends or the generation settles. */
   #sink: TimedSink | undefined;
-  readonly #source: AttemptSource;
+  /** Where the attempts come from; let go of once the generation finished. */
+  #source: AttemptSource | undefined;
   /** The options but the request and the attempts, which have fields of their own. */
   readonly #options: Omit<GenerationOptions, 'request' | 'attempts' | 'candidates' | 'estimatedPromptTokens'>;
   /**
@@ -166,6 +167,19 @@ export class Generation implements GenerationView {
   }
 
   /**
+   * For a generation kept after it finished (a registry's): its log is packed a while after its
+   * terminal event, and unpacked when read (EventLog.packWhenFinished).
+   */
+  packWhenFinished(): void {
+    this.#log.packWhenFinished();
+  }
+
+  /** True while its log is packed (reading `events` unpacks it). */
+  get packed(): boolean {
+    return this.#log.packed;
+  }
+
+  /**
    * Adds a listener called (batched, once per turn of the event loop) when the log grows.
    * The returned function removes it; removing the last one cancels an unfinished generation.
    */
@@ -223,7 +237,10 @@ export class Generation implements GenerationView {
     try {
       if (this.#cancelReason !== undefined) throw this.#cancelReason;
       // The first attempt may be chosen in this turn, without a signal (decision 0046).
-      next = (this.#attempts === 0 ? this.#source.first?.() : undefined) ?? this.#source.next(step.signal);
+      const source = this.#source;
+      // Finished, it attempts nothing more (#attemptFailed returns first).
+      if (source === undefined) return;
+      next = (this.#attempts === 0 ? source.first?.() : undefined) ?? source.next(step.signal);
     } catch (thrown) {
       this.#failChoosing(thrown);
       return;
@@ -408,6 +425,13 @@ export class Generation implements GenerationView {
       ...(this.#keyId !== undefined ? { providerKeyId: this.#keyId } : {}),
     };
     this.#attempt?.ended(summary.usage.totalTokens);
+    // What only a running generation needs goes now: a kept one (resumable, findable for
+    // generations.retentionMs) holds its log and summary, not its request, attempt and sink
+    // (decision 0047).
+    this.#source = undefined;
+    this.#attempt = undefined;
+    this.#sink = undefined;
+    this.#step = undefined;
     if (errorCode !== undefined) summary.errorCode = errorCode;
     if (this.#firstTokenAt !== undefined) summary.timeToFirstTokenMs = this.#firstTokenAt - this.#startedAt;
     this.#attemptTrace?.end({ outcome, usage: summary.usage, ...(errorCode !== undefined ? { errorCode } : {}) });

@@ -86,6 +86,7 @@ class ClusterGenerationRegistry implements RedisGenerationRegistry {
 
   track(generation: Generation, info: GenerationInfo): void {
     this.#locals.set(info.id, { info, generation });
+    generation.packWhenFinished();
     this.#mirrors.add(generation, info);
     void generation.done.then(() => {
       const timer = setTimeout(() => this.#locals.delete(info.id), this.#settings.retentionMs);
