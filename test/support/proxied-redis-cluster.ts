@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { redisAnswers, startRedisProxy, type RedisProxy } from './redis.js';
 import { unusedPort } from './tcp.js';
+import { eventually } from './wait.js';
 
 export interface ProxiedRedisCluster {
   /** The seed URLs a client is given: the three proxies. */
@@ -108,15 +109,13 @@ export async function startProxiedRedisCluster(): Promise<ProxiedRedisCluster> {
     for (const other of masters.slice(1)) await admins[0]?.call('CLUSTER', 'MEET', '127.0.0.1', other.port.toString(), other.busPort.toString());
     // Up, and every master gives every slot's owner at its proxy's address.
     const proxyPorts = proxies.map((proxy) => Number(new URL(proxy.url).port)).sort((a, b) => a - b);
-    const deadline = performance.now() + 15_000;
-    for (;;) {
+    const formed = async (): Promise<true | undefined> => {
       const states = await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO')));
       const slots = (await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'SLOTS')))) as Array<Array<[number, number, [string, number]]>>;
       const announced = slots.every((ranges) => ranges.map((range) => range[2][1]).sort((a, b) => a - b).join() === proxyPorts.join());
-      if (announced && states.every((info) => String(info).includes('cluster_state:ok'))) break;
-      if (performance.now() > deadline) throw new Error(`a Redis Cluster of the test's own did not reach cluster_state:ok within 15 s in ${directory}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      return announced && states.every((info) => String(info).includes('cluster_state:ok')) ? true : undefined;
+    };
+    await eventually(formed, `a Redis Cluster of the test's own to reach cluster_state:ok (in ${directory})`, 15_000);
     return {
       clusterNodes: proxies.map((proxy) => proxy.url),
       cut: () => {
